@@ -1,0 +1,37 @@
+"""Shared fixtures: the methodology, a full-size synthetic year made once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+@pytest.fixture(scope="session")
+def methodology():
+    from sipas_pipeline.methodology import load_methodology
+
+    return load_methodology(2024)
+
+
+@pytest.fixture(scope="session")
+def full_year(tmp_path_factory) -> Path:
+    """A full-size synthetic 2024 year (seed 7)."""
+    from sipas_pipeline.synth import generate_year
+
+    out = tmp_path_factory.mktemp("year") / "raw"
+    generate_year(2024, out, seed=7, scale=1.0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_year() -> Path:
+    """The small committed year under sample_data/."""
+    return ROOT / "sample_data" / "2024"
