@@ -54,8 +54,10 @@ BREAKS = [
     ("par_subcriteria.csv", "1.1.1,1.1,1,", "1.1.1,1.9,1,", ["1.1.1", "criterion exists"]),
     ("par_subcriteria.csv", "1.1.1,1.1,1,", "1.1.1,1.1,2,", ["1.1.1", "one field", "criterion 1.1 is in field 1"]),
     ("provinces.csv", "02,Hà Giang,Ha Giang,TDMNPB", "02,Hà Giang,Ha Giang,NOWHERE", ["provinces.csv", "entry 02", "one region"]),
-    ("citizen_form.csv", "a_p_gen_commented == 1", "a_p_gen_commentedx == 1", ["citizen_form.csv", "a_p_gen_answered", "ask_if names a field"]),
-    ("citizen_form.csv", "sex,Giới tính|gioi_tinh|sex,int,sex,", "sex,Giới tính|gioi_tinh|sex,int,gender,", ["entry sex", "code list exists"]),
+    ("citizen_form.csv", "a_p_gen_commented == 1", "a_p_gen_commentedx == 1",
+     ["citizen_form.csv", "a_p_gen_answered", "ask_if names a field"]),
+    ("citizen_form.csv", "sex,Giới tính|gioi_tinh|sex,int,sex,", "sex,Giới tính|gioi_tinh|sex,int,gender,",
+     ["entry sex", "code list exists"]),
     ("official_form.csv", "refs", "refs", ["official_form.csv"]),  # replaced below: item pointing at appraisal
     ("sampling_frame.csv", "02,001,00001,0000102", "02,002,00001,0000102", ["sampling_frame.csv", "00001", "nests"]),
 ]

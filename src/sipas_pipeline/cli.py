@@ -83,6 +83,61 @@ def sample(
     console.print(f"  defects    {d['total']:>9,} ({d['by_action']}) listed in {out / d['file']}")
 
 
+@app.command()
+def validate(
+    raw: Annotated[Path, typer.Option("--raw", help="Folder of the raw year (citizen/, official/, appraisal/).")],
+    year: YearOpt = 2024,
+    work: Annotated[Path | None, typer.Option("--work", help="Where bronze/silver/quarantine Parquet go.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest and validate a raw year; print rows read / valid / quarantined per source."""
+    from sipas_pipeline.paths import data_root
+    from sipas_pipeline.stages import InputError, ingest_and_validate
+
+    m = _methodology(year)
+    work = work or data_root() / str(year) / "work"
+    try:
+        report = ingest_and_validate(m, raw, work)
+    except InputError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps({k: report[k] for k in ("year", "sources", "unreadable_files", "top_reasons")},
+                         ensure_ascii=False))
+        return
+    t = Table(title=f"Ingest and validate {year} (kiểm tra dữ liệu)")
+    for col in ("source (nguồn)", "read (đọc)", "valid (hợp lệ)", "quarantined (cách ly)", "unreadable files"):
+        t.add_column(col, justify="right" if col[0] != "s" else "left")
+    for source, c in report["sources"].items():
+        t.add_row(source, f"{c['read']:,}", f"{c['valid']:,}", f"{c['quarantined']:,}", str(c["unreadable_files"]))
+    console.print(t)
+    for source, rules in report["top_reasons"].items():
+        if rules:
+            console.print(f"{source}: top reasons " + ", ".join(f"{r} {n}" for r, n in list(rules.items())[:6]))
+    for u in report["unreadable_files"]:
+        err.print(f"unreadable: {u['file']}: {u['reason']}", highlight=False)
+    console.print(f"Parquet written under {work} (bronze/, silver/, quarantine/)")
+
+
+@app.command()
+def run(
+    year: YearOpt = 2024,
+    raw: Annotated[Path | None, typer.Option("--raw", help="Raw year folder; default: a full-size synthetic year.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The main job. With no --raw it makes the full-size synthetic year once (data/<year>/raw) and
+    runs the stages that exist on it: ingest and validate (compute and publish: issues #4, #5)."""
+    from sipas_pipeline.paths import data_root
+    from sipas_pipeline.synth import generate_year
+
+    m = _methodology(year)
+    if raw is None:
+        raw = data_root() / str(year) / "raw"
+        if not (raw / "truth" / "manifest.json").is_file():
+            console.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
+            generate_year(year, raw, seed=7, scale=1.0)
+    validate(raw=raw, year=m.year, work=data_root() / str(year) / "work", as_json=as_json)
+
+
 def main() -> None:
     """Entry point of the `sipas` console script."""
     try:

@@ -1,0 +1,41 @@
+"""Helpers for the benchmark scripts: repeated timings (median and range) and peak memory."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sipas_pipeline.synth import generate_year
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, float]:
+    """(median, min, max) seconds of `repeat` calls."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), min(times), max(times)
+
+
+def year(scale: float, seed: int = 7) -> Path:
+    """A synthetic raw year at `scale`, made once under benchmarks/out/."""
+    raw = OUT / f"raw_2024_x{scale:g}"
+    if not (raw / "truth" / "manifest.json").is_file():
+        generate_year(2024, raw, seed=seed, scale=scale)
+    return raw
+
+
+def line(label: str, t: tuple[float, float, float], target: str = "") -> str:
+    med, lo, hi = t
+    return f"{label:<34} median {med:7.3f} s  (range {lo:.3f}-{hi:.3f})  {target}"

@@ -1,0 +1,200 @@
+"""Validate: bronze -> silver + quarantine, with Pandera schemas built from the year's forms.
+
+Every check runs on the bronze text columns (so a value that is not a number is caught with the
+value as keyed), all failures are collected (`lazy=True`) and joined back to their rows: valid
+rows go to silver (typed), the others to quarantine with every reason (column, rule, value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from sipas_pipeline.ingest import LINEAGE
+from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.methodology.skip_logic import parse_condition
+
+INT_RE = r"^-?\d+$"
+FLOAT_RE = r"^-?\d+([.,]\d+)?$"
+REASON = pl.Struct({"column": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8, "message": pl.Utf8})
+
+
+class AccountingError(AssertionError):
+    """Rows read != rows valid + rows quarantined: a bug, never a user mistake."""
+
+
+def _num(field: str, dtype: str) -> pl.Expr:
+    return pl.col(field).str.replace(",", ".").cast(pl.Float64 if dtype == "float" else pl.Int64, strict=False)
+
+
+def _asked(cond: str) -> pl.Expr:
+    """Whether a question was asked, read from the raw answers its condition names."""
+    expr = pl.lit(True)
+    for field, op, code in parse_condition(cond):
+        value = pl.col(field).cast(pl.Int64, strict=False)
+        expr = expr & ((value == code) if op == "==" else (value != code)).fill_null(False)
+    return expr
+
+
+def _check(expr_fn, name: str, message: str) -> pa.Check:
+    """A row-wise check on a column that may read other columns; `message` is kept for reasons."""
+    check = pa.Check(lambda data, f=expr_fn: data.lazyframe.select(f(data.key)), name=name)
+    check.statistics = {"message": message}
+    return check
+
+
+def build_schema(m: Methodology, source: str) -> pa.DataFrameSchema:
+    """The Pandera schema of a source, generated from its form definition."""
+    form = m.forms[source].filter(pl.col("pii") == "no")
+    spec = m.meta["sources"][source]
+    window = m.meta.get("survey_window")
+    provinces = m.provinces["province_code"].to_list()
+    subs = m.par_subcriteria
+    max_points = dict(zip(subs["subcriterion_id"], subs["max_points"], strict=True))
+    columns: dict[str, pa.Column] = {}
+    for row in form.iter_rows(named=True):
+        f, dtype, checks = row["field_id"], row["dtype"], []
+        asked = _asked(row["ask_if"]) if row["ask_if"] else pl.lit(True)
+        if row["required"] == "yes":
+            checks.append(_check(lambda k, a=asked: ~a | pl.col(k).is_not_null(), "required", "answer required"))
+        if row["ask_if"]:
+            checks.append(_check(lambda k, a=asked: a | pl.col(k).is_null(), "skip_logic",
+                                 f"answered although not asked ({row['ask_if']} is false)"))
+        if dtype in ("int", "float"):
+            pattern = INT_RE if dtype == "int" else FLOAT_RE
+            checks.append(_check(lambda k, p=pattern: pl.col(k).is_null() | pl.col(k).str.contains(p),
+                                 "not_a_number", f"not a number ({dtype})"))
+        if row["code_list"] and dtype == "int":
+            codes = m.codes(row["code_list"])
+            checks.append(_check(lambda k, c=codes: pl.col(k).is_null() | _num(k, "int").is_in(c).fill_null(False),
+                                 "allowed_codes", f"not a code of {row['code_list']} {codes}"))
+        if row["code_list"] and dtype == "multi":
+            codes = [str(c) for c in m.codes(row["code_list"])]
+            checks.append(_check(lambda k, c=codes: pl.col(k).is_null()
+                                 | pl.col(k).str.split(" ").list.eval(pl.element().is_in(c)).list.all(),
+                                 "allowed_codes", f"an option is not a code of {row['code_list']}"))
+        if row["min"]:
+            lo = float(row["min"])
+            checks.append(_check(lambda k, lo=lo, d=dtype: _num(k, d).is_null() | (_num(k, d) >= lo), "range",
+                                 f"below the minimum {lo:g}"))
+        if row["refs"] == "max_points":
+            maxima = pl.col("subcriterion_id").replace_strict(max_points, default=None, return_dtype=pl.Float64)
+            checks.append(_check(lambda k, mx=maxima, d=dtype: _num(k, d).is_null() | mx.is_null() | (_num(k, d) <= mx + 1e-9),
+                                 "max_points", "above the sub-criterion's maximum points"))
+        if row["refs"] == "par_subcriteria":
+            ids = list(max_points)
+            checks.append(_check(lambda k, ids=ids: pl.col(k).is_null() | pl.col(k).is_in(ids), "reference",
+                                 "not a sub-criterion of par_subcriteria.csv"))
+        if dtype == "province":
+            checks.append(_check(lambda k: pl.col(k).is_null() | pl.col(k).is_in(provinces), "province_known",
+                                 "not a province code, name or known alias"))
+        if dtype == "date":
+            checks.append(_check(lambda k: pl.col(k).is_null() | pl.col(k).str.to_date("%Y-%m-%d", strict=False).is_not_null(),
+                                 "not_a_date", "not a date (ISO, dd/mm/yyyy or an Excel serial)"))
+            if window and f == spec.get("date_field"):
+                start, end = window["start"], window["end"]
+                day = pl.col(f).str.to_date("%Y-%m-%d", strict=False)
+                in_window = day.is_between(start, end)
+                checks.append(_check(lambda k, d=day, w=in_window: d.is_null() | w, "survey_window",
+                                     f"outside the survey window {start} to {end}"))
+        if row["refs"] == "sampling_frame":
+            frame = m.sampling_frame
+            geo = ["province_code", "district_code", "commune_code", "village_code"]
+            valid = frame.select(pl.concat_str(geo, separator="/").alias("k"))["k"].to_list()
+            checks.append(_check(lambda k, g=geo, v=valid: pl.concat_str(g, separator="/").is_in(v).fill_null(False),
+                                 "geography", "village, commune, district and province do not nest in the sampling frame"))
+        columns[f] = pa.Column(pl.Utf8, nullable=True, checks=checks)
+    key = spec["key"]
+    first = pl.struct(key).is_first_distinct() if len(key) > 1 else pl.col(key[0]).is_first_distinct()
+    columns[key[-1]].checks.append(_check(lambda k, fd=first: pl.col(k).is_null() | fd, "duplicate_key",
+                                          "duplicate of an earlier row with the same " + "+".join(key)))
+    lineage = {c: pa.Column(pl.Int64 if c == "source_row" else pl.Utf8) for c in LINEAGE}
+    return pa.DataFrameSchema(lineage | columns, name=f"{m.year}:{source}", strict=True, ordered=False)
+
+
+@dataclass
+class ValidationResult:
+    """Silver (typed valid rows), quarantine (bad rows with reasons) and the row accounting."""
+
+    source: str
+    silver: pl.DataFrame
+    quarantine: pl.DataFrame
+    accounting: pl.DataFrame  # per batch: read, valid, quarantined
+
+
+def failures(bronze: pl.DataFrame, schema: pa.DataFrameSchema) -> pl.DataFrame:
+    """Every failed check as (row index, column, rule, value, message)."""
+    try:
+        schema.validate(bronze, lazy=True)
+    except SchemaErrors as exc:
+        fc = exc.failure_cases
+        messages = {(c, chk.name): chk.statistics["message"] for c, col in schema.columns.items() for chk in col.checks
+                    if "message" in (chk.statistics or {})}
+        fc = fc.filter(pl.col("index").is_not_null())
+        schema_level = exc.failure_cases.filter(pl.col("index").is_null())
+        if schema_level.height:
+            raise ValueError(f"schema errors: {schema_level.to_dicts()[:5]}") from exc
+        msg = pl.struct("column", "check").map_elements(lambda s: messages.get((s["column"], s["check"]), s["check"]),
+                                                        return_dtype=pl.Utf8)
+        return fc.select(pl.col("index").cast(pl.Int64), "column", pl.col("check").alias("rule"),
+                         pl.col("failure_case").cast(pl.Utf8).alias("value"), msg.alias("message"))
+    return pl.DataFrame(schema={"index": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8,
+                                "message": pl.Utf8})
+
+
+def _duplicate_origin(bronze: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """For each row: where the first row with the same key stands (file:row)."""
+    return bronze.with_row_index("index").with_columns(
+        pl.format("{}:{}", pl.col("source_file").first().over(key), pl.col("source_row").first().over(key)).alias("first")
+    ).select(pl.col("index").cast(pl.Int64), "first")
+
+
+def typed(m: Methodology, source: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """Valid bronze rows with their form's types (ints, floats, dates)."""
+    form = m.forms[source].filter(pl.col("pii") == "no")
+    casts = []
+    for f, dtype in form.select("field_id", "dtype").iter_rows():
+        if dtype in ("int", "float"):
+            casts.append(_num(f, dtype).alias(f))
+        elif dtype == "date":
+            casts.append(pl.col(f).str.to_date("%Y-%m-%d", strict=False).alias(f))
+    return frame.with_columns(casts)
+
+
+def validate_source(m: Methodology, source: str, bronze: pl.DataFrame) -> ValidationResult:
+    """Split a source's bronze rows into silver and quarantine; check the accounting."""
+    bronze = bronze.sort("source_file", "source_row")
+    fails = failures(bronze, build_schema(m, source))
+    key = m.meta["sources"][source]["key"]
+    if fails.filter(pl.col("rule") == "duplicate_key").height:
+        origin = _duplicate_origin(bronze, key)
+        fails = fails.join(origin, on="index", how="left").with_columns(
+            pl.when(pl.col("rule") == "duplicate_key").then(pl.col("message") + " (first at " + pl.col("first") + ")")
+            .otherwise(pl.col("message")).alias("message")).drop("first")
+    reasons = (fails.sort("index", "column", "rule")
+               .group_by("index", maintain_order=True)
+               .agg(pl.struct("column", "rule", "value", "message").alias("reasons")))
+    indexed = bronze.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
+    bad = indexed.join(reasons, on="index", how="inner").drop("index")
+    good = indexed.join(reasons, on="index", how="anti").drop("index")
+    silver = typed(m, source, good)
+    accounting = (bronze.group_by("source_file", "batch_id").agg(pl.len().alias("read"))
+                  .join(good.group_by("source_file").agg(pl.len().alias("valid")), on="source_file", how="left")
+                  .join(bad.group_by("source_file").agg(pl.len().alias("quarantined")), on="source_file", how="left")
+                  .with_columns(pl.col("valid", "quarantined").fill_null(0).cast(pl.Int64), pl.col("read").cast(pl.Int64))
+                  .sort("source_file"))
+    broken = accounting.filter(pl.col("read") != pl.col("valid") + pl.col("quarantined"))
+    if broken.height or silver.height + bad.height != bronze.height:
+        raise AccountingError(f"{source}: rows read != valid + quarantined: {broken.to_dicts()}")
+    return ValidationResult(source, silver, bad.with_columns(pl.lit(source).alias("source")), accounting)
+
+
+def read_bronze(bronze_dir: Path, source: str) -> pl.DataFrame | None:
+    files = sorted((bronze_dir / source).glob("*.parquet"))
+    if not files:
+        return None
+    return pl.concat([pl.read_parquet(f) for f in files], how="vertical")
