@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,17 +114,21 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) 
     out_dir = bronze_dir / source
     out_dir.mkdir(parents=True, exist_ok=True)
     lookup = province_lookup(m)
-    for path in list_files(folder):
+
+    def one(path: Path) -> dict:
         rel = path.relative_to(raw_dir).as_posix()
         try:
             if path.suffix.lower() not in SUFFIXES:
                 raise UnreadableFile(Path(rel), f"unsupported file type {path.suffix!r}")
             frame, info = read_export(path)
-            sha = sha256_file(path)
-            bronze, summary = to_bronze(frame, m, source, rel, sha, lookup)
+            bronze, summary = to_bronze(frame, m, source, rel, sha256_file(path), lookup)
         except UnreadableFile as exc:
-            report.unreadable.append({"file": rel, "source": source, "reason": exc.reason})
-            continue
+            return {"file": rel, "source": source, "reason": exc.reason}
         bronze.write_parquet(out_dir / f"{path.stem}.parquet", statistics=False)
-        report.files.append(summary | info)
+        return summary | info
+
+    # files are independent: read them on all cores, report them in name order
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for result in pool.map(one, list_files(folder)):
+            (report.unreadable if "reason" in result else report.files).append(result)
     return report
