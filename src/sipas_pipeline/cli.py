@@ -125,8 +125,9 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """The main job. With no --raw it makes the full-size synthetic year once (data/<year>/raw) and
-    runs the stages that exist on it: ingest and validate (compute and publish: issues #4, #5)."""
+    runs the stages that exist on it: ingest, validate, compute (publish to DuckDB: issue #5)."""
     from sipas_pipeline.paths import data_root
+    from sipas_pipeline.stages import compute
     from sipas_pipeline.synth import generate_year
 
     m = _methodology(year)
@@ -135,7 +136,20 @@ def run(
         if not (raw / "truth" / "manifest.json").is_file():
             console.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
             generate_year(year, raw, seed=7, scale=1.0)
-    validate(raw=raw, year=m.year, work=data_root() / str(year) / "work", as_json=as_json)
+    work = data_root() / str(year) / "work"
+    validate(raw=raw, year=m.year, work=work, as_json=as_json)
+    summary = compute(m, work)
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return
+    n = summary["national"]
+    console.print(f"National (toàn quốc): SIPAS {n['sipas']:.2f} (policy {n['sipas_policy']:.2f}, "
+                  f"service {n['sipas_service']:.2f}); PAR INDEX mean {n['par']:.2f}; groups {summary['groups']}")
+    for measure, title in (("sipas", "SIPAS"), ("par", "PAR INDEX")):
+        for end in ("top5", "bottom5"):
+            rows = ", ".join(f"{r['rank']}. {r['province']} {r['value']:.2f}" for r in summary[measure][end])
+            console.print(f"{title} {end}: {rows}")
+    console.print(f"Result tables (Parquet): {work / 'results'}")
 
 
 def main() -> None:

@@ -70,3 +70,82 @@ def ingest_and_validate(m: Methodology, raw_dir: Path, work_dir: Path) -> dict[s
         counts["unreadable_files"] = unreadable_by_source.get(source, 0)
     return {"year": m.year, "sources": checked["sources"], "unreadable_files": report["unreadable_files"],
             "top_reasons": checked["top_reasons"], "batches": checked["batches"], "files": report["files"]}
+
+
+def compute_results(m: Methodology, citizen: pl.DataFrame, official: pl.DataFrame, appraisal: pl.DataFrame,
+                    previous: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
+    """Silver frames -> the result tables (each validated against its Pandera schema)."""
+    from sipas_pipeline import results_schemas as rs
+    from sipas_pipeline.indicators import province_indicators, roll_up, sipas_tree
+    from sipas_pipeline.par_index import par_points, par_totals
+    from sipas_pipeline.ranking import change, ranks
+
+    ind = province_indicators(m, citizen)
+    tree = sipas_tree(m, ind)
+    points = par_points(m, official, appraisal, ind, tree)
+    levels, totals = par_totals(m, points)
+    measures = pl.concat([
+        tree.filter(pl.col("level") != "element").select(
+            "province_code", pl.when(pl.col("level") == "sipas").then(pl.lit("sipas"))
+            .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "value"),
+        totals.select("province_code", pl.lit("par").alias("measure"), pl.col("par_index").alias("value")),
+    ])
+    ranked = change(ranks(m, measures), previous)
+    out = {
+        "indicator_values": rs.INDICATORS.validate(roll_up(m, ind.drop("se"), ["indicator_id"], ["numerator", "denominator", "n"])
+                                                   .join(ind.select("province_code", "indicator_id", "se")
+                                                         .rename({"province_code": "unit_code"}),
+                                                         on=["unit_code", "indicator_id"], how="left")
+                                                   .sort("unit_level", "unit_code", "indicator_id")),
+        "sipas_indices": rs.SIPAS.validate(roll_up(m, tree.drop("se"), ["level", "node"], [])
+                                           .join(tree.select("province_code", "level", "node", "se")
+                                                 .rename({"province_code": "unit_code"}),
+                                                 on=["unit_code", "level", "node"], how="left")
+                                           .sort("unit_level", "unit_code", "level", "node")),
+        "par_points": rs.PAR_POINTS.validate(points),
+        "par_levels": levels,
+        "par_totals": rs.PAR_TOTALS.validate(totals),
+        "ranks": rs.RANKS.validate(ranked),
+    }
+    return out
+
+
+def compute(m: Methodology, work_dir: Path) -> dict[str, Any]:
+    """Silver Parquet -> `results/<table>.parquet`; returns national figures and the rankings' ends."""
+    work_dir = Path(work_dir)
+    silver = {s: pl.read_parquet(work_dir / "silver" / f"{s}.parquet") for s in SOURCES}
+    tables = compute_results(m, silver["citizen"], silver["official"], silver["appraisal"], previous_published(m))
+    (work_dir / "results").mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        table.write_parquet(work_dir / "results" / f"{name}.parquet")
+    return summarise(m, tables)
+
+
+def previous_published(m: Methodology) -> pl.DataFrame | None:
+    """Last year's published province figures from the year's `published.csv`, if it has any."""
+    path = m.root / "published.csv"
+    if not path.is_file():
+        return None
+    pub = pl.read_csv(path, comment_prefix="#", schema_overrides={"unit": pl.Utf8, "value": pl.Float64, "rank": pl.Int64})
+    codes = m.provinces["province_code"].to_list()
+    prev = pub.filter((pl.col("year") == m.year - 1) & pl.col("unit").is_in(codes))
+    if prev.height == 0:
+        return None
+    return prev.select(pl.col("unit").alias("province_code"), "measure", "value", pl.col("rank").alias("rank_national"))
+
+
+def summarise(m: Methodology, tables: dict[str, pl.DataFrame]) -> dict[str, Any]:
+    """National means and the top and bottom five provinces by SIPAS and PAR INDEX."""
+    names = dict(zip(m.provinces["province_code"], m.provinces["name_vi"], strict=True))
+    sipas = tables["sipas_indices"].filter(pl.col("unit_level") == "nation")
+    national = {("sipas" if r["level"] == "sipas" else f"sipas_{r['node']}"): round(r["value"], 2)
+                for r in sipas.filter(pl.col("level") != "element").iter_rows(named=True)}
+    national["par"] = round(float(tables["par_totals"]["par_index"].mean()), 2)
+    out: dict[str, Any] = {"national": national, "groups": dict(sorted(
+        tables["par_totals"].group_by("group").len().iter_rows()))}
+    for measure in ("sipas", "par"):
+        r = tables["ranks"].filter(pl.col("measure") == measure).sort("rank_national", "province_code")
+        rows = [{"rank": k, "province": names[c], "value": round(v, 2)}
+                for c, v, k in r.select("province_code", "value", "rank_national").iter_rows()]
+        out[measure] = {"top5": rows[:5], "bottom5": rows[-5:]}
+    return out

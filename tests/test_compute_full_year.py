@@ -1,0 +1,66 @@
+"""Compute on a full generated year: coverage, accuracy against the generator's truth, calibration."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from sipas_pipeline.stages import compute, ingest_and_validate
+
+
+@pytest.fixture(scope="module")
+def computed(full_year, methodology, tmp_path_factory):
+    work = tmp_path_factory.mktemp("computed")
+    ingest_and_validate(methodology, full_year, work)
+    summary = compute(methodology, work)
+    tables = {p.stem: pl.read_parquet(p) for p in (work / "results").glob("*.parquet")}
+    return summary, tables
+
+
+def test_every_province_gets_every_indicator(computed):
+    _, t = computed
+    prov = t["indicator_values"].filter(pl.col("unit_level") == "province")
+    assert prov.height == 63 * 103 and prov["value"].null_count() == 0
+    assert t["indicator_values"].filter(pl.col("unit_level") == "region")["unit_code"].n_unique() == 6
+
+
+def test_sipas_within_three_standard_errors_of_truth(computed, full_year):
+    _, t = computed
+    truth = pl.read_csv(full_year / "truth" / "provinces.csv", schema_overrides={"province_code": pl.Utf8})
+    est = t["sipas_indices"].filter((pl.col("unit_level") == "province") & (pl.col("level") == "sipas"))
+    j = est.join(truth, left_on="unit_code", right_on="province_code")
+    assert j.height == 63 and (j["se"] > 0).all()
+    within = (((j["value"] - j["sipas"]) / j["se"]).abs() <= 3).mean()
+    assert within >= 0.95
+
+
+def test_national_means_near_calibration(computed):
+    summary, t = computed
+    assert summary["national"]["sipas"] == pytest.approx(83.94, abs=0.5)
+    assert summary["national"]["par"] == pytest.approx(88.37, abs=0.5)
+    totals = t["par_totals"]
+    counts = dict(totals.group_by("group").len().iter_rows())
+    assert counts.get("A", 0) == (totals["par_index"] >= 90).sum()
+    assert counts.get("B", 0) == ((totals["par_index"] >= 80) & (totals["par_index"] < 90)).sum()
+    assert sum(counts.values()) == 63
+
+
+def test_ranks_cover_all_measures(computed):
+    _, t = computed
+    r = t["ranks"]
+    assert set(r["measure"]) == {"sipas", "sipas_policy", "sipas_service", "par"}
+    par = r.filter(pl.col("measure") == "par")
+    assert par["rank_national"].min() == 1 and par.height == 63
+    assert par.group_by("region_code").agg(pl.col("rank_regional").min())["rank_regional"].to_list() == [1] * 6
+
+
+def test_change_since_last_published_year(computed):
+    _, t = computed
+    r = t["ranks"].filter(pl.col("measure") == "sipas")
+    son_la = r.filter(pl.col("province_code") == "14").row(0, named=True)
+    assert son_la["change_value"] == pytest.approx(son_la["value"] - 82.23)  # 2023: 82.23, 33rd
+    assert son_la["change_places"] == 33 - son_la["rank_national"]
+    quang_ninh = t["ranks"].filter((pl.col("measure") == "par") & (pl.col("province_code") == "22")).row(0, named=True)
+    assert quang_ninh["change_places"] == 1 - quang_ninh["rank_national"]
+    others = r.filter(pl.col("province_code") == "01")
+    assert others["change_value"][0] is None and others["change_places"][0] is None
