@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
+from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest.normalize import clean_text, header_key, normalise_dates, province_lookup, resolve_provinces
 from sipas_pipeline.ingest.readers import SUFFIXES, UnreadableFile, read_export
 from sipas_pipeline.methodology import Methodology
@@ -59,14 +59,6 @@ def map_headers(columns: list[str], form: pl.DataFrame) -> tuple[dict[str, str],
             mapping[found] = row["field_id"]
     ignored = [c for c in columns if c not in used]
     return mapping, missing, ignored
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def to_bronze(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, sha: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import unicodedata
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.methodology import Methodology, load_methodology
 from sipas_pipeline.synth import defects
 from sipas_pipeline.synth.calibration import province_targets
@@ -43,14 +43,6 @@ def _slug(name: str) -> str:
 def _headers(m: Methodology, source: str) -> dict[str, str]:
     form = m.forms[source]
     return {r["field_id"]: r["headers"].split("|")[0] for r in form.iter_rows(named=True)}
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0) -> dict[str, Any]:
@@ -118,7 +110,7 @@ def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0) -> di
                   "rows": off_rows})
     files.append(_write_appraisal(m, levels, out))
     for f in files:
-        f["sha256"] = _sha(out / f["path"])
+        f["sha256"] = sha256_file(out / f["path"])
     return _write_truth(m, out, seed, scale, targets, truth, tree, levels, par_totals, files, defect_rows)
 
 
