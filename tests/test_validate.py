@@ -130,7 +130,6 @@ def test_input_errors(tmp_path, methodology, sample_year):
 
 def test_every_reason_of_a_row_is_kept(methodology, tmp_path):
     from sipas_pipeline.ingest import to_bronze
-    from sipas_pipeline.validate import read_bronze  # noqa: F401  (same module the flow uses)
 
     frame = pl.DataFrame({"Mã tỉnh": ["14", "14"], "Mã TCTP": ["1.1.1", "9.9.9"],
                           "Điểm tự đánh giá": ["x", "0.5"], "Điểm thẩm định": ["5", "-1"]})

@@ -16,11 +16,10 @@ from pandera.errors import SchemaErrors
 
 from sipas_pipeline.ingest import LINEAGE
 from sipas_pipeline.methodology import Methodology
-from sipas_pipeline.methodology.skip_logic import parse_condition
+from sipas_pipeline.methodology.skip_logic import condition_expr
 
 INT_RE = r"^-?\d+$"
 FLOAT_RE = r"^-?\d+([.,]\d+)?$"
-REASON = pl.Struct({"column": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8, "message": pl.Utf8})
 
 
 class AccountingError(AssertionError):
@@ -29,15 +28,6 @@ class AccountingError(AssertionError):
 
 def _num(field: str, dtype: str) -> pl.Expr:
     return pl.col(field).str.replace(",", ".").cast(pl.Float64 if dtype == "float" else pl.Int64, strict=False)
-
-
-def _asked(cond: str) -> pl.Expr:
-    """Whether a question was asked, read from the raw answers its condition names."""
-    expr = pl.lit(True)
-    for field, op, code in parse_condition(cond):
-        value = pl.col(field).cast(pl.Int64, strict=False)
-        expr = expr & ((value == code) if op == "==" else (value != code)).fill_null(False)
-    return expr
 
 
 def _check(expr_fn, name: str, message: str) -> pa.Check:
@@ -58,7 +48,7 @@ def build_schema(m: Methodology, source: str) -> pa.DataFrameSchema:
     columns: dict[str, pa.Column] = {}
     for row in form.iter_rows(named=True):
         f, dtype, checks = row["field_id"], row["dtype"], []
-        asked = _asked(row["ask_if"]) if row["ask_if"] else pl.lit(True)
+        asked = condition_expr(row["ask_if"]) if row["ask_if"] else pl.lit(True)
         if row["required"] == "yes":
             checks.append(_check(lambda k, a=asked: ~a | pl.col(k).is_not_null(), "required", "answer required"))
         if row["ask_if"]:

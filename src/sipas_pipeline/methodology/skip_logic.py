@@ -21,10 +21,11 @@ def parse_condition(text: str) -> list[tuple[str, str, int]]:
 
 
 def condition_expr(text: str) -> pl.Expr:
-    """The condition as a boolean expression; a term on a blank answer is false."""
+    """The condition as a boolean expression over typed or raw-text answers; a term on a blank
+    (or non-numeric) answer is false."""
     expr = pl.lit(True)
     for field, op, code in parse_condition(text):
-        col = pl.col(field)
+        col = pl.col(field).cast(pl.Int64, strict=False)
         term = (col == code) if op == "==" else (col != code)
         expr = expr & term.fill_null(False)
     return expr
