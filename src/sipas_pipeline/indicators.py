@@ -11,8 +11,6 @@ import polars as pl
 
 from sipas_pipeline.methodology import Methodology
 
-STATS = ("numerator", "denominator", "n", "w2")
-
 
 def _answer_exprs(m: Methodology, weight: pl.Expr) -> list[pl.Expr]:
     form = {r["field_id"]: r for r in m.forms["citizen"].iter_rows(named=True)}
@@ -54,21 +52,22 @@ def province_indicators(m: Methodology, citizen: pl.DataFrame) -> pl.DataFrame:
      .sort("province_code", "indicator_id"))
 
 
+def _weighted_mean() -> list[pl.Expr]:
+    """Mean of `value` weighted by `w` over the non-null values, and its standard error
+    (children taken as independent)."""
+    w_present = pl.col("w").filter(pl.col("value").is_not_null())
+    return [((pl.col("value") * pl.col("w")).sum() / w_present.sum()).alias("value"),
+            ((pl.col("se") * pl.col("w")) ** 2).sum().sqrt().truediv(pl.col("w").sum()).alias("se")]
+
+
 def sipas_tree(m: Methodology, ind: pl.DataFrame) -> pl.DataFrame:
     """Element / policy-group, part and SIPAS values per province: weighted means up the tree."""
     members = m.indicators.filter(pl.col("in_index") == "yes").select("indicator_id", "element", pl.col("weight").alias("w"))
-    el = (ind.join(members, on="indicator_id")
-          .group_by("province_code", "element")
-          .agg(((pl.col("value") * pl.col("w")).sum() / pl.col("w").filter(pl.col("value").is_not_null()).sum()).alias("value"),
-               ((pl.col("se") * pl.col("w")) ** 2).sum().sqrt().truediv(pl.col("w").sum()).alias("se")))
+    el = ind.join(members, on="indicator_id").group_by("province_code", "element").agg(_weighted_mean())
     parts = (el.join(m.tree.select("element", "part", pl.col("weight").alias("w")), on="element")
-             .group_by("province_code", "part")
-             .agg(((pl.col("value") * pl.col("w")).sum() / pl.col("w").sum()).alias("value"),
-                  ((pl.col("se") * pl.col("w")) ** 2).sum().sqrt().truediv(pl.col("w").sum()).alias("se")))
+             .group_by("province_code", "part").agg(_weighted_mean()))
     top = (parts.join(m.parts.select("part", pl.col("weight").alias("w")), on="part")
-           .group_by("province_code")
-           .agg(((pl.col("value") * pl.col("w")).sum() / pl.col("w").sum()).alias("value"),
-                ((pl.col("se") * pl.col("w")) ** 2).sum().sqrt().truediv(pl.col("w").sum()).alias("se")))
+           .group_by("province_code").agg(_weighted_mean()))
     return pl.concat([
         el.select("province_code", pl.lit("element").alias("level"), pl.col("element").alias("node"), "value", "se"),
         parts.select("province_code", pl.lit("part").alias("level"), pl.col("part").alias("node"), "value", "se"),

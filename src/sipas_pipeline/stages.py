@@ -91,17 +91,16 @@ def compute_results(m: Methodology, citizen: pl.DataFrame, official: pl.DataFram
         totals.select("province_code", pl.lit("par").alias("measure"), pl.col("par_index").alias("value")),
     ])
     ranked = change(ranks(m, measures), previous)
+
+    def all_units(by_province: pl.DataFrame, keys: list[str], sums: list[str]) -> pl.DataFrame:
+        """Province, region and nation rows; the standard error stays on province rows."""
+        se = by_province.select("province_code", *keys, "se").rename({"province_code": "unit_code"})
+        return (roll_up(m, by_province.drop("se"), keys, sums).join(se, on=["unit_code", *keys], how="left")
+                .sort("unit_level", "unit_code", *keys))
+
     out = {
-        "indicator_values": rs.INDICATORS.validate(roll_up(m, ind.drop("se"), ["indicator_id"], ["numerator", "denominator", "n"])
-                                                   .join(ind.select("province_code", "indicator_id", "se")
-                                                         .rename({"province_code": "unit_code"}),
-                                                         on=["unit_code", "indicator_id"], how="left")
-                                                   .sort("unit_level", "unit_code", "indicator_id")),
-        "sipas_indices": rs.SIPAS.validate(roll_up(m, tree.drop("se"), ["level", "node"], [])
-                                           .join(tree.select("province_code", "level", "node", "se")
-                                                 .rename({"province_code": "unit_code"}),
-                                                 on=["unit_code", "level", "node"], how="left")
-                                           .sort("unit_level", "unit_code", "level", "node")),
+        "indicator_values": rs.INDICATORS.validate(all_units(ind, ["indicator_id"], ["numerator", "denominator", "n"])),
+        "sipas_indices": rs.SIPAS.validate(all_units(tree, ["level", "node"], [])),
         "par_points": rs.PAR_POINTS.validate(points),
         "par_levels": levels,
         "par_totals": rs.PAR_TOTALS.validate(totals),
@@ -123,10 +122,9 @@ def compute(m: Methodology, work_dir: Path) -> dict[str, Any]:
 
 def previous_published(m: Methodology) -> pl.DataFrame | None:
     """Last year's published province figures from the year's `published.csv`, if it has any."""
-    path = m.root / "published.csv"
-    if not path.is_file():
+    pub = m.published()
+    if pub is None:
         return None
-    pub = pl.read_csv(path, comment_prefix="#", schema_overrides={"unit": pl.Utf8, "value": pl.Float64, "rank": pl.Int64})
     codes = m.provinces["province_code"].to_list()
     prev = pub.filter((pl.col("year") == m.year - 1) & pl.col("unit").is_in(codes))
     if prev.height == 0:

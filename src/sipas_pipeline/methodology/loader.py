@@ -58,6 +58,14 @@ class Methodology:
     def rank_decimals(self) -> int:
         return int(self.meta.get("ranking", {}).get("decimals", 2))
 
+    def published(self) -> pl.DataFrame | None:
+        """The published figures kept beside the methodology (`published.csv`), if any."""
+        path = self.root / "published.csv"
+        if not path.is_file():
+            return None
+        return pl.read_csv(path, comment_prefix="#",
+                           schema_overrides={"unit": pl.Utf8, "value": pl.Float64, "rank": pl.Int64})
+
     def codes(self, list_id: str) -> list[int]:
         """The codes of a code list."""
         return self.code_lists.filter(pl.col("list_id") == list_id)["code"].to_list()

@@ -19,13 +19,6 @@ _PAR_FILL = {2: 95.20, 3: 94.50, 4: 93.00, 13: 90.01, 14: 89.85}
 _BOTTOM_GAP = {"sipas": 4.0, "par": 2.2}
 
 
-def published(m: Methodology) -> pl.DataFrame:
-    """The year's published figures (year, measure, unit, value, rank, source)."""
-    path = m.root / "published.csv"
-    return pl.read_csv(path, comment_prefix="#", schema_overrides={"unit": pl.Utf8, "value": pl.Float64,
-                                                                    "rank": pl.Int64})
-
-
 def _curve(anchors: dict[int, float], n: int, mean: float, free_from: int, gap: float) -> np.ndarray:
     """Values by rank 1..n through `anchors`; ranks past `free_from` are solved for the mean."""
     def build(tail: float) -> np.ndarray:
@@ -77,7 +70,10 @@ def _assign(values: np.ndarray, fixed: dict[str, int], codes: list[str], regions
 
 def province_targets(m: Methodology, seed: int) -> pl.DataFrame:
     """SIPAS, its two parts and the PAR INDEX targeted for every province."""
-    pub = published(m).filter(pl.col("year") == m.year)
+    pub = m.published()
+    if pub is None:
+        raise ValueError(f"{m.root / 'published.csv'}: needed to calibrate a synthetic year")
+    pub = pub.filter(pl.col("year") == m.year)
     codes = m.provinces["province_code"].to_list()
     regions = dict(zip(m.provinces["province_code"], m.provinces["region_code"], strict=True))
     rng = np.random.default_rng([seed, 20240])
