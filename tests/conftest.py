@@ -35,3 +35,24 @@ def full_year(tmp_path_factory) -> Path:
 def sample_year() -> Path:
     """The small committed year under sample_data/."""
     return ROOT / "sample_data" / "2024"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect server and database for the whole session (the flow's real engine)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def sample_work(tmp_path_factory, methodology, sample_year) -> dict:
+    """The committed sample year through ingest, validate and compute (no Prefect): work folder + reports."""
+    from sipas_pipeline.stages import compute, ingest, validate
+
+    work = tmp_path_factory.mktemp("sample_work")
+    ingested = ingest(methodology, sample_year, work)
+    checked = validate(methodology, work)
+    summary = compute(methodology, work)
+    return {"work": work, "ingested": ingested, "checked": checked, "summary": summary}

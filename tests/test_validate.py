@@ -124,7 +124,11 @@ def test_input_errors(tmp_path, methodology, sample_year):
     raw = tmp_path / "raw"
     shutil.copytree(sample_year, raw)
     shutil.rmtree(raw / "official")
-    with pytest.raises(InputError, match="source 'official': no readable file"):
+    with pytest.raises(InputError, match=r"source 'official': no export files in .*official"):
+        ingest_and_validate(methodology, raw, tmp_path / "w")
+    (raw / "official").mkdir()
+    (raw / "official" / "junk.xlsx").write_bytes(b"not a workbook")
+    with pytest.raises(InputError, match=r"source 'official': no readable file .*junk.xlsx: cannot open workbook"):
         ingest_and_validate(methodology, raw, tmp_path / "w")
 
 

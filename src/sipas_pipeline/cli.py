@@ -122,34 +122,57 @@ def validate(
 def run(
     year: YearOpt = 2024,
     raw: Annotated[Path | None, typer.Option("--raw", help="Raw year folder; default: a full-size synthetic year.")] = None,
+    db: Annotated[Path | None, typer.Option("--db", help="DuckDB file to publish into (default data/sipas.duckdb).")] = None,
+    work: Annotated[Path | None, typer.Option("--work", help="Folder for the stages' Parquet.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The main job. With no --raw it makes the full-size synthetic year once (data/<year>/raw) and
-    runs the stages that exist on it: ingest, validate, compute (publish to DuckDB: issue #5)."""
+    """The main job: a raw year through the Prefect flow (ingest, validate, compute, publish, report)
+    into DuckDB. With no --raw it first makes the full-size synthetic year once (data/<year>/raw).
+    Runs on the embedded Prefect server unless PREFECT_API_URL names one."""
     from sipas_pipeline.paths import data_root
-    from sipas_pipeline.stages import compute
     from sipas_pipeline.synth import generate_year
 
     m = _methodology(year)
     if raw is None:
         raw = data_root() / str(year) / "raw"
         if not (raw / "truth" / "manifest.json").is_file():
-            console.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
+            err.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
             generate_year(year, raw, seed=7, scale=1.0)
-    work = data_root() / str(year) / "work"
-    validate(raw=raw, year=m.year, work=work, as_json=as_json)
-    summary = compute(m, work)
+    from sipas_pipeline.orchestration import annual_run, default_db
+    from sipas_pipeline.publish import DatabaseLocked
+    from sipas_pipeline.stages import InputError, check_raw
+
+    db = db or default_db()
+    try:
+        check_raw(m, raw)  # a user's mistake gets one line here, not a failed flow run
+        result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None)
+    except (InputError, DatabaseLocked, MethodologyError) as exc:
+        fail(str(exc))
     if as_json:
-        print(json.dumps(summary, ensure_ascii=False))
+        keys = ("run_id", "status", "year", "db", "raw", "flow_run_id", "sources", "unreadable_files", "timings",
+                "results_hash", "national", "groups", "sipas", "par")
+        print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
         return
-    n = summary["national"]
+    print_run(result)
+
+
+def print_run(result: dict) -> None:
+    """A run's figures for people: accounting, timings, national figures, rankings' ends, the file."""
+    t = Table(title=f"Run {result['run_id']} (lần chạy) — {result['year']}")
+    for col in ("source (nguồn)", "read (đọc)", "valid (hợp lệ)", "quarantined (cách ly)"):
+        t.add_column(col, justify="left" if col[0] == "s" else "right")
+    for source, c in result["sources"].items():
+        t.add_row(source, f"{c['read']:,}", f"{c['valid']:,}", f"{c['quarantined']:,}")
+    console.print(t)
+    console.print("Stages (giây): " + ", ".join(f"{k} {v:.2f} s" for k, v in result["timings"].items()))
+    n = result["national"]
     console.print(f"National (toàn quốc): SIPAS {n['sipas']:.2f} (policy {n['sipas_policy']:.2f}, "
-                  f"service {n['sipas_service']:.2f}); PAR INDEX mean {n['par']:.2f}; groups {summary['groups']}")
+                  f"service {n['sipas_service']:.2f}); PAR INDEX mean {n['par']:.2f}; groups {result['groups']}")
     for measure, title in (("sipas", "SIPAS"), ("par", "PAR INDEX")):
         for end in ("top5", "bottom5"):
-            rows = ", ".join(f"{r['rank']}. {r['province']} {r['value']:.2f}" for r in summary[measure][end])
+            rows = ", ".join(f"{r['rank']}. {r['province']} {r['value']:.2f}" for r in result[measure][end])
             console.print(f"{title} {end}: {rows}")
-    console.print(f"Result tables (Parquet): {work / 'results'}")
+    console.print(f"DuckDB: {result['db']} (open read-only; views current_*)")
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import polars as pl
+
 
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file's bytes, read in blocks."""
@@ -13,3 +15,12 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def frames_sha256(frames: dict[str, pl.DataFrame]) -> str:
+    """SHA-256 over named tables' content (names in order, each table as CSV): equal tables, equal hash."""
+    digest = hashlib.sha256()
+    for name in sorted(frames):
+        digest.update(name.encode() + b"\n")
+        digest.update(frames[name].write_csv().encode())
+    return digest.hexdigest()

@@ -63,10 +63,12 @@ def _weighted_mean() -> list[pl.Expr]:
 def sipas_tree(m: Methodology, ind: pl.DataFrame) -> pl.DataFrame:
     """Element / policy-group, part and SIPAS values per province: weighted means up the tree."""
     members = m.indicators.filter(pl.col("in_index") == "yes").select("indicator_id", "element", pl.col("weight").alias("w"))
-    el = ind.join(members, on="indicator_id").group_by("province_code", "element").agg(_weighted_mean())
-    parts = (el.join(m.tree.select("element", "part", pl.col("weight").alias("w")), on="element")
+    el = ind.join(members, on="indicator_id", maintain_order="left").group_by("province_code", "element").agg(_weighted_mean())
+    el = el.sort("province_code", "element")  # fixed order in, identical float sums out
+    parts = (el.join(m.tree.select("element", "part", pl.col("weight").alias("w")), on="element", maintain_order="left")
              .group_by("province_code", "part").agg(_weighted_mean()))
-    top = (parts.join(m.parts.select("part", pl.col("weight").alias("w")), on="part")
+    parts = parts.sort("province_code", "part")
+    top = (parts.join(m.parts.select("part", pl.col("weight").alias("w")), on="part", maintain_order="left")
            .group_by("province_code").agg(_weighted_mean()))
     return pl.concat([
         el.select("province_code", pl.lit("element").alias("level"), pl.col("element").alias("node"), "value", "se"),
@@ -77,8 +79,10 @@ def sipas_tree(m: Methodology, ind: pl.DataFrame) -> pl.DataFrame:
 
 def roll_up(m: Methodology, by_province: pl.DataFrame, keys: list[str], sums: list[str]) -> pl.DataFrame:
     """Province rows + region and nation rows: the mean of their provinces' values, sums of `sums`."""
-    prov = by_province.join(m.provinces.select("province_code", "region_code"), on="province_code")
-    agg = [pl.col("value").mean(), *[pl.col(c).sum() for c in sums]]
+    prov = (by_province.join(m.provinces.select("province_code", "region_code"), on="province_code")
+            .sort("province_code", *keys))
+    # sort_by inside the aggregation: each group is summed in province order, the same in every run
+    agg = [pl.col("value").sort_by("province_code").mean(), *[pl.col(c).sort_by("province_code").sum() for c in sums]]
     region = prov.group_by("region_code", *keys).agg(agg).rename({"region_code": "unit_code"})
     nation = prov.group_by(*keys).agg(agg).with_columns(pl.lit("VN").alias("unit_code"))
     cols = ["unit_level", "unit_code", *keys, "value", *sums]

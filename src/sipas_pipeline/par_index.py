@@ -70,16 +70,22 @@ def par_points(m: Methodology, official: pl.DataFrame, appraisal: pl.DataFrame, 
 
 def par_totals(m: Methodology, points: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(points per criterion and field, totals with group) per province."""
+    # sums in sub-criterion order inside each group (sort_by): identical floats in every run
+    def total(col: str = "points") -> pl.Expr:
+        return pl.col(col).sort_by("subcriterion_id").sum()
+
     levels = pl.concat([
         points.group_by("province_code", pl.col("criterion_id").alias("node"))
-        .agg(pl.col("points").sum(), pl.col("max_points").sum()).with_columns(pl.lit("criterion").alias("level")),
+        .agg(total(), total("max_points")).with_columns(pl.lit("criterion").alias("level")),
         points.group_by("province_code", pl.col("field_id").cast(pl.Utf8).alias("node"))
-        .agg(pl.col("points").sum(), pl.col("max_points").sum()).with_columns(pl.lit("field").alias("level")),
+        .agg(total(), total("max_points")).with_columns(pl.lit("field").alias("level")),
     ]).select("province_code", "level", "node", "points", "max_points").sort("province_code", "level", "node")
     totals = points.group_by("province_code").agg(
-        pl.col("points").sum().alias("par_index"),
-        pl.col("points").filter(pl.col("kind") == "appraisal").sum().alias("appraisal_points"),
-        pl.col("points").filter(pl.col("kind") != "appraisal").sum().alias("survey_points"))
+        total().alias("par_index"),
+        pl.col("points").filter(pl.col("kind") == "appraisal").sort_by(
+            pl.col("subcriterion_id").filter(pl.col("kind") == "appraisal")).sum().alias("appraisal_points"),
+        pl.col("points").filter(pl.col("kind") != "appraisal").sort_by(
+            pl.col("subcriterion_id").filter(pl.col("kind") != "appraisal")).sum().alias("survey_points"))
     return levels, totals.with_columns(group_of(m, pl.col("par_index")).alias("group")).sort("province_code")
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import polars as pl
 
+from sipas_pipeline.hashing import frames_sha256
 from sipas_pipeline.ingest import ingest_source
+from sipas_pipeline.ingest.bronze import list_files
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.validate import read_bronze, validate_source
 
@@ -20,11 +22,21 @@ class InputError(Exception):
     """The input cannot be used at all (no such folder, a required source has no readable file)."""
 
 
-def ingest(m: Methodology, raw_dir: Path, work_dir: Path) -> dict[str, Any]:
-    """Raw exports -> `work_dir/bronze/<source>/*.parquet`; returns the ingest report."""
+def check_raw(m: Methodology, raw_dir: Path) -> None:
+    """Fail early, with one message, when the raw folder or a source's export files are missing."""
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise InputError(f"{raw_dir}: no such folder")
+    for source in SOURCES:
+        folder = raw_dir / m.meta["sources"][source]["folder"]
+        if not list_files(folder):
+            raise InputError(f"source {source!r}: no export files in {folder}")
+
+
+def ingest(m: Methodology, raw_dir: Path, work_dir: Path) -> dict[str, Any]:
+    """Raw exports -> `work_dir/bronze/<source>/*.parquet`; returns the ingest report."""
+    raw_dir = Path(raw_dir)
+    check_raw(m, raw_dir)
     bronze = Path(work_dir) / "bronze"
     if bronze.exists():
         shutil.rmtree(bronze)
@@ -63,8 +75,11 @@ def validate(m: Methodology, work_dir: Path) -> dict[str, Any]:
 
 def ingest_and_validate(m: Methodology, raw_dir: Path, work_dir: Path) -> dict[str, Any]:
     """Both first stages; the report the `validate` command prints."""
-    report = ingest(m, raw_dir, work_dir)
-    checked = validate(m, work_dir)
+    return validation_report(m, ingest(m, raw_dir, work_dir), validate(m, work_dir))
+
+
+def validation_report(m: Methodology, report: dict[str, Any], checked: dict[str, Any]) -> dict[str, Any]:
+    """Merge the ingest report and the validate accounting into the stages' report."""
     unreadable_by_source = Counter(u["source"] for u in report["unreadable_files"])
     for source, counts in checked["sources"].items():
         counts["unreadable_files"] = unreadable_by_source.get(source, 0)
@@ -117,7 +132,30 @@ def compute(m: Methodology, work_dir: Path) -> dict[str, Any]:
     (work_dir / "results").mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         table.write_parquet(work_dir / "results" / f"{name}.parquet")
-    return summarise(m, tables)
+    return summarise(m, tables) | {"results_hash": frames_sha256(tables)}
+
+
+def read_results(work_dir: Path) -> dict[str, pl.DataFrame]:
+    """The result tables the compute stage wrote under `work_dir/results`."""
+    return {p.stem: pl.read_parquet(p) for p in sorted((Path(work_dir) / "results").glob("*.parquet"))}
+
+
+def read_quarantine(work_dir: Path) -> pl.DataFrame:
+    """Every source's quarantined rows in one frame (columns of all sources, missing ones null)."""
+    frames = [pl.read_parquet(p) for p in sorted((Path(work_dir) / "quarantine").glob("*.parquet"))]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def run_inputs(ingested: dict[str, Any], checked: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each input file with its content hash and its rows read / valid / quarantined."""
+    counts = {b["source_file"]: b for b in checked["batches"]}
+    out = []
+    for source, files in ingested["files"].items():
+        for f in files:
+            b = counts.get(f["file"], {})
+            out.append({"source": source, "file": f["file"], "sha256": f["sha256"], "batch_id": Path(f["file"]).stem,
+                        "read": f["rows"], "valid": b.get("valid", 0), "quarantined": b.get("quarantined", 0)})
+    return out
 
 
 def previous_published(m: Methodology) -> pl.DataFrame | None:

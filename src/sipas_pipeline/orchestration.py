@@ -1,0 +1,221 @@
+"""The Prefect flow: the only module of the package that imports Prefect. Each task calls one pure
+stage of `sipas_pipeline.stages`; data passes between them as Parquet under the work folder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+import uuid
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sipas_pipeline.paths import data_root
+
+TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+def prefect_defaults(home: Path | None = None) -> None:
+    """Offline, embedded-server defaults, each unless the user has set it: a project-local Prefect
+    home, no analytics or telemetry, and a start-up timeout that survives the first database migration."""
+    os.environ.setdefault("PREFECT_HOME", str(home or Path.cwd() / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+prefect_defaults()
+
+import duckdb  # noqa: E402
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.deployments.runner import EntrypointType, RunnerDeployment  # noqa: E402
+from prefect.runtime import flow_run  # noqa: E402
+from prefect.schedules import Cron  # noqa: E402
+
+from sipas_pipeline import publish as publishing  # noqa: E402
+from sipas_pipeline import stages  # noqa: E402
+from sipas_pipeline.methodology import load_methodology  # noqa: E402
+
+
+def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry file and database I/O errors; never a user's mistake or a held database lock."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, OSError | duckdb.IOException) and not isinstance(exc, publishing.DatabaseLocked)
+
+
+IO = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": retry_on_io, "cache_policy": NO_CACHE}
+
+
+def timed(fn, *args) -> tuple[Any, float]:
+    """Call fn(*args); return its result and the seconds it took."""
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, round(time.perf_counter() - t0, 3)
+
+
+@task(name="ingest", **IO)
+def ingest_task(year: int, raw: str, work: str) -> dict[str, Any]:
+    """Raw exports -> bronze Parquet."""
+    report, seconds = timed(stages.ingest, load_methodology(year), Path(raw), Path(work))
+    files = {s: len(f) for s, f in report["files"].items()}
+    get_run_logger().info("ingest: %s files read, %d unreadable, %.2f s", files, len(report["unreadable_files"]), seconds)
+    return report | {"seconds": seconds}
+
+
+@task(name="validate", **IO)
+def validate_task(year: int, work: str) -> dict[str, Any]:
+    """Bronze -> silver + quarantine Parquet, with the row accounting."""
+    checked, seconds = timed(stages.validate, load_methodology(year), Path(work))
+    get_run_logger().info("validate: %s, %.2f s", checked["sources"], seconds)
+    return checked | {"seconds": seconds}
+
+
+@task(name="compute", **IO)
+def compute_task(year: int, work: str) -> dict[str, Any]:
+    """Silver -> result tables (indicators, SIPAS tree, PAR INDEX, ranks)."""
+    summary, seconds = timed(stages.compute, load_methodology(year), Path(work))
+    get_run_logger().info("compute: national %s, %.2f s", summary["national"], seconds)
+    return summary | {"seconds": seconds}
+
+
+@task(name="publish", **IO)
+def publish_task(year: int, work: str, db: str, run: dict[str, Any], results_hash: str) -> dict[str, Any]:
+    """Result tables + quarantine -> DuckDB, one transaction."""
+    m = load_methodology(year)
+    out = publishing.publish(Path(db), m, run, stages.read_results(Path(work)),
+                             stages.read_quarantine(Path(work)), results_hash)
+    get_run_logger().info("publish: run %s into %s, %.2f s", run["run_id"], db, out["seconds"])
+    return out
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report_task(year: int, report: dict[str, Any], work: str) -> list[str]:
+    """Prefect artifacts: the validation summary (markdown), the SIPAS and PAR INDEX rankings (tables)."""
+    m = load_methodology(year)
+    tables = stages.read_results(Path(work))
+    names = dict(zip(m.provinces["province_code"], m.provinces["name_vi"], strict=True))
+    keys = [create_markdown_artifact(validation_markdown(report), key=f"sipas-{year}-validation",
+                                     description=f"Validation summary {year} (kiểm tra dữ liệu)")]
+    for measure, title in (("sipas", "SIPAS"), ("par", "PAR INDEX")):
+        ranked = tables["ranks"].filter(tables["ranks"]["measure"] == measure).sort("rank_national", "province_code")
+        rows = [{"rank (hạng)": r["rank_national"], "province (tỉnh)": names[r["province_code"]],
+                 "value (giá trị)": round(r["value"], 2), "regional rank (hạng trong vùng)": r["rank_regional"],
+                 "change (thay đổi)": None if r["change_value"] is None else round(r["change_value"], 2)}
+                for r in ranked.iter_rows(named=True)]
+        keys.append(create_table_artifact(rows, key=f"{measure.replace('_', '-')}-{year}-ranking",
+                                          description=f"{title} {year} ranking (xếp hạng), run {report['run_id']}"))
+    return [str(k) for k in keys]
+
+
+def validation_markdown(report: dict[str, Any]) -> str:
+    """The validation summary as a markdown document."""
+    lines = [f"# Validation {report['year']} — run `{report['run_id']}`", "",
+             "| source (nguồn) | read (đọc) | valid (hợp lệ) | quarantined (cách ly) | unreadable files |",
+             "|---|---:|---:|---:|---:|"]
+    for source, c in report["sources"].items():
+        lines.append(f"| {source} | {c['read']:,} | {c['valid']:,} | {c['quarantined']:,} | {c['unreadable_files']} |")
+    lines += ["", "## Top reasons (lý do)", ""]
+    for source, rules in report["top_reasons"].items():
+        if rules:
+            lines.append(f"- **{source}**: " + ", ".join(f"{r} {n:,}" for r, n in list(rules.items())[:8]))
+    if report["unreadable_files"]:
+        lines += ["", "## Unreadable files", ""] + [f"- `{u['file']}`: {u['reason']}" for u in report["unreadable_files"]]
+    return "\n".join(lines)
+
+
+def code_version() -> str:
+    """Package version, plus the git commit when running from a checkout."""
+    try:
+        v = version("sipas-pipeline")
+    except PackageNotFoundError:
+        v = "unknown"
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, text=True,
+                             capture_output=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{v}+{sha}" if sha else v
+
+
+def new_run_id(year: int) -> str:
+    """Readable, unique run id: year, UTC start time, random suffix."""
+    return f"{year}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def default_db() -> Path:
+    """Where results go unless told: data/sipas.duckdb."""
+    return data_root() / "sipas.duckdb"
+
+
+def run_name() -> str:
+    """Prefect flow-run name: says the year."""
+    return f"sipas-{survey_year(flow_run.parameters.get('year'))}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+def survey_year(year: int | None) -> int:
+    """The year to compute: as given, or last calendar year in Vietnam time (a scheduled spring run)."""
+    return year if year is not None else datetime.now(ZoneInfo(TIMEZONE)).year - 1
+
+
+@flow(name="sipas-annual-run", flow_run_name=run_name, log_prints=False)
+def annual_run(year: int | None = None, raw: str | None = None, db: str | None = None, work: str | None = None,
+               corrections: list[str] | None = None, trigger: str = "manual") -> dict[str, Any]:
+    """A raw survey year -> SIPAS and PAR INDEX tables in DuckDB: ingest, validate, compute, publish, report."""
+    year = survey_year(year)
+    m = load_methodology(year)
+    raw = str(raw or data_root() / str(year) / "raw")
+    db = str(db or default_db())
+    work = str(work or data_root() / str(year) / "work")
+    run: dict[str, Any] = {
+        "run_id": new_run_id(year), "started_at": datetime.now(UTC), "flow_run_id": str(flow_run.id or ""),
+        "code_version": code_version(), "timings": [],
+        "parameters": {"year": year, "raw": raw, "db": db, "work": work, "corrections": corrections or [],
+                       "trigger": trigger}}
+    try:
+        ingested = ingest_task(year, raw, work)
+        checked = validate_task(year, work)
+        report = stages.validation_report(m, ingested, checked) | {"run_id": run["run_id"]}
+        run |= {"inputs": stages.run_inputs(ingested, checked), "unreadable_files": report["unreadable_files"],
+                "accounting": [{"source": s} | c for s, c in report["sources"].items()]}
+        run["timings"] += [{"stage": "ingest", "seconds": ingested["seconds"]},
+                           {"stage": "validate", "seconds": checked["seconds"]}]
+        summary = compute_task(year, work)
+        run["timings"].append({"stage": "compute", "seconds": summary["seconds"]})
+        published = publish_task(year, work, db, run, summary["results_hash"])
+    except Exception as exc:
+        if not isinstance(exc, publishing.DatabaseLocked):
+            with contextlib.suppress(publishing.DatabaseLocked):
+                publishing.record_failure(Path(db), m, run, f"{type(exc).__name__}: {exc}")
+        raise
+    artifacts = report_task(year, report, work)
+    timings = {t["stage"]: t["seconds"] for t in run["timings"]} | {"publish": published["seconds"]}
+    return {"run_id": run["run_id"], "status": "published", "year": year, "db": db, "raw": raw,
+            "flow_run_id": run["flow_run_id"], "sources": report["sources"],
+            "unreadable_files": report["unreadable_files"], "top_reasons": report["top_reasons"],
+            "timings": timings, "artifacts": artifacts, "results_hash": summary["results_hash"],
+            "national": summary["national"], "groups": summary["groups"],
+            "sipas": summary["sipas"], "par": summary["par"]}
+
+
+ANNUAL_CRON = "0 2 1 3 *"  # 02:00 on 1 March, Vietnam time: last year's survey is closed and checked
+
+
+def deployments(raw: str | None = None, db: str | None = None) -> list[RunnerDeployment]:
+    """The annual run on a cron schedule (Asia/Ho_Chi_Minh) and the manual re-run with parameters;
+    both one run at a time, as the DuckDB file has one writer."""
+    common = {"raw": raw, "db": db}
+    annual = annual_run.to_deployment(
+        name="annual", schedules=[Cron(ANNUAL_CRON, timezone=TIMEZONE)], concurrency_limit=1,
+        parameters=common | {"trigger": "schedule"}, entrypoint_type=EntrypointType.MODULE_PATH,
+        description="SIPAS and PAR INDEX of last year, every 1 March at 02:00 Vietnam time.", tags=["sipas", "annual"])
+    manual = annual_run.to_deployment(
+        name="manual-rerun", concurrency_limit=1, parameters=common | {"year": 2024, "corrections": [], "trigger": "manual"},
+        entrypoint_type=EntrypointType.MODULE_PATH, tags=["sipas", "rerun"],
+        description="Re-run a year after data corrections: set year, raw, corrections (files) and db.")
+    return [annual, manual]

@@ -1,0 +1,136 @@
+"""The real Prefect flow on the committed sample year, into a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sipas_pipeline.publish import read_query as query
+
+
+@pytest.fixture(scope="module")
+def flow_run(prefect_harness, sample_year, tmp_path_factory) -> dict:
+    from sipas_pipeline.orchestration import annual_run
+
+    tmp = tmp_path_factory.mktemp("flow")
+    result = annual_run(year=2024, raw=str(sample_year), db=str(tmp / "sipas.duckdb"), work=str(tmp / "work"))
+    return result | {"tmp": tmp}
+
+
+def test_flow_publishes_the_year(flow_run, sample_work):
+    db = Path(flow_run["db"])
+    assert flow_run["status"] == "published"
+    assert query(db, "SELECT run_id, status FROM current_runs") == [(flow_run["run_id"], "published")]
+    assert query(db, "SELECT count(*) FROM current_indicator_values WHERE unit_level = 'province'") == [(63 * 103,)]
+    assert query(db, "SELECT count(*) FROM current_sipas_indices WHERE level = 'sipas' AND unit_level = 'province'") == [(63,)]
+    assert query(db, "SELECT count(*), count(\"group\") FROM current_par_index") == [(63, 63)]
+    # the flow gives the same results as the stages called directly
+    assert flow_run["results_hash"] == sample_work["summary"]["results_hash"]
+    assert flow_run["national"] == sample_work["summary"]["national"]
+
+
+def test_runs_table_holds_accounting_inputs_timings(flow_run, sample_work):
+    db = Path(flow_run["db"])
+    (params, flow_run_id, mhash), = query(db, "SELECT parameters, flow_run_id, methodology_hash FROM runs")
+    assert json.loads(params)["year"] == 2024 and flow_run_id == flow_run["flow_run_id"] and len(mhash) == 64
+    acc = {r[0]: r[1:] for r in query(db, "SELECT a.source, a.read, a.valid, a.quarantined FROM "
+                                          "(SELECT unnest(accounting) a FROM current_runs)")}
+    expected = sample_work["checked"]["sources"]
+    assert acc == {s: (c["read"], c["valid"], c["quarantined"]) for s, c in expected.items()}
+    assert all(r == v + q for r, v, q in acc.values())
+    per_file = query(db, "SELECT sum(i.read), sum(i.valid) + sum(i.quarantined) FROM "
+                         "(SELECT unnest(inputs) i FROM current_runs)")
+    assert per_file[0][0] == per_file[0][1] == sum(c["read"] for c in expected.values())
+    stages = [r[0] for r in query(db, "SELECT t.stage FROM (SELECT unnest(timings) t FROM current_runs)")]
+    assert stages == ["ingest", "validate", "compute", "publish"]
+    assert set(flow_run["timings"]) == {"ingest", "validate", "compute", "publish"}
+
+
+def test_flow_artifacts(flow_run):
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run["flow_run_id"]])))
+        run = client.read_flow_run(flow_run["flow_run_id"])
+    by_key = {a.key: a for a in arts}
+    assert set(by_key) == {"sipas-2024-validation", "sipas-2024-ranking", "par-2024-ranking"}
+    assert by_key["sipas-2024-validation"].type == "markdown"
+    assert "quarantined" in by_key["sipas-2024-validation"].data and flow_run["run_id"] in by_key["sipas-2024-validation"].data
+    table = by_key["par-2024-ranking"].data
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert len(rows) == 63 and rows[0]["rank (hạng)"] == 1
+    assert run.name.startswith("sipas-2024-") and run.state.is_completed()
+
+
+def test_failed_run_is_recorded_and_previous_stays_current(flow_run, sample_year, tmp_path):
+    from sipas_pipeline.orchestration import annual_run
+    from sipas_pipeline.stages import InputError
+
+    raw = tmp_path / "raw"
+    shutil.copytree(sample_year, raw)
+    shutil.rmtree(raw / "official")
+    db = Path(flow_run["db"])
+    with pytest.raises(InputError, match="official"):
+        annual_run(year=2024, raw=str(raw), db=str(db), work=str(tmp_path / "work"))
+    assert query(db, "SELECT run_id FROM current_runs") == [(flow_run["run_id"],)]
+    failed = query(db, "SELECT status, error FROM runs WHERE run_id <> ?".replace("?", f"'{flow_run['run_id']}'"))
+    assert len(failed) == 1 and failed[0][0] == "failed" and "official" in failed[0][1]
+
+
+def test_cli_run_json_through_the_flow(prefect_harness, sample_year, tmp_path):
+    from sipas_pipeline.cli import app
+
+    db = tmp_path / "cli.duckdb"
+    out = CliRunner().invoke(app, ["run", "--year", "2024", "--raw", str(sample_year), "--db", str(db),
+                                   "--work", str(tmp_path / "w"), "--json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == "published" and result["db"] == str(db)
+    assert set(result["sources"]) == {"citizen", "official", "appraisal"}
+    assert set(result["timings"]) == {"ingest", "validate", "compute", "publish"}
+    assert query(db, "SELECT run_id FROM current_runs") == [(result["run_id"],)]
+
+
+def test_cli_run_with_missing_raw_folder_fails_cleanly(prefect_harness, tmp_path):
+    from sipas_pipeline.cli import app
+
+    out = CliRunner().invoke(app, ["run", "--raw", str(tmp_path / "nope"), "--db", str(tmp_path / "x.duckdb")])
+    assert out.exit_code == 2
+    text = " ".join(out.output.split())
+    assert "nope: no such folder" in text and "Traceback" not in text and "Flow run" not in text
+
+
+def test_deployments_schedule_and_parameters():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flows"))
+    import annual_run as flows_file
+
+    annual, manual = flows_file.deployments(raw="r", db="d.duckdb")
+    assert annual.name == "annual" and manual.name == "manual-rerun"
+    (sched,) = annual.schedules
+    assert sched.schedule.cron == "0 2 1 3 *" and sched.schedule.timezone == "Asia/Ho_Chi_Minh"
+    assert manual.schedules == [] and manual.parameters["year"] == 2024 and manual.parameters["db"] == "d.duckdb"
+    assert annual.entrypoint == manual.entrypoint == "sipas_pipeline.orchestration.annual_run"
+    assert flows_file.annual_run is annual_run_in_package()
+
+
+def annual_run_in_package():
+    from sipas_pipeline.orchestration import annual_run
+
+    return annual_run
+
+
+def test_survey_year_defaults_to_last_year_in_vietnam():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from sipas_pipeline.orchestration import survey_year
+
+    assert survey_year(2024) == 2024
+    assert survey_year(None) == datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).year - 1
