@@ -61,35 +61,53 @@ def map_headers(columns: list[str], form: pl.DataFrame) -> tuple[dict[str, str],
     return mapping, missing, ignored
 
 
-def to_bronze(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, sha: str,
-              lookup: dict[str, str] | None = None) -> tuple[pl.DataFrame, dict]:
-    """A raw table (text columns) -> canonical bronze columns + lineage; raises UnreadableFile
-    (with `rel_path`) when required columns are missing."""
+def canonical(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, sha: str) -> tuple[pl.DataFrame, dict]:
+    """A raw table -> the form's non-personal fields as raw text + lineage; raises UnreadableFile
+    (with `rel_path`) when required columns are missing. Personal-data columns are dropped here."""
     form = source_fields(m, source)
     mapping, missing, ignored = map_headers(frame.columns, form)
     if missing:
         raise UnreadableFile(Path(rel_path), "missing required columns: " + ", ".join(missing))
-    fields = [f for f in form.filter(pl.col("pii") == "no")["field_id"].to_list()]
     by_field = {v: k for k, v in mapping.items()}
-    out = clean_text(frame.select([pl.col(by_field[f]).cast(pl.Utf8).alias(f) if f in by_field
-                                   else pl.lit(None, pl.Utf8).alias(f) for f in fields]))
-    dtypes = dict(zip(form["field_id"], form["dtype"], strict=True))
-    lookup = lookup if lookup is not None else province_lookup(m)
-    for f in fields:
-        if dtypes[f] == "province":
-            out = out.with_columns(resolve_provinces(out[f], lookup).alias(f))
-        elif dtypes[f] == "date":
-            out = out.with_columns(normalise_dates(pl.col(f)).alias(f))
-        elif dtypes[f] == "multi":
-            out = out.with_columns(pl.col(f).str.replace_all(r"[\s,;]+", " "))
-    stem = Path(rel_path).stem
-    out = out.with_columns(
+    out = frame.select(
         pl.lit(rel_path).alias("source_file"),
         (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias("source_row"),  # header is row 1
-        pl.lit(stem).alias("batch_id"),
+        pl.lit(Path(rel_path).stem).alias("batch_id"),
         pl.lit(sha).alias("file_sha256"),
-    ).select(LINEAGE + fields)
+        *[pl.col(by_field[f]).cast(pl.Utf8).alias(f) if f in by_field else pl.lit(None, pl.Utf8).alias(f)
+          for f in public_fields(m, source)])
     return out, {"file": rel_path, "rows": out.height, "sha256": sha, "ignored_columns": ignored}
+
+
+def public_fields(m: Methodology, source: str) -> list[str]:
+    """The fields of a source that are kept (everything but personal data), in form order."""
+    return source_fields(m, source).filter(pl.col("pii") == "no")["field_id"].to_list()
+
+
+def normalise(frame: pl.DataFrame, m: Methodology, source: str, lookup: dict[str, str] | None = None) -> pl.DataFrame:
+    """Canonical raw text -> bronze: trimmed, blanks null, provinces as codes, dates as ISO.
+    Run once over all of a source's files (one pass, whatever the number of batches)."""
+    form = source_fields(m, source)
+    dtypes = dict(zip(form["field_id"], form["dtype"], strict=True))
+    fields = public_fields(m, source)
+    out = frame.with_columns(clean_text(frame.select(fields)))
+    lookup = lookup if lookup is not None else province_lookup(m)
+    exprs = []
+    for f in fields:
+        if dtypes[f] == "date":
+            exprs.append(normalise_dates(pl.col(f)).alias(f))
+        elif dtypes[f] == "multi":
+            exprs.append(pl.col(f).str.replace_all(r"[\s,;]+", " "))
+    out = out.with_columns(exprs) if exprs else out
+    provinces = [f for f in fields if dtypes[f] == "province"]
+    return out.with_columns([resolve_provinces(out[f], lookup).alias(f) for f in provinces]).select(LINEAGE + fields)
+
+
+def to_bronze(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, sha: str,
+              lookup: dict[str, str] | None = None) -> tuple[pl.DataFrame, dict]:
+    """One raw table -> bronze rows + its summary (`canonical` then `normalise`)."""
+    out, summary = canonical(frame, m, source, rel_path, sha)
+    return normalise(out, m, source, lookup), summary
 
 
 def list_files(folder: Path) -> list[Path]:
@@ -105,22 +123,28 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) 
     report = IngestReport(source)
     out_dir = bronze_dir / source
     out_dir.mkdir(parents=True, exist_ok=True)
-    lookup = province_lookup(m)
 
-    def one(path: Path) -> dict:
+    def one(path: Path) -> tuple[pl.DataFrame | None, dict]:
         rel = path.relative_to(raw_dir).as_posix()
         try:
             if path.suffix.lower() not in SUFFIXES:
                 raise UnreadableFile(Path(rel), f"unsupported file type {path.suffix!r}")
             frame, info = read_export(path)
-            bronze, summary = to_bronze(frame, m, source, rel, sha256_file(path), lookup)
+            rows, summary = canonical(frame, m, source, rel, sha256_file(path))
         except UnreadableFile as exc:
-            return {"file": rel, "source": source, "reason": exc.reason}
-        bronze.write_parquet(out_dir / f"{path.stem}.parquet", statistics=False)
-        return summary | info
+            return None, {"file": rel, "source": source, "reason": exc.reason}
+        return rows, summary | info
 
     # files are independent: read them on all cores, report them in name order
+    frames = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        for result in pool.map(one, list_files(folder)):
-            (report.unreadable if "reason" in result else report.files).append(result)
+        for rows, result in pool.map(one, list_files(folder)):
+            (report.unreadable if rows is None else report.files).append(result)
+            if rows is not None:
+                frames.append(rows)
+        if frames:
+            bronze = normalise(pl.concat(frames, how="vertical"), m, source, province_lookup(m))
+            parts = bronze.partition_by("batch_id", as_dict=True, maintain_order=True).items()
+            list(pool.map(lambda p: p[1].write_parquet(out_dir / f"{p[0][0]}.parquet", statistics=False,
+                                                       compression="lz4"), parts))
     return report

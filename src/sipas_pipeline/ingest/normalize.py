@@ -49,10 +49,8 @@ def resolve_provinces(col: pl.Series, lookup: dict[str, str]) -> pl.Series:
 
 
 def clean_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """NFC, trimmed, blanks as null."""
-    return frame.with_columns(
-        pl.all().str.normalize("NFC").str.strip_chars().replace("", None)
-    )
+    """Trimmed, blanks as null (text arrives in NFC: every reader normalises it)."""
+    return frame.with_columns(pl.all().str.strip_chars().replace("", None))
 
 
 def normalise_dates(col: pl.Expr) -> pl.Expr:

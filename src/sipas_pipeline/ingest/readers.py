@@ -1,5 +1,5 @@
 """Readers for the exports a year brings: CSV/TSV in several encodings and separators, Excel
-workbooks, Parquet. Each returns every column as text, headers as found, rows in file order."""
+workbooks, Parquet. Each returns every column as NFC text, headers as found, rows in file order."""
 
 from __future__ import annotations
 
@@ -86,7 +86,8 @@ def read_parquet(path: Path) -> tuple[pl.DataFrame, dict]:
         frame = pl.read_parquet(path)
     except Exception as exc:
         raise UnreadableFile(path, f"cannot read Parquet: {str(exc).splitlines()[0]}") from exc
-    return frame.with_columns(pl.all().cast(pl.Utf8)), {"format": "parquet"}
+    frame = frame.with_columns(pl.all().cast(pl.Utf8).str.normalize("NFC"))
+    return frame.rename({c: unicodedata.normalize("NFC", c) for c in frame.columns}), {"format": "parquet"}
 
 
 def read_export(path: Path, encoding: str | None = None, separator: str | None = None) -> tuple[pl.DataFrame, dict]:

@@ -1,0 +1,91 @@
+"""The full-size year end to end: the pipeline's own work stage by stage without Prefect
+(ingest, validate, compute, publish; target: under 3 s together) and the whole `sipas run`
+command on the embedded Prefect server (target: under 20 s).
+
+usage: python benchmarks/pipeline.py [--scale 1] [--repeat 3] [--command-repeat 3] [--no-command]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import OUT, line, peak_rss_mb, timed, year
+
+from sipas_pipeline.methodology import load_methodology
+from sipas_pipeline.publish import publish
+from sipas_pipeline.stages import compute, ingest, read_quarantine, read_results, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stage_timings(scale: float, repeat: int) -> dict[str, tuple[float, float, float]]:
+    """Median and range of each stage over `repeat` runs, into a scratch DuckDB file."""
+    m = load_methodology(2024)
+    raw = year(scale)
+    work = OUT / f"work_x{scale:g}"
+    db = OUT / f"pipeline_x{scale:g}.duckdb"
+    db.unlink(missing_ok=True)
+    state: dict = {}
+
+    def do_compute() -> None:
+        state["summary"] = compute(m, work)
+
+    def do_publish() -> None:
+        run = {"run_id": f"bench-{time.perf_counter_ns()}", "started_at": datetime.now(UTC), "parameters": {}}
+        publish(db, m, run, read_results(work), read_quarantine(work), state["summary"]["results_hash"])
+
+    out = {"ingest": timed(lambda: ingest(m, raw, work), repeat),
+           "validate": timed(lambda: validate(m, work), repeat),
+           "compute": timed(do_compute, repeat),
+           "publish": timed(do_publish, repeat)}
+    out["pipeline (all four)"] = tuple(sum(v[i] for v in out.values()) for i in range(3))
+    return out
+
+
+def command_timings(scale: float, repeat: int) -> tuple[float, float, float]:
+    """Wall time of `sipas run --json` as a user runs it (new process, embedded Prefect)."""
+    raw = year(scale)
+    env = dict(os.environ)
+    env.pop("PREFECT_API_URL", None)
+    times = []
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "sipas_pipeline.cli", "run", "--year", "2024", "--raw", str(raw),
+                               "--db", str(OUT / "command.duckdb"), "--work", str(OUT / "command_work"), "--json"],
+                              cwd=ROOT, env=env, capture_output=True, text=True)
+        times.append(time.perf_counter() - t0)
+        if done.returncode != 0:
+            raise SystemExit(f"sipas run failed:\n{done.stderr[-2000:]}")
+        if i == 0:
+            print("  first run's own stage timings:", json.loads(done.stdout.strip().splitlines()[-1])["timings"])
+    return statistics.median(times), min(times), max(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--command-repeat", type=int, default=3)
+    ap.add_argument("--no-command", action="store_true", help="skip the `sipas run` timing")
+    args = ap.parse_args()
+    print(f"pipeline, scale {args.scale:g}, {args.repeat} runs per stage (no Prefect)")
+    for stage, t in stage_timings(args.scale, args.repeat).items():
+        print(line(stage, t, "target < 3 s at scale 1" if stage.startswith("pipeline") else ""))
+    print(f"peak RSS {peak_rss_mb():.0f} MB")
+    if not args.no_command:
+        print(f"sipas run --json, embedded Prefect, {args.command_repeat} runs")
+        print(line("whole command", command_timings(args.scale, args.command_repeat), "target < 20 s at scale 1"))
+
+
+if __name__ == "__main__":
+    main()
