@@ -67,7 +67,7 @@ def test_flow_artifacts(flow_run):
     assert run.name.startswith("sipas-2024-") and run.state.is_completed()
 
 
-def test_failed_run_is_recorded_and_previous_stays_current(flow_run, sample_year, tmp_path):
+def test_user_mistake_stops_before_the_database(flow_run, sample_year, tmp_path):
     from sipas_pipeline.orchestration import annual_run
     from sipas_pipeline.stages import InputError
 
@@ -75,11 +75,27 @@ def test_failed_run_is_recorded_and_previous_stays_current(flow_run, sample_year
     shutil.copytree(sample_year, raw)
     shutil.rmtree(raw / "official")
     db = Path(flow_run["db"])
+    before = query(db, "SELECT run_id, status FROM runs ORDER BY run_id")
     with pytest.raises(InputError, match="official"):
         annual_run(year=2024, raw=str(raw), db=str(db), work=str(tmp_path / "work"))
-    assert query(db, "SELECT run_id FROM current_runs") == [(flow_run["run_id"],)]
-    failed = query(db, "SELECT status, error FROM runs WHERE run_id <> ?".replace("?", f"'{flow_run['run_id']}'"))
-    assert len(failed) == 1 and failed[0][0] == "failed" and "official" in failed[0][1]
+    assert query(db, "SELECT run_id, status FROM runs ORDER BY run_id") == before
+
+
+def test_failed_run_is_recorded_and_previous_stays_current(flow_run, sample_year, tmp_path, monkeypatch):
+    from sipas_pipeline import stages
+    from sipas_pipeline.orchestration import annual_run
+
+    def broken_compute(m, work_dir):
+        raise RuntimeError("compute blew up")
+
+    monkeypatch.setattr(stages, "compute", broken_compute)
+    db = Path(flow_run["db"])
+    current = query(db, "SELECT run_id FROM current_runs")
+    with pytest.raises(RuntimeError, match="compute blew up"):
+        annual_run(year=2024, raw=str(sample_year), db=str(db), work=str(tmp_path / "work"))
+    assert query(db, "SELECT run_id FROM current_runs") == current
+    failed = query(db, "SELECT status, error FROM runs WHERE status = 'failed'")
+    assert failed == [("failed", "RuntimeError: compute blew up")]
 
 
 def test_cli_run_json_through_the_flow(prefect_harness, sample_year, tmp_path):

@@ -289,3 +289,40 @@ COMMENT ON COLUMN quarantine.rule IS 'Rule broken (quy tắc), e.g. required, al
 COMMENT ON COLUMN quarantine.value IS 'Offending value as read';
 COMMENT ON COLUMN quarantine.message IS 'What is wrong, in words';
 COMMENT ON COLUMN quarantine.record IS 'The whole rejected row as read (personal data already removed at ingest), JSON';
+
+-- Corrections (đính chính) applied by a run: the audit trail -----------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS corrections (
+    run_id VARCHAR NOT NULL,
+    year INTEGER NOT NULL,
+    file VARCHAR NOT NULL,
+    line BIGINT NOT NULL,
+    action VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    form_id VARCHAR,
+    field VARCHAR,
+    old_value VARCHAR,
+    new_value VARCHAR,
+    reason VARCHAR NOT NULL,
+    requested_by VARCHAR NOT NULL,
+    requested_at DATE NOT NULL,
+    "rows" BIGINT NOT NULL,
+    outcome VARCHAR NOT NULL,
+    PRIMARY KEY (run_id, file, line)
+);
+COMMENT ON TABLE corrections IS 'Corrections (đính chính) applied in a run: what, why, who asked and when; the audit trail';
+COMMENT ON COLUMN corrections.run_id IS 'Run id (mã lần chạy) that applied the correction, see runs';
+COMMENT ON COLUMN corrections.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN corrections.file IS 'Correction file the line comes from';
+COMMENT ON COLUMN corrections.line IS 'Line of the correction file (the header is line 1)';
+COMMENT ON COLUMN corrections.action IS 'set (change a value), move (to another village), withdraw (take a form out) or replace_batch (a re-sent file)';
+COMMENT ON COLUMN corrections.source IS 'Source (nguồn): citizen (người dân), official (cán bộ) or appraisal (thẩm định)';
+COMMENT ON COLUMN corrections.form_id IS 'Form id (mã phiếu) corrected; province/sub-criterion for the appraisal';
+COMMENT ON COLUMN corrections.field IS 'Field changed (or, for replace_batch, the batch file replaced)';
+COMMENT ON COLUMN corrections.old_value IS 'Value the correction expected to find (checked before anything is applied)';
+COMMENT ON COLUMN corrections.new_value IS 'Value after the correction (or the new village, or the re-sent file)';
+COMMENT ON COLUMN corrections.reason IS 'Why (lý do)';
+COMMENT ON COLUMN corrections.requested_by IS 'Who asked for it (người đề nghị)';
+COMMENT ON COLUMN corrections.requested_at IS 'When it was asked for (ngày đề nghị)';
+COMMENT ON COLUMN corrections."rows" IS 'Rows of the source the correction touched';
+COMMENT ON COLUMN corrections.outcome IS 'What became of the form: valid, quarantined (still breaks another rule), withdrawn, or replaced (batch)';

@@ -74,3 +74,52 @@ COMMENT ON COLUMN current_par_index.unit_name_vi IS 'Province name in Vietnamese
 COMMENT ON COLUMN current_par_index.unit_name_en IS 'Province name in English';
 COMMENT ON COLUMN current_ranks.unit_name_vi IS 'Province name in Vietnamese (tên tỉnh)';
 COMMENT ON COLUMN current_ranks.unit_name_en IS 'Province name in English';
+
+-- What changed between two runs (so sánh hai lần chạy) --------------------------------------------------------------
+
+CREATE OR REPLACE MACRO run_diff(run_a, run_b) AS TABLE
+WITH pairs AS (
+    SELECT 'indicator' AS kind, unit_level, unit_code, indicator_id AS item, a.value AS value_a, b.value AS value_b,
+           NULL::BIGINT AS rank_a, NULL::BIGINT AS rank_b
+    FROM (SELECT * FROM indicator_values WHERE run_id = run_a) a
+    FULL JOIN (SELECT * FROM indicator_values WHERE run_id = run_b) b USING (unit_level, unit_code, indicator_id)
+    UNION ALL
+    SELECT 'sipas_index', unit_level, unit_code, level || ':' || node, a.value, b.value, NULL, NULL
+    FROM (SELECT * FROM sipas_indices WHERE run_id = run_a) a
+    FULL JOIN (SELECT * FROM sipas_indices WHERE run_id = run_b) b USING (unit_level, unit_code, level, node)
+    UNION ALL
+    SELECT 'par_points', 'province', province_code, level || ':' || node, a.points, b.points, NULL, NULL
+    FROM (SELECT * FROM par_points WHERE run_id = run_a) a
+    FULL JOIN (SELECT * FROM par_points WHERE run_id = run_b) b USING (province_code, level, node)
+    UNION ALL
+    SELECT 'rank', 'province', province_code, measure, a.value, b.value, a.rank_national, b.rank_national
+    FROM (SELECT * FROM ranks WHERE run_id = run_a) a
+    FULL JOIN (SELECT * FROM ranks WHERE run_id = run_b) b USING (province_code, measure)
+)
+SELECT kind, unit_level, unit_code, item, value_a, value_b, value_b - value_a AS change, rank_a, rank_b,
+       rank_a - rank_b AS places
+FROM pairs
+WHERE value_a IS DISTINCT FROM value_b OR rank_a IS DISTINCT FROM rank_b
+ORDER BY abs(coalesce(rank_a - rank_b, 0)) DESC, abs(coalesce(value_b - value_a, 0)) DESC, kind, unit_level, unit_code, item;
+COMMENT ON MACRO TABLE run_diff IS 'What moved between two runs: SELECT * FROM run_diff(''run A'', ''run B''); ranks first, biggest moves first';
+
+CREATE OR REPLACE VIEW current_changes AS
+WITH published AS (
+    SELECT year, run_id, row_number() OVER (PARTITION BY year ORDER BY finished_at DESC, run_id DESC) AS k
+    FROM runs WHERE status = 'published'
+)
+SELECT c.year, p.run_id AS previous_run_id, c.run_id, d.*
+FROM published c
+JOIN published p ON p.year = c.year AND p.k = 2
+CROSS JOIN LATERAL (SELECT * FROM run_diff(p.run_id, c.run_id)) d
+WHERE c.k = 1;
+COMMENT ON VIEW current_changes IS 'What the current run of each year changed against the run it replaced (run_diff of the two)';
+COMMENT ON COLUMN current_changes.previous_run_id IS 'The run the current run replaced';
+COMMENT ON COLUMN current_changes.kind IS 'indicator, sipas_index, par_points or rank';
+COMMENT ON COLUMN current_changes.item IS 'Indicator id; level:node of the SIPAS tree or of the PAR structure; or the measure ranked';
+COMMENT ON COLUMN current_changes.value_a IS 'Value in the previous run';
+COMMENT ON COLUMN current_changes.value_b IS 'Value in the current run';
+COMMENT ON COLUMN current_changes.change IS 'value_b - value_a';
+COMMENT ON COLUMN current_changes.rank_a IS 'National rank in the previous run (rank rows)';
+COMMENT ON COLUMN current_changes.rank_b IS 'National rank in the current run (rank rows)';
+COMMENT ON COLUMN current_changes.places IS 'Places gained (positive = moved up)';

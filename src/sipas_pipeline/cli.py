@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -124,6 +125,10 @@ def run(
     raw: Annotated[Path | None, typer.Option("--raw", help="Raw year folder; default: a full-size synthetic year.")] = None,
     db: Annotated[Path | None, typer.Option("--db", help="DuckDB file to publish into (default data/sipas.duckdb).")] = None,
     work: Annotated[Path | None, typer.Option("--work", help="Folder for the stages' Parquet.")] = None,
+    corrections: Annotated[list[Path] | None, typer.Option(
+        "--corrections", help="Correction file(s) (CSV) to apply: --corrections A.csv [B.csv ...]")] = None,
+    more_corrections: Annotated[list[Path] | None, typer.Argument(
+        help="More correction files after --corrections.", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The main job: a raw year through the Prefect flow (ingest, validate, compute, publish, report)
@@ -138,19 +143,25 @@ def run(
         if not (raw / "truth" / "manifest.json").is_file():
             err.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
             generate_year(year, raw, seed=7, scale=1.0)
+    from sipas_pipeline.corrections import CorrectionError, read_corrections
     from sipas_pipeline.orchestration import annual_run, default_db
     from sipas_pipeline.publish import DatabaseLocked
     from sipas_pipeline.stages import InputError, check_raw
 
+    if more_corrections and not corrections:
+        fail(f"unexpected argument(s) {', '.join(map(str, more_corrections))}: correction files go after --corrections")
+    files = [str(p) for p in [*(corrections or []), *(more_corrections or [])]]
     db = db or default_db()
     try:
-        check_raw(m, raw)  # a user's mistake gets one line here, not a failed flow run
-        result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None)
-    except (InputError, DatabaseLocked, MethodologyError) as exc:
+        check_raw(m, raw)  # a user's mistake gets one clear message here, not a failed flow run
+        read_corrections(m, [Path(f) for f in files])
+        result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None,
+                            corrections=files or None)
+    except (InputError, DatabaseLocked, MethodologyError, CorrectionError) as exc:
         fail(str(exc))
     if as_json:
         keys = ("run_id", "status", "year", "db", "raw", "flow_run_id", "sources", "unreadable_files", "timings",
-                "results_hash", "national", "groups", "sipas", "par")
+                "cached", "corrections", "results_hash", "national", "groups", "sipas", "par")
         print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
         return
     print_run(result)
@@ -164,7 +175,11 @@ def print_run(result: dict) -> None:
     for source, c in result["sources"].items():
         t.add_row(source, f"{c['read']:,}", f"{c['valid']:,}", f"{c['quarantined']:,}")
     console.print(t)
-    console.print("Stages (giây): " + ", ".join(f"{k} {v:.2f} s" for k, v in result["timings"].items()))
+    console.print("Stages (giây): " + ", ".join(f"{k} {v:.2f} s" for k, v in result["timings"].items())
+                  + (f"; from Prefect's cache: {', '.join(result['cached'])}" if result["cached"] else ""))
+    if result["corrections"]:
+        outcomes = Counter(c["outcome"] for c in result["corrections"])
+        console.print(f"Corrections (đính chính): {len(result['corrections'])} applied, {dict(outcomes)}")
     n = result["national"]
     console.print(f"National (toàn quốc): SIPAS {n['sipas']:.2f} (policy {n['sipas_policy']:.2f}, "
                   f"service {n['sipas_service']:.2f}); PAR INDEX mean {n['par']:.2f}; groups {result['groups']}")
@@ -173,6 +188,94 @@ def print_run(result: dict) -> None:
             rows = ", ".join(f"{r['rank']}. {r['province']} {r['value']:.2f}" for r in result[measure][end])
             console.print(f"{title} {end}: {rows}")
     console.print(f"DuckDB: {result['db']} (open read-only; views current_*)")
+
+
+runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded in the DuckDB file (lần chạy).")
+app.add_typer(runs_app, name="runs")
+DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default data/sipas.duckdb).")]
+
+
+def _read(db: Path | None, sql: str, params: list | None = None) -> list[tuple]:
+    from sipas_pipeline.paths import data_root
+    from sipas_pipeline.publish import read_query
+
+    db = db or data_root() / "sipas.duckdb"
+    if not Path(db).is_file():
+        fail(f"{db}: no such DuckDB file (run `sipas run` first)")
+    try:
+        return read_query(db, sql, params)
+    except Exception as exc:  # a locked or foreign file: say so in one line
+        fail(f"{db}: {str(exc).splitlines()[0]}")
+
+
+@runs_app.command("list")
+def runs_list(year: Annotated[int | None, typer.Option("--year", help="Only this year.")] = None, db: DbOpt = None,
+              as_json: JsonOpt = False) -> None:
+    """List runs: id, year, status, when, corrections, rows read / valid / quarantined."""
+    rows = _read(db, """
+        SELECT r.run_id, r.year, r.status, strftime(r.started_at, '%Y-%m-%d %H:%M:%S'),
+               round(epoch(r.finished_at - r.started_at), 1),
+               (SELECT count(*) FROM corrections c WHERE c.run_id = r.run_id),
+               list_sum([a."read" for a in r.accounting]), list_sum([a.valid for a in r.accounting]),
+               list_sum([a.quarantined for a in r.accounting]), len(r.inputs), r.results_hash,
+               r.run_id IN (SELECT run_id FROM current_runs)
+        FROM runs r WHERE $year IS NULL OR r.year = $year ORDER BY r.started_at, r.run_id""", {"year": year})
+    keys = ("run_id", "year", "status", "started", "seconds", "corrections", "read", "valid", "quarantined", "input_files",
+            "results_hash", "current")
+    if as_json:
+        print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], ensure_ascii=False, default=str))
+        return
+    t = Table(title="Runs (lần chạy)")
+    shown = ("run_id", "status", "started", "corrections", "read", "valid", "quarantined", "current")
+    for k in shown:
+        t.add_column(k, justify="right" if k in ("corrections", "read", "valid", "quarantined") else "left",
+                     no_wrap=k in ("run_id", "started"))
+    for r in rows:
+        d = dict(zip(keys, r, strict=True)) | {"current": "current" if r[11] else ""}
+        t.add_row(*[str("" if d[k] is None else d[k]) for k in shown])
+    console.print(t)
+
+
+@runs_app.command("diff")
+def runs_diff(run_a: Annotated[str, typer.Argument(help="The earlier run id.")],
+              run_b: Annotated[str, typer.Argument(help="The later run id.")], db: DbOpt = None,
+              top: Annotated[int, typer.Option(help="Rows to show per kind.")] = 15, as_json: JsonOpt = False) -> None:
+    """What changed between two runs: provinces whose rank moved, then indices, PAR points and indicators
+    that moved, biggest first (the DuckDB macro run_diff gives the same table)."""
+    known = {r[0] for r in _read(db, "SELECT run_id FROM runs WHERE run_id IN ($a, $b)", {"a": run_a, "b": run_b})}
+    for r in (run_a, run_b):
+        if r not in known:
+            fail(f"no run {r!r} in the database (see `sipas runs list`)")
+    rows = _read(db, """SELECT d.*, u.name_vi FROM run_diff($a, $b) d
+                        LEFT JOIN units u ON u.unit_level = d.unit_level AND u.unit_code = d.unit_code
+                         AND u.year = (SELECT year FROM runs WHERE run_id = $b)""", {"a": run_a, "b": run_b})
+    keys = ("kind", "unit_level", "unit_code", "item", "value_a", "value_b", "change", "rank_a", "rank_b", "places", "name_vi")
+    diff = [dict(zip(keys, r, strict=True)) for r in rows]
+    if as_json:
+        print(json.dumps(diff, ensure_ascii=False))
+        return
+    if not diff:
+        console.print(f"No differences between {run_a} and {run_b}.")
+        return
+    console.print(f"{run_a} → {run_b}: {len(diff)} values moved "
+                  f"({dict(Counter(d['kind'] for d in diff))})")
+    for kind, title in (("rank", "Ranks (xếp hạng)"), ("sipas_index", "SIPAS"), ("par_points", "PAR points"),
+                        ("indicator", "Indicators (chỉ tiêu)")):
+        part = [d for d in diff if d["kind"] == kind][:top]
+        if not part:
+            continue
+        t = Table(title=title)
+        for col in ("unit", "item", "before", "after", "change", *(["rank before", "rank after"] if kind == "rank" else [])):
+            t.add_column(col, justify="left" if col in ("unit", "item") else "right")
+        for d in part:
+            ranks = [str(d["rank_a"]), str(d["rank_b"])] if kind == "rank" else []
+            t.add_row(d["name_vi"] or d["unit_code"], d["item"], _num(d["value_a"]), _num(d["value_b"]),
+                      _num(d["change"]), *ranks)
+        console.print(t)
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else f"{v:.2f}"
 
 
 def main() -> None:

@@ -24,3 +24,12 @@ def frames_sha256(frames: dict[str, pl.DataFrame]) -> str:
         digest.update(name.encode() + b"\n")
         digest.update(frames[name].write_csv().encode())
     return digest.hexdigest()
+
+
+def code_fingerprint() -> str:
+    """SHA-256 over the package's own source files: a code change invalidates cached stage results."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\n" + path.read_bytes())
+    return digest.hexdigest()

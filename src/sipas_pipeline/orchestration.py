@@ -4,10 +4,12 @@ stage of `sipas_pipeline.stages`; data passes between them as Parquet under the 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import time
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -40,6 +42,14 @@ from prefect.schedules import Cron  # noqa: E402
 
 from sipas_pipeline import publish as publishing  # noqa: E402
 from sipas_pipeline import stages  # noqa: E402
+from sipas_pipeline.corrections import (  # noqa: E402
+    Correction,
+    CorrectionError,
+    apply_corrections,
+    corrections_key,
+    overlay_raw,
+    read_corrections,
+)
 from sipas_pipeline.methodology import load_methodology  # noqa: E402
 
 
@@ -59,39 +69,68 @@ def timed(fn, *args) -> tuple[Any, float]:
     return out, round(time.perf_counter() - t0, 3)
 
 
-@task(name="ingest", **IO)
-def ingest_task(year: int, raw: str, work: str) -> dict[str, Any]:
-    """Raw exports -> bronze Parquet."""
+def content_key(context: Any, parameters: dict[str, Any]) -> str:
+    """Prefect cache key of a stage: its name and the content key of its inputs (`key`): a changed
+    input file, methodology, correction or code gives a new key, so never a stale hit."""
+    return f"{context.task.name}-{parameters['key']}"
+
+
+STAGE = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": retry_on_io, "persist_result": True}
+
+
+@task(name="ingest", cache_key_fn=content_key, **STAGE)
+def ingest_task(year: int, raw: str, work: str, key: str) -> dict[str, Any]:
+    """Raw exports -> bronze Parquet (cached on the inputs' content key)."""
     report, seconds = timed(stages.ingest, load_methodology(year), Path(raw), Path(work))
     files = {s: len(f) for s, f in report["files"].items()}
     get_run_logger().info("ingest: %s files read, %d unreadable, %.2f s", files, len(report["unreadable_files"]), seconds)
     return report | {"seconds": seconds}
 
 
-@task(name="validate", **IO)
-def validate_task(year: int, work: str) -> dict[str, Any]:
-    """Bronze -> silver + quarantine Parquet, with the row accounting."""
+@task(name="validate", cache_key_fn=content_key, **STAGE)
+def validate_task(year: int, work: str, key: str) -> dict[str, Any]:
+    """Bronze -> silver + quarantine Parquet, with the row accounting (cached on the inputs' key)."""
     checked, seconds = timed(stages.validate, load_methodology(year), Path(work))
+    (Path(work) / "validated.json").write_text(json.dumps({"key": key, "sources": checked["sources"]}))
     get_run_logger().info("validate: %s, %.2f s", checked["sources"], seconds)
     return checked | {"seconds": seconds}
 
 
-@task(name="compute", **IO)
-def compute_task(year: int, work: str) -> dict[str, Any]:
-    """Silver -> result tables (indicators, SIPAS tree, PAR INDEX, ranks)."""
+@task(name="corrections", **IO)
+def corrections_task(year: int, work_in: str, work: str, corrections: list[dict[str, Any]]) -> dict[str, Any]:
+    """Row corrections applied to silver + quarantine, corrected forms validated again."""
+    m = load_methodology(year)
+    parsed = [Correction(**c) for c in corrections]
+    out, seconds = timed(apply_corrections, m, Path(work_in), Path(work), parsed)
+    get_run_logger().info("corrections: %d applied, %s, %.2f s", len(out["applied"]), out["sources"], seconds)
+    return out | {"seconds": seconds}
+
+
+@task(name="compute", cache_key_fn=content_key, **STAGE)
+def compute_task(year: int, work: str, key: str) -> dict[str, Any]:
+    """Silver -> result tables (indicators, SIPAS tree, PAR INDEX, ranks); cached on inputs + corrections."""
     summary, seconds = timed(stages.compute, load_methodology(year), Path(work))
+    (Path(work) / "results" / "summary.json").write_text(json.dumps(summary, ensure_ascii=False))
     get_run_logger().info("compute: national %s, %.2f s", summary["national"], seconds)
     return summary | {"seconds": seconds}
 
 
 @task(name="publish", **IO)
-def publish_task(year: int, work: str, db: str, run: dict[str, Any], results_hash: str) -> dict[str, Any]:
-    """Result tables + quarantine -> DuckDB, one transaction."""
+def publish_task(year: int, work: str, db: str, run: dict[str, Any], results_hash: str,
+                 corrections: list[dict[str, Any]]) -> dict[str, Any]:
+    """Result tables + quarantine + corrections audit -> DuckDB, one transaction."""
     m = load_methodology(year)
-    out = publishing.publish(Path(db), m, run, stages.read_results(Path(work)),
-                             stages.read_quarantine(Path(work)), results_hash)
+    out = publishing.publish(Path(db), m, run, stages.read_results(Path(work)), stages.read_quarantine(Path(work)),
+                             results_hash, corrections=corrections)
     get_run_logger().info("publish: run %s into %s, %.2f s", run["run_id"], db, out["seconds"])
     return out
+
+
+def run_stage(task_fn: Any, output: Path, *args: Any) -> tuple[dict[str, Any], bool]:
+    """Run a cached stage; return its result and whether Prefect served it from the cache. A cached
+    result is used only while the stage's `output` file is still on disk (else the stage runs again)."""
+    state = task_fn.with_options(refresh_cache=not output.is_file())(*args, return_state=True)
+    return state.result(), state.name == "Cached"
 
 
 @task(name="report", cache_policy=NO_CACHE)
@@ -166,40 +205,59 @@ def survey_year(year: int | None) -> int:
 @flow(name="sipas-annual-run", flow_run_name=run_name, log_prints=False)
 def annual_run(year: int | None = None, raw: str | None = None, db: str | None = None, work: str | None = None,
                corrections: list[str] | None = None, trigger: str = "manual") -> dict[str, Any]:
-    """A raw survey year -> SIPAS and PAR INDEX tables in DuckDB: ingest, validate, compute, publish, report."""
+    """A raw survey year -> SIPAS and PAR INDEX tables in DuckDB: ingest, validate, corrections,
+    compute, publish, report. Stages whose inputs did not change are served from Prefect's cache."""
     year = survey_year(year)
     m = load_methodology(year)
     raw = str(raw or data_root() / str(year) / "raw")
     db = str(db or default_db())
-    work = str(work or data_root() / str(year) / "work")
+    root = Path(work or data_root() / str(year) / "work")
+    fixes = read_corrections(m, [Path(c) for c in corrections or []])  # a bad file stops here, before anything
+    fixes_key = corrections_key(fixes)
     run: dict[str, Any] = {
         "run_id": new_run_id(year), "started_at": datetime.now(UTC), "flow_run_id": str(flow_run.id or ""),
         "code_version": code_version(), "timings": [],
-        "parameters": {"year": year, "raw": raw, "db": db, "work": work, "corrections": corrections or [],
-                       "trigger": trigger}}
+        "parameters": {"year": year, "raw": raw, "db": db, "work": str(root),
+                       "corrections": [str(c) for c in corrections or []], "trigger": trigger}}
+    stages.check_raw(m, Path(raw))
+    effective_raw = overlay_raw(m, Path(raw), fixes, root / f"raw-{fixes_key[:16]}")
+    key = stages.inputs_key(m, effective_raw)
+    work_in = root / f"inputs-{key[:16]}"
     try:
-        ingested = ingest_task(year, raw, work)
-        checked = validate_task(year, work)
+        done = work_in / "validated.json"
+        ingested, hit_i = run_stage(ingest_task, done, year, str(effective_raw), str(work_in), key)
+        checked, hit_v = run_stage(validate_task, done, year, str(work_in), key)
+        run["timings"] += [{"stage": "ingest", "seconds": 0.0 if hit_i else ingested["seconds"]},
+                           {"stage": "validate", "seconds": 0.0 if hit_v else checked["seconds"]}]
+        work_out, applied = work_in, []
+        if any(f.action != "replace_batch" for f in fixes):
+            work_out = work_in / f"corrected-{fixes_key[:16]}"
+            fixed = corrections_task(year, str(work_in), str(work_out), [asdict(f) for f in fixes])
+            checked = checked | {"sources": fixed["sources"], "batches": fixed["batches"]}
+            applied = fixed["applied"]
+            run["timings"].append({"stage": "corrections", "seconds": fixed["seconds"]})
+        else:
+            applied = [asdict(f) | {"rows": 0, "outcome": "replaced"} for f in fixes]
         report = stages.validation_report(m, ingested, checked) | {"run_id": run["run_id"]}
         run |= {"inputs": stages.run_inputs(ingested, checked), "unreadable_files": report["unreadable_files"],
                 "accounting": [{"source": s} | c for s, c in report["sources"].items()]}
-        run["timings"] += [{"stage": "ingest", "seconds": ingested["seconds"]},
-                           {"stage": "validate", "seconds": checked["seconds"]}]
-        summary = compute_task(year, work)
-        run["timings"].append({"stage": "compute", "seconds": summary["seconds"]})
-        published = publish_task(year, work, db, run, summary["results_hash"])
+        summary, hit_c = run_stage(compute_task, work_out / "results" / "summary.json", year, str(work_out),
+                                   f"{key}-{fixes_key or 'none'}")
+        run["timings"].append({"stage": "compute", "seconds": 0.0 if hit_c else summary["seconds"]})
+        published = publish_task(year, str(work_out), db, run, summary["results_hash"], applied)
     except Exception as exc:
-        if not isinstance(exc, publishing.DatabaseLocked):
+        if not isinstance(exc, publishing.DatabaseLocked | CorrectionError | stages.InputError):
             with contextlib.suppress(publishing.DatabaseLocked):
                 publishing.record_failure(Path(db), m, run, f"{type(exc).__name__}: {exc}")
         raise
-    artifacts = report_task(year, report, work)
+    artifacts = report_task(year, report, str(work_out))
     timings = {t["stage"]: t["seconds"] for t in run["timings"]} | {"publish": published["seconds"]}
+    cached = [s for s, hit in (("ingest", hit_i), ("validate", hit_v), ("compute", hit_c)) if hit]
     return {"run_id": run["run_id"], "status": "published", "year": year, "db": db, "raw": raw,
             "flow_run_id": run["flow_run_id"], "sources": report["sources"],
             "unreadable_files": report["unreadable_files"], "top_reasons": report["top_reasons"],
-            "timings": timings, "artifacts": artifacts, "results_hash": summary["results_hash"],
-            "national": summary["national"], "groups": summary["groups"],
+            "timings": timings, "cached": cached, "corrections": applied, "artifacts": artifacts,
+            "results_hash": summary["results_hash"], "national": summary["national"], "groups": summary["groups"],
             "sipas": summary["sipas"], "par": summary["par"]}
 
 

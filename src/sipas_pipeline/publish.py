@@ -212,9 +212,9 @@ def insert_run(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
 
 
 def publish(db: Path, m: Methodology, run: dict[str, Any], tables: dict[str, pl.DataFrame],
-            quarantine: pl.DataFrame, results_hash: str,
+            quarantine: pl.DataFrame, results_hash: str, corrections: list[dict[str, Any]] | None = None,
             before_commit: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Write one run (dimensions refreshed, facts, quarantine, run row) in one transaction and make it
+    """Write one run (dimensions refreshed, facts, quarantine, corrections audit, run row) in one transaction and make it
     current; on any error roll back so the previous run stays current. Returns counts and seconds."""
     t0 = time.perf_counter()
     db = Path(db)
@@ -234,7 +234,8 @@ def publish(db: Path, m: Methodology, run: dict[str, Any], tables: dict[str, pl.
                         {"year": m.year, "version": str(m.meta.get("version", "")), "hash": m.content_hash,
                          "files": json.dumps(m.files), "run_id": run["run_id"]})
             counts = {}
-            for name, frame in (fact_frames(tables) | {"quarantine": quarantine_frame(quarantine)}).items():
+            audit = {"corrections": pl.DataFrame(corrections, infer_schema_length=None)} if corrections else {}
+            for name, frame in (fact_frames(tables) | {"quarantine": quarantine_frame(quarantine)} | audit).items():
                 insert(con, name, frame, run["run_id"], m.year)
                 counts[name] = frame.height
             seconds = time.perf_counter() - t0

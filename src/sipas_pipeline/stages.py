@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from sipas_pipeline.hashing import frames_sha256
+from sipas_pipeline.hashing import code_fingerprint, frames_sha256, sha256_file
 from sipas_pipeline.ingest import ingest_source
 from sipas_pipeline.ingest.bronze import list_files
 from sipas_pipeline.methodology import Methodology
@@ -32,6 +33,17 @@ def check_raw(m: Methodology, raw_dir: Path) -> None:
         folder = raw_dir / m.meta["sources"][source]["folder"]
         if not list_files(folder):
             raise InputError(f"source {source!r}: no export files in {folder}")
+
+
+def inputs_key(m: Methodology, raw_dir: Path) -> str:
+    """Content key of a run's inputs: every export file's path and SHA-256, the methodology's hash and
+    the code's fingerprint. Equal keys mean ingest and validate would give the same Parquet."""
+    digest = hashlib.sha256(f"{m.content_hash}\n{code_fingerprint()}\n".encode())
+    for source in SOURCES:
+        folder = Path(raw_dir) / m.meta["sources"][source]["folder"]
+        for path in list_files(folder):
+            digest.update(f"{path.relative_to(raw_dir).as_posix()}\t{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
 
 
 def ingest(m: Methodology, raw_dir: Path, work_dir: Path) -> dict[str, Any]:

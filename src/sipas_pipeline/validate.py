@@ -212,15 +212,21 @@ def validate_source(m: Methodology, source: str, bronze: pl.DataFrame) -> Valida
     bad = indexed.join(reasons, on="index", how="inner", maintain_order="left").drop("index")
     good = indexed.join(reasons, on="index", how="anti", maintain_order="left").drop("index")
     silver = typed(m, source, good)
-    accounting = (bronze.group_by("source_file", "batch_id").agg(pl.len().alias("read"))
-                  .join(good.group_by("source_file").agg(pl.len().alias("valid")), on="source_file", how="left")
-                  .join(bad.group_by("source_file").agg(pl.len().alias("quarantined")), on="source_file", how="left")
-                  .with_columns(pl.col("valid", "quarantined").fill_null(0).cast(pl.Int64), pl.col("read").cast(pl.Int64))
-                  .sort("source_file"))
-    broken = accounting.filter(pl.col("read") != pl.col("valid") + pl.col("quarantined"))
-    if broken.height or silver.height + bad.height != bronze.height:
+    return ValidationResult(source, silver, bad.with_columns(pl.lit(source).alias("source")),
+                            batch_accounting(bronze, good, bad, source))
+
+
+def batch_accounting(bronze: pl.DataFrame, valid: pl.DataFrame, quarantined: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Rows read / valid / quarantined per batch; raises AccountingError unless read = valid + quarantined."""
+    acc = (bronze.group_by("source_file", "batch_id").agg(pl.len().cast(pl.Int64).alias("read"))
+           .join(valid.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("valid")), on="source_file", how="left")
+           .join(quarantined.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("quarantined")),
+                 on="source_file", how="left")
+           .with_columns(pl.col("valid", "quarantined").fill_null(0)).sort("source_file"))
+    broken = acc.filter(pl.col("read") != pl.col("valid") + pl.col("quarantined"))
+    if broken.height or valid.height + quarantined.height != bronze.height:
         raise AccountingError(f"{source}: rows read != valid + quarantined: {broken.to_dicts()}")
-    return ValidationResult(source, silver, bad.with_columns(pl.lit(source).alias("source")), accounting)
+    return acc
 
 
 def read_bronze(bronze_dir: Path, source: str) -> pl.DataFrame | None:

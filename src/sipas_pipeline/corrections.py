@@ -1,0 +1,272 @@
+"""Corrections sent after a first run: read the correction files, replace re-sent batch files, and
+apply row corrections between validate and compute (corrected rows are validated again). Any
+problem stops the run with one message per problem naming file and line; nothing is half-applied.
+
+A correction file is CSV (UTF-8) with the columns of `COLUMNS`, one correction per line:
+- `set`: change `field` of the form `form_id` from `old_value` (must match what is there) to `new_value`;
+- `move`: move the form to the village `new_value` (district and commune follow from the sampling
+  frame); `old_value` is the village it is in now;
+- `withdraw`: take the form out (it goes to quarantine with rule `withdrawn` and the reason);
+- `replace_batch`: `field` is the batch file as it sits in the raw folder (e.g. `citizen/x.csv`),
+  `new_value` the re-sent file (relative to the correction file), `old_value` optionally the first
+  characters of the replaced file's SHA-256.
+`reason`, `requested_by` and `requested_at` (a date) are required on every line.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import shutil
+import unicodedata
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from sipas_pipeline.hashing import sha256_file
+from sipas_pipeline.ingest import LINEAGE
+from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.validate import batch_accounting, read_bronze, validate_source
+
+COLUMNS = ["action", "source", "form_id", "field", "old_value", "new_value", "reason", "requested_by", "requested_at"]
+ACTIONS = ("set", "move", "withdraw", "replace_batch")
+GEOGRAPHY = ["province_code", "district_code", "commune_code", "village_code"]
+
+
+class CorrectionError(Exception):
+    """Corrections that cannot be applied; the message has one line per problem (file:line: what)."""
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One line of a correction file."""
+
+    file: str
+    line: int
+    action: str
+    source: str
+    form_id: str
+    field: str
+    old_value: str
+    new_value: str
+    reason: str
+    requested_by: str
+    requested_at: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def read_corrections(m: Methodology, paths: list[Path]) -> list[Correction]:
+    """Parse and check correction files (format, actions, sources, required fields, dates)."""
+    out, problems = [], []
+    for path in map(Path, paths):
+        if not path.is_file():
+            problems.append(f"{path}: no such correction file")
+            continue
+        text = unicodedata.normalize("NFC", path.read_text(encoding="utf-8-sig"))
+        reader = csv.DictReader(io.StringIO(text))
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            problems.append(f"{path}:1: missing columns {', '.join(missing)} (expected {', '.join(COLUMNS)})")
+            continue
+        for i, row in enumerate(reader, start=2):
+            c = Correction(str(path), i, *[(row.get(k) or "").strip() for k in COLUMNS])
+            problems += [f"{c.where}: {p}" for p in line_problems(m, c)]
+            out.append(c)
+    if problems:
+        raise CorrectionError("\n".join(problems))
+    return out
+
+
+def line_problems(m: Methodology, c: Correction) -> list[str]:
+    """What is wrong with one correction line on its own."""
+    p = []
+    if c.action not in ACTIONS:
+        return [f"unknown action {c.action!r} (one of {', '.join(ACTIONS)})"]
+    if c.source not in m.meta["sources"]:
+        p.append(f"unknown source {c.source!r} (one of {', '.join(m.meta['sources'])})")
+    for k in ("reason", "requested_by", "requested_at"):
+        if not getattr(c, k):
+            p.append(f"{k} is required")
+    if c.requested_at:
+        try:
+            date.fromisoformat(c.requested_at)
+        except ValueError:
+            p.append(f"requested_at {c.requested_at!r} is not a date (YYYY-MM-DD)")
+    if c.action == "replace_batch":
+        if not c.field or not c.new_value:
+            p.append("replace_batch needs field (the batch file in the raw folder) and new_value (the re-sent file)")
+        return p
+    if not c.form_id:
+        p.append("form_id is required")
+    if c.action == "set" and c.source in m.forms:
+        form = m.forms[c.source]
+        fields = dict(zip(form["field_id"], form["pii"], strict=True))
+        key = m.meta["sources"][c.source]["key"]
+        if c.field not in fields:
+            p.append(f"field {c.field!r} is not a field of the {c.source} form")
+        elif fields[c.field] != "no" or c.field in LINEAGE:
+            p.append(f"field {c.field!r} holds personal data and is not kept: it cannot be corrected")
+        elif c.field in key:
+            p.append(f"field {c.field!r} is the form's key: withdraw the form instead")
+        elif c.field in GEOGRAPHY:
+            p.append(f"field {c.field!r} is geography: use move")
+    if c.action == "move" and (c.field not in ("", "village_code") or not c.new_value):
+        p.append("move needs new_value (the village code); field is village_code or empty")
+    return p
+
+
+def corrections_key(corrections: list[Correction]) -> str:
+    """Content hash of the corrections, in the order given (empty string when there are none)."""
+    if not corrections:
+        return ""
+    h = hashlib.sha256()
+    for c in corrections:
+        h.update(repr({k: v for k, v in asdict(c).items() if k not in ("file", "line")}).encode())
+        if c.action == "replace_batch":
+            h.update(sha256_file(Path(c.file).parent / c.new_value).encode())
+    return h.hexdigest()
+
+
+def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: Path) -> Path:
+    """The raw folder as it stands after `replace_batch` corrections: `raw` itself when there are none,
+    else `out` with links to every file and the re-sent files in place of the replaced ones."""
+    swaps = [c for c in corrections if c.action == "replace_batch"]
+    if not swaps:
+        return Path(raw)
+    problems, by_file = [], {}
+    for c in swaps:
+        old, new = Path(raw) / c.field, Path(c.file).parent / c.new_value
+        if not old.is_file():
+            problems.append(f"{c.where}: batch file {c.field} is not in {raw}")
+        elif c.old_value and not sha256_file(old).startswith(c.old_value.lower()):
+            problems.append(f"{c.where}: {c.field} is not the file named by old_value {c.old_value} (its content changed)")
+        if not new.is_file():
+            problems.append(f"{c.where}: re-sent file {new} not found")
+        by_file[c.field] = new
+    if problems:
+        raise CorrectionError("\n".join(problems))
+    if out.exists():
+        shutil.rmtree(out)
+    for path in sorted(p for p in Path(raw).rglob("*") if p.is_file()):
+        rel = path.relative_to(raw).as_posix()
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to((by_file.get(rel) or path).resolve())
+    return out
+
+
+def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections: list[Correction]) -> dict[str, Any]:
+    """Silver + quarantine of `work_in` with the row corrections applied -> `work_out`; the corrected
+    forms are validated again (with every row sharing their key, so duplicates stay duplicates).
+    Returns the audit rows and the accounting per source and batch."""
+    rows = [c for c in corrections if c.action != "replace_batch"]
+    problems: list[str] = []
+    audit: list[dict[str, Any]] = [asdict(c) | {"rows": 0, "outcome": "replaced"} for c in corrections
+                                   if c.action == "replace_batch"]
+    sources, batches, frames = {}, [], {}
+    for source in m.meta["sources"]:
+        silver = pl.read_parquet(work_in / "silver" / f"{source}.parquet")
+        quarantine = pl.read_parquet(work_in / "quarantine" / f"{source}.parquet")
+        bronze = read_bronze(work_in / "bronze", source)
+        mine = [c for c in rows if c.source == source]
+        if mine:
+            silver, quarantine, done = correct_source(m, source, bronze, silver, quarantine, mine, problems)
+            audit += done
+        frames[source] = (silver, quarantine)
+        acc = batch_accounting(bronze, silver, quarantine, source)
+        sources[source] = {k: int(acc[k].sum()) for k in ("read", "valid", "quarantined")}
+        batches += acc.with_columns(pl.lit(source).alias("source")).to_dicts()
+    if problems:  # nothing is written unless every correction applies
+        raise CorrectionError("\n".join(problems))
+    for sub in ("silver", "quarantine"):
+        (work_out / sub).mkdir(parents=True, exist_ok=True)
+    for source, (silver, quarantine) in frames.items():
+        silver.write_parquet(work_out / "silver" / f"{source}.parquet")
+        quarantine.write_parquet(work_out / "quarantine" / f"{source}.parquet")
+    order = {(c["file"], c["line"]): i for i, c in enumerate(asdict(c) for c in corrections)}
+    return {"applied": sorted(audit, key=lambda a: order[(a["file"], a["line"])]), "sources": sources, "batches": batches}
+
+
+def form_key(m: Methodology, source: str) -> pl.Expr:
+    """A source's form id as written in correction files (key columns joined by '/')."""
+    key = m.meta["sources"][source]["key"]
+    return pl.concat_str([pl.col(k) for k in key], separator="/") if len(key) > 1 else pl.col(key[0])
+
+
+def correct_source(m: Methodology, source: str, bronze: pl.DataFrame, silver: pl.DataFrame, quarantine: pl.DataFrame,
+                   corrections: list[Correction], problems: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
+    """Apply one source's row corrections to the bronze text of the forms concerned and validate them again."""
+    ids = sorted({c.form_id for c in corrections})
+    key = form_key(m, source)
+    rows = bronze.filter(key.is_in(ids)).sort("source_file", "source_row")
+    records = rows.to_dicts()
+    key_cols = m.meta["sources"][source]["key"]
+    frame = m.sampling_frame.select(GEOGRAPHY).unique(subset=["village_code"])
+    villages = {r["village_code"]: r for r in frame.iter_rows(named=True)}
+    withdrawn: dict[tuple[str, int], Correction] = {}
+    touched: dict[tuple[str, int], list[tuple[Correction, list[str]]]] = {}
+    for c in corrections:
+        hits = [r for r in records if "/".join(str(r[k]) for k in key_cols) == c.form_id]
+        if not hits:
+            problems.append(f"{c.where}: form {c.form_id!r} not found in source {source}")
+            continue
+        for r in hits:
+            at = (r["source_file"], r["source_row"])
+            if c.action == "withdraw":
+                withdrawn[at] = c
+                continue
+            field = c.field if c.action == "set" else "village_code"
+            current = r.get(field) or ""
+            if current != c.old_value:
+                problems.append(f"{c.where}: old value {c.old_value!r} of {field} does not match {current!r} "
+                                f"in form {c.form_id} ({r['source_file']} row {r['source_row']})")
+                continue
+            if c.action == "set":
+                r[field] = c.new_value or None
+                touched.setdefault(at, []).append((c, [field]))
+            elif c.new_value not in villages:
+                problems.append(f"{c.where}: village {c.new_value!r} is not in the sampling frame (rule geography)")
+            else:
+                r.update({g: villages[c.new_value][g] for g in GEOGRAPHY})
+                touched.setdefault(at, []).append((c, GEOGRAPHY))
+    kept = [r for r in records if (r["source_file"], r["source_row"]) not in withdrawn]
+    again = validate_source(m, source, pl.DataFrame(kept, schema=bronze.schema, orient="row")) if kept else None
+    audit = []
+    bad_at = {}
+    if again is not None and again.quarantine.height:
+        for r in again.quarantine.select("source_file", "source_row", "reasons").iter_rows(named=True):
+            bad_at[(r["source_file"], r["source_row"])] = r["reasons"]
+    for at, changes in touched.items():
+        for c, fields in changes:
+            broken = [x for x in bad_at.get(at, []) if x["column"] in fields]
+            for x in broken:
+                problems.append(f"{c.where}: new value {c.new_value!r} breaks rule {x['rule']} on {x['column']}: {x['message']}")
+    for c in corrections:
+        hits = [r for r in records if "/".join(str(r[k]) for k in key_cols) == c.form_id]
+        outcome = ("withdrawn" if c.action == "withdraw" else
+                   "quarantined" if any((r["source_file"], r["source_row"]) in bad_at for r in hits) else "valid")
+        audit.append(asdict(c) | {"rows": len(hits), "outcome": outcome})
+    lineage = ["source_file", "source_row"]
+    affected = rows.select(lineage)
+    silver = silver.join(affected, on=lineage, how="anti")
+    parts = [quarantine.join(affected, on=lineage, how="anti")]
+    if again is not None:
+        silver = pl.concat([silver, again.silver], how="vertical_relaxed")
+        parts.append(again.quarantine)
+    if withdrawn:
+        why = pl.DataFrame({"source_file": [a for a, _ in withdrawn], "source_row": [b for _, b in withdrawn],
+                            "message": [f"withdrawn by {c.where}: {c.reason} ({c.requested_by}, {c.requested_at})"
+                                        for c in withdrawn.values()]}, schema_overrides={"source_row": pl.Int64})
+        parts.append(rows.join(why, on=lineage).with_columns(
+            pl.concat_list(pl.struct(pl.lit(None, pl.Utf8).alias("column"), pl.lit("withdrawn").alias("rule"),
+                                     pl.lit(None, pl.Utf8).alias("value"), pl.col("message"))).alias("reasons"),
+            pl.lit(source).alias("source")).drop("message"))
+    quarantine = pl.concat([q.select(parts[0].columns) for q in parts if q.height] or parts[:1], how="vertical_relaxed")
+    return silver.sort(lineage), quarantine.sort(lineage), audit
