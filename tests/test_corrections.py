@@ -125,3 +125,10 @@ def test_replace_batch_overlays_the_resent_file(tmp_path, methodology, sample_ye
          "old_value": "abc"}])
     with pytest.raises(CorrectionError, match=r"bad.csv:2: batch file citizen/nope.csv is not in"):
         overlay_raw(methodology, sample_year, read_corrections(methodology, [bad]), tmp_path / "o2")
+
+
+def test_sample_correction_file_applies(tmp_path, methodology, sample_work):
+    path = Path(__file__).resolve().parents[1] / "sample_data" / "corrections" / "2024_01_ha-noi.csv"
+    out = apply_corrections(methodology, sample_work["work"], tmp_path / "out", read_corrections(methodology, [path]))
+    assert [(a["action"], a["outcome"]) for a in out["applied"]] == [
+        ("set", "valid"), ("set", "valid"), ("move", "valid"), ("withdraw", "withdrawn")]

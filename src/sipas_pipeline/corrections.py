@@ -20,7 +20,7 @@ import hashlib
 import io
 import shutil
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ import polars as pl
 from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest import LINEAGE
 from sipas_pipeline.methodology import Methodology
-from sipas_pipeline.validate import batch_accounting, read_bronze, validate_source
+from sipas_pipeline.validate import batch_accounting, read_bronze, recount, validate_source
 
 COLUMNS = ["action", "source", "form_id", "field", "old_value", "new_value", "reason", "requested_by", "requested_at"]
 ACTIONS = ("set", "move", "withdraw", "replace_batch")
@@ -60,6 +60,10 @@ class Correction:
     @property
     def where(self) -> str:
         return f"{self.file}:{self.line}"
+
+    def row(self) -> dict[str, Any]:
+        """The correction as a flat dict (the audit table's columns)."""
+        return dict(vars(self))
 
 
 def read_corrections(m: Methodology, paths: list[Path]) -> list[Correction]:
@@ -128,7 +132,7 @@ def corrections_key(corrections: list[Correction]) -> str:
         return ""
     h = hashlib.sha256()
     for c in corrections:
-        h.update(repr({k: v for k, v in asdict(c).items() if k not in ("file", "line")}).encode())
+        h.update(repr({k: v for k, v in c.row().items() if k not in ("file", "line")}).encode())
         if c.action == "replace_batch":
             h.update(sha256_file(Path(c.file).parent / c.new_value).encode())
     return h.hexdigest()
@@ -162,35 +166,52 @@ def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: P
     return out
 
 
-def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections: list[Correction]) -> dict[str, Any]:
+def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections: list[Correction],
+                      batches_in: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Silver + quarantine of `work_in` with the row corrections applied -> `work_out`; the corrected
     forms are validated again (with every row sharing their key, so duplicates stay duplicates).
-    Returns the audit rows and the accounting per source and batch."""
+    A source without corrections is copied as it is, its accounting (`batches_in`, from validate)
+    kept. Returns the audit rows and the accounting per source and batch."""
     rows = [c for c in corrections if c.action != "replace_batch"]
     problems: list[str] = []
-    audit: list[dict[str, Any]] = [asdict(c) | {"rows": 0, "outcome": "replaced"} for c in corrections
+    audit: list[dict[str, Any]] = [c.row() | {"rows": 0, "outcome": "replaced"} for c in corrections
                                    if c.action == "replace_batch"]
     sources, batches, frames = {}, [], {}
     for source in m.meta["sources"]:
-        silver = pl.read_parquet(work_in / "silver" / f"{source}.parquet")
-        quarantine = pl.read_parquet(work_in / "quarantine" / f"{source}.parquet")
-        bronze = read_bronze(work_in / "bronze", source)
         mine = [c for c in rows if c.source == source]
-        if mine:
-            silver, quarantine, done = correct_source(m, source, bronze, silver, quarantine, mine, problems)
-            audit += done
-        frames[source] = (silver, quarantine)
-        acc = batch_accounting(bronze, silver, quarantine, source)
+        kept = [b for b in batches_in or [] if b["source"] == source]
+        if not mine and batches_in is not None:
+            frames[source] = None
+            acc = pl.DataFrame(kept, schema_overrides={"read": pl.Int64, "valid": pl.Int64, "quarantined": pl.Int64}) \
+                if kept else pl.DataFrame(schema={"read": pl.Int64, "valid": pl.Int64, "quarantined": pl.Int64})
+        else:
+            silver = pl.read_parquet(work_in / "silver" / f"{source}.parquet")
+            quarantine = pl.read_parquet(work_in / "quarantine" / f"{source}.parquet")
+            if mine:
+                ids = sorted({c.form_id for c in mine})
+                bronze = (pl.scan_parquet(work_in / "bronze" / source / "*.parquet")
+                          .filter(form_key(m, source).is_in(ids)).collect())
+                silver, quarantine, done = correct_source(m, source, bronze, silver, quarantine, mine, problems)
+                audit += done
+            frames[source] = (silver, quarantine)
+            if kept:
+                acc = recount(pl.DataFrame(kept), silver, quarantine, source).with_columns(pl.lit(source).alias("source"))
+            else:
+                acc = batch_accounting(read_bronze(work_in / "bronze", source), silver, quarantine, source).with_columns(
+                    pl.lit(source).alias("source"))
         sources[source] = {k: int(acc[k].sum()) for k in ("read", "valid", "quarantined")}
-        batches += acc.with_columns(pl.lit(source).alias("source")).to_dicts()
+        batches += acc.to_dicts()
     if problems:  # nothing is written unless every correction applies
         raise CorrectionError("\n".join(problems))
     for sub in ("silver", "quarantine"):
         (work_out / sub).mkdir(parents=True, exist_ok=True)
-    for source, (silver, quarantine) in frames.items():
-        silver.write_parquet(work_out / "silver" / f"{source}.parquet")
-        quarantine.write_parquet(work_out / "quarantine" / f"{source}.parquet")
-    order = {(c["file"], c["line"]): i for i, c in enumerate(asdict(c) for c in corrections)}
+    for source, corrected in frames.items():
+        for sub, frame in zip(("silver", "quarantine"), corrected or (None, None), strict=True):
+            if frame is None:
+                shutil.copyfile(work_in / sub / f"{source}.parquet", work_out / sub / f"{source}.parquet")
+            else:
+                frame.write_parquet(work_out / sub / f"{source}.parquet")
+    order = {(c.file, c.line): i for i, c in enumerate(corrections)}
     return {"applied": sorted(audit, key=lambda a: order[(a["file"], a["line"])]), "sources": sources, "batches": batches}
 
 
@@ -204,16 +225,18 @@ def correct_source(m: Methodology, source: str, bronze: pl.DataFrame, silver: pl
                    corrections: list[Correction], problems: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
     """Apply one source's row corrections to the bronze text of the forms concerned and validate them again."""
     ids = sorted({c.form_id for c in corrections})
-    key = form_key(m, source)
-    rows = bronze.filter(key.is_in(ids)).sort("source_file", "source_row")
+    rows = bronze.filter(form_key(m, source).is_in(ids)).sort("source_file", "source_row")
     records = rows.to_dicts()
     key_cols = m.meta["sources"][source]["key"]
     frame = m.sampling_frame.select(GEOGRAPHY).unique(subset=["village_code"])
     villages = {r["village_code"]: r for r in frame.iter_rows(named=True)}
+    by_form: dict[str, list[dict]] = {}
+    for r in records:
+        by_form.setdefault("/".join(str(r[k]) for k in key_cols), []).append(r)
     withdrawn: dict[tuple[str, int], Correction] = {}
     touched: dict[tuple[str, int], list[tuple[Correction, list[str]]]] = {}
     for c in corrections:
-        hits = [r for r in records if "/".join(str(r[k]) for k in key_cols) == c.form_id]
+        hits = by_form.get(c.form_id, [])
         if not hits:
             problems.append(f"{c.where}: form {c.form_id!r} not found in source {source}")
             continue
@@ -249,10 +272,10 @@ def correct_source(m: Methodology, source: str, bronze: pl.DataFrame, silver: pl
             for x in broken:
                 problems.append(f"{c.where}: new value {c.new_value!r} breaks rule {x['rule']} on {x['column']}: {x['message']}")
     for c in corrections:
-        hits = [r for r in records if "/".join(str(r[k]) for k in key_cols) == c.form_id]
+        hits = by_form.get(c.form_id, [])
         outcome = ("withdrawn" if c.action == "withdraw" else
                    "quarantined" if any((r["source_file"], r["source_row"]) in bad_at for r in hits) else "valid")
-        audit.append(asdict(c) | {"rows": len(hits), "outcome": outcome})
+        audit.append(c.row() | {"rows": len(hits), "outcome": outcome})
     lineage = ["source_file", "source_row"]
     affected = rows.select(lineage)
     silver = silver.join(affected, on=lineage, how="anti")

@@ -9,7 +9,6 @@ import os
 import subprocess
 import time
 import uuid
-from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -97,11 +96,12 @@ def validate_task(year: int, work: str, key: str) -> dict[str, Any]:
 
 
 @task(name="corrections", **IO)
-def corrections_task(year: int, work_in: str, work: str, corrections: list[dict[str, Any]]) -> dict[str, Any]:
+def corrections_task(year: int, work_in: str, work: str, corrections: list[dict[str, Any]],
+                     batches: list[dict[str, Any]]) -> dict[str, Any]:
     """Row corrections applied to silver + quarantine, corrected forms validated again."""
     m = load_methodology(year)
     parsed = [Correction(**c) for c in corrections]
-    out, seconds = timed(apply_corrections, m, Path(work_in), Path(work), parsed)
+    out, seconds = timed(apply_corrections, m, Path(work_in), Path(work), parsed, batches)
     get_run_logger().info("corrections: %d applied, %s, %.2f s", len(out["applied"]), out["sources"], seconds)
     return out | {"seconds": seconds}
 
@@ -232,12 +232,12 @@ def annual_run(year: int | None = None, raw: str | None = None, db: str | None =
         work_out, applied = work_in, []
         if any(f.action != "replace_batch" for f in fixes):
             work_out = work_in / f"corrected-{fixes_key[:16]}"
-            fixed = corrections_task(year, str(work_in), str(work_out), [asdict(f) for f in fixes])
+            fixed = corrections_task(year, str(work_in), str(work_out), [f.row() for f in fixes], checked["batches"])
             checked = checked | {"sources": fixed["sources"], "batches": fixed["batches"]}
             applied = fixed["applied"]
             run["timings"].append({"stage": "corrections", "seconds": fixed["seconds"]})
         else:
-            applied = [asdict(f) | {"rows": 0, "outcome": "replaced"} for f in fixes]
+            applied = [f.row() | {"rows": 0, "outcome": "replaced"} for f in fixes]
         report = stages.validation_report(m, ingested, checked) | {"run_id": run["run_id"]}
         run |= {"inputs": stages.run_inputs(ingested, checked), "unreadable_files": report["unreadable_files"],
                 "accounting": [{"source": s} | c for s, c in report["sources"].items()]}

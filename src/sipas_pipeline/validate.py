@@ -218,13 +218,20 @@ def validate_source(m: Methodology, source: str, bronze: pl.DataFrame) -> Valida
 
 def batch_accounting(bronze: pl.DataFrame, valid: pl.DataFrame, quarantined: pl.DataFrame, source: str) -> pl.DataFrame:
     """Rows read / valid / quarantined per batch; raises AccountingError unless read = valid + quarantined."""
-    acc = (bronze.group_by("source_file", "batch_id").agg(pl.len().cast(pl.Int64).alias("read"))
+    read = bronze.group_by("source_file", "batch_id").agg(pl.len().cast(pl.Int64).alias("read"))
+    return recount(read, valid, quarantined, source)
+
+
+def recount(read: pl.DataFrame, valid: pl.DataFrame, quarantined: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Valid and quarantined rows per batch beside the rows read (`source_file`, `batch_id`, `read`);
+    raises AccountingError unless read = valid + quarantined in every batch and in total."""
+    acc = (read.select("source_file", "batch_id", pl.col("read").cast(pl.Int64))
            .join(valid.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("valid")), on="source_file", how="left")
            .join(quarantined.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("quarantined")),
                  on="source_file", how="left")
            .with_columns(pl.col("valid", "quarantined").fill_null(0)).sort("source_file"))
     broken = acc.filter(pl.col("read") != pl.col("valid") + pl.col("quarantined"))
-    if broken.height or valid.height + quarantined.height != bronze.height:
+    if broken.height or valid.height + quarantined.height != acc["read"].sum():
         raise AccountingError(f"{source}: rows read != valid + quarantined: {broken.to_dicts()}")
     return acc
 
