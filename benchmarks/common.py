@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import time
@@ -10,7 +11,8 @@ from pathlib import Path
 
 from sipas_pipeline.synth import generate_year
 
-OUT = Path(__file__).resolve().parent / "out"
+# where benchmark years and scratch files go (gitignored); the smoke tests point it at a temporary folder
+OUT = Path(os.environ.get("SIPAS_BENCH_OUT") or Path(__file__).resolve().parent / "out")
 
 
 def peak_rss_mb() -> float:
@@ -26,6 +28,19 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, float]:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times), min(times), max(times)
+
+
+def silver(scale: float) -> Path:
+    """The work folder of the synthetic year at `scale` after ingest and validate (made once)."""
+    from sipas_pipeline.methodology import load_methodology
+    from sipas_pipeline.stages import ingest, validate
+
+    work = OUT / f"work_x{scale:g}"
+    if not (work / "silver" / "citizen.parquet").is_file():
+        m = load_methodology(2024)
+        ingest(m, year(scale), work)
+        validate(m, work)
+    return work
 
 
 def year(scale: float, seed: int = 7) -> Path:

@@ -14,22 +14,21 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, line, peak_rss_mb, timed, year
+from common import line, peak_rss_mb, timed
+from common import silver as silver_work
 
 from sipas_pipeline.methodology import load_methodology
-from sipas_pipeline.stages import compute_results, ingest, validate
+from sipas_pipeline.stages import compute_results
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
+    ap.add_argument("--base-scale", type=float, default=1.0, help="the year replicated (1 = full size)")
     args = ap.parse_args()
     m = load_methodology(2024)
-    work = OUT / "work_x1"
-    if not (work / "silver" / "citizen.parquet").is_file():
-        ingest(m, year(1.0), work)
-        validate(m, work)
+    work = silver_work(args.base_scale)
     silver = {s: pl.read_parquet(work / "silver" / f"{s}.parquet") for s in ("citizen", "official", "appraisal")}
     print(f"compute, {args.repeat} runs per scale")
     for k in args.scales:

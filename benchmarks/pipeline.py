@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -85,6 +86,8 @@ def main() -> None:
     if not args.no_command:
         print(f"sipas run --json, embedded Prefect, {args.command_repeat} runs")
         print(line("whole command", command_timings(args.scale, args.command_repeat), "target < 20 s at scale 1"))
+        child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"peak RSS of a `sipas run` process {child_mb:.0f} MB (the embedded Prefect server runs in its own process)")
 
 
 if __name__ == "__main__":

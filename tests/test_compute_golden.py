@@ -167,3 +167,17 @@ def test_bad_appraisal_names_province_and_subcriterion(methodology, results):
     missing = _appraisal(methodology).filter(~((pl.col("province_code") == "02") & (pl.col("subcriterion_id") == "2.1.1")))
     with pytest.raises(ComputeError, match=r"province 02, sub-criterion 2.1.1: no appraised points"):
         par_points(methodology, _officials(methodology), missing, ind, tree)
+
+
+def test_element_without_answers_is_null_not_nan(methodology):
+    """A province where nobody answered an element's questions: the element has no value (null, not
+    NaN), and its part is the mean of the elements that have one."""
+    members = methodology.indicators.filter(pl.col("in_index") == "yes")
+    ind = members.select(pl.lit("99").alias("province_code"), "indicator_id",
+                         pl.when(pl.col("element") == "ECO").then(None).otherwise(80.0).alias("value"),
+                         pl.when(pl.col("element") == "ECO").then(None).otherwise(1.0).alias("se"))
+    tree = sipas_tree(methodology, ind)
+    eco = tree.filter(pl.col("node") == "ECO").row(0, named=True)
+    assert eco["value"] is None and eco["se"] is None
+    assert tree.filter(pl.col("node") == "policy")["value"].item() == pytest.approx(80.0)
+    assert tree["value"].is_nan().sum() == 0

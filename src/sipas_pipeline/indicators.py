@@ -12,10 +12,12 @@ import polars as pl
 from sipas_pipeline.methodology import Methodology
 
 
-def _answer_exprs(m: Methodology, weight: pl.Expr) -> list[pl.Expr]:
+def _answer_exprs(m: Methodology, weight: pl.Expr, indicators: pl.DataFrame) -> list[pl.Expr]:
+    """Four sums per indicator, as flat columns `<id>:num|den|n|w2`: weighted hits, weighted answers,
+    answers, squared weights of answers (for the effective sample size)."""
     form = {r["field_id"]: r for r in m.forms["citizen"].iter_rows(named=True)}
     exprs = []
-    for ind in m.indicators.iter_rows(named=True):
+    for ind in indicators.iter_rows(named=True):
         q = form[ind["question_id"]]
         col = pl.col(ind["question_id"])
         codes = [int(c) for c in ind["counting_codes"].split("|")]
@@ -25,24 +27,31 @@ def _answer_exprs(m: Methodology, weight: pl.Expr) -> list[pl.Expr]:
         else:
             answered = col.is_not_null() & ((col != int(q["dont_know"])) if q["dont_know"] else pl.lit(True))
             hit = col.is_in(codes)
-        a = answered.fill_null(False).cast(pl.Float64)
-        exprs.append(pl.struct(
-            (weight * a * hit.fill_null(False).cast(pl.Float64)).sum().alias("numerator"),
-            (weight * a).sum().alias("denominator"),
-            a.sum().cast(pl.Int64).alias("n"),
-            (weight * weight * a).sum().alias("w2"),
-        ).alias(ind["indicator_id"]))
+        w_answered = pl.when(answered).then(weight).otherwise(0.0)
+        i = ind["indicator_id"]
+        exprs += [pl.when(hit).then(w_answered).otherwise(0.0).sum().alias(f"{i}:num"),
+                  w_answered.sum().alias(f"{i}:den"),
+                  answered.fill_null(False).sum().cast(pl.Int64).alias(f"{i}:n"),
+                  (w_answered * weight).sum().alias(f"{i}:w2")]
     return exprs
 
 
-def province_indicators(m: Methodology, citizen: pl.DataFrame) -> pl.DataFrame:
-    """Per province and indicator: value (%), numerator, denominator (weighted), n, standard error."""
+def province_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
+                        types: list[str] | None = None) -> pl.DataFrame:
+    """Per province and indicator: value (%), numerator, denominator (weighted), n, standard error.
+    `citizen` may be a LazyFrame (e.g. `pl.scan_parquet` of silver): it is then aggregated by the
+    streaming engine, reading only the columns the indicators use. `types` limits the indicator types."""
     wcol = m.meta["sipas"].get("weights_column")
-    weight = pl.col(wcol).cast(pl.Float64) if wcol and wcol in citizen.columns else pl.lit(1.0)
-    wide = citizen.lazy().group_by("province_code").agg(_answer_exprs(m, weight)).collect()
-    ids = m.indicators["indicator_id"].to_list()
-    long = (wide.unpivot(index="province_code", on=ids, variable_name="indicator_id", value_name="s")
-            .unnest("s"))
+    chosen = m.indicators.filter(pl.col("type").is_in(types)) if types else m.indicators
+    lazy = isinstance(citizen, pl.LazyFrame)
+    names = citizen.collect_schema().names() if lazy else citizen.columns
+    weight = pl.col(wcol).cast(pl.Float64) if wcol and wcol in names else pl.lit(1.0)
+    wide = (citizen.lazy().group_by("province_code").agg(_answer_exprs(m, weight, chosen))
+            .collect(engine="streaming" if lazy else "auto"))
+    long = pl.concat([wide.select("province_code", pl.lit(i).alias("indicator_id"),
+                                  *[pl.col(f"{i}:{k}").alias(name) for k, name in
+                                    (("num", "numerator"), ("den", "denominator"), ("n", "n"), ("w2", "w2"))])
+                      for i in chosen["indicator_id"]])
     p = pl.col("numerator") / pl.col("denominator")
     n_eff = pl.col("denominator") ** 2 / pl.col("w2")
     return (long.with_columns(
@@ -56,8 +65,9 @@ def _weighted_mean() -> list[pl.Expr]:
     """Mean of `value` weighted by `w` over the non-null values, and its standard error
     (children taken as independent)."""
     w_present = pl.col("w").filter(pl.col("value").is_not_null())
-    return [((pl.col("value") * pl.col("w")).sum() / w_present.sum()).alias("value"),
-            ((pl.col("se") * pl.col("w")) ** 2).sum().sqrt().truediv(pl.col("w").sum()).alias("se")]
+    some = w_present.sum() > 0  # a node none of whose children has a value has no value (not NaN)
+    return [pl.when(some).then((pl.col("value") * pl.col("w")).sum() / w_present.sum()).alias("value"),
+            pl.when(some).then(((pl.col("se") * pl.col("w")) ** 2).sum().sqrt() / w_present.sum()).alias("se")]
 
 
 def sipas_tree(m: Methodology, ind: pl.DataFrame) -> pl.DataFrame:

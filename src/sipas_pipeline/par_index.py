@@ -17,10 +17,19 @@ def official_points(m: Methodology, official: pl.DataFrame) -> pl.DataFrame:
              .select(pl.col("field_id").alias("item"), pl.col("refs").str.strip_prefix("par:").alias("subcriterion_id")))
     scale = m.meta["par"].get("official_rating", {"min": 1, "max": 5})
     lo, hi = float(scale["min"]), float(scale["max"])
-    ratings = official.select("province_code", *items["item"]).unpivot(index="province_code", variable_name="item",
-                                                                          value_name="rating")
-    means = (ratings.join(items, on="item").group_by("province_code", "subcriterion_id")
-             .agg(pl.col("rating").mean().alias("mean_rating"), pl.col("rating").count().alias("n")))
+    # sums and counts per province and item first (one small row per province), then per sub-criterion:
+    # the mean of all its ratings = sum of the sums / sum of the counts (ratings are integers: exact)
+    cols = items["item"].to_list()
+    per_item = (official.lazy().group_by("province_code")
+                .agg(*[pl.col(c).cast(pl.Float64).sum().alias(f"s:{c}") for c in cols],
+                     *[pl.col(c).count().alias(f"n:{c}") for c in cols]).collect()
+                .unpivot(index="province_code", variable_name="what", value_name="x")
+                .with_columns(pl.col("what").str.split_exact(":", 1).struct.rename_fields(["stat", "item"]))
+                .unnest("what"))
+    means = (per_item.join(items, on="item").sort("province_code", "subcriterion_id", "item", "stat")
+             .group_by("province_code", "subcriterion_id")
+             .agg((pl.col("x").filter(pl.col("stat") == "s").sum() / pl.col("x").filter(pl.col("stat") == "n").sum())
+                  .alias("mean_rating")))
     subs = m.par_subcriteria.filter(pl.col("kind") == "survey_official").select("subcriterion_id", "max_points")
     return means.join(subs, on="subcriterion_id").select(
         "province_code", "subcriterion_id", (pl.col("max_points") * (pl.col("mean_rating") - lo) / (hi - lo)).alias("points"))

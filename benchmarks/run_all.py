@@ -1,0 +1,78 @@
+"""Run every benchmark and write benchmarks/RESULTS.md with the machine it ran on: `make bench`.
+
+usage: python benchmarks/run_all.py [--quick] [--out benchmarks/RESULTS.md]
+  --quick runs each script at a tiny scale (what the smoke test does); the figures are then meaningless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+FULL = [
+    ("pipeline.py", ["--repeat", "5", "--command-repeat", "3"],
+     "The full-size year: each stage without Prefect, and the whole `sipas run` on the embedded Prefect"),
+    ("ingest_validate.py", ["--repeat", "5"], "Ingest + validate of the full-size year"),
+    ("compute.py", ["--repeat", "3", "--scales", "1", "10", "100"],
+     "The whole compute stage (indicators, SIPAS tree, PAR, ranks) on the year replicated 1x, 10x, 100x"),
+    ("satisfaction.py", ["--repeat", "3", "--scales", "1", "10", "100"],
+     "51 satisfaction indicators per province: project Polars vs plain pandas vs plain DuckDB SQL"),
+    ("rerun.py", ["--repeat", "3"], "A re-run after a one-province correction beside a full run"),
+    ("generator.py", ["--scale", "100"], "The synthetic-year generator at 100x"),
+]
+QUICK = {
+    "pipeline.py": ["--scale", "0.02", "--repeat", "1", "--command-repeat", "1"],
+    "ingest_validate.py": ["--scale", "0.02", "--repeat", "1"],
+    "compute.py": ["--base-scale", "0.02", "--scales", "1", "2", "--repeat", "1"],
+    "satisfaction.py": ["--base-scale", "0.02", "--scales", "1", "2", "--repeat", "1"],
+    "rerun.py": ["--scale", "0.02", "--repeat", "1"],
+    "generator.py": ["--scale", "0.01"],
+}
+PACKAGES = ("polars", "pyarrow", "pandera", "prefect", "duckdb", "pandas")
+
+
+def machine() -> list[str]:
+    """Cores, memory, OS, Python and package versions."""
+    mem = next((int(line.split()[1]) / 1024 / 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), float("nan")) if Path("/proc/meminfo").is_file() else float("nan")
+    return [f"- cores: {os.cpu_count()}; memory: {mem:.1f} GB; {platform.platform()}",
+            f"- Python {platform.python_version()}; " + ", ".join(f"{p} {version(p)}" for p in PACKAGES),
+            f"- run at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = ap.parse_args()
+    lines = ["# Benchmark results", "", "Regenerate with `make bench` (= `python benchmarks/run_all.py`). "
+             "Each figure is the median and range of several runs; peak memory is the resident set.", "",
+             "## Machine", "", *machine(), ""]
+    if args.quick:
+        lines += ["**Quick mode: tiny scales, the figures mean nothing.**", ""]
+    for script, full_args, title in FULL:
+        argv = QUICK[script] if args.quick else full_args
+        print(f"== {script} {' '.join(argv)}", flush=True)
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, str(HERE / script), *argv], capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.stderr.write(done.stderr[-3000:])
+            raise SystemExit(f"benchmark {script} failed (exit {done.returncode})")
+        print(done.stdout, flush=True)
+        lines += [f"## {title}", "", f"`python benchmarks/{script} {' '.join(argv)}` "
+                  f"({time.perf_counter() - t0:.0f} s)", "", "```", done.stdout.rstrip(), "```", ""]
+    args.out.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Smoke test: every benchmark script runs at a tiny scale and RESULTS.md is written (no timing asserts)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_benchmark_runs_at_a_tiny_scale(tmp_path):
+    env = dict(os.environ, SIPAS_BENCH_OUT=str(tmp_path / "out"))
+    env.pop("PREFECT_API_URL", None)
+    out = tmp_path / "RESULTS.md"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--out", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = out.read_text(encoding="utf-8")
+    for script in ("pipeline.py", "ingest_validate.py", "compute.py", "satisfaction.py", "rerun.py", "generator.py"):
+        assert f"python benchmarks/{script}" in text
+    assert "same numbers in all three" in text and "whole command" in text and "re-run / full pipeline time" in text
+    assert "cores:" in text and "polars" in text
