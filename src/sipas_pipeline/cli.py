@@ -226,9 +226,9 @@ def runs_list(year: Annotated[int | None, typer.Option("--year", help="Only this
         print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], ensure_ascii=False, default=str))
         return
     t = Table(title="Runs (lần chạy)")
-    shown = ("run_id", "status", "started", "corrections", "read", "valid", "quarantined", "current")
+    shown = ("run_id", "status", "started", "input_files", "corrections", "read", "valid", "quarantined", "current")
     for k in shown:
-        t.add_column(k, justify="right" if k in ("corrections", "read", "valid", "quarantined") else "left",
+        t.add_column(k, justify="right" if k in ("input_files", "corrections", "read", "valid", "quarantined") else "left",
                      no_wrap=k in ("run_id", "started"))
     for r in rows:
         d = dict(zip(keys, r, strict=True)) | {"current": "current" if r[11] else ""}
