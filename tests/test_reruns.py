@@ -71,7 +71,7 @@ def test_audit_table_holds_each_correction(reruns):
     assert len(rows) == reruns["lines"] > 20
     assert {r[:2] for r in rows} == {("set", "citizen")} and {r[3] for r in rows} == {"1"}
     assert {r[4:] for r in rows} == {("Phiếu nhập sai", "Sở Nội vụ Hà Nội", "valid")}
-    assert query(db, "SELECT count(*) FROM corrections WHERE run_id <> ?".replace("?", f"'{b}'")) == [(0,)]
+    assert query(db, "SELECT count(*) FROM corrections WHERE run_id <> $b", {"b": b}) == [(0,)]
 
 
 def test_rerun_serves_unchanged_stages_from_cache(reruns):

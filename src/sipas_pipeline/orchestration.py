@@ -32,6 +32,7 @@ def prefect_defaults(home: Path | None = None) -> None:
 prefect_defaults()
 
 import duckdb  # noqa: E402
+import polars as pl  # noqa: E402
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
@@ -233,7 +234,9 @@ def annual_run(year: int | None = None, raw: str | None = None, db: str | None =
         if any(f.action != "replace_batch" for f in fixes):
             work_out = work_in / f"corrected-{fixes_key[:16]}"
             fixed = corrections_task(year, str(work_in), str(work_out), [f.row() for f in fixes], checked["batches"])
-            checked = checked | {"sources": fixed["sources"], "batches": fixed["batches"]}
+            checked = checked | {"sources": fixed["sources"], "batches": fixed["batches"], "top_reasons": {
+                src: stages.reason_counts(pl.read_parquet(work_out / "quarantine" / f"{src}.parquet"))
+                for src in stages.SOURCES}}
             applied = fixed["applied"]
             run["timings"].append({"stage": "corrections", "seconds": fixed["seconds"]})
         else:

@@ -84,12 +84,17 @@ def validate(m: Methodology, work_dir: Path) -> dict[str, Any]:
         sources[source] = {"read": int(acc["read"].sum()), "valid": int(acc["valid"].sum()),
                            "quarantined": int(acc["quarantined"].sum())}
         batches += acc.with_columns(pl.lit(source).alias("source")).to_dicts()
-        rules = Counter()
-        if result.quarantine.height:
-            exploded = result.quarantine.select("reasons").explode("reasons").unnest("reasons")
-            rules.update(dict(exploded.group_by("rule").len().iter_rows()))
-        reasons[source] = dict(rules.most_common())
+        reasons[source] = reason_counts(result.quarantine)
     return {"sources": sources, "batches": batches, "top_reasons": reasons}
+
+
+def reason_counts(quarantine: pl.DataFrame) -> dict[str, int]:
+    """How many quarantined rows break each rule, most frequent first."""
+    rules: Counter = Counter()
+    if quarantine.height:
+        exploded = quarantine.select("reasons").explode("reasons").unnest("reasons")
+        rules.update(dict(exploded.group_by("rule").len().iter_rows()))
+    return dict(rules.most_common())
 
 
 def ingest_and_validate(m: Methodology, raw_dir: Path, work_dir: Path) -> dict[str, Any]:
