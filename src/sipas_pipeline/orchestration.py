@@ -39,6 +39,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.deployments.runner import EntrypointType, RunnerDeployment  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 from prefect.schedules import Cron  # noqa: E402
+from prefect.states import Failed  # noqa: E402
 
 from sipas_pipeline import publish as publishing  # noqa: E402
 from sipas_pipeline import stages  # noqa: E402
@@ -50,7 +51,9 @@ from sipas_pipeline.corrections import (  # noqa: E402
     overlay_raw,
     read_corrections,
 )
-from sipas_pipeline.methodology import load_methodology  # noqa: E402
+from sipas_pipeline.methodology import MethodologyError, load_methodology  # noqa: E402
+
+USER_ERRORS = (stages.InputError, CorrectionError, publishing.DatabaseLocked, MethodologyError)
 
 
 def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
@@ -207,8 +210,19 @@ def survey_year(year: int | None) -> int:
 def annual_run(year: int | None = None, raw: str | None = None, db: str | None = None, work: str | None = None,
                corrections: list[str] | None = None, trigger: str = "manual") -> dict[str, Any]:
     """A raw survey year -> SIPAS and PAR INDEX tables in DuckDB: ingest, validate, corrections,
-    compute, publish, report. Stages whose inputs did not change are served from Prefect's cache."""
-    year = survey_year(year)
+    compute, publish, report. Stages whose inputs did not change are served from Prefect's cache.
+    A user's mistake (input, corrections, methodology, a held database) fails the run with its message
+    and no traceback; calling the flow raises that same error."""
+    try:
+        return run_year(survey_year(year), raw, db, work, corrections, trigger)
+    except USER_ERRORS as exc:
+        get_run_logger().error("%s", exc)
+        return Failed(message=str(exc), data=exc)
+
+
+def run_year(year: int, raw: str | None, db: str | None, work: str | None, corrections: list[str] | None,
+             trigger: str) -> dict[str, Any]:
+    """The body of `annual_run` (runs inside the flow: its tasks are Prefect task runs)."""
     m = load_methodology(year)
     raw = str(raw or data_root() / str(year) / "raw")
     db = str(db or default_db())
@@ -249,7 +263,7 @@ def annual_run(year: int | None = None, raw: str | None = None, db: str | None =
         run["timings"].append({"stage": "compute", "seconds": 0.0 if hit_c else summary["seconds"]})
         published = publish_task(year, str(work_out), db, run, summary["results_hash"], applied)
     except Exception as exc:
-        if not isinstance(exc, publishing.DatabaseLocked | CorrectionError | stages.InputError):
+        if not isinstance(exc, USER_ERRORS):
             with contextlib.suppress(publishing.DatabaseLocked):
                 publishing.record_failure(Path(db), m, run, f"{type(exc).__name__}: {exc}")
         raise
