@@ -163,3 +163,33 @@ def test_readme_example_queries_run(flow_run):
         rows = query(Path(flow_run["db"]), sql)
         if "change_places IS NOT NULL" not in sql:
             assert rows, sql
+
+
+def test_no_personal_data_in_the_database(flow_run, sample_year):
+    """Names and phone numbers of the raw exports appear in no table of the published file."""
+    import csv
+    import io
+
+    import duckdb
+    import polars as pl
+
+    names, phones = set(), set()
+    for path in (sample_year / "citizen").glob("*.csv"):
+        text = path.read_bytes().decode("utf-8-sig", errors="ignore")
+        for row in csv.DictReader(io.StringIO(text)):
+            names.add((row.get("Họ và tên") or "").strip())
+            phones.add((row.get("Số điện thoại") or "").strip())
+    names.discard("")
+    phones.discard("")
+    assert len(names) > 20 and len(phones) > 20
+    db = Path(flow_run["db"])
+    tables = [t for (t,) in query(db, "SELECT table_name FROM duckdb_tables()")]
+    forbidden = {"full_name", "phone", "id_number", "address", "email", "họ và tên"}
+    con = duckdb.connect(str(db), read_only=True)
+    for table in tables:
+        frame = pl.from_arrow(con.sql(f"SELECT * FROM {table}").to_arrow_table())
+        assert not forbidden & {c.lower() for c in frame.columns}, table
+        blob = "\n".join(str(v) for col in frame.select(pl.col(pl.Utf8)).iter_columns() for v in col.unique())
+        assert not any(n in blob for n in names), table
+        assert not any(p in blob for p in phones), table
+    con.close()
