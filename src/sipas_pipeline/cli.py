@@ -92,11 +92,11 @@ def validate(
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest and validate a raw year; print rows read / valid / quarantined per source."""
-    from sipas_pipeline.paths import data_root
+    from sipas_pipeline.paths import year_dir
     from sipas_pipeline.stages import InputError, ingest_and_validate
 
     m = _methodology(year)
-    work = work or data_root() / str(year) / "work"
+    work = work or year_dir(year, "work")
     try:
         report = ingest_and_validate(m, raw, work)
     except InputError as exc:
@@ -134,19 +134,18 @@ def run(
     """The main job: a raw year through the Prefect flow (ingest, validate, compute, publish, report)
     into DuckDB. With no --raw it first makes the full-size synthetic year once (data/<year>/raw).
     Runs on the embedded Prefect server unless PREFECT_API_URL names one."""
-    from sipas_pipeline.paths import data_root
+    from sipas_pipeline.paths import default_db, year_dir
     from sipas_pipeline.synth import generate_year
 
     m = _methodology(year)
     if raw is None:
-        raw = data_root() / str(year) / "raw"
+        raw = year_dir(year, "raw")
         if not (raw / "truth" / "manifest.json").is_file():
             err.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
             generate_year(year, raw, seed=7, scale=1.0)
-    from sipas_pipeline.corrections import CorrectionError, read_corrections
-    from sipas_pipeline.orchestration import annual_run, default_db
-    from sipas_pipeline.publish import DatabaseLocked
-    from sipas_pipeline.stages import InputError, check_raw
+    from sipas_pipeline.corrections import read_corrections
+    from sipas_pipeline.orchestration import USER_ERRORS, annual_run
+    from sipas_pipeline.stages import check_raw
 
     if more_corrections and not corrections:
         fail(f"unexpected argument(s) {', '.join(map(str, more_corrections))}: correction files go after --corrections")
@@ -157,7 +156,7 @@ def run(
         read_corrections(m, [Path(f) for f in files])
         result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None,
                             corrections=files or None)
-    except (InputError, DatabaseLocked, MethodologyError, CorrectionError) as exc:
+    except USER_ERRORS as exc:
         fail(str(exc))
     if as_json:
         keys = ("run_id", "status", "year", "db", "raw", "flow_run_id", "sources", "unreadable_files", "timings",
@@ -196,10 +195,10 @@ DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default d
 
 
 def _read(db: Path | None, sql: str, params: list | None = None) -> list[tuple]:
-    from sipas_pipeline.paths import data_root
+    from sipas_pipeline.paths import default_db
     from sipas_pipeline.publish import read_query
 
-    db = db or data_root() / "sipas.duckdb"
+    db = db or default_db()
     if not Path(db).is_file():
         fail(f"{db}: no such DuckDB file (run `sipas run` first)")
     try:

@@ -30,6 +30,7 @@ import polars as pl
 from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest import LINEAGE
 from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.stages import reason_counts
 from sipas_pipeline.validate import batch_accounting, read_bronze, recount, validate_source
 
 COLUMNS = ["action", "source", "form_id", "field", "old_value", "new_value", "reason", "requested_by", "requested_at"]
@@ -171,34 +172,33 @@ def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections
     """Silver + quarantine of `work_in` with the row corrections applied -> `work_out`; the corrected
     forms are validated again (with every row sharing their key, so duplicates stay duplicates).
     A source without corrections is copied as it is, its accounting (`batches_in`, from validate)
-    kept. Returns the audit rows and the accounting per source and batch."""
+    kept. Returns the audit rows, the accounting per source and batch, and the quarantine reasons
+    of the corrected sources."""
     rows = [c for c in corrections if c.action != "replace_batch"]
     problems: list[str] = []
     audit: list[dict[str, Any]] = [c.row() | {"rows": 0, "outcome": "replaced"} for c in corrections
                                    if c.action == "replace_batch"]
-    sources, batches, frames = {}, [], {}
+    sources, batches, frames, reasons = {}, [], {}, {}
     for source in m.meta["sources"]:
         mine = [c for c in rows if c.source == source]
         kept = [b for b in batches_in or [] if b["source"] == source]
-        if not mine and batches_in is not None:
+        if not mine and kept:  # untouched: copied below, validate's accounting stands
             frames[source] = None
-            acc = pl.DataFrame(kept, schema_overrides={"read": pl.Int64, "valid": pl.Int64, "quarantined": pl.Int64}) \
-                if kept else pl.DataFrame(schema={"read": pl.Int64, "valid": pl.Int64, "quarantined": pl.Int64})
+            acc = pl.DataFrame(kept)
         else:
             silver = pl.read_parquet(work_in / "silver" / f"{source}.parquet")
             quarantine = pl.read_parquet(work_in / "quarantine" / f"{source}.parquet")
             if mine:
                 ids = sorted({c.form_id for c in mine})
-                bronze = (pl.scan_parquet(work_in / "bronze" / source / "*.parquet")
-                          .filter(form_key(m, source).is_in(ids)).collect())
-                silver, quarantine, done = correct_source(m, source, bronze, silver, quarantine, mine, problems)
+                forms = (pl.scan_parquet(work_in / "bronze" / source / "*.parquet")
+                         .filter(form_key(m, source).is_in(ids)).collect())
+                silver, quarantine, done = correct_source(m, source, forms, silver, quarantine, mine, problems)
                 audit += done
+                reasons[source] = reason_counts(quarantine)
             frames[source] = (silver, quarantine)
-            if kept:
-                acc = recount(pl.DataFrame(kept), silver, quarantine, source).with_columns(pl.lit(source).alias("source"))
-            else:
-                acc = batch_accounting(read_bronze(work_in / "bronze", source), silver, quarantine, source).with_columns(
-                    pl.lit(source).alias("source"))
+            acc = (recount(pl.DataFrame(kept), silver, quarantine, source) if kept else
+                   batch_accounting(read_bronze(work_in / "bronze", source), silver, quarantine, source))
+            acc = acc.with_columns(pl.lit(source).alias("source"))
         sources[source] = {k: int(acc[k].sum()) for k in ("read", "valid", "quarantined")}
         batches += acc.to_dicts()
     if problems:  # nothing is written unless every correction applies
@@ -212,7 +212,8 @@ def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections
             else:
                 frame.write_parquet(work_out / sub / f"{source}.parquet")
     order = {(c.file, c.line): i for i, c in enumerate(corrections)}
-    return {"applied": sorted(audit, key=lambda a: order[(a["file"], a["line"])]), "sources": sources, "batches": batches}
+    return {"applied": sorted(audit, key=lambda a: order[(a["file"], a["line"])]), "sources": sources, "batches": batches,
+            "top_reasons": reasons}
 
 
 def form_key(m: Methodology, source: str) -> pl.Expr:
@@ -221,11 +222,11 @@ def form_key(m: Methodology, source: str) -> pl.Expr:
     return pl.concat_str([pl.col(k) for k in key], separator="/") if len(key) > 1 else pl.col(key[0])
 
 
-def correct_source(m: Methodology, source: str, bronze: pl.DataFrame, silver: pl.DataFrame, quarantine: pl.DataFrame,
+def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.DataFrame, quarantine: pl.DataFrame,
                    corrections: list[Correction], problems: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
-    """Apply one source's row corrections to the bronze text of the forms concerned and validate them again."""
-    ids = sorted({c.form_id for c in corrections})
-    rows = bronze.filter(form_key(m, source).is_in(ids)).sort("source_file", "source_row")
+    """Apply one source's row corrections to `forms` (the bronze text of every row whose form id a
+    correction names) and validate them again."""
+    rows = forms.sort("source_file", "source_row")
     records = rows.to_dicts()
     key_cols = m.meta["sources"][source]["key"]
     frame = m.sampling_frame.select(GEOGRAPHY).unique(subset=["village_code"])
@@ -260,7 +261,7 @@ def correct_source(m: Methodology, source: str, bronze: pl.DataFrame, silver: pl
                 r.update({g: villages[c.new_value][g] for g in GEOGRAPHY})
                 touched.setdefault(at, []).append((c, GEOGRAPHY))
     kept = [r for r in records if (r["source_file"], r["source_row"]) not in withdrawn]
-    again = validate_source(m, source, pl.DataFrame(kept, schema=bronze.schema, orient="row")) if kept else None
+    again = validate_source(m, source, pl.DataFrame(kept, schema=forms.schema, orient="row")) if kept else None
     audit = []
     bad_at = {}
     if again is not None and again.quarantine.height:

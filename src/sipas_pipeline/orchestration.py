@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sipas_pipeline.paths import data_root
+from sipas_pipeline.paths import default_db, year_dir
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
 
@@ -32,7 +32,6 @@ def prefect_defaults(home: Path | None = None) -> None:
 prefect_defaults()
 
 import duckdb  # noqa: E402
-import polars as pl  # noqa: E402
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
@@ -57,12 +56,14 @@ USER_ERRORS = (stages.InputError, CorrectionError, publishing.DatabaseLocked, Me
 
 
 def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry file and database I/O errors; never a user's mistake or a held database lock."""
-    exc = state.result(raise_on_failure=False)
-    return isinstance(exc, OSError | duckdb.IOException) and not isinstance(exc, publishing.DatabaseLocked)
+    """Retry file and database I/O errors; never a user's mistake (a held database lock raises
+    DatabaseLocked, which is neither)."""
+    return isinstance(state.result(raise_on_failure=False), OSError | duckdb.IOException)
 
 
-IO = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": retry_on_io, "cache_policy": NO_CACHE}
+RETRY_IO = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": retry_on_io}
+IO = RETRY_IO | {"cache_policy": NO_CACHE}  # stages that always run
+STAGE = RETRY_IO | {"persist_result": True}  # stages cached on their inputs' content (cache_key_fn=content_key)
 
 
 def timed(fn, *args) -> tuple[Any, float]:
@@ -76,9 +77,6 @@ def content_key(context: Any, parameters: dict[str, Any]) -> str:
     """Prefect cache key of a stage: its name and the content key of its inputs (`key`): a changed
     input file, methodology, correction or code gives a new key, so never a stale hit."""
     return f"{context.task.name}-{parameters['key']}"
-
-
-STAGE = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": retry_on_io, "persist_result": True}
 
 
 @task(name="ingest", cache_key_fn=content_key, **STAGE)
@@ -191,11 +189,6 @@ def new_run_id(year: int) -> str:
     return f"{year}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
-def default_db() -> Path:
-    """Where results go unless told: data/sipas.duckdb."""
-    return data_root() / "sipas.duckdb"
-
-
 def run_name() -> str:
     """Prefect flow-run name: says the year."""
     return f"sipas-{survey_year(flow_run.parameters.get('year'))}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
@@ -224,9 +217,9 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
              trigger: str) -> dict[str, Any]:
     """The body of `annual_run` (runs inside the flow: its tasks are Prefect task runs)."""
     m = load_methodology(year)
-    raw = str(raw or data_root() / str(year) / "raw")
+    raw = str(raw or year_dir(year, "raw"))
     db = str(db or default_db())
-    root = Path(work or data_root() / str(year) / "work")
+    root = Path(work or year_dir(year, "work"))
     fixes = read_corrections(m, [Path(c) for c in corrections or []])  # a bad file stops here, before anything
     fixes_key = corrections_key(fixes)
     run: dict[str, Any] = {
@@ -248,9 +241,8 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
         if any(f.action != "replace_batch" for f in fixes):
             work_out = work_in / f"corrected-{fixes_key[:16]}"
             fixed = corrections_task(year, str(work_in), str(work_out), [f.row() for f in fixes], checked["batches"])
-            checked = checked | {"sources": fixed["sources"], "batches": fixed["batches"], "top_reasons": {
-                src: stages.reason_counts(pl.read_parquet(work_out / "quarantine" / f"{src}.parquet"))
-                for src in stages.SOURCES}}
+            checked = checked | {"sources": fixed["sources"], "batches": fixed["batches"],
+                                 "top_reasons": checked["top_reasons"] | fixed["top_reasons"]}
             applied = fixed["applied"]
             run["timings"].append({"stage": "corrections", "seconds": fixed["seconds"]})
         else:

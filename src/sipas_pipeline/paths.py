@@ -22,3 +22,13 @@ def schemas_root() -> Path:
 def data_root() -> Path:
     """Generated data (synthetic years, bronze/silver Parquet, runs): `SIPAS_DATA` or ./data."""
     return Path(os.environ.get("SIPAS_DATA", Path.cwd() / "data"))
+
+
+def year_dir(year: int, part: str) -> Path:
+    """A year's default folder under the data root: `raw` (the exports) or `work` (the stages' Parquet)."""
+    return data_root() / str(year) / part
+
+
+def default_db() -> Path:
+    """Where results are published unless told: data/sipas.duckdb."""
+    return data_root() / "sipas.duckdb"
