@@ -80,8 +80,10 @@ def par_points(m: Methodology, official: pl.DataFrame, appraisal: pl.DataFrame, 
 def par_totals(m: Methodology, points: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(points per criterion and field, totals with group) per province."""
     # sums in sub-criterion order inside each group (sort_by): identical floats in every run
-    def total(col: str = "points") -> pl.Expr:
-        return pl.col(col).sort_by("subcriterion_id").sum()
+    def total(col: str = "points", where: pl.Expr | None = None) -> pl.Expr:
+        if where is None:
+            return pl.col(col).sort_by("subcriterion_id").sum()
+        return pl.col(col).filter(where).sort_by(pl.col("subcriterion_id").filter(where)).sum()
 
     levels = pl.concat([
         points.group_by("province_code", pl.col("criterion_id").alias("node"))
@@ -91,10 +93,8 @@ def par_totals(m: Methodology, points: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
     ]).select("province_code", "level", "node", "points", "max_points").sort("province_code", "level", "node")
     totals = points.group_by("province_code").agg(
         total().alias("par_index"),
-        pl.col("points").filter(pl.col("kind") == "appraisal").sort_by(
-            pl.col("subcriterion_id").filter(pl.col("kind") == "appraisal")).sum().alias("appraisal_points"),
-        pl.col("points").filter(pl.col("kind") != "appraisal").sort_by(
-            pl.col("subcriterion_id").filter(pl.col("kind") != "appraisal")).sum().alias("survey_points"))
+        total(where=pl.col("kind") == "appraisal").alias("appraisal_points"),
+        total(where=pl.col("kind") != "appraisal").alias("survey_points"))
     return levels, totals.with_columns(group_of(m, pl.col("par_index")).alias("group")).sort("province_code")
 
 

@@ -19,7 +19,6 @@ import polars as pl
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.paths import schemas_root
 
-FACTS = ("indicator_values", "sipas_indices", "par_points", "par_totals", "ranks")
 # a view column without its own COMMENT ON takes the comment of this table's column of the same name
 VIEW_BASE = {"current_par_index": "par_totals"}
 
@@ -196,7 +195,8 @@ def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, run_
 
 def run_row(m: Methodology, run: dict[str, Any], status: str, results_hash: str | None = None,
             error: str | None = None) -> dict[str, Any]:
-    """The `runs` row of a run record (see orchestration.RunRecord)."""
+    """The `runs` row of a run record (the dict `orchestration.run_year` builds: run_id, started_at,
+    parameters, flow_run_id, code_version, inputs, accounting, unreadable_files, timings)."""
     return {"run_id": run["run_id"], "year": m.year, "status": status, "started_at": run["started_at"],
             "finished_at": datetime.now(UTC), "parameters": json.dumps(run.get("parameters", {}), ensure_ascii=False),
             "flow_run_id": run.get("flow_run_id"), "methodology_hash": m.content_hash,
