@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sipas_pipeline.methodology import MethodologyError, load_methodology
+from sipas_pipeline.errors import UserError
+from sipas_pipeline.methodology import load_methodology
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="SIPAS and PAR INDEX pipeline (Chỉ số SIPAS và PAR INDEX).")
@@ -32,7 +33,7 @@ def fail(message: str, code: int = 2) -> None:
 def _methodology(year: int):
     try:
         return load_methodology(year)
-    except MethodologyError as exc:
+    except UserError as exc:
         fail(str(exc))
 
 
@@ -93,13 +94,13 @@ def validate(
 ) -> None:
     """Ingest and validate a raw year; print rows read / valid / quarantined per source."""
     from sipas_pipeline.paths import year_dir
-    from sipas_pipeline.stages import InputError, ingest_and_validate
+    from sipas_pipeline.stages import ingest_and_validate
 
     m = _methodology(year)
     work = work or year_dir(year, "work")
     try:
         report = ingest_and_validate(m, raw, work)
-    except InputError as exc:
+    except UserError as exc:
         fail(str(exc))
     if as_json:
         print(json.dumps({k: report[k] for k in ("year", "sources", "unreadable_files", "top_reasons")},
@@ -144,7 +145,7 @@ def run(
             err.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
             generate_year(year, raw, seed=7, scale=1.0)
     from sipas_pipeline.corrections import read_corrections
-    from sipas_pipeline.orchestration import USER_ERRORS, annual_run
+    from sipas_pipeline.orchestration import annual_run
     from sipas_pipeline.stages import check_raw
 
     if more_corrections and not corrections:
@@ -156,7 +157,7 @@ def run(
         read_corrections(m, [Path(f) for f in files])
         result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None,
                             corrections=files or None)
-    except USER_ERRORS as exc:
+    except UserError as exc:
         fail(str(exc))
     if as_json:
         keys = ("run_id", "status", "year", "db", "raw", "flow_run_id", "sources", "unreadable_files", "timings",

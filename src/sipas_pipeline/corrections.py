@@ -27,6 +27,7 @@ from typing import Any
 
 import polars as pl
 
+from sipas_pipeline.errors import CorrectionError
 from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest import LINEAGE
 from sipas_pipeline.methodology import Methodology
@@ -38,8 +39,6 @@ ACTIONS = ("set", "move", "withdraw", "replace_batch")
 GEOGRAPHY = ["province_code", "district_code", "commune_code", "village_code"]
 
 
-class CorrectionError(Exception):
-    """Corrections that cannot be applied; the message has one line per problem (file:line: what)."""
 
 
 @dataclass(frozen=True)

@@ -44,15 +44,15 @@ from sipas_pipeline import publish as publishing  # noqa: E402
 from sipas_pipeline import stages  # noqa: E402
 from sipas_pipeline.corrections import (  # noqa: E402
     Correction,
-    CorrectionError,
     apply_corrections,
     corrections_key,
     overlay_raw,
     read_corrections,
 )
-from sipas_pipeline.methodology import MethodologyError, load_methodology  # noqa: E402
+from sipas_pipeline.errors import UserError  # noqa: E402
+from sipas_pipeline.methodology import load_methodology  # noqa: E402
 
-USER_ERRORS = (stages.InputError, CorrectionError, publishing.DatabaseLocked, MethodologyError)
+USER_ERRORS = (UserError,)  # every error a user can fix (sipas_pipeline.errors)
 
 
 def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from sipas_pipeline.errors import ComputeError
 from sipas_pipeline.methodology import Methodology
-
-
-class ComputeError(ValueError):
-    """Inputs that cannot give a result (missing or impossible points); names province and item."""
 
 
 def official_points(m: Methodology, official: pl.DataFrame) -> pl.DataFrame:

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from sipas_pipeline.errors import DatabaseLocked
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.paths import schemas_root
 
@@ -23,8 +24,6 @@ from sipas_pipeline.paths import schemas_root
 VIEW_BASE = {"current_par_index": "par_totals"}
 
 
-class DatabaseLocked(Exception):
-    """Another process has the DuckDB file open; nothing was written."""
 
 
 def ddl_files() -> list[Path]:

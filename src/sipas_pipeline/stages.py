@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from sipas_pipeline.errors import InputError
 from sipas_pipeline.hashing import code_fingerprint, frames_sha256, sha256_file
 from sipas_pipeline.ingest import ingest_source
 from sipas_pipeline.ingest.bronze import list_files
@@ -20,8 +21,6 @@ from sipas_pipeline.validate import read_bronze, validate_source
 SOURCES = ("citizen", "official", "appraisal")
 
 
-class InputError(Exception):
-    """The input cannot be used at all (no such folder, a required source has no readable file)."""
 
 
 def check_raw(m: Methodology, raw_dir: Path) -> None:

@@ -11,17 +11,12 @@ from typing import Any
 import polars as pl
 import yaml
 
+from sipas_pipeline.errors import MethodologyError
 from sipas_pipeline.paths import schemas_root
 
 SOURCES = ("citizen", "official", "appraisal")
 
 
-class MethodologyError(Exception):
-    """A methodology file breaks a rule; the message names file, entry and rule."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("methodology check failed:\n  " + "\n  ".join(problems))
 
 
 @dataclass(frozen=True)
