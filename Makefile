@@ -13,7 +13,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/sipas run --year 2024
+	$(BIN)/sipas run --year 2024 --demo
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .

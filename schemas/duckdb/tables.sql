@@ -156,10 +156,11 @@ CREATE TABLE IF NOT EXISTS indicator_values (
     unit_code VARCHAR NOT NULL,
     indicator_id VARCHAR NOT NULL,
     value DOUBLE,
-    numerator DOUBLE NOT NULL,
-    denominator DOUBLE NOT NULL,
-    n BIGINT NOT NULL,
+    numerator DOUBLE,
+    denominator DOUBLE,
+    n BIGINT,
     se DOUBLE,
+    incomplete_reason VARCHAR,
     PRIMARY KEY (run_id, unit_level, unit_code, indicator_id)
 );
 COMMENT ON TABLE indicator_values IS 'Indicator values (giá trị chỉ tiêu) per unit: weighted percentage with its numerator, denominator, respondents and standard error';
@@ -172,6 +173,7 @@ COMMENT ON COLUMN indicator_values.value IS 'Percentage 0-100 (tỷ lệ %): 100
 COMMENT ON COLUMN indicator_values.numerator IS 'Weighted count of answers with a counting code (tử số)';
 COMMENT ON COLUMN indicator_values.denominator IS 'Weighted count of valid answers, "don''t know" excluded (mẫu số)';
 COMMENT ON COLUMN indicator_values.n IS 'Number of respondents with a valid answer (số người trả lời)';
+COMMENT ON COLUMN indicator_values.incomplete_reason IS 'Why a province has no value (thiếu dữ liệu): what its inputs lack (published with --allow-incomplete); null when complete. On region and nation rows: the provinces their mean leaves out';
 COMMENT ON COLUMN indicator_values.se IS 'Standard error of a province value in percentage points (sai số chuẩn), Kish effective sample size; null above province level';
 
 CREATE TABLE IF NOT EXISTS sipas_indices (
@@ -183,6 +185,7 @@ CREATE TABLE IF NOT EXISTS sipas_indices (
     node VARCHAR NOT NULL,
     value DOUBLE,
     se DOUBLE,
+    incomplete_reason VARCHAR,
     PRIMARY KEY (run_id, unit_level, unit_code, level, node)
 );
 COMMENT ON TABLE sipas_indices IS 'SIPAS index (Chỉ số hài lòng về sự phục vụ hành chính) at every level of its tree: elements, parts and the index';
@@ -193,6 +196,7 @@ COMMENT ON COLUMN sipas_indices.unit_code IS 'Unit code: the two-digit province 
 COMMENT ON COLUMN sipas_indices.level IS 'Level of the tree: element (yếu tố), part (phần) or sipas (the index)';
 COMMENT ON COLUMN sipas_indices.node IS 'Node of the tree (see sipas_structure)';
 COMMENT ON COLUMN sipas_indices.value IS 'Index value 0-100 (giá trị chỉ số, %)';
+COMMENT ON COLUMN sipas_indices.incomplete_reason IS 'Why a province has no value (thiếu dữ liệu): what its inputs lack (published with --allow-incomplete); null when complete. On region and nation rows: the provinces their mean leaves out';
 COMMENT ON COLUMN sipas_indices.se IS 'Standard error of the value in percentage points (sai số chuẩn), province rows only';
 
 CREATE TABLE IF NOT EXISTS par_points (
@@ -220,10 +224,11 @@ CREATE TABLE IF NOT EXISTS par_totals (
     run_id VARCHAR NOT NULL,
     year INTEGER NOT NULL,
     province_code VARCHAR NOT NULL,
-    par_index DOUBLE NOT NULL,
-    appraisal_points DOUBLE NOT NULL,
-    survey_points DOUBLE NOT NULL,
-    "group" VARCHAR NOT NULL,
+    par_index DOUBLE,
+    appraisal_points DOUBLE,
+    survey_points DOUBLE,
+    "group" VARCHAR,
+    incomplete_reason VARCHAR,
     PRIMARY KEY (run_id, province_code)
 );
 COMMENT ON TABLE par_totals IS 'PAR INDEX (Chỉ số cải cách hành chính) per province: total, its appraisal and survey parts, and the group';
@@ -233,6 +238,7 @@ COMMENT ON COLUMN par_totals.province_code IS 'Two-digit province code (mã tỉ
 COMMENT ON COLUMN par_totals.par_index IS 'PAR INDEX value 0-100 (Chỉ số CCHC, %)';
 COMMENT ON COLUMN par_totals.appraisal_points IS 'Points from the appraisal (điểm thẩm định), out of 68';
 COMMENT ON COLUMN par_totals.survey_points IS 'Points from the surveys of officials and citizens (điểm điều tra xã hội học), out of 32';
+COMMENT ON COLUMN par_totals.incomplete_reason IS 'Why the province has no value and no rank (thiếu dữ liệu): what its inputs lack (published with --allow-incomplete); null when complete';
 COMMENT ON COLUMN par_totals."group" IS 'Group (nhóm) A-E by the PAR INDEX, bounds in methodology.yaml';
 
 CREATE TABLE IF NOT EXISTS ranks (
@@ -240,12 +246,13 @@ CREATE TABLE IF NOT EXISTS ranks (
     year INTEGER NOT NULL,
     province_code VARCHAR NOT NULL,
     measure VARCHAR NOT NULL,
-    value DOUBLE NOT NULL,
+    value DOUBLE,
     region_code VARCHAR NOT NULL,
-    rank_national BIGINT NOT NULL,
-    rank_regional BIGINT NOT NULL,
+    rank_national BIGINT,
+    rank_regional BIGINT,
     change_value DOUBLE,
     change_places BIGINT,
+    incomplete_reason VARCHAR,
     PRIMARY KEY (run_id, province_code, measure)
 );
 COMMENT ON TABLE ranks IS 'Ranks (xếp hạng) of the provinces by SIPAS, its parts and the PAR INDEX, nationally and within the region, with the change since last year';
@@ -258,6 +265,7 @@ COMMENT ON COLUMN ranks.region_code IS 'Region (vùng) of the province';
 COMMENT ON COLUMN ranks.rank_national IS 'Rank among the provinces, 1 = best (xếp hạng toàn quốc); ties share the lower rank, on values rounded as published';
 COMMENT ON COLUMN ranks.rank_regional IS 'Rank within the region (xếp hạng trong vùng)';
 COMMENT ON COLUMN ranks.change_value IS 'Value minus last year''s published value (thay đổi so với năm trước); null without one';
+COMMENT ON COLUMN ranks.incomplete_reason IS 'Why the province has no value and no rank (thiếu dữ liệu): what its inputs lack (published with --allow-incomplete); null when complete';
 COMMENT ON COLUMN ranks.change_places IS 'Places gained since last year''s published rank (positive = moved up)';
 
 CREATE TABLE IF NOT EXISTS quarantine (

@@ -68,13 +68,17 @@ def sample(
     scale: Annotated[float, typer.Option(help="1 = a full-size year; 100 for benchmarks.")] = 1.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a synthetic survey year: raw exports, ground truth and the defect manifest."""
+    """Write a synthetic survey year: raw exports, ground truth and the defect manifest. OUT must be new,
+    empty, or made by an earlier `sipas sample` (a folder with other files is never emptied)."""
     from sipas_pipeline.synth import generate_year
 
     if scale <= 0:
         fail("--scale must be positive")
     _methodology(year)
-    manifest = generate_year(year, out, seed=seed, scale=scale)
+    try:
+        manifest = generate_year(year, out, seed=seed, scale=scale)
+    except UserError as exc:
+        fail(str(exc))
     if as_json:
         print(json.dumps({k: manifest[k] for k in ("year", "seed", "scale", "rows", "defects")}, ensure_ascii=False))
         return
@@ -123,7 +127,12 @@ def validate(
 @app.command()
 def run(
     year: YearOpt = 2024,
-    raw: Annotated[Path | None, typer.Option("--raw", help="Raw year folder; default: a full-size synthetic year.")] = None,
+    raw: Annotated[Path | None, typer.Option("--raw", help="Raw year folder (default data/<year>/raw, only read).")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Run the full-size synthetic year in data/demo/<year>/raw "
+                                       "(made once if missing).")] = False,
+    allow_incomplete: Annotated[bool, typer.Option(
+        "--allow-incomplete", help="Publish provinces whose inputs miss the methodology's minimum, marked incomplete "
+        "(null value and rank, a reason) instead of stopping.")] = False,
     db: Annotated[Path | None, typer.Option("--db", help="DuckDB file to publish into (default data/sipas.duckdb).")] = None,
     work: Annotated[Path | None, typer.Option("--work", help="Folder for the stages' Parquet.")] = None,
     corrections: Annotated[list[Path] | None, typer.Option(
@@ -133,17 +142,27 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """The main job: a raw year through the Prefect flow (ingest, validate, compute, publish, report)
-    into DuckDB. With no --raw it first makes the full-size synthetic year once (data/<year>/raw).
-    Runs on the embedded Prefect server unless PREFECT_API_URL names one."""
-    from sipas_pipeline.paths import default_db, year_dir
+    into DuckDB. The raw folder (--raw, default data/<year>/raw) is only read; --demo runs the full-size
+    synthetic year in data/demo/<year>/raw, made once. Runs on the embedded Prefect server unless
+    PREFECT_API_URL names one."""
+    from sipas_pipeline.paths import default_db, demo_dir, made_by_us, year_dir
     from sipas_pipeline.synth import generate_year
 
     m = _methodology(year)
-    if raw is None:
-        raw = year_dir(year, "raw")
-        if not (raw / "truth" / "manifest.json").is_file():
+    if demo and raw is not None:
+        fail("--demo runs the synthetic year in data/demo/<year>/raw: leave out --raw, or --demo to run your exports")
+    if demo:
+        raw = demo_dir(year)
+        if not (made_by_us(raw) and (raw / "truth" / "manifest.json").is_file()):
             err.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
-            generate_year(year, raw, seed=7, scale=1.0)
+            try:
+                generate_year(year, raw, seed=7, scale=1.0)
+            except UserError as exc:
+                fail(str(exc))
+    elif raw is None:
+        raw = year_dir(year, "raw")
+        if not raw.exists():
+            fail(f"{raw}: no such folder: pass --raw DIR (the year's exports) or --demo (a synthetic year)")
     from sipas_pipeline.corrections import read_corrections
     from sipas_pipeline.orchestration import annual_run
     from sipas_pipeline.stages import check_raw
@@ -156,12 +175,12 @@ def run(
         check_raw(m, raw)  # a user's mistake gets one clear message here, not a failed flow run
         read_corrections(m, [Path(f) for f in files])
         result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None,
-                            corrections=files or None)
+                            corrections=files or None, allow_incomplete=allow_incomplete)
     except UserError as exc:
         fail(str(exc))
     if as_json:
         keys = ("run_id", "status", "year", "db", "raw", "flow_run_id", "sources", "unreadable_files", "timings",
-                "cached", "corrections", "results_hash", "national", "groups", "sipas", "par")
+                "cached", "corrections", "results_hash", "national", "groups", "incomplete", "sipas", "par")
         print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
         return
     print_run(result)
@@ -183,6 +202,8 @@ def print_run(result: dict) -> None:
     n = result["national"]
     console.print(f"National (toàn quốc): SIPAS {n['sipas']:.2f} (policy {n['sipas_policy']:.2f}, "
                   f"service {n['sipas_service']:.2f}); PAR INDEX mean {n['par']:.2f}; groups {result['groups']}")
+    for code, why in result.get("incomplete", {}).items():
+        err.print(f"incomplete (thiếu dữ liệu), published without value or rank: province {code}: {why}", highlight=False)
     for measure, title in (("sipas", "SIPAS"), ("par", "PAR INDEX")):
         for end in ("top5", "bottom5"):
             rows = ", ".join(f"{r['rank']}. {r['province']} {r['value']:.2f}" for r in result[measure][end])

@@ -31,6 +31,7 @@ from sipas_pipeline.errors import CorrectionError
 from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest import LINEAGE
 from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.paths import MARKER, fresh_dir
 from sipas_pipeline.stages import reason_counts
 from sipas_pipeline.validate import batch_accounting, read_bronze, recount, validate_source
 
@@ -156,9 +157,8 @@ def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: P
         by_file[c.field] = new
     if problems:
         raise CorrectionError("\n".join(problems))
-    if out.exists():
-        shutil.rmtree(out)
-    for path in sorted(p for p in Path(raw).rglob("*") if p.is_file()):
+    out = fresh_dir(out, "raw folder with re-sent batches")
+    for path in sorted(p for p in Path(raw).rglob("*") if p.is_file() and p.name != MARKER):
         rel = path.relative_to(raw).as_posix()
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -40,8 +40,8 @@ from prefect.runtime import flow_run  # noqa: E402
 from prefect.schedules import Cron  # noqa: E402
 from prefect.states import Failed  # noqa: E402
 
+from sipas_pipeline import completeness, stages  # noqa: E402
 from sipas_pipeline import publish as publishing  # noqa: E402
-from sipas_pipeline import stages  # noqa: E402
 from sipas_pipeline.corrections import (  # noqa: E402
     Correction,
     apply_corrections,
@@ -49,7 +49,7 @@ from sipas_pipeline.corrections import (  # noqa: E402
     overlay_raw,
     read_corrections,
 )
-from sipas_pipeline.errors import UserError  # noqa: E402
+from sipas_pipeline.errors import InputError, UserError, storage_error  # noqa: E402
 from sipas_pipeline.methodology import load_methodology  # noqa: E402
 
 USER_ERRORS = (UserError,)  # every error a user can fix (sipas_pipeline.errors)
@@ -57,8 +57,9 @@ USER_ERRORS = (UserError,)  # every error a user can fix (sipas_pipeline.errors)
 
 def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
     """Retry file and database I/O errors; never a user's mistake (a held database lock raises
-    DatabaseLocked, which is neither)."""
-    return isinstance(state.result(raise_on_failure=False), OSError | duckdb.IOException)
+    DatabaseLocked, which is neither), nor a full disk or a folder without permission (a StorageError's cause)."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, OSError | duckdb.IOException) and storage_error(exc) is None
 
 
 RETRY_IO = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": retry_on_io}
@@ -109,9 +110,10 @@ def corrections_task(year: int, work_in: str, work: str, corrections: list[dict[
 
 
 @task(name="compute", cache_key_fn=content_key, **STAGE)
-def compute_task(year: int, work: str, key: str) -> dict[str, Any]:
-    """Silver -> result tables (indicators, SIPAS tree, PAR INDEX, ranks); cached on inputs + corrections."""
-    summary, seconds = timed(stages.compute, load_methodology(year), Path(work))
+def compute_task(year: int, work: str, key: str, incomplete: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Silver -> result tables (indicators, SIPAS tree, PAR INDEX, ranks); cached on inputs + corrections
+    (`incomplete`, the provinces published as incomplete, follows from those)."""
+    summary, seconds = timed(stages.compute, load_methodology(year), Path(work), incomplete)
     (Path(work) / "results" / "summary.json").write_text(json.dumps(summary, ensure_ascii=False))
     get_run_logger().info("compute: national %s, %.2f s", summary["national"], seconds)
     return summary | {"seconds": seconds}
@@ -144,10 +146,13 @@ def report_task(year: int, report: dict[str, Any], work: str) -> list[str]:
     keys = [create_markdown_artifact(validation_markdown(report), key=f"sipas-{year}-validation",
                                      description=f"Validation summary {year} (kiểm tra dữ liệu)")]
     for measure, title in (("sipas", "SIPAS"), ("par", "PAR INDEX")):
-        ranked = tables["ranks"].filter(tables["ranks"]["measure"] == measure).sort("rank_national", "province_code")
+        ranked = (tables["ranks"].filter(tables["ranks"]["measure"] == measure)
+                  .sort("rank_national", "province_code", nulls_last=True))
         rows = [{"rank (hạng)": r["rank_national"], "province (tỉnh)": names[r["province_code"]],
-                 "value (giá trị)": round(r["value"], 2), "regional rank (hạng trong vùng)": r["rank_regional"],
-                 "change (thay đổi)": None if r["change_value"] is None else round(r["change_value"], 2)}
+                 "value (giá trị)": None if r["value"] is None else round(r["value"], 2),
+                 "regional rank (hạng trong vùng)": r["rank_regional"],
+                 "change (thay đổi)": None if r["change_value"] is None else round(r["change_value"], 2),
+                 "incomplete (thiếu dữ liệu)": r.get("incomplete_reason")}
                 for r in ranked.iter_rows(named=True)]
         keys.append(create_table_artifact(rows, key=f"{measure.replace('_', '-')}-{year}-ranking",
                                           description=f"{title} {year} ranking (xếp hạng), run {report['run_id']}"))
@@ -201,20 +206,23 @@ def survey_year(year: int | None) -> int:
 
 @flow(name="sipas-annual-run", flow_run_name=run_name, log_prints=False)
 def annual_run(year: int | None = None, raw: str | None = None, db: str | None = None, work: str | None = None,
-               corrections: list[str] | None = None, trigger: str = "manual") -> dict[str, Any]:
+               corrections: list[str] | None = None, trigger: str = "manual",
+               allow_incomplete: bool = False) -> dict[str, Any]:
     """A raw survey year -> SIPAS and PAR INDEX tables in DuckDB: ingest, validate, corrections,
     compute, publish, report. Stages whose inputs did not change are served from Prefect's cache.
-    A user's mistake (input, corrections, methodology, a held database) fails the run with its message
-    and no traceback; calling the flow raises that same error."""
+    A province lacking inputs the methodology requires stops the run before publishing, unless
+    `allow_incomplete` (then it is published marked incomplete). A user's mistake (input, corrections,
+    methodology, a held database, a full disk) fails the run with its one-line message as the state
+    message and no traceback; calling the flow raises that same error."""
     try:
-        return run_year(survey_year(year), raw, db, work, corrections, trigger)
+        return run_year(survey_year(year), raw, db, work, corrections, trigger, allow_incomplete)
     except USER_ERRORS as exc:
         get_run_logger().error("%s", exc)
         return Failed(message=str(exc), data=exc)
 
 
 def run_year(year: int, raw: str | None, db: str | None, work: str | None, corrections: list[str] | None,
-             trigger: str) -> dict[str, Any]:
+             trigger: str, allow_incomplete: bool = False) -> dict[str, Any]:
     """The body of `annual_run` (runs inside the flow: its tasks are Prefect task runs)."""
     m = load_methodology(year)
     raw = str(raw or year_dir(year, "raw"))
@@ -226,12 +234,13 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
         "run_id": new_run_id(year), "started_at": datetime.now(UTC), "flow_run_id": str(flow_run.id or ""),
         "code_version": code_version(), "timings": [],
         "parameters": {"year": year, "raw": raw, "db": db, "work": str(root),
-                       "corrections": [str(c) for c in corrections or []], "trigger": trigger}}
+                       "corrections": [str(c) for c in corrections or []], "trigger": trigger,
+                       "allow_incomplete": allow_incomplete}}
     stages.check_raw(m, Path(raw))
-    effective_raw = overlay_raw(m, Path(raw), fixes, root / f"raw-{fixes_key[:16]}")
-    key = stages.inputs_key(m, effective_raw)
-    work_in = root / f"inputs-{key[:16]}"
     try:
+        effective_raw = overlay_raw(m, Path(raw), fixes, root / f"raw-{fixes_key[:16]}")
+        key = stages.inputs_key(m, effective_raw)
+        work_in = root / f"inputs-{key[:16]}"
         done = work_in / "validated.json"
         ingested, hit_i = run_stage(ingest_task, done, year, str(effective_raw), str(work_in), key)
         checked, hit_v = run_stage(validate_task, done, year, str(work_in), key)
@@ -250,14 +259,21 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
         report = stages.validation_report(m, ingested, checked) | {"run_id": run["run_id"]}
         run |= {"inputs": stages.run_inputs(ingested, checked), "unreadable_files": report["unreadable_files"],
                 "accounting": [{"source": s} | c for s, c in report["sources"].items()]}
+        missing = completeness.assess(m, work_out, ingested["files"], checked["batches"], report["unreadable_files"])
+        if missing and not allow_incomplete:
+            raise InputError(completeness.message(m, missing))
         summary, hit_c = run_stage(compute_task, work_out / "results" / "summary.json", year, str(work_out),
-                                   f"{key}-{fixes_key or 'none'}")
+                                   f"{key}-{fixes_key or 'none'}", missing)
         run["timings"].append({"stage": "compute", "seconds": 0.0 if hit_c else summary["seconds"]})
         published = publish_task(year, str(work_out), db, run, summary["results_hash"], applied)
     except Exception as exc:
-        if not isinstance(exc, USER_ERRORS):
-            with contextlib.suppress(publishing.DatabaseLocked):
-                publishing.record_failure(Path(db), m, run, f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, USER_ERRORS):
+            raise
+        storage = storage_error(exc, root)  # a full disk or an unwritable work folder: say so, in one line
+        with contextlib.suppress(Exception):  # the failure record must not hide the cause (e.g. the same full disk)
+            publishing.record_failure(Path(db), m, run, str(storage) if storage else f"{type(exc).__name__}: {exc}")
+        if storage:
+            raise storage from exc
         raise
     artifacts = report_task(year, report, str(work_out))
     timings = {t["stage"]: t["seconds"] for t in run["timings"]} | {"publish": published["seconds"]}
@@ -267,6 +283,7 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
             "unreadable_files": report["unreadable_files"], "top_reasons": report["top_reasons"],
             "timings": timings, "cached": cached, "corrections": applied, "artifacts": artifacts,
             "results_hash": summary["results_hash"], "national": summary["national"], "groups": summary["groups"],
+            "incomplete": summary.get("incomplete", {}),
             "sipas": summary["sipas"], "par": summary["par"]}
 
 

@@ -12,9 +12,9 @@ _UNIT = {"unit_level": pa.Column(pl.Utf8, pa.Check.isin(["province", "region", "
 INDICATORS = pa.DataFrameSchema(_UNIT | {
     "indicator_id": pa.Column(pl.Utf8),
     "value": pa.Column(pl.Float64, _PCT, nullable=True),
-    "numerator": pa.Column(pl.Float64, pa.Check.ge(0)),
-    "denominator": pa.Column(pl.Float64, pa.Check.ge(0)),
-    "n": pa.Column(pl.Int64, pa.Check.ge(0)),
+    "numerator": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),  # null: an incomplete province
+    "denominator": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
+    "n": pa.Column(pl.Int64, pa.Check.ge(0), nullable=True),
 }, name="indicator_values", unique=["unit_level", "unit_code", "indicator_id"])
 
 SIPAS = pa.DataFrameSchema(_UNIT | {
@@ -33,14 +33,14 @@ PAR_POINTS = pa.DataFrameSchema({
 
 PAR_TOTALS = pa.DataFrameSchema({
     "province_code": pa.Column(pl.Utf8, unique=True),
-    "par_index": pa.Column(pl.Float64, pa.Check.in_range(0, 100)),
-    "group": pa.Column(pl.Utf8),
+    "par_index": pa.Column(pl.Float64, pa.Check.in_range(0, 100), nullable=True),  # null: incomplete
+    "group": pa.Column(pl.Utf8, nullable=True),
 }, name="par_totals")
 
 RANKS = pa.DataFrameSchema({
     "province_code": pa.Column(pl.Utf8),
     "measure": pa.Column(pl.Utf8),
-    "value": pa.Column(pl.Float64),
-    "rank_national": pa.Column(pl.Int64, pa.Check.ge(1)),
-    "rank_regional": pa.Column(pl.Int64, pa.Check.ge(1)),
+    "value": pa.Column(pl.Float64, nullable=True),  # null value and ranks: an incomplete province
+    "rank_national": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "rank_regional": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
 }, name="ranks", unique=["province_code", "measure"])

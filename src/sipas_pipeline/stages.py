@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,16 +10,16 @@ from typing import Any
 
 import polars as pl
 
+from sipas_pipeline.completeness import Missing, mark_incomplete
 from sipas_pipeline.errors import InputError
 from sipas_pipeline.hashing import code_fingerprint, frames_sha256, sha256_file
 from sipas_pipeline.ingest import ingest_source
 from sipas_pipeline.ingest.bronze import list_files
 from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.paths import fresh_dir
 from sipas_pipeline.validate import read_bronze, validate_source
 
 SOURCES = ("citizen", "official", "appraisal")
-
-
 
 
 def check_raw(m: Methodology, raw_dir: Path) -> None:
@@ -49,9 +48,7 @@ def ingest(m: Methodology, raw_dir: Path, work_dir: Path) -> dict[str, Any]:
     """Raw exports -> `work_dir/bronze/<source>/*.parquet`; returns the ingest report."""
     raw_dir = Path(raw_dir)
     check_raw(m, raw_dir)
-    bronze = Path(work_dir) / "bronze"
-    if bronze.exists():
-        shutil.rmtree(bronze)
+    bronze = fresh_dir(Path(work_dir) / "bronze", "bronze Parquet")  # replaced only when made by sipas
     reports = {s: ingest_source(m, s, raw_dir, bronze) for s in SOURCES}
     unreadable = [u for r in reports.values() for u in r.unreadable]
     for source, r in reports.items():
@@ -111,8 +108,13 @@ def validation_report(m: Methodology, report: dict[str, Any], checked: dict[str,
 
 
 def compute_results(m: Methodology, citizen: pl.DataFrame, official: pl.DataFrame, appraisal: pl.DataFrame,
-                    previous: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
-    """Silver frames -> the result tables (each validated against its Pandera schema)."""
+                    previous: pl.DataFrame | None = None, incomplete: Missing | None = None) -> dict[str, pl.DataFrame]:
+    """Silver frames -> the result tables (each validated against its Pandera schema). Provinces in
+    `incomplete` (completeness.assess) are left out of the figures and marked: SIPAS needs their
+    citizens' forms, the PAR INDEX every source; regions and the nation are means over the others."""
+    incomplete = incomplete or {}
+    citizen = citizen.filter(~pl.col("province_code").is_in([c for c, why in incomplete.items() if "citizen" in why]))
+    par_ok = ~pl.col("province_code").is_in(list(incomplete))
     from sipas_pipeline import results_schemas as rs
     from sipas_pipeline.indicators import province_indicators, roll_up, sipas_tree
     from sipas_pipeline.par_index import par_points, par_totals
@@ -120,7 +122,7 @@ def compute_results(m: Methodology, citizen: pl.DataFrame, official: pl.DataFram
 
     ind = province_indicators(m, citizen)
     tree = sipas_tree(m, ind)
-    points = par_points(m, official, appraisal, ind, tree)
+    points = par_points(m, official.filter(par_ok), appraisal.filter(par_ok), ind.filter(par_ok), tree.filter(par_ok))
     levels, totals = par_totals(m, points)
     measures = pl.concat([
         tree.filter(pl.col("level") != "element").select(
@@ -136,22 +138,23 @@ def compute_results(m: Methodology, citizen: pl.DataFrame, official: pl.DataFram
         return (roll_up(m, by_province.drop("se"), keys, sums).join(se, on=["unit_code", *keys], how="left")
                 .sort("unit_level", "unit_code", *keys))
 
-    out = {
-        "indicator_values": rs.INDICATORS.validate(all_units(ind, ["indicator_id"], ["numerator", "denominator", "n"])),
-        "sipas_indices": rs.SIPAS.validate(all_units(tree, ["level", "node"], [])),
-        "par_points": rs.PAR_POINTS.validate(points),
-        "par_levels": levels,
-        "par_totals": rs.PAR_TOTALS.validate(totals),
-        "ranks": rs.RANKS.validate(ranked),
-    }
+    out = mark_incomplete(m, {
+        "indicator_values": all_units(ind, ["indicator_id"], ["numerator", "denominator", "n"]),
+        "sipas_indices": all_units(tree, ["level", "node"], []), "par_points": points, "par_levels": levels,
+        "par_totals": totals, "ranks": ranked}, incomplete)
+    for name, schema in (("indicator_values", rs.INDICATORS), ("sipas_indices", rs.SIPAS), ("par_points", rs.PAR_POINTS),
+                         ("par_totals", rs.PAR_TOTALS), ("ranks", rs.RANKS)):
+        out[name] = schema.validate(out[name])
     return out
 
 
-def compute(m: Methodology, work_dir: Path) -> dict[str, Any]:
-    """Silver Parquet -> `results/<table>.parquet`; returns national figures and the rankings' ends."""
+def compute(m: Methodology, work_dir: Path, incomplete: Missing | None = None) -> dict[str, Any]:
+    """Silver Parquet -> `results/<table>.parquet`; returns national figures and the rankings' ends.
+    `incomplete` (completeness.assess) names the provinces published as incomplete."""
     work_dir = Path(work_dir)
     silver = {s: pl.read_parquet(work_dir / "silver" / f"{s}.parquet") for s in SOURCES}
-    tables = compute_results(m, silver["citizen"], silver["official"], silver["appraisal"], previous_published(m))
+    tables = compute_results(m, silver["citizen"], silver["official"], silver["appraisal"], previous_published(m),
+                             incomplete)
     (work_dir / "results").mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         table.write_parquet(work_dir / "results" / f"{name}.parquet")
@@ -200,10 +203,14 @@ def summarise(m: Methodology, tables: dict[str, pl.DataFrame]) -> dict[str, Any]
     national = {("sipas" if r["level"] == "sipas" else f"sipas_{r['node']}"): round(r["value"], 2)
                 for r in sipas.filter(pl.col("level") != "element").iter_rows(named=True)}
     national["par"] = round(float(tables["par_totals"]["par_index"].mean()), 2)
+    totals = tables["par_totals"]
     out: dict[str, Any] = {"national": national, "groups": dict(sorted(
-        tables["par_totals"].group_by("group").len().iter_rows()))}
+        totals.filter(pl.col("group").is_not_null()).group_by("group").len().iter_rows()))}
+    out["incomplete"] = {r["province_code"]: r["incomplete_reason"] for r in totals.iter_rows(named=True)
+                         if r.get("incomplete_reason")}
     for measure in ("sipas", "par"):
-        r = tables["ranks"].filter(pl.col("measure") == measure).sort("rank_national", "province_code")
+        r = (tables["ranks"].filter((pl.col("measure") == measure) & pl.col("rank_national").is_not_null())
+             .sort("rank_national", "province_code"))
         rows = [{"rank": k, "province": names[c], "value": round(v, 2)}
                 for c, v, k in r.select("province_code", "value", "rank_national").iter_rows()]
         out[measure] = {"top5": rows[:5], "bottom5": rows[-5:]}

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from sipas_pipeline.methodology.loader import Methodology
+from sipas_pipeline.methodology.loader import SOURCES, Methodology
 from sipas_pipeline.methodology.skip_logic import parse_condition
 
 FORM_DTYPES = {"str", "int", "float", "date", "province", "multi"}
@@ -183,10 +183,36 @@ def _check_units(m: Methodology) -> Iterable[str]:
         yield _p(m, 'sampling_frame', code, "province exists", "not in provinces.csv")
 
 
+def _check_completeness(m: Methodology) -> Iterable[str]:
+    """The `completeness` block: a minimum of valid forms per province for each survey source, and
+    whether the appraisal needs every sub-criterion."""
+    where = f"{m.root / 'methodology.yaml'}: completeness"
+    block = m.meta.get("completeness")
+    if not isinstance(block, dict):
+        yield f"{where}: rule 'present': every year says what a province needs (citizen, official, appraisal)"
+        return
+    for source in SOURCES:
+        spec = block.get(source)
+        if not isinstance(spec, dict):
+            yield f"{where}.{source}: rule 'present': missing"
+            continue
+        known = {"min_valid_forms"} if source != "appraisal" else {"every_subcriterion"}
+        for key in sorted(set(spec) - known):
+            yield f"{where}.{source}.{key}: rule 'known key': not one of {', '.join(sorted(known))}"
+        if source == "appraisal":
+            if not isinstance(spec.get("every_subcriterion"), bool):
+                yield f"{where}.appraisal.every_subcriterion: rule 'boolean': {spec.get('every_subcriterion')!r}"
+        elif not isinstance(spec.get("min_valid_forms"), int) or isinstance(spec.get("min_valid_forms"), bool) \
+                or spec["min_valid_forms"] < 1:
+            yield f"{where}.{source}.min_valid_forms: rule 'positive integer': {spec.get('min_valid_forms')!r}"
+    for key in sorted(set(block) - set(SOURCES)):
+        yield f"{where}.{key}: rule 'known source': not one of {', '.join(SOURCES)}"
+
+
 def check_methodology(m: Methodology) -> list[str]:
     """Every broken rule of the year's files, as messages (empty when all hold)."""
     problems: list[str] = []
-    for check in (_check_forms, _check_indicators, _check_par, _check_units):
+    for check in (_check_forms, _check_indicators, _check_par, _check_units, _check_completeness):
         problems.extend(check(m))
     if not problems:  # counts read best once the entries themselves are sound
         problems.extend(_check_counts(m))

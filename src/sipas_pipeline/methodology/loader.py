@@ -50,6 +50,11 @@ class Methodology:
         return [(g["group"], float(g["min"])) for g in self.meta["par"]["groups"]]
 
     @property
+    def completeness(self) -> dict[str, dict[str, Any]]:
+        """What a province needs before it is published (the checked `completeness` block)."""
+        return self.meta["completeness"]
+
+    @property
     def rank_decimals(self) -> int:
         return int(self.meta.get("ranking", {}).get("decimals", 2))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import polars as pl
 
 from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.methodology import Methodology, load_methodology
+from sipas_pipeline.paths import fresh_dir
 from sipas_pipeline.synth import defects
 from sipas_pipeline.synth.calibration import province_targets
 from sipas_pipeline.synth.citizens import citizen_batch
@@ -47,11 +47,11 @@ def _headers(m: Methodology, source: str) -> dict[str, str]:
 
 def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0) -> dict[str, Any]:
     """Write the raw exports of a synthetic year into `out` (citizen/, official/, appraisal/)
-    with its ground truth and defect manifest under truth/; return the manifest."""
+    with its ground truth and defect manifest under truth/; return the manifest. `out` must be new,
+    empty or made by an earlier `generate_year` (its marker file): a folder with other files is
+    never emptied (InputError)."""
     m = load_methodology(year)
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
+    out = fresh_dir(Path(out), "synthetic year")  # never empties a folder it did not make
     for sub in ("citizen", "official", "appraisal", "truth"):
         (out / sub).mkdir(parents=True)
     targets = province_targets(m, seed)
