@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sipas_pipeline.errors import UserError
+from sipas_pipeline.errors import UserError, storage_error
 from sipas_pipeline.methodology import load_methodology
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -26,7 +26,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 
 def fail(message: str, code: int = 2) -> None:
     """Print a user-facing error (no traceback) and exit."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)  # one line, never wrapped
     raise typer.Exit(code)
 
 
@@ -106,6 +106,11 @@ def validate(
         report = ingest_and_validate(m, raw, work)
     except UserError as exc:
         fail(str(exc))
+    except Exception as exc:  # a full disk or an unwritable work folder: one line; anything else is a bug
+        storage = storage_error(exc, work)
+        if storage is None:
+            raise
+        fail(str(storage))
     if as_json:
         print(json.dumps({k: report[k] for k in ("year", "sources", "unreadable_files", "top_reasons")},
                          ensure_ascii=False))

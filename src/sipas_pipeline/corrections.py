@@ -2,27 +2,29 @@
 apply row corrections between validate and compute (corrected rows are validated again). Any
 problem stops the run with one message per problem naming file and line; nothing is half-applied.
 
-A correction file is CSV (UTF-8) with the columns of `COLUMNS`, one correction per line:
+A correction file is read like an export (CSV/TSV/TXT in UTF-8, UTF-8 with BOM, UTF-16 or Windows-1258,
+any of , ; tab |; or an .xlsx workbook's first sheet) with the columns of `COLUMNS`, one correction per line:
 - `set`: change `field` of the form `form_id` from `old_value` (must match what is there) to `new_value`;
 - `move`: move the form to the village `new_value` (district and commune follow from the sampling
   frame); `old_value` is the village it is in now;
 - `withdraw`: take the form out (it goes to quarantine with rule `withdrawn` and the reason);
-- `replace_batch`: `field` is the batch file as it sits in the raw folder (e.g. `citizen/x.csv`),
-  `new_value` the re-sent file (relative to the correction file), `old_value` optionally the first
-  characters of the replaced file's SHA-256.
+- `replace_batch`: `field` is the batch file as it sits in the raw folder (e.g. `citizen/x.csv`;
+  `./citizen/x.csv` is the same file; it cannot leave the raw folder), `new_value` the re-sent file
+  (relative to the correction file; inside its folder or the raw folder; it must be readable),
+  `old_value` optionally the first characters of the replaced file's SHA-256.
+One form cannot be both withdrawn and set or moved.
 `reason`, `requested_by` and `requested_at` (a date) are required on every line.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
+import posixpath
 import shutil
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import polars as pl
@@ -30,6 +32,7 @@ import polars as pl
 from sipas_pipeline.errors import CorrectionError
 from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest import LINEAGE
+from sipas_pipeline.ingest.readers import TEXT_SUFFIXES, UnreadableFile, read_export, read_text
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.paths import MARKER, fresh_dir
 from sipas_pipeline.stages import reason_counts
@@ -67,26 +70,65 @@ class Correction:
         return dict(vars(self))
 
 
+def read_table(path: Path) -> pl.DataFrame:
+    """A correction file's rows as text, read like an export: CSV/TSV/TXT in UTF-8 (with or without
+    BOM), UTF-16 or Windows-1258 (any of , ; tab |), or the first sheet of an .xlsx workbook.
+    UnreadableFile (or OSError) says why not."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        frame, _ = read_export(path)
+    elif suffix in TEXT_SUFFIXES or suffix == "":
+        frame, _ = read_text(path)
+    else:
+        raise UnreadableFile(path, f"unsupported correction file type {suffix!r} (CSV, TSV or TXT text, or an .xlsx "
+                                   "workbook)")
+    return frame.rename({c: unicodedata.normalize("NFC", c).strip().lstrip("\ufeff") for c in frame.columns})
+
+
 def read_corrections(m: Methodology, paths: list[Path]) -> list[Correction]:
-    """Parse and check correction files (format, actions, sources, required fields, dates)."""
+    """Parse and check correction files (encoding, format, actions, sources, required fields, dates,
+    batch paths; one form not both withdrawn and changed)."""
     out, problems = [], []
     for path in map(Path, paths):
         if not path.is_file():
             problems.append(f"{path}: no such correction file")
             continue
-        text = unicodedata.normalize("NFC", path.read_text(encoding="utf-8-sig"))
-        reader = csv.DictReader(io.StringIO(text))
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        try:
+            frame = read_table(path)
+        except UnreadableFile as exc:
+            problems.append(f"{path}: cannot be read as a correction file: {exc.reason}")
+            continue
+        except OSError as exc:
+            problems.append(f"{path}: cannot be read: {exc.strerror or exc}")
+            continue
+        missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
             problems.append(f"{path}:1: missing columns {', '.join(missing)} (expected {', '.join(COLUMNS)})")
             continue
-        for i, row in enumerate(reader, start=2):
+        for i, row in enumerate(frame.select(COLUMNS).iter_rows(named=True), start=2):
             c = Correction(str(path), i, *[(row.get(k) or "").strip() for k in COLUMNS])
+            if c.action == "replace_batch" and c.field:
+                c = replace(c, field=normal_path(c.field))
             problems += [f"{c.where}: {p}" for p in line_problems(m, c)]
             out.append(c)
+    problems += conflicts(out)
     if problems:
         raise CorrectionError("\n".join(problems))
     return out
+
+
+def normal_path(text: str) -> str:
+    """A batch path as written in a correction file, normalised to the raw folder's form
+    (`./citizen//x.csv`, `citizen\\x.csv` -> `citizen/x.csv`)."""
+    return posixpath.normpath(text.replace("\\", "/")).removeprefix("./")
+
+
+def conflicts(corrections: list[Correction]) -> list[str]:
+    """One form withdrawn and also set or moved: a problem naming both lines."""
+    withdrawn = {(c.source, c.form_id): c for c in corrections if c.action == "withdraw"}
+    return [f"{c.where}: form {c.form_id} is withdrawn at {withdrawn[(c.source, c.form_id)].where} and {c.action} here: "
+            "one form cannot be both (keep one line)"
+            for c in corrections if c.action in ("set", "move") and (c.source, c.form_id) in withdrawn]
 
 
 def line_problems(m: Methodology, c: Correction) -> list[str]:
@@ -107,6 +149,8 @@ def line_problems(m: Methodology, c: Correction) -> list[str]:
     if c.action == "replace_batch":
         if not c.field or not c.new_value:
             p.append("replace_batch needs field (the batch file in the raw folder) and new_value (the re-sent file)")
+        elif c.field.startswith(("/", "../")) or c.field == ".." or PureWindowsPath(c.field).drive:
+            p.append(f"batch file {c.field} is outside the raw folder (give its path inside it, e.g. citizen/x.csv)")
         return p
     if not c.form_id:
         p.append("form_id is required")
@@ -148,12 +192,24 @@ def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: P
     problems, by_file = [], {}
     for c in swaps:
         old, new = Path(raw) / c.field, Path(c.file).parent / c.new_value
-        if not old.is_file():
+        if not inside(old, Path(raw)):
+            problems.append(f"{c.where}: batch file {c.field} is outside the raw folder {raw}")
+        elif not old.is_file():
             problems.append(f"{c.where}: batch file {c.field} is not in {raw}")
         elif c.old_value and not sha256_file(old).startswith(c.old_value.lower()):
             problems.append(f"{c.where}: {c.field} is not the file named by old_value {c.old_value} (its content changed)")
-        if not new.is_file():
+        if not (inside(new, Path(c.file).parent) or inside(new, Path(raw))):
+            problems.append(f"{c.where}: re-sent file {c.new_value} is outside the correction file's folder and the raw "
+                            "folder")
+        elif not new.is_file():
             problems.append(f"{c.where}: re-sent file {new} not found")
+        else:
+            try:
+                read_export(new)
+            except UnreadableFile as exc:
+                problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.reason}")
+            except OSError as exc:
+                problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.strerror or exc}")
         by_file[c.field] = new
     if problems:
         raise CorrectionError("\n".join(problems))
@@ -164,6 +220,11 @@ def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: P
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to((by_file.get(rel) or path).resolve())
     return out
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether `path` (links and `..` resolved) lies inside `folder`."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
 
 
 def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections: list[Correction],

@@ -25,11 +25,17 @@ SOURCES = ("citizen", "official", "appraisal")
 def check_raw(m: Methodology, raw_dir: Path) -> None:
     """Fail early, with one message, when the raw folder or a source's export files are missing."""
     raw_dir = Path(raw_dir)
+    if raw_dir.exists() and not raw_dir.is_dir():
+        raise InputError(f"{raw_dir}: not a folder (--raw names the folder holding citizen/, official/, appraisal/)")
     if not raw_dir.is_dir():
         raise InputError(f"{raw_dir}: no such folder")
     for source in SOURCES:
         folder = raw_dir / m.meta["sources"][source]["folder"]
-        if not list_files(folder):
+        try:
+            found = list_files(folder)
+        except OSError as exc:
+            raise InputError(f"{folder}: cannot be read: {(exc.strerror or str(exc)).lower()}") from exc
+        if not found:
             raise InputError(f"source {source!r}: no export files in {folder}")
 
 
@@ -40,7 +46,11 @@ def inputs_key(m: Methodology, raw_dir: Path) -> str:
     for source in SOURCES:
         folder = Path(raw_dir) / m.meta["sources"][source]["folder"]
         for path in list_files(folder):
-            digest.update(f"{path.relative_to(raw_dir).as_posix()}\t{sha256_file(path)}\n".encode())
+            try:
+                sha = sha256_file(path)
+            except OSError as exc:  # unreadable: ingest reports it; the key still says so
+                sha = f"unreadable:{exc.errno}"
+            digest.update(f"{path.relative_to(raw_dir).as_posix()}\t{sha}\n".encode())
     return digest.hexdigest()
 
 

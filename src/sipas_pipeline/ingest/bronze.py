@@ -133,6 +133,8 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) 
             rows, summary = canonical(frame, m, source, rel, sha256_file(path))
         except UnreadableFile as exc:
             return None, {"file": rel, "source": source, "reason": exc.reason}
+        except OSError as exc:  # permission denied, a file that vanished: unreadable, with the cause
+            return None, {"file": rel, "source": source, "reason": f"cannot be read: {(exc.strerror or str(exc)).lower()}"}
         return rows, summary | info
 
     # files are independent: read them on all cores, report them in name order
