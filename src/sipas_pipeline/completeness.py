@@ -87,10 +87,13 @@ def assess(m: Methodology, work_dir: Path, files: dict[str, list[dict[str, Any]]
             missing.setdefault(code, {})[source] = f"{source}: {n} valid forms, minimum {minimum}{detail}"
     if need["appraisal"]["every_subcriterion"]:
         required = m.par_subcriteria.filter(pl.col("kind") == "appraisal")["subcriterion_id"].sort().to_list()
-        silver = _read(work_dir, "silver", "appraisal").filter(pl.col("appraised_points").is_not_null())
-        have = {(p, s) for p, s in silver.select("province_code", "subcriterion_id").iter_rows()}
+        silver = _read(work_dir, "silver", "appraisal")
+        have = {(p, s) for p, s, v in silver.select("province_code", "subcriterion_id", "appraised_points").iter_rows()
+                if v is not None}
         rules = _rules(_read(work_dir, "quarantine", "appraisal"))
-        why_q: dict[tuple[str, str], set[str]] = {}
+        why_q: dict[tuple[str, str], set[str]] = {
+            (p, s): {"blank"} for p, s, v in silver.select("province_code", "subcriterion_id", "appraised_points").iter_rows()
+            if v is None}
         for p, s, r in rules.select("province_code", "subcriterion_id", "rule").iter_rows():
             why_q.setdefault((p, s), set()).add(RULE_WORDS.get(r, r))
         notes = [text for _, text in _batch_notes("appraisal", files.get("appraisal", []), batches, unreadable, rules)]
@@ -101,13 +104,16 @@ def assess(m: Methodology, work_dir: Path, files: dict[str, list[dict[str, Any]]
             causes: dict[str, list[str]] = {}
             for s in gone:
                 words = why_q.get((code, s))
-                causes.setdefault(f"quarantined: {', '.join(sorted(words))}" if words else "no row in the export",
+                causes.setdefault(("blank" if words == {"blank"} else f"quarantined: {', '.join(sorted(words))}")
+                                  if words else "no row in the export",
                                   []).append(s)
-            parts = [f"{_ids(ids)} ({cause})" for cause, ids in sorted(causes.items())]
+            parts = ([f"({next(iter(causes))})"] if len(gone) == len(required) and len(causes) == 1 else
+                     [f"{_ids(ids)} ({cause})" for cause, ids in sorted(causes.items())])
             extra = f"; {'; '.join(notes)}" if notes and len(gone) == len(required) else ""
             what = "all" if len(gone) == len(required) else f"{len(gone)} of"
             missing.setdefault(code, {})["appraisal"] = (
-                f"appraisal: {what} {len(required)} sub-criteria missing: {'; '.join(parts)}{extra}")
+                f"appraisal: {what} {len(required)} sub-criteria missing{' ' if parts[0][0] == '(' else ': '}"
+                f"{'; '.join(parts)}{extra}")
     return missing
 
 

@@ -109,6 +109,8 @@ def read_corrections(m: Methodology, paths: list[Path]) -> list[Correction]:
             c = Correction(str(path), i, *[(row.get(k) or "").strip() for k in COLUMNS])
             if c.action == "replace_batch" and c.field:
                 c = replace(c, field=normal_path(c.field))
+            if c.requested_at.endswith(" 00:00:00"):  # a workbook's date cell read as a date-time
+                c = replace(c, requested_at=c.requested_at.removesuffix(" 00:00:00"))
             problems += [f"{c.where}: {p}" for p in line_problems(m, c)]
             out.append(c)
     problems += conflicts(out)
