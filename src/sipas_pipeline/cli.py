@@ -208,7 +208,8 @@ def print_run(result: dict) -> None:
     console.print(f"National (toàn quốc): SIPAS {n['sipas']:.2f} (policy {n['sipas_policy']:.2f}, "
                   f"service {n['sipas_service']:.2f}); PAR INDEX mean {n['par']:.2f}; groups {result['groups']}")
     for code, why in result.get("incomplete", {}).items():
-        err.print(f"incomplete (thiếu dữ liệu), published without value or rank: province {code}: {why}", highlight=False)
+        err.print(f"incomplete (thiếu dữ liệu), published without value or rank: province {code}: {why}",
+                  highlight=False, soft_wrap=True)
     for measure, title in (("sipas", "SIPAS"), ("par", "PAR INDEX")):
         for end in ("top5", "bottom5"):
             rows = ", ".join(f"{r['rank']}. {r['province']} {r['value']:.2f}" for r in result[measure][end])
