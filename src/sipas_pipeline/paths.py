@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import os
 import shutil
+from importlib import resources
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def schemas_root() -> Path:
-    """The folder holding `<year>/` methodology folders (`SIPAS_SCHEMAS` overrides it)."""
+    """The folder holding `<year>/` methodology folders and `duckdb/` SQL: `SIPAS_SCHEMAS` when set, else
+    the copy an installed wheel carries (`sipas_pipeline/schemas`), else the checkout's top-level
+    `schemas/` (an editable install). Never the current directory."""
     env = os.environ.get("SIPAS_SCHEMAS")
     if env:
         return Path(env)
-    for candidate in (Path.cwd() / "schemas", PROJECT_ROOT / "schemas"):
-        if (candidate / "duckdb").is_dir() or any(candidate.glob("[0-9][0-9][0-9][0-9]")):
-            return candidate
+    packaged = Path(str(resources.files("sipas_pipeline").joinpath("schemas")))
+    if (packaged / "duckdb").is_dir():
+        return packaged
     return PROJECT_ROOT / "schemas"
 
 

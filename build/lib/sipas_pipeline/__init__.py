@@ -1,0 +1,1 @@
+"""SIPAS and PAR INDEX pipeline."""

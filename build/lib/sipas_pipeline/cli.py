@@ -1,0 +1,317 @@
+"""`sipas`: the command line, a thin face over the pipeline's functions and the Prefect flow."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sipas_pipeline.errors import UserError, storage_error
+from sipas_pipeline.methodology import load_methodology
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="SIPAS and PAR INDEX pipeline (Chỉ số SIPAS và PAR INDEX).")
+console = Console()
+err = Console(stderr=True)
+
+YearOpt = Annotated[int, typer.Option("--year", help="Survey year (năm khảo sát).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a user-facing error (no traceback) and exit."""
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)  # one line, never wrapped
+    raise typer.Exit(code)
+
+
+def _methodology(year: int):
+    try:
+        return load_methodology(year)
+    except UserError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def methodology(year: YearOpt = 2024, as_json: JsonOpt = False) -> None:
+    """Check a year's methodology files and print what they hold."""
+    m = _methodology(year)
+    s = m.summary()
+    if as_json:
+        print(json.dumps(s, ensure_ascii=False))
+        return
+    t = Table(title=f"Methodology {year} (phương pháp luận) — version {s['version']}")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    for k, v in s["indicators"].items():
+        t.add_row(f"{k} indicators", str(v))
+    for k, v in s["par"].items():
+        t.add_row(f"PAR {k}", f"{v:g}")
+    t.add_row("units (tỉnh/thành phố)", str(s["units"]))
+    t.add_row("regions (vùng)", str(s["regions"]))
+    for k, v in s["sampling_frame"].items():
+        t.add_row(f"sample {k}", str(v))
+    console.print(t)
+    console.print(f"All checks passed. Content hash {s['content_hash'][:16]}…  ({m.root})")
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the raw year into.")],
+    year: YearOpt = 2024,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 7,
+    scale: Annotated[float, typer.Option(help="1 = a full-size year; 100 for benchmarks.")] = 1.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a synthetic survey year: raw exports, ground truth and the defect manifest. OUT must be new,
+    empty, or made by an earlier `sipas sample` (a folder with other files is never emptied)."""
+    from sipas_pipeline.synth import generate_year
+
+    if scale <= 0:
+        fail("--scale must be positive")
+    _methodology(year)
+    try:
+        manifest = generate_year(year, out, seed=seed, scale=scale)
+    except UserError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps({k: manifest[k] for k in ("year", "seed", "scale", "rows", "defects")}, ensure_ascii=False))
+        return
+    console.print(f"Wrote a synthetic {year} year to {out} (seed {seed}, scale {scale:g}):")
+    for source, n in manifest["rows"].items():
+        console.print(f"  {source:<10} {n:>9,} rows")
+    d = manifest["defects"]
+    console.print(f"  defects    {d['total']:>9,} ({d['by_action']}) listed in {out / d['file']}")
+
+
+@app.command()
+def validate(
+    raw: Annotated[Path, typer.Option("--raw", help="Folder of the raw year (citizen/, official/, appraisal/).")],
+    year: YearOpt = 2024,
+    work: Annotated[Path | None, typer.Option("--work", help="Where bronze/silver/quarantine Parquet go.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest and validate a raw year; print rows read / valid / quarantined per source."""
+    from sipas_pipeline.paths import year_dir
+    from sipas_pipeline.stages import ingest_and_validate
+
+    m = _methodology(year)
+    work = work or year_dir(year, "work")
+    try:
+        report = ingest_and_validate(m, raw, work)
+    except UserError as exc:
+        fail(str(exc))
+    except Exception as exc:  # a full disk or an unwritable work folder: one line; anything else is a bug
+        storage = storage_error(exc, work)
+        if storage is None:
+            raise
+        fail(str(storage))
+    if as_json:
+        print(json.dumps({k: report[k] for k in ("year", "sources", "unreadable_files", "top_reasons")},
+                         ensure_ascii=False))
+        return
+    t = Table(title=f"Ingest and validate {year} (kiểm tra dữ liệu)")
+    for col in ("source (nguồn)", "read (đọc)", "valid (hợp lệ)", "quarantined (cách ly)", "unreadable files"):
+        t.add_column(col, justify="right" if col[0] != "s" else "left")
+    for source, c in report["sources"].items():
+        t.add_row(source, f"{c['read']:,}", f"{c['valid']:,}", f"{c['quarantined']:,}", str(c["unreadable_files"]))
+    console.print(t)
+    for source, rules in report["top_reasons"].items():
+        if rules:
+            console.print(f"{source}: top reasons " + ", ".join(f"{r} {n}" for r, n in list(rules.items())[:6]))
+    for u in report["unreadable_files"]:
+        err.print(f"unreadable: {u['file']}: {u['reason']}", highlight=False)
+    console.print(f"Parquet written under {work} (bronze/, silver/, quarantine/)")
+
+
+@app.command()
+def run(
+    year: YearOpt = 2024,
+    raw: Annotated[Path | None, typer.Option("--raw", help="Raw year folder (default data/<year>/raw, only read).")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Run the full-size synthetic year in data/demo/<year>/raw "
+                                       "(made once if missing).")] = False,
+    allow_incomplete: Annotated[bool, typer.Option(
+        "--allow-incomplete", help="Publish provinces whose inputs miss the methodology's minimum, marked incomplete "
+        "(null value and rank, a reason) instead of stopping.")] = False,
+    db: Annotated[Path | None, typer.Option("--db", help="DuckDB file to publish into (default data/sipas.duckdb).")] = None,
+    work: Annotated[Path | None, typer.Option("--work", help="Folder for the stages' Parquet.")] = None,
+    corrections: Annotated[list[Path] | None, typer.Option(
+        "--corrections", help="Correction file(s) (CSV) to apply: --corrections A.csv [B.csv ...]")] = None,
+    more_corrections: Annotated[list[Path] | None, typer.Argument(
+        help="More correction files after --corrections.", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The main job: a raw year through the Prefect flow (ingest, validate, compute, publish, report)
+    into DuckDB. The raw folder (--raw, default data/<year>/raw) is only read; --demo runs the full-size
+    synthetic year in data/demo/<year>/raw, made once. Runs on the embedded Prefect server unless
+    PREFECT_API_URL names one."""
+    from sipas_pipeline.paths import default_db, demo_dir, made_by_us, year_dir
+    from sipas_pipeline.synth import generate_year
+
+    m = _methodology(year)
+    if demo and raw is not None:
+        fail("--demo runs the synthetic year in data/demo/<year>/raw: leave out --raw, or --demo to run your exports")
+    if demo:
+        raw = demo_dir(year)
+        if not (made_by_us(raw) and (raw / "truth" / "manifest.json").is_file()):
+            err.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
+            try:
+                generate_year(year, raw, seed=7, scale=1.0)
+            except UserError as exc:
+                fail(str(exc))
+    elif raw is None:
+        raw = year_dir(year, "raw")
+        if not raw.exists():
+            fail(f"{raw}: no such folder: pass --raw DIR (the year's exports) or --demo (a synthetic year)")
+    from sipas_pipeline.corrections import read_corrections
+    from sipas_pipeline.orchestration import annual_run
+    from sipas_pipeline.stages import check_raw
+
+    if more_corrections and not corrections:
+        fail(f"unexpected argument(s) {', '.join(map(str, more_corrections))}: correction files go after --corrections")
+    files = [str(p) for p in [*(corrections or []), *(more_corrections or [])]]
+    db = db or default_db()
+    try:
+        check_raw(m, raw)  # a user's mistake gets one clear message here, not a failed flow run
+        read_corrections(m, [Path(f) for f in files])
+        result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None,
+                            corrections=files or None, allow_incomplete=allow_incomplete)
+    except UserError as exc:
+        fail(str(exc))
+    if as_json:
+        keys = ("run_id", "status", "year", "db", "raw", "flow_run_id", "sources", "unreadable_files", "timings",
+                "cached", "corrections", "results_hash", "national", "groups", "incomplete", "sipas", "par")
+        print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
+        return
+    print_run(result)
+
+
+def print_run(result: dict) -> None:
+    """A run's figures for people: accounting, timings, national figures, rankings' ends, the file."""
+    t = Table(title=f"Run {result['run_id']} (lần chạy) — {result['year']}")
+    for col in ("source (nguồn)", "read (đọc)", "valid (hợp lệ)", "quarantined (cách ly)"):
+        t.add_column(col, justify="left" if col[0] == "s" else "right")
+    for source, c in result["sources"].items():
+        t.add_row(source, f"{c['read']:,}", f"{c['valid']:,}", f"{c['quarantined']:,}")
+    console.print(t)
+    console.print("Stages (giây): " + ", ".join(f"{k} {v:.2f} s" for k, v in result["timings"].items())
+                  + (f"; from Prefect's cache: {', '.join(result['cached'])}" if result["cached"] else ""))
+    if result["corrections"]:
+        outcomes = Counter(c["outcome"] for c in result["corrections"])
+        console.print(f"Corrections (đính chính): {len(result['corrections'])} applied, {dict(outcomes)}")
+    n = result["national"]
+    console.print(f"National (toàn quốc): SIPAS {n['sipas']:.2f} (policy {n['sipas_policy']:.2f}, "
+                  f"service {n['sipas_service']:.2f}); PAR INDEX mean {n['par']:.2f}; groups {result['groups']}")
+    for code, why in result.get("incomplete", {}).items():
+        err.print(f"incomplete (thiếu dữ liệu), published without value or rank: province {code}: {why}",
+                  highlight=False, soft_wrap=True)
+    for measure, title in (("sipas", "SIPAS"), ("par", "PAR INDEX")):
+        for end in ("top5", "bottom5"):
+            rows = ", ".join(f"{r['rank']}. {r['province']} {r['value']:.2f}" for r in result[measure][end])
+            console.print(f"{title} {end}: {rows}")
+    console.print(f"DuckDB: {result['db']} (open read-only; views current_*)")
+
+
+runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded in the DuckDB file (lần chạy).")
+app.add_typer(runs_app, name="runs")
+DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default data/sipas.duckdb).")]
+
+
+def _read(db: Path | None, sql: str, params: list | None = None) -> list[tuple]:
+    from sipas_pipeline.paths import default_db
+    from sipas_pipeline.publish import read_query
+
+    db = db or default_db()
+    if not Path(db).is_file():
+        fail(f"{db}: no such DuckDB file (run `sipas run` first)")
+    try:
+        return read_query(db, sql, params)
+    except Exception as exc:  # a locked or foreign file: say so in one line
+        fail(f"{db}: {str(exc).splitlines()[0]}")
+
+
+@runs_app.command("list")
+def runs_list(year: Annotated[int | None, typer.Option("--year", help="Only this year.")] = None, db: DbOpt = None,
+              as_json: JsonOpt = False) -> None:
+    """List runs: id, year, status, when, corrections, rows read / valid / quarantined."""
+    rows = _read(db, """
+        SELECT r.run_id, r.year, r.status, strftime(r.started_at, '%Y-%m-%d %H:%M:%S'),
+               round(epoch(r.finished_at - r.started_at), 1),
+               (SELECT count(*) FROM corrections c WHERE c.run_id = r.run_id),
+               list_sum([a."read" for a in r.accounting]), list_sum([a.valid for a in r.accounting]),
+               list_sum([a.quarantined for a in r.accounting]), len(r.inputs), r.results_hash,
+               r.run_id IN (SELECT run_id FROM current_runs)
+        FROM runs r WHERE $year IS NULL OR r.year = $year ORDER BY r.started_at, r.run_id""", {"year": year})
+    keys = ("run_id", "year", "status", "started", "seconds", "corrections", "read", "valid", "quarantined", "input_files",
+            "results_hash", "current")
+    if as_json:
+        print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], ensure_ascii=False, default=str))
+        return
+    t = Table(title="Runs (lần chạy)")
+    shown = ("run_id", "status", "started", "input_files", "corrections", "read", "valid", "quarantined", "current")
+    for k in shown:
+        t.add_column(k, justify="right" if k in ("input_files", "corrections", "read", "valid", "quarantined") else "left",
+                     no_wrap=k in ("run_id", "started"))
+    for r in rows:
+        d = dict(zip(keys, r, strict=True)) | {"current": "current" if r[11] else ""}
+        t.add_row(*[str("" if d[k] is None else d[k]) for k in shown])
+    console.print(t)
+
+
+@runs_app.command("diff")
+def runs_diff(run_a: Annotated[str, typer.Argument(help="The earlier run id.")],
+              run_b: Annotated[str, typer.Argument(help="The later run id.")], db: DbOpt = None,
+              top: Annotated[int, typer.Option(help="Rows to show per kind.")] = 15, as_json: JsonOpt = False) -> None:
+    """What changed between two runs: provinces whose rank moved, then indices, PAR points and indicators
+    that moved, biggest first (the DuckDB macro run_diff gives the same table)."""
+    known = {r[0] for r in _read(db, "SELECT run_id FROM runs WHERE run_id IN ($a, $b)", {"a": run_a, "b": run_b})}
+    for r in (run_a, run_b):
+        if r not in known:
+            fail(f"no run {r!r} in the database (see `sipas runs list`)")
+    rows = _read(db, """SELECT d.*, u.name_vi FROM run_diff($a, $b) d
+                        LEFT JOIN units u ON u.unit_level = d.unit_level AND u.unit_code = d.unit_code
+                         AND u.year = (SELECT year FROM runs WHERE run_id = $b)""", {"a": run_a, "b": run_b})
+    keys = ("kind", "unit_level", "unit_code", "item", "value_a", "value_b", "change", "rank_a", "rank_b", "places", "name_vi")
+    diff = [dict(zip(keys, r, strict=True)) for r in rows]
+    if as_json:
+        print(json.dumps(diff, ensure_ascii=False))
+        return
+    if not diff:
+        console.print(f"No differences between {run_a} and {run_b}.")
+        return
+    console.print(f"{run_a} → {run_b}: {len(diff)} values moved "
+                  f"({dict(Counter(d['kind'] for d in diff))})")
+    for kind, title in (("rank", "Ranks (xếp hạng)"), ("sipas_index", "SIPAS"), ("par_points", "PAR points"),
+                        ("indicator", "Indicators (chỉ tiêu)")):
+        part = [d for d in diff if d["kind"] == kind][:top]
+        if not part:
+            continue
+        t = Table(title=title)
+        for col in ("unit", "item", "before", "after", "change", *(["rank before", "rank after"] if kind == "rank" else [])):
+            t.add_column(col, justify="left" if col in ("unit", "item") else "right")
+        for d in part:
+            ranks = [str(d["rank_a"]), str(d["rank_b"])] if kind == "rank" else []
+            t.add_row(d["name_vi"] or d["unit_code"], d["item"], _num(d["value_a"]), _num(d["value_b"]),
+                      _num(d["change"]), *ranks)
+        console.print(t)
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else f"{v:.2f}"
+
+
+def main() -> None:
+    """Entry point of the `sipas` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

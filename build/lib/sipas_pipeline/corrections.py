@@ -1,0 +1,358 @@
+"""Corrections sent after a first run: read the correction files, replace re-sent batch files, and
+apply row corrections between validate and compute (corrected rows are validated again). Any
+problem stops the run with one message per problem naming file and line; nothing is half-applied.
+
+A correction file is read like an export (CSV/TSV/TXT in UTF-8, UTF-8 with BOM, UTF-16 or Windows-1258,
+any of , ; tab |; or an .xlsx workbook's first sheet) with the columns of `COLUMNS`, one correction per line:
+- `set`: change `field` of the form `form_id` from `old_value` (must match what is there) to `new_value`;
+- `move`: move the form to the village `new_value` (district and commune follow from the sampling
+  frame); `old_value` is the village it is in now;
+- `withdraw`: take the form out (it goes to quarantine with rule `withdrawn` and the reason);
+- `replace_batch`: `field` is the batch file as it sits in the raw folder (e.g. `citizen/x.csv`;
+  `./citizen/x.csv` is the same file; it cannot leave the raw folder), `new_value` the re-sent file
+  (relative to the correction file; inside its folder or the raw folder; it must be readable),
+  `old_value` optionally the first characters of the replaced file's SHA-256.
+One form cannot be both withdrawn and set or moved.
+`reason`, `requested_by` and `requested_at` (a date) are required on every line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import shutil
+import unicodedata
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path, PureWindowsPath
+from typing import Any
+
+import polars as pl
+
+from sipas_pipeline.errors import CorrectionError
+from sipas_pipeline.hashing import sha256_file
+from sipas_pipeline.ingest import LINEAGE
+from sipas_pipeline.ingest.readers import TEXT_SUFFIXES, UnreadableFile, read_export, read_text
+from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.paths import MARKER, fresh_dir
+from sipas_pipeline.stages import reason_counts
+from sipas_pipeline.validate import batch_accounting, read_bronze, recount, validate_source
+
+COLUMNS = ["action", "source", "form_id", "field", "old_value", "new_value", "reason", "requested_by", "requested_at"]
+ACTIONS = ("set", "move", "withdraw", "replace_batch")
+GEOGRAPHY = ["province_code", "district_code", "commune_code", "village_code"]
+
+
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One line of a correction file."""
+
+    file: str
+    line: int
+    action: str
+    source: str
+    form_id: str
+    field: str
+    old_value: str
+    new_value: str
+    reason: str
+    requested_by: str
+    requested_at: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def row(self) -> dict[str, Any]:
+        """The correction as a flat dict (the audit table's columns)."""
+        return dict(vars(self))
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """A correction file's rows as text, read like an export: CSV/TSV/TXT in UTF-8 (with or without
+    BOM), UTF-16 or Windows-1258 (any of , ; tab |), or the first sheet of an .xlsx workbook.
+    UnreadableFile (or OSError) says why not."""
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        frame, _ = read_export(path)
+    elif suffix in TEXT_SUFFIXES or suffix == "":
+        frame, _ = read_text(path)
+    else:
+        raise UnreadableFile(path, f"unsupported correction file type {suffix!r} (CSV, TSV or TXT text, or an .xlsx "
+                                   "workbook)")
+    return frame.rename({c: unicodedata.normalize("NFC", c).strip().lstrip("\ufeff") for c in frame.columns})
+
+
+def read_corrections(m: Methodology, paths: list[Path]) -> list[Correction]:
+    """Parse and check correction files (encoding, format, actions, sources, required fields, dates,
+    batch paths; one form not both withdrawn and changed)."""
+    out, problems = [], []
+    for path in map(Path, paths):
+        if not path.is_file():
+            problems.append(f"{path}: no such correction file")
+            continue
+        try:
+            frame = read_table(path)
+        except UnreadableFile as exc:
+            problems.append(f"{path}: cannot be read as a correction file: {exc.reason}")
+            continue
+        except OSError as exc:
+            problems.append(f"{path}: cannot be read: {exc.strerror or exc}")
+            continue
+        missing = [c for c in COLUMNS if c not in frame.columns]
+        if missing:
+            problems.append(f"{path}:1: missing columns {', '.join(missing)} (expected {', '.join(COLUMNS)})")
+            continue
+        for i, row in enumerate(frame.select(COLUMNS).iter_rows(named=True), start=2):
+            c = Correction(str(path), i, *[(row.get(k) or "").strip() for k in COLUMNS])
+            if c.action == "replace_batch" and c.field:
+                c = replace(c, field=normal_path(c.field))
+            if c.requested_at.endswith(" 00:00:00"):  # a workbook's date cell read as a date-time
+                c = replace(c, requested_at=c.requested_at.removesuffix(" 00:00:00"))
+            problems += [f"{c.where}: {p}" for p in line_problems(m, c)]
+            out.append(c)
+    problems += conflicts(out)
+    if problems:
+        raise CorrectionError("\n".join(problems))
+    return out
+
+
+def normal_path(text: str) -> str:
+    """A batch path as written in a correction file, normalised to the raw folder's form
+    (`./citizen//x.csv`, `citizen\\x.csv` -> `citizen/x.csv`)."""
+    return posixpath.normpath(text.replace("\\", "/")).removeprefix("./")
+
+
+def conflicts(corrections: list[Correction]) -> list[str]:
+    """One form withdrawn and also set or moved: a problem naming both lines."""
+    withdrawn = {(c.source, c.form_id): c for c in corrections if c.action == "withdraw"}
+    return [f"{c.where}: form {c.form_id} is withdrawn at {withdrawn[(c.source, c.form_id)].where} and {c.action} here: "
+            "one form cannot be both (keep one line)"
+            for c in corrections if c.action in ("set", "move") and (c.source, c.form_id) in withdrawn]
+
+
+def line_problems(m: Methodology, c: Correction) -> list[str]:
+    """What is wrong with one correction line on its own."""
+    p = []
+    if c.action not in ACTIONS:
+        return [f"unknown action {c.action!r} (one of {', '.join(ACTIONS)})"]
+    if c.source not in m.meta["sources"]:
+        p.append(f"unknown source {c.source!r} (one of {', '.join(m.meta['sources'])})")
+    for k in ("reason", "requested_by", "requested_at"):
+        if not getattr(c, k):
+            p.append(f"{k} is required")
+    if c.requested_at:
+        try:
+            date.fromisoformat(c.requested_at)
+        except ValueError:
+            p.append(f"requested_at {c.requested_at!r} is not a date (YYYY-MM-DD)")
+    if c.action == "replace_batch":
+        if not c.field or not c.new_value:
+            p.append("replace_batch needs field (the batch file in the raw folder) and new_value (the re-sent file)")
+        elif c.field.startswith(("/", "../")) or c.field == ".." or PureWindowsPath(c.field).drive:
+            p.append(f"batch file {c.field} is outside the raw folder (give its path inside it, e.g. citizen/x.csv)")
+        return p
+    if not c.form_id:
+        p.append("form_id is required")
+    if c.action == "set" and c.source in m.forms:
+        form = m.forms[c.source]
+        fields = dict(zip(form["field_id"], form["pii"], strict=True))
+        key = m.meta["sources"][c.source]["key"]
+        if c.field not in fields:
+            p.append(f"field {c.field!r} is not a field of the {c.source} form")
+        elif fields[c.field] != "no" or c.field in LINEAGE:
+            p.append(f"field {c.field!r} holds personal data and is not kept: it cannot be corrected")
+        elif c.field in key:
+            p.append(f"field {c.field!r} is the form's key: withdraw the form instead")
+        elif c.field in GEOGRAPHY:
+            p.append(f"field {c.field!r} is geography: use move")
+    if c.action == "move" and (c.field not in ("", "village_code") or not c.new_value):
+        p.append("move needs new_value (the village code); field is village_code or empty")
+    return p
+
+
+def corrections_key(corrections: list[Correction]) -> str:
+    """Content hash of the corrections, in the order given (empty string when there are none)."""
+    if not corrections:
+        return ""
+    h = hashlib.sha256()
+    for c in corrections:
+        h.update(repr({k: v for k, v in c.row().items() if k not in ("file", "line")}).encode())
+        if c.action == "replace_batch":
+            h.update(sha256_file(Path(c.file).parent / c.new_value).encode())
+    return h.hexdigest()
+
+
+def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: Path) -> Path:
+    """The raw folder as it stands after `replace_batch` corrections: `raw` itself when there are none,
+    else `out` with links to every file and the re-sent files in place of the replaced ones."""
+    swaps = [c for c in corrections if c.action == "replace_batch"]
+    if not swaps:
+        return Path(raw)
+    problems, by_file = [], {}
+    for c in swaps:
+        old, new = Path(raw) / c.field, Path(c.file).parent / c.new_value
+        if not inside(old, Path(raw)):
+            problems.append(f"{c.where}: batch file {c.field} is outside the raw folder {raw}")
+        elif not old.is_file():
+            problems.append(f"{c.where}: batch file {c.field} is not in {raw}")
+        elif c.old_value and not sha256_file(old).startswith(c.old_value.lower()):
+            problems.append(f"{c.where}: {c.field} is not the file named by old_value {c.old_value} (its content changed)")
+        if not (inside(new, Path(c.file).parent) or inside(new, Path(raw))):
+            problems.append(f"{c.where}: re-sent file {c.new_value} is outside the correction file's folder and the raw "
+                            "folder")
+        elif not new.is_file():
+            problems.append(f"{c.where}: re-sent file {new} not found")
+        else:
+            try:
+                read_export(new)
+            except UnreadableFile as exc:
+                problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.reason}")
+            except OSError as exc:
+                problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.strerror or exc}")
+        by_file[c.field] = new
+    if problems:
+        raise CorrectionError("\n".join(problems))
+    out = fresh_dir(out, "raw folder with re-sent batches")
+    for path in sorted(p for p in Path(raw).rglob("*") if p.is_file() and p.name != MARKER):
+        rel = path.relative_to(raw).as_posix()
+        target = out / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to((by_file.get(rel) or path).resolve())
+    return out
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether `path` (links and `..` resolved) lies inside `folder`."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
+def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections: list[Correction],
+                      batches_in: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Silver + quarantine of `work_in` with the row corrections applied -> `work_out`; the corrected
+    forms are validated again (with every row sharing their key, so duplicates stay duplicates).
+    A source without corrections is copied as it is, its accounting (`batches_in`, from validate)
+    kept. Returns the audit rows, the accounting per source and batch, and the quarantine reasons
+    of the corrected sources."""
+    rows = [c for c in corrections if c.action != "replace_batch"]
+    problems: list[str] = []
+    audit: list[dict[str, Any]] = [c.row() | {"rows": 0, "outcome": "replaced"} for c in corrections
+                                   if c.action == "replace_batch"]
+    sources, batches, frames, reasons = {}, [], {}, {}
+    for source in m.meta["sources"]:
+        mine = [c for c in rows if c.source == source]
+        kept = [b for b in batches_in or [] if b["source"] == source]
+        if not mine and kept:  # untouched: copied below, validate's accounting stands
+            frames[source] = None
+            acc = pl.DataFrame(kept)
+        else:
+            silver = pl.read_parquet(work_in / "silver" / f"{source}.parquet")
+            quarantine = pl.read_parquet(work_in / "quarantine" / f"{source}.parquet")
+            if mine:
+                ids = sorted({c.form_id for c in mine})
+                forms = (pl.scan_parquet(work_in / "bronze" / source / "*.parquet")
+                         .filter(form_key(m, source).is_in(ids)).collect())
+                silver, quarantine, done = correct_source(m, source, forms, silver, quarantine, mine, problems)
+                audit += done
+                reasons[source] = reason_counts(quarantine)
+            frames[source] = (silver, quarantine)
+            acc = (recount(pl.DataFrame(kept), silver, quarantine, source) if kept else
+                   batch_accounting(read_bronze(work_in / "bronze", source), silver, quarantine, source))
+            acc = acc.with_columns(pl.lit(source).alias("source"))
+        sources[source] = {k: int(acc[k].sum()) for k in ("read", "valid", "quarantined")}
+        batches += acc.to_dicts()
+    if problems:  # nothing is written unless every correction applies
+        raise CorrectionError("\n".join(problems))
+    for sub in ("silver", "quarantine"):
+        (work_out / sub).mkdir(parents=True, exist_ok=True)
+    for source, corrected in frames.items():
+        for sub, frame in zip(("silver", "quarantine"), corrected or (None, None), strict=True):
+            if frame is None:
+                shutil.copyfile(work_in / sub / f"{source}.parquet", work_out / sub / f"{source}.parquet")
+            else:
+                frame.write_parquet(work_out / sub / f"{source}.parquet")
+    order = {(c.file, c.line): i for i, c in enumerate(corrections)}
+    return {"applied": sorted(audit, key=lambda a: order[(a["file"], a["line"])]), "sources": sources, "batches": batches,
+            "top_reasons": reasons}
+
+
+def form_key(m: Methodology, source: str) -> pl.Expr:
+    """A source's form id as written in correction files (key columns joined by '/')."""
+    key = m.meta["sources"][source]["key"]
+    return pl.concat_str([pl.col(k) for k in key], separator="/") if len(key) > 1 else pl.col(key[0])
+
+
+def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.DataFrame, quarantine: pl.DataFrame,
+                   corrections: list[Correction], problems: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
+    """Apply one source's row corrections to `forms` (the bronze text of every row whose form id a
+    correction names) and validate them again."""
+    rows = forms.sort("source_file", "source_row")
+    records = rows.to_dicts()
+    key_cols = m.meta["sources"][source]["key"]
+    frame = m.sampling_frame.select(GEOGRAPHY).unique(subset=["village_code"])
+    villages = {r["village_code"]: r for r in frame.iter_rows(named=True)}
+    by_form: dict[str, list[dict]] = {}
+    for r in records:
+        by_form.setdefault("/".join(str(r[k]) for k in key_cols), []).append(r)
+    withdrawn: dict[tuple[str, int], Correction] = {}
+    touched: dict[tuple[str, int], list[tuple[Correction, list[str]]]] = {}
+    for c in corrections:
+        hits = by_form.get(c.form_id, [])
+        if not hits:
+            problems.append(f"{c.where}: form {c.form_id!r} not found in source {source}")
+            continue
+        for r in hits:
+            at = (r["source_file"], r["source_row"])
+            if c.action == "withdraw":
+                withdrawn[at] = c
+                continue
+            field = c.field if c.action == "set" else "village_code"
+            current = r.get(field) or ""
+            if current != c.old_value:
+                problems.append(f"{c.where}: old value {c.old_value!r} of {field} does not match {current!r} "
+                                f"in form {c.form_id} ({r['source_file']} row {r['source_row']})")
+                continue
+            if c.action == "set":
+                r[field] = c.new_value or None
+                touched.setdefault(at, []).append((c, [field]))
+            elif c.new_value not in villages:
+                problems.append(f"{c.where}: village {c.new_value!r} is not in the sampling frame (rule geography)")
+            else:
+                r.update({g: villages[c.new_value][g] for g in GEOGRAPHY})
+                touched.setdefault(at, []).append((c, GEOGRAPHY))
+    kept = [r for r in records if (r["source_file"], r["source_row"]) not in withdrawn]
+    again = validate_source(m, source, pl.DataFrame(kept, schema=forms.schema, orient="row")) if kept else None
+    audit = []
+    bad_at = {}
+    if again is not None and again.quarantine.height:
+        for r in again.quarantine.select("source_file", "source_row", "reasons").iter_rows(named=True):
+            bad_at[(r["source_file"], r["source_row"])] = r["reasons"]
+    for at, changes in touched.items():
+        for c, fields in changes:
+            broken = [x for x in bad_at.get(at, []) if x["column"] in fields]
+            for x in broken:
+                problems.append(f"{c.where}: new value {c.new_value!r} breaks rule {x['rule']} on {x['column']}: {x['message']}")
+    for c in corrections:
+        hits = by_form.get(c.form_id, [])
+        outcome = ("withdrawn" if c.action == "withdraw" else
+                   "quarantined" if any((r["source_file"], r["source_row"]) in bad_at for r in hits) else "valid")
+        audit.append(c.row() | {"rows": len(hits), "outcome": outcome})
+    lineage = ["source_file", "source_row"]
+    affected = rows.select(lineage)
+    silver = silver.join(affected, on=lineage, how="anti")
+    parts = [quarantine.join(affected, on=lineage, how="anti")]
+    if again is not None:
+        silver = pl.concat([silver, again.silver], how="vertical_relaxed")
+        parts.append(again.quarantine)
+    if withdrawn:
+        why = pl.DataFrame({"source_file": [a for a, _ in withdrawn], "source_row": [b for _, b in withdrawn],
+                            "message": [f"withdrawn by {c.where}: {c.reason} ({c.requested_by}, {c.requested_at})"
+                                        for c in withdrawn.values()]}, schema_overrides={"source_row": pl.Int64})
+        parts.append(rows.join(why, on=lineage).with_columns(
+            pl.concat_list(pl.struct(pl.lit(None, pl.Utf8).alias("column"), pl.lit("withdrawn").alias("rule"),
+                                     pl.lit(None, pl.Utf8).alias("value"), pl.col("message"))).alias("reasons"),
+            pl.lit(source).alias("source")).drop("message"))
+    quarantine = pl.concat([q.select(parts[0].columns) for q in parts if q.height] or parts[:1], how="vertical_relaxed")
+    return silver.sort(lineage), quarantine.sort(lineage), audit

@@ -1,0 +1,35 @@
+"""Content hashes that fingerprint inputs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import polars as pl
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def frames_sha256(frames: dict[str, pl.DataFrame]) -> str:
+    """SHA-256 over named tables' content (names in order, each table as CSV): equal tables, equal hash."""
+    digest = hashlib.sha256()
+    for name in sorted(frames):
+        digest.update(name.encode() + b"\n")
+        digest.update(frames[name].write_csv().encode())
+    return digest.hexdigest()
+
+
+def code_fingerprint() -> str:
+    """SHA-256 over the package's own source files: a code change invalidates cached stage results."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\n" + path.read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,152 @@
+"""Raw exports -> bronze Parquet: canonical columns, lineage on every row, no personal data."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from sipas_pipeline.hashing import sha256_file
+from sipas_pipeline.ingest.normalize import clean_text, header_key, normalise_dates, province_lookup, resolve_provinces
+from sipas_pipeline.ingest.readers import SUFFIXES, UnreadableFile, read_export
+from sipas_pipeline.methodology import Methodology
+
+LINEAGE = ["source_file", "source_row", "batch_id", "file_sha256"]
+
+
+@dataclass
+class IngestReport:
+    """What ingest did for one source: files read, rows, columns ignored, files it could not read."""
+
+    source: str
+    files: list[dict] = field(default_factory=list)
+    unreadable: list[dict] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f["rows"] for f in self.files)
+
+
+def source_fields(m: Methodology, source: str) -> pl.DataFrame:
+    """The form of a source: one row per canonical field."""
+    return m.forms[source]
+
+
+def map_headers(columns: list[str], form: pl.DataFrame) -> tuple[dict[str, str], list[str], list[str]]:
+    """(export column -> field id, missing required field ids, ignored columns).
+
+    A field is found under its id or any of its header aliases, compared without case or extra
+    spaces; for `group/question` headers the last path segment counts too. Personal-data fields are
+    found (so they are not reported as unknown) and mapped to nothing: they are dropped here."""
+    keys: dict[str, str] = {}
+    for c in columns:
+        keys.setdefault(header_key(c), c)
+        keys.setdefault(header_key(c.rsplit("/", 1)[-1]), c)
+    mapping, missing, used = {}, [], set()
+    for row in form.iter_rows(named=True):
+        aliases = [row["field_id"], *[h for h in row["headers"].split("|") if h]]
+        found = next((keys[header_key(a)] for a in aliases if header_key(a) in keys
+                      and keys[header_key(a)] not in used), None)
+        if found is None:
+            if row["required"] == "yes" and row["pii"] == "no":
+                missing.append(row["field_id"])
+            continue
+        used.add(found)
+        if row["pii"] == "no":
+            mapping[found] = row["field_id"]
+    ignored = [c for c in columns if c not in used]
+    return mapping, missing, ignored
+
+
+def canonical(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, sha: str) -> tuple[pl.DataFrame, dict]:
+    """A raw table -> the form's non-personal fields as raw text + lineage; raises UnreadableFile
+    (with `rel_path`) when required columns are missing. Personal-data columns are dropped here."""
+    form = source_fields(m, source)
+    mapping, missing, ignored = map_headers(frame.columns, form)
+    if missing:
+        raise UnreadableFile(Path(rel_path), "missing required columns: " + ", ".join(missing))
+    by_field = {v: k for k, v in mapping.items()}
+    out = frame.select(
+        pl.lit(rel_path).alias("source_file"),
+        (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias("source_row"),  # header is row 1
+        pl.lit(Path(rel_path).stem).alias("batch_id"),
+        pl.lit(sha).alias("file_sha256"),
+        *[pl.col(by_field[f]).cast(pl.Utf8).alias(f) if f in by_field else pl.lit(None, pl.Utf8).alias(f)
+          for f in public_fields(m, source)])
+    return out, {"file": rel_path, "rows": out.height, "sha256": sha, "ignored_columns": ignored}
+
+
+def public_fields(m: Methodology, source: str) -> list[str]:
+    """The fields of a source that are kept (everything but personal data), in form order."""
+    return source_fields(m, source).filter(pl.col("pii") == "no")["field_id"].to_list()
+
+
+def normalise(frame: pl.DataFrame, m: Methodology, source: str, lookup: dict[str, str] | None = None) -> pl.DataFrame:
+    """Canonical raw text -> bronze: trimmed, blanks null, provinces as codes, dates as ISO.
+    Run once over all of a source's files (one pass, whatever the number of batches)."""
+    form = source_fields(m, source)
+    dtypes = dict(zip(form["field_id"], form["dtype"], strict=True))
+    fields = public_fields(m, source)
+    out = frame.with_columns(clean_text(frame.select(fields)))
+    lookup = lookup if lookup is not None else province_lookup(m)
+    exprs = []
+    for f in fields:
+        if dtypes[f] == "date":
+            exprs.append(normalise_dates(pl.col(f)).alias(f))
+        elif dtypes[f] == "multi":
+            exprs.append(pl.col(f).str.replace_all(r"[\s,;]+", " "))
+    out = out.with_columns(exprs) if exprs else out
+    provinces = [f for f in fields if dtypes[f] == "province"]
+    return out.with_columns([resolve_provinces(out[f], lookup).alias(f) for f in provinces]).select(LINEAGE + fields)
+
+
+def to_bronze(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, sha: str,
+              lookup: dict[str, str] | None = None) -> tuple[pl.DataFrame, dict]:
+    """One raw table -> bronze rows + its summary (`canonical` then `normalise`)."""
+    out, summary = canonical(frame, m, source, rel_path, sha)
+    return normalise(out, m, source, lookup), summary
+
+
+def list_files(folder: Path) -> list[Path]:
+    """The export files of a source folder, in name order (the order "first copy" refers to)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith((".", "~$")))
+
+
+def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) -> IngestReport:
+    """Read every file of a source folder into bronze Parquet (one file per batch)."""
+    folder = raw_dir / m.meta["sources"][source]["folder"]
+    report = IngestReport(source)
+    out_dir = bronze_dir / source
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def one(path: Path) -> tuple[pl.DataFrame | None, dict]:
+        rel = path.relative_to(raw_dir).as_posix()
+        try:
+            if path.suffix.lower() not in SUFFIXES:
+                raise UnreadableFile(Path(rel), f"unsupported file type {path.suffix!r}")
+            frame, info = read_export(path)
+            rows, summary = canonical(frame, m, source, rel, sha256_file(path))
+        except UnreadableFile as exc:
+            return None, {"file": rel, "source": source, "reason": exc.reason}
+        except OSError as exc:  # permission denied, a file that vanished: unreadable, with the cause
+            return None, {"file": rel, "source": source, "reason": f"cannot be read: {(exc.strerror or str(exc)).lower()}"}
+        return rows, summary | info
+
+    # files are independent: read them on all cores, report them in name order
+    frames = []
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for rows, result in pool.map(one, list_files(folder)):
+            (report.unreadable if rows is None else report.files).append(result)
+            if rows is not None:
+                frames.append(rows)
+        if frames:
+            bronze = normalise(pl.concat(frames, how="vertical"), m, source, province_lookup(m))
+            parts = bronze.partition_by("batch_id", as_dict=True, maintain_order=True).items()
+            list(pool.map(lambda p: p[1].write_parquet(out_dir / f"{p[0][0]}.parquet", statistics=False,
+                                                       compression="lz4"), parts))
+    return report

@@ -1,0 +1,202 @@
+"""Read a year's methodology files into one checked `Methodology` object."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from sipas_pipeline.errors import MethodologyError
+from sipas_pipeline.paths import schemas_root
+
+SOURCES = ("citizen", "official", "appraisal")
+
+
+
+
+@dataclass(frozen=True)
+class Methodology:
+    """Everything that belongs to one survey year, as tables."""
+
+    year: int
+    root: Path
+    meta: dict[str, Any]
+    forms: dict[str, pl.DataFrame]
+    code_lists: pl.DataFrame
+    indicators: pl.DataFrame
+    tree: pl.DataFrame  # element/policy group -> part, with weights and labels
+    parts: pl.DataFrame
+    par_fields: pl.DataFrame
+    par_criteria: pl.DataFrame
+    par_subcriteria: pl.DataFrame
+    provinces: pl.DataFrame
+    regions: pl.DataFrame
+    province_aliases: pl.DataFrame
+    sampling_frame: pl.DataFrame
+    content_hash: str
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", self.year))
+
+    @property
+    def group_bounds(self) -> list[tuple[str, float]]:
+        return [(g["group"], float(g["min"])) for g in self.meta["par"]["groups"]]
+
+    @property
+    def completeness(self) -> dict[str, dict[str, Any]]:
+        """What a province needs before it is published (the checked `completeness` block)."""
+        return self.meta["completeness"]
+
+    @property
+    def rank_decimals(self) -> int:
+        return int(self.meta.get("ranking", {}).get("decimals", 2))
+
+    def published(self) -> pl.DataFrame | None:
+        """The published figures kept beside the methodology (`published.csv`), if any."""
+        path = self.root / "published.csv"
+        if not path.is_file():
+            return None
+        return pl.read_csv(path, comment_prefix="#",
+                           schema_overrides={"unit": pl.Utf8, "value": pl.Float64, "rank": pl.Int64})
+
+    def codes(self, list_id: str) -> list[int]:
+        """The codes of a code list."""
+        return self.code_lists.filter(pl.col("list_id") == list_id)["code"].to_list()
+
+    def summary(self) -> dict[str, Any]:
+        """Counts computed from the files, for people and for `--json`."""
+        ind = self.indicators.group_by("type").len()
+        counts = dict(zip(ind["type"], ind["len"], strict=True))
+        subs = self.par_subcriteria
+        appraisal = subs.filter(pl.col("kind") == "appraisal")["max_points"].sum()
+        survey = subs.filter(pl.col("kind") != "appraisal")["max_points"].sum()
+        return {
+            "year": self.year,
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "indicators": {t: counts.get(t, 0) for t in ("assessment", "satisfaction", "expectation")},
+            "par": {
+                "fields": self.par_fields.height,
+                "criteria": self.par_criteria.height,
+                "subcriteria": subs.height,
+                "appraisal_points": round(float(appraisal), 6),
+                "survey_points": round(float(survey), 6),
+            },
+            "units": self.provinces.height,
+            "regions": self.regions.height,
+            "sampling_frame": {
+                "districts": self.sampling_frame["district_code"].n_unique(),
+                "communes": self.sampling_frame["commune_code"].n_unique(),
+                "villages": self.sampling_frame.height,
+            },
+            "questions": {s: f.filter(pl.col("pii") == "no").height for s, f in self.forms.items()},
+        }
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    """A methodology CSV: `#` comment lines, every column read as text."""
+    return pl.read_csv(path, comment_prefix="#", infer_schema=False).with_columns(
+        pl.all().str.strip_chars().fill_null("")
+    )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tree(meta: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    parts, nodes = [], []
+    for part in meta["sipas"]["parts"]:
+        parts.append({k: part[k] for k in ("id", "label_vi", "label_en")} | {"weight": float(part["weight"])})
+        for child in part["children"]:
+            nodes.append(
+                {"element": child["id"], "part": part["id"], "weight": float(child["weight"]),
+                 "label_vi": child["label_vi"], "label_en": child["label_en"]}
+            )
+    return pl.DataFrame(parts).rename({"id": "part"}), pl.DataFrame(nodes)
+
+
+def read_methodology(root: Path) -> Methodology:
+    """Read the files of one year's folder without checking them (see `load_methodology`)."""
+    meta_path = root / "methodology.yaml"
+    if not meta_path.is_file():
+        raise MethodologyError([f"{meta_path}: missing: every year needs methodology.yaml"])
+    try:
+        meta = yaml.safe_load(meta_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise MethodologyError([f"{meta_path}: not valid YAML: {exc}"]) from exc
+    files = meta.get("files", {})
+    missing = [f"{root / name}: missing (named in methodology.yaml files.{key})"
+               for key, name in files.items() if not (root / name).is_file()]
+    if missing:
+        raise MethodologyError(missing)
+    tables = {}
+    for key, name in files.items():
+        try:
+            tables[key] = _read_csv(root / name)
+        except Exception as exc:  # a malformed CSV
+            raise MethodologyError([f"{root / name}: cannot be read as CSV: {exc}"]) from exc
+    hashes = {p.name: _sha256(p) for p in sorted(root.iterdir()) if p.is_file()}
+    digest = hashlib.sha256("".join(f"{n}:{h}\n" for n, h in hashes.items()).encode()).hexdigest()
+    parts, tree = _tree(meta)
+    fields = pl.DataFrame(meta["par"]["fields"]).with_columns(
+        pl.col("field_id").cast(pl.Int64), pl.col("max_points").cast(pl.Float64)
+    )
+    try:
+        code_lists = tables["code_lists"].with_columns(pl.col("code").cast(pl.Int64))
+        indicators = tables["indicators"].with_columns(pl.col("weight").cast(pl.Float64),
+                                                       pl.col("direction").cast(pl.Int64))
+        subs = tables["par_subcriteria"].with_columns(pl.col("max_points").cast(pl.Float64),
+                                                      pl.col("field_id").cast(pl.Int64))
+        crits = tables["par_criteria"].with_columns(pl.col("field_id").cast(pl.Int64))
+    except pl.exceptions.PolarsError as exc:
+        raise MethodologyError([f"{root}: a numeric column holds text: {exc}"]) from exc
+    return Methodology(
+        year=int(meta["year"]),
+        root=root,
+        meta=meta,
+        forms={s: tables[f"{s}_form"] for s in SOURCES},
+        code_lists=code_lists,
+        indicators=indicators,
+        tree=tree,
+        parts=parts,
+        par_fields=fields,
+        par_criteria=crits,
+        par_subcriteria=subs,
+        provinces=tables["provinces"],
+        regions=pl.DataFrame(meta["regions"]),
+        province_aliases=tables["province_aliases"],
+        sampling_frame=tables["sampling_frame"].with_columns(pl.col("population").cast(pl.Int64)),
+        content_hash=digest,
+        files=hashes,
+    )
+
+
+def load_methodology(year: int, root: Path | None = None) -> Methodology:
+    """Read and check `schemas/<year>/`; raise MethodologyError naming every broken rule."""
+    from sipas_pipeline.methodology.checks import check_methodology
+
+    folder = (root or schemas_root()) / str(year)
+    if not folder.is_dir():
+        raise MethodologyError([f"{folder}: no methodology folder for year {year}"])
+    return _cached(folder.resolve(), _folder_stamp(folder), check_methodology)
+
+
+def _folder_stamp(folder: Path) -> tuple:
+    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.iterdir()))
+
+
+@cache
+def _cached(folder: Path, stamp: tuple, checker) -> Methodology:
+    m = read_methodology(folder)
+    problems = checker(m)
+    if problems:
+        raise MethodologyError(problems)
+    return m

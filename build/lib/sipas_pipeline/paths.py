@@ -1,0 +1,70 @@
+"""Where the project's files live: schemas, generated data, the default DuckDB file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from importlib import resources
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def schemas_root() -> Path:
+    """The folder holding `<year>/` methodology folders and `duckdb/` SQL: `SIPAS_SCHEMAS` when set, else
+    the copy an installed wheel carries (`sipas_pipeline/schemas`), else the checkout's top-level
+    `schemas/` (an editable install). Never the current directory."""
+    env = os.environ.get("SIPAS_SCHEMAS")
+    if env:
+        return Path(env)
+    packaged = Path(str(resources.files("sipas_pipeline").joinpath("schemas")))
+    if (packaged / "duckdb").is_dir():
+        return packaged
+    return PROJECT_ROOT / "schemas"
+
+
+def data_root() -> Path:
+    """Generated data (synthetic years, bronze/silver Parquet, runs): `SIPAS_DATA` or ./data."""
+    return Path(os.environ.get("SIPAS_DATA", Path.cwd() / "data"))
+
+
+def year_dir(year: int, part: str) -> Path:
+    """A year's default folder under the data root: `raw` (the exports) or `work` (the stages' Parquet)."""
+    return data_root() / str(year) / part
+
+
+def default_db() -> Path:
+    """Where results are published unless told: data/sipas.duckdb."""
+    return data_root() / "sipas.duckdb"
+
+
+MARKER = ".sipas-made"  # written in every folder the tool creates: proof that it may empty or replace it
+
+
+def demo_dir(year: int) -> Path:
+    """Where the synthetic demo year lives (`--demo`), apart from real exports: data/demo/<year>/raw."""
+    return data_root() / "demo" / str(year) / "raw"
+
+
+def made_by_us(folder: Path) -> bool:
+    """Whether the tool created `folder` (its marker file is there)."""
+    return (Path(folder) / MARKER).is_file()
+
+
+def fresh_dir(folder: Path, what: str) -> Path:
+    """An empty folder for the tool to fill: created (with its marker) when missing; emptied when the tool
+    made it before; used as it is when it exists but is empty. A folder with files the tool did not
+    make is never touched: InputError, one line."""
+    from sipas_pipeline.errors import InputError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: not a folder (cannot write the {what} there)")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not made_by_us(folder):
+            raise InputError(f"{folder}: not empty and not made by sipas (no {MARKER} marker): "
+                             f"nothing deleted; choose an empty or new folder for the {what}")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text(f"made by sipas: {what}; sipas may empty or replace this folder\n", encoding="utf-8")
+    return folder

@@ -1,0 +1,264 @@
+"""Publish a run's results into the DuckDB file: one transaction per run, the DDL and views from
+`schemas/duckdb/`, comments on every table, view and column, and a clear error when another
+process holds the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from sipas_pipeline.errors import DatabaseLocked
+from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.paths import schemas_root
+
+# a view column without its own COMMENT ON takes the comment of this table's column of the same name
+VIEW_BASE = {"current_par_index": "par_totals"}
+
+
+
+
+def ddl_files() -> list[Path]:
+    """The SQL files applied on every publish, in order."""
+    root = schemas_root() / "duckdb"
+    return [root / "tables.sql", root / "views.sql"]
+
+
+def read_query(db: Path, sql: str, params: dict[str, Any] | list[Any] | None = None) -> list[tuple]:
+    """Run one query on `db` opened read-only (as analysts do) and return its rows."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def lock_file(db: Path) -> Path:
+    """Side file naming the process that is publishing into `db`."""
+    return Path(f"{db}.publishing.json")
+
+
+def connect_writer(db: Path) -> duckdb.DuckDBPyConnection:
+    """Open `db` for writing; raise DatabaseLocked naming the holder if another process has it."""
+    db = Path(db)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(db))
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        raise DatabaseLocked(f"{db}: {lock_holder(db, str(exc))}; try again when it has finished "
+                             "(analysts: open the file with read_only=True)") from None
+
+
+def lock_holder(db: Path, duckdb_message: str) -> str:
+    """Who holds the lock, from DuckDB's message and the publisher's side file."""
+    m = re.search(r"held in (.+?) \(PID (\d+)\)", duckdb_message)
+    who = f"locked by {m.group(1)} (PID {m.group(2)})" if m else "locked by another process"
+    side = lock_file(db)
+    if side.is_file():
+        try:
+            info = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return who
+        if m is None or str(info.get("pid")) == m.group(2):
+            return (f"being published by run {info['run_id']} (year {info['year']}, PID {info['pid']}, "
+                    f"since {info['since']})")
+    return who
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create tables (if missing) and views, and (re)apply every comment."""
+    for path in ddl_files():
+        con.execute(path.read_text(encoding="utf-8"))
+    comment_view_columns(con)
+
+
+def comment_view_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Give each view column without a comment the comment of the same column in its base table."""
+    rows = con.execute("""
+        SELECT c.table_name, c.column_name FROM duckdb_columns() c JOIN duckdb_views() v
+          ON v.view_name = c.table_name AND v.schema_name = c.schema_name
+        WHERE NOT v.internal AND c.comment IS NULL""").fetchall()
+    known = con.execute("""
+        SELECT c.table_name, c.column_name, c.comment FROM duckdb_columns() c JOIN duckdb_tables() t
+          ON t.table_name = c.table_name AND t.schema_name = c.schema_name WHERE c.comment IS NOT NULL
+        ORDER BY c.table_name""").fetchall()
+    by_table = {(t, c): text for t, c, text in known}
+    any_table = {}
+    for _, c, text in known:
+        any_table.setdefault(c, text)
+    for view, column in rows:
+        base = VIEW_BASE.get(view, view.removeprefix("current_"))
+        text = by_table.get((base, column)) or any_table.get(column)
+        if text is None:
+            raise ValueError(f"schemas/duckdb/views.sql: view {view} column {column} has no comment")
+        con.execute(f'COMMENT ON COLUMN {view}."{column}" IS ' + sql_string(text))
+
+
+def sql_string(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def dimension_frames(m: Methodology) -> dict[str, pl.DataFrame]:
+    """The dimension tables of a year, from its methodology."""
+    year = pl.lit(m.year, pl.Int32).alias("year")
+    p, r = m.provinces, m.regions
+    units = pl.concat([
+        p.select(year, pl.lit("province").alias("unit_level"), pl.col("province_code").alias("unit_code"),
+                 "name_vi", "name_en", "region_code"),
+        r.select(year, pl.lit("region").alias("unit_level"), pl.col("region_code").alias("unit_code"),
+                 "name_vi", "name_en", "region_code"),
+        pl.DataFrame({"unit_code": ["VN"], "name_vi": ["Toàn quốc"], "name_en": ["Nation"]}).select(
+            year, pl.lit("nation").alias("unit_level"), "unit_code", "name_vi", "name_en",
+            pl.lit(None, pl.Utf8).alias("region_code")),
+    ])
+    sipas = pl.concat([
+        pl.DataFrame({"node": ["SIPAS"], "label_vi": ["Chỉ số SIPAS"], "label_en": ["SIPAS index"]}).select(
+            year, pl.lit("sipas").alias("level"), "node", pl.lit(None, pl.Utf8).alias("parent"),
+            pl.lit(1.0).alias("weight"), "label_vi", "label_en"),
+        m.parts.select(year, pl.lit("part").alias("level"), pl.col("part").alias("node"),
+                       pl.lit("SIPAS").alias("parent"), pl.col("weight").cast(pl.Float64), "label_vi", "label_en"),
+        m.tree.select(year, pl.lit("element").alias("level"), pl.col("element").alias("node"),
+                      pl.col("part").alias("parent"), pl.col("weight").cast(pl.Float64), "label_vi", "label_en"),
+    ])
+    sub = m.par_subcriteria
+    crit_max = sub.group_by("criterion_id").agg(pl.col("max_points").sum())
+    none = pl.lit(None, pl.Utf8)
+    par = pl.concat([
+        m.par_fields.select(year, pl.lit("field").alias("level"), pl.col("field_id").cast(pl.Utf8).alias("node"),
+                            none.alias("criterion_id"), pl.col("field_id").cast(pl.Utf8), none.alias("kind"),
+                            none.alias("source"), pl.col("max_points").cast(pl.Float64), "label_vi", "label_en"),
+        m.par_criteria.join(crit_max, on="criterion_id", how="left").select(
+            year, pl.lit("criterion").alias("level"), pl.col("criterion_id").alias("node"), "criterion_id",
+            pl.col("field_id").cast(pl.Utf8), none.alias("kind"), none.alias("source"),
+            pl.col("max_points").cast(pl.Float64), "label_vi", "label_en"),
+        sub.select(year, pl.lit("subcriterion").alias("level"), pl.col("subcriterion_id").alias("node"),
+                   "criterion_id", pl.col("field_id").cast(pl.Utf8), "kind", "source",
+                   pl.col("max_points").cast(pl.Float64), "label_vi", "label_en"),
+    ])
+    ind = m.indicators.select(year, pl.exclude("weight"), pl.col("weight").cast(pl.Float64)).with_columns(
+        pl.col("in_index").cast(pl.Utf8).str.to_lowercase().is_in(["true", "yes", "1"]),
+        pl.col("counting_codes").cast(pl.Utf8))
+    return {"units": units, "indicators": ind, "sipas_structure": sipas, "par_structure": par}
+
+
+def fact_frames(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The compute stage's tables in the shape of the fact tables (PAR levels in one long table)."""
+    sub = tables["par_points"].select("province_code", pl.lit("subcriterion").alias("level"),
+                                      pl.col("subcriterion_id").alias("node"), "points", "max_points", "self_points")
+    levels = tables["par_levels"].select("province_code", "level", "node", "points", "max_points",
+                                         pl.lit(None, pl.Float64).alias("self_points"))
+    return {"indicator_values": tables["indicator_values"], "sipas_indices": tables["sipas_indices"],
+            "par_points": pl.concat([sub, levels]), "par_totals": tables["par_totals"], "ranks": tables["ranks"]}
+
+
+def quarantine_frame(quarantine: pl.DataFrame) -> pl.DataFrame:
+    """Quarantined rows (one per row, reasons listed) -> one row per reason with the row as JSON."""
+    if quarantine.height == 0:
+        return pl.DataFrame(schema={"source": pl.Utf8, "batch_id": pl.Utf8, "source_file": pl.Utf8,
+                                    "source_row": pl.Int64, "form_id": pl.Utf8, "province_code": pl.Utf8,
+                                    "column_name": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8,
+                                    "message": pl.Utf8, "record": pl.Utf8})
+    record_cols = [c for c in quarantine.columns if c not in ("reasons", "source")]
+    frame = quarantine.with_columns(pl.struct(record_cols).struct.json_encode().alias("record"))
+    for col in ("form_id", "province_code"):
+        if col not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(col))
+    return (frame.select("source", "batch_id", "source_file", "source_row", "form_id", "province_code", "record",
+                         "reasons").explode("reasons").unnest("reasons")
+            .rename({"column": "column_name"})
+            .select("source", "batch_id", "source_file", "source_row", "form_id", "province_code", "column_name",
+                    "rule", "value", "message", "record"))
+
+
+def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, run_id: str | None, year: int) -> None:
+    """Append `frame` to `table` by column name, with run id and year in front."""
+    con.register("_frame", frame.to_arrow())
+    keys = ("$run_id AS run_id, " if run_id is not None else "") + "$year AS year, "
+    params = {"year": year} | ({"run_id": run_id} if run_id is not None else {})
+    con.execute(f"INSERT INTO {table} BY NAME SELECT {keys} * EXCLUDE (year) FROM _frame"
+                if "year" in frame.columns else
+                f"INSERT INTO {table} BY NAME SELECT {keys} * FROM _frame", params)
+    con.unregister("_frame")
+
+
+def run_row(m: Methodology, run: dict[str, Any], status: str, results_hash: str | None = None,
+            error: str | None = None) -> dict[str, Any]:
+    """The `runs` row of a run record (the dict `orchestration.run_year` builds: run_id, started_at,
+    parameters, flow_run_id, code_version, inputs, accounting, unreadable_files, timings)."""
+    return {"run_id": run["run_id"], "year": m.year, "status": status, "started_at": run["started_at"],
+            "finished_at": datetime.now(UTC), "parameters": json.dumps(run.get("parameters", {}), ensure_ascii=False),
+            "flow_run_id": run.get("flow_run_id"), "methodology_hash": m.content_hash,
+            "code_version": run.get("code_version", "unknown"), "inputs": run.get("inputs", []),
+            "accounting": run.get("accounting", []), "unreadable_files": run.get("unreadable_files", []),
+            "timings": run.get("timings", []), "results_hash": results_hash, "error": error}
+
+
+def insert_run(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
+    """Insert one `runs` row (nested lists of dicts become DuckDB lists of structs)."""
+    cols = list(row)
+    con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('$' + c for c in cols)})", row)
+
+
+def publish(db: Path, m: Methodology, run: dict[str, Any], tables: dict[str, pl.DataFrame],
+            quarantine: pl.DataFrame, results_hash: str, corrections: list[dict[str, Any]] | None = None,
+            before_commit: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Write one run (dimensions refreshed, facts, quarantine, corrections audit, run row) in one transaction and make it
+    current; on any error roll back so the previous run stays current. Returns counts and seconds."""
+    t0 = time.perf_counter()
+    db = Path(db)
+    con = connect_writer(db)
+    side = lock_file(db)
+    try:
+        side.write_text(json.dumps({"run_id": run["run_id"], "year": m.year, "pid": os.getpid(),
+                                    "since": datetime.now(UTC).isoformat(timespec="seconds")}), encoding="utf-8")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            ensure_schema(con)
+            for name, frame in dimension_frames(m).items():
+                con.execute(f"DELETE FROM {name} WHERE year = $year", {"year": m.year})
+                insert(con, name, frame, None, m.year)
+            con.execute("""INSERT INTO methodology_versions SELECT $year, $version, $hash, $files, $run_id
+                           WHERE NOT EXISTS (SELECT 1 FROM methodology_versions WHERE year = $year AND content_hash = $hash)""",
+                        {"year": m.year, "version": str(m.meta.get("version", "")), "hash": m.content_hash,
+                         "files": json.dumps(m.files), "run_id": run["run_id"]})
+            counts = {}
+            audit = {"corrections": pl.DataFrame(corrections, infer_schema_length=None)} if corrections else {}
+            for name, frame in (fact_frames(tables) | {"quarantine": quarantine_frame(quarantine)} | audit).items():
+                insert(con, name, frame, run["run_id"], m.year)
+                counts[name] = frame.height
+            seconds = time.perf_counter() - t0
+            timed = dict(run) | {"timings": [*run.get("timings", []), {"stage": "publish", "seconds": round(seconds, 3)}]}
+            insert_run(con, run_row(m, timed, "published", results_hash))
+            if before_commit is not None:
+                before_commit()
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.close()
+        side.unlink(missing_ok=True)
+    return {"db": str(db), "rows": counts, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def record_failure(db: Path, m: Methodology, run: dict[str, Any], error: str) -> None:
+    """Record a failed run (status failed, nothing else of it) so `runs` says what happened."""
+    con = connect_writer(Path(db))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        ensure_schema(con)
+        insert_run(con, run_row(m, run, "failed", error=error[:2000]))
+        con.execute("COMMIT")
+    finally:
+        con.close()

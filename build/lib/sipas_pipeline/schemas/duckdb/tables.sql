@@ -1,0 +1,336 @@
+-- sipas-pipeline result database: tables.
+-- Run by the publish step inside its transaction on every publish (idempotent: CREATE ... IF NOT EXISTS),
+-- followed by the COMMENT ON statements below, so comments are always present.
+-- Keys: every fact row carries run_id and year; units are (unit_level, unit_code) for province / region / nation.
+
+-- Dimensions (kích thước) --------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS methodology_versions (
+    year INTEGER NOT NULL,
+    version VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    files JSON NOT NULL,
+    first_run_id VARCHAR NOT NULL,
+    PRIMARY KEY (year, content_hash)
+);
+COMMENT ON TABLE methodology_versions IS 'Methodology versions (phiên bản phương pháp luận): one row per distinct set of methodology files a run used';
+COMMENT ON COLUMN methodology_versions.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN methodology_versions.version IS 'Version label from methodology.yaml';
+COMMENT ON COLUMN methodology_versions.content_hash IS 'SHA-256 over the methodology files of the year, in file-name order';
+COMMENT ON COLUMN methodology_versions.files IS 'Each methodology file with its own SHA-256 (JSON object file -> hash)';
+COMMENT ON COLUMN methodology_versions.first_run_id IS 'The first run published with this methodology version';
+
+CREATE TABLE IF NOT EXISTS units (
+    year INTEGER NOT NULL,
+    unit_level VARCHAR NOT NULL,
+    unit_code VARCHAR NOT NULL,
+    name_vi VARCHAR NOT NULL,
+    name_en VARCHAR NOT NULL,
+    region_code VARCHAR,
+    PRIMARY KEY (year, unit_level, unit_code)
+);
+COMMENT ON TABLE units IS 'Administrative units (đơn vị hành chính): the provinces (tỉnh/thành phố), the regions (vùng) and the nation (toàn quốc) of a year';
+COMMENT ON COLUMN units.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN units.unit_level IS 'Level of the unit: province (tỉnh), region (vùng) or nation (toàn quốc)';
+COMMENT ON COLUMN units.unit_code IS 'Unit code: the two-digit province code (mã tỉnh), the region code, or VN for the nation';
+COMMENT ON COLUMN units.name_vi IS 'Name in Vietnamese (tên tiếng Việt), NFC';
+COMMENT ON COLUMN units.name_en IS 'Name in English (tên tiếng Anh)';
+COMMENT ON COLUMN units.region_code IS 'Region (vùng) a province belongs to; the region''s own code on region rows; null for the nation';
+
+CREATE TABLE IF NOT EXISTS indicators (
+    year INTEGER NOT NULL,
+    indicator_id VARCHAR NOT NULL,
+    type VARCHAR NOT NULL,
+    part VARCHAR,
+    element VARCHAR,
+    question_id VARCHAR NOT NULL,
+    counting_codes VARCHAR NOT NULL,
+    direction INTEGER NOT NULL,
+    in_index BOOLEAN NOT NULL,
+    weight DOUBLE,
+    label_vi VARCHAR NOT NULL,
+    label_en VARCHAR NOT NULL,
+    PRIMARY KEY (year, indicator_id)
+);
+COMMENT ON TABLE indicators IS 'SIPAS indicators (chỉ tiêu): 42 assessment (đánh giá), 51 satisfaction (hài lòng), 10 expectation (mong đợi)';
+COMMENT ON COLUMN indicators.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN indicators.indicator_id IS 'Indicator id (mã chỉ tiêu), as in schemas/<year>/indicators.csv';
+COMMENT ON COLUMN indicators.type IS 'assessment (đánh giá), satisfaction (hài lòng) or expectation (mong đợi)';
+COMMENT ON COLUMN indicators.part IS 'Part of the SIPAS tree: policy (chính sách) or service (dịch vụ hành chính công)';
+COMMENT ON COLUMN indicators.element IS 'Element (yếu tố) of the SIPAS tree the indicator belongs to';
+COMMENT ON COLUMN indicators.question_id IS 'Question (câu hỏi) of the citizens'' form the indicator is computed from';
+COMMENT ON COLUMN indicators.counting_codes IS 'Answer codes counted in the numerator, separated by |';
+COMMENT ON COLUMN indicators.direction IS '1 when a higher value is better, -1 when a lower value is better';
+COMMENT ON COLUMN indicators.in_index IS 'True when the indicator enters the SIPAS index (satisfaction indicators of the tree)';
+COMMENT ON COLUMN indicators.weight IS 'Weight of the indicator within its element (trọng số)';
+COMMENT ON COLUMN indicators.label_vi IS 'Label in Vietnamese (nhãn tiếng Việt)';
+COMMENT ON COLUMN indicators.label_en IS 'Label in English (nhãn tiếng Anh)';
+
+CREATE TABLE IF NOT EXISTS sipas_structure (
+    year INTEGER NOT NULL,
+    level VARCHAR NOT NULL,
+    node VARCHAR NOT NULL,
+    parent VARCHAR,
+    weight DOUBLE NOT NULL,
+    label_vi VARCHAR NOT NULL,
+    label_en VARCHAR NOT NULL,
+    PRIMARY KEY (year, level, node)
+);
+COMMENT ON TABLE sipas_structure IS 'The SIPAS tree (cấu trúc chỉ số SIPAS): its parts and elements with weights';
+COMMENT ON COLUMN sipas_structure.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN sipas_structure.level IS 'Level of the tree: sipas, part (phần) or element (yếu tố)';
+COMMENT ON COLUMN sipas_structure.node IS 'Node of the tree at that level (the part or element code; SIPAS for the whole index)';
+COMMENT ON COLUMN sipas_structure.parent IS 'The node one level up (an element''s part; SIPAS for a part; null for the index)';
+COMMENT ON COLUMN sipas_structure.weight IS 'Weight of the node within its parent (trọng số)';
+COMMENT ON COLUMN sipas_structure.label_vi IS 'Label in Vietnamese (nhãn tiếng Việt)';
+COMMENT ON COLUMN sipas_structure.label_en IS 'Label in English (nhãn tiếng Anh)';
+
+CREATE TABLE IF NOT EXISTS par_structure (
+    year INTEGER NOT NULL,
+    level VARCHAR NOT NULL,
+    node VARCHAR NOT NULL,
+    criterion_id VARCHAR,
+    field_id VARCHAR NOT NULL,
+    kind VARCHAR,
+    source VARCHAR,
+    max_points DOUBLE,
+    label_vi VARCHAR NOT NULL,
+    label_en VARCHAR NOT NULL,
+    PRIMARY KEY (year, level, node)
+);
+COMMENT ON TABLE par_structure IS 'PAR INDEX structure (cấu trúc Chỉ số CCHC): fields (lĩnh vực), criteria (tiêu chí), sub-criteria (tiêu chí thành phần) with maximum points';
+COMMENT ON COLUMN par_structure.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN par_structure.level IS 'field (lĩnh vực), criterion (tiêu chí) or subcriterion (tiêu chí thành phần)';
+COMMENT ON COLUMN par_structure.node IS 'Id of the field, criterion or sub-criterion';
+COMMENT ON COLUMN par_structure.criterion_id IS 'Criterion (tiêu chí) a sub-criterion belongs to; the criterion itself on criterion rows';
+COMMENT ON COLUMN par_structure.field_id IS 'Field (lĩnh vực) the node belongs to';
+COMMENT ON COLUMN par_structure.kind IS 'How a sub-criterion is scored: appraisal (thẩm định), survey_official (điều tra xã hội học cán bộ) or survey_citizen (SIPAS)';
+COMMENT ON COLUMN par_structure.source IS 'Where a survey sub-criterion''s score comes from (a part, element or indicator of SIPAS, or a part of the officials'' form)';
+COMMENT ON COLUMN par_structure.max_points IS 'Maximum points (điểm tối đa); for a criterion the sum of its sub-criteria';
+COMMENT ON COLUMN par_structure.label_vi IS 'Label in Vietnamese (nhãn tiếng Việt)';
+COMMENT ON COLUMN par_structure.label_en IS 'Label in English (nhãn tiếng Anh)';
+
+-- The run record (lần chạy) -------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY,
+    year INTEGER NOT NULL,
+    status VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ,
+    parameters JSON NOT NULL,
+    flow_run_id VARCHAR,
+    methodology_hash VARCHAR NOT NULL,
+    code_version VARCHAR NOT NULL,
+    inputs STRUCT(source VARCHAR, file VARCHAR, sha256 VARCHAR, batch_id VARCHAR,
+                  "read" BIGINT, valid BIGINT, quarantined BIGINT)[],
+    accounting STRUCT(source VARCHAR, "read" BIGINT, valid BIGINT, quarantined BIGINT, unreadable_files BIGINT)[],
+    unreadable_files STRUCT(source VARCHAR, file VARCHAR, reason VARCHAR)[],
+    timings STRUCT(stage VARCHAR, seconds DOUBLE)[],
+    results_hash VARCHAR,
+    error VARCHAR
+);
+COMMENT ON TABLE runs IS 'One row per pipeline run (lần chạy): parameters, inputs with content hashes, row accounting, timings, status';
+COMMENT ON COLUMN runs.run_id IS 'Run id (mã lần chạy): year, UTC start time and a short random suffix';
+COMMENT ON COLUMN runs.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN runs.status IS 'published (the run''s results are in the fact tables) or failed (nothing of it was published)';
+COMMENT ON COLUMN runs.started_at IS 'When the run started';
+COMMENT ON COLUMN runs.finished_at IS 'When the run was published or failed';
+COMMENT ON COLUMN runs.parameters IS 'The run''s parameters (raw folder, database, correction files, trigger) as JSON';
+COMMENT ON COLUMN runs.flow_run_id IS 'Prefect flow run id, when the run went through Prefect';
+COMMENT ON COLUMN runs.methodology_hash IS 'Content hash of the methodology files used (see methodology_versions)';
+COMMENT ON COLUMN runs.code_version IS 'sipas-pipeline version (and git commit when known) that computed the run';
+COMMENT ON COLUMN runs.inputs IS 'Each input file read: source, file, SHA-256 of its content, batch, rows read / valid / quarantined';
+COMMENT ON COLUMN runs.accounting IS 'Row accounting per source: rows read = valid + quarantined; unreadable files counted by file';
+COMMENT ON COLUMN runs.unreadable_files IS 'Files that could not be read at all, with the reason';
+COMMENT ON COLUMN runs.timings IS 'Seconds spent per stage (ingest, validate, corrections, compute, publish)';
+COMMENT ON COLUMN runs.results_hash IS 'SHA-256 over the run''s result tables: equal inputs and methodology give an equal hash';
+COMMENT ON COLUMN runs.error IS 'Why a failed run failed';
+
+-- Facts (kết quả), keyed by run --------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS indicator_values (
+    run_id VARCHAR NOT NULL,
+    year INTEGER NOT NULL,
+    unit_level VARCHAR NOT NULL,
+    unit_code VARCHAR NOT NULL,
+    indicator_id VARCHAR NOT NULL,
+    value DOUBLE,
+    numerator DOUBLE,
+    denominator DOUBLE,
+    n BIGINT,
+    se DOUBLE,
+    incomplete_reason VARCHAR,
+    PRIMARY KEY (run_id, unit_level, unit_code, indicator_id)
+);
+COMMENT ON TABLE indicator_values IS 'Indicator values (giá trị chỉ tiêu) per unit: weighted percentage with its numerator, denominator, respondents and standard error';
+COMMENT ON COLUMN indicator_values.run_id IS 'Run id (mã lần chạy), see runs';
+COMMENT ON COLUMN indicator_values.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN indicator_values.unit_level IS 'Level of the unit: province (tỉnh), region (vùng) or nation (toàn quốc)';
+COMMENT ON COLUMN indicator_values.unit_code IS 'Unit code: the two-digit province code (mã tỉnh), the region code, or VN for the nation';
+COMMENT ON COLUMN indicator_values.indicator_id IS 'Indicator id (mã chỉ tiêu), see indicators';
+COMMENT ON COLUMN indicator_values.value IS 'Percentage 0-100 (tỷ lệ %): 100 x numerator / denominator for a province; the mean of provinces for a region or the nation';
+COMMENT ON COLUMN indicator_values.numerator IS 'Weighted count of answers with a counting code (tử số)';
+COMMENT ON COLUMN indicator_values.denominator IS 'Weighted count of valid answers, "don''t know" excluded (mẫu số)';
+COMMENT ON COLUMN indicator_values.n IS 'Number of respondents with a valid answer (số người trả lời)';
+COMMENT ON COLUMN indicator_values.incomplete_reason IS 'Why a province has no value (thiếu dữ liệu): what its inputs lack (published with --allow-incomplete); null when complete. On region and nation rows: the provinces their mean leaves out';
+COMMENT ON COLUMN indicator_values.se IS 'Standard error of a province value in percentage points (sai số chuẩn), Kish effective sample size; null above province level';
+
+CREATE TABLE IF NOT EXISTS sipas_indices (
+    run_id VARCHAR NOT NULL,
+    year INTEGER NOT NULL,
+    unit_level VARCHAR NOT NULL,
+    unit_code VARCHAR NOT NULL,
+    level VARCHAR NOT NULL,
+    node VARCHAR NOT NULL,
+    value DOUBLE,
+    se DOUBLE,
+    incomplete_reason VARCHAR,
+    PRIMARY KEY (run_id, unit_level, unit_code, level, node)
+);
+COMMENT ON TABLE sipas_indices IS 'SIPAS index (Chỉ số hài lòng về sự phục vụ hành chính) at every level of its tree: elements, parts and the index';
+COMMENT ON COLUMN sipas_indices.run_id IS 'Run id (mã lần chạy), see runs';
+COMMENT ON COLUMN sipas_indices.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN sipas_indices.unit_level IS 'Level of the unit: province (tỉnh), region (vùng) or nation (toàn quốc)';
+COMMENT ON COLUMN sipas_indices.unit_code IS 'Unit code: the two-digit province code (mã tỉnh), the region code, or VN for the nation';
+COMMENT ON COLUMN sipas_indices.level IS 'Level of the tree: element (yếu tố), part (phần) or sipas (the index)';
+COMMENT ON COLUMN sipas_indices.node IS 'Node of the tree (see sipas_structure)';
+COMMENT ON COLUMN sipas_indices.value IS 'Index value 0-100 (giá trị chỉ số, %)';
+COMMENT ON COLUMN sipas_indices.incomplete_reason IS 'Why a province has no value (thiếu dữ liệu): what its inputs lack (published with --allow-incomplete); null when complete. On region and nation rows: the provinces their mean leaves out';
+COMMENT ON COLUMN sipas_indices.se IS 'Standard error of the value in percentage points (sai số chuẩn), province rows only';
+
+CREATE TABLE IF NOT EXISTS par_points (
+    run_id VARCHAR NOT NULL,
+    year INTEGER NOT NULL,
+    province_code VARCHAR NOT NULL,
+    level VARCHAR NOT NULL,
+    node VARCHAR NOT NULL,
+    points DOUBLE NOT NULL,
+    max_points DOUBLE NOT NULL,
+    self_points DOUBLE,
+    PRIMARY KEY (run_id, province_code, level, node)
+);
+COMMENT ON TABLE par_points IS 'PAR INDEX points (điểm Chỉ số CCHC) per province at sub-criterion, criterion and field level';
+COMMENT ON COLUMN par_points.run_id IS 'Run id (mã lần chạy), see runs';
+COMMENT ON COLUMN par_points.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN par_points.province_code IS 'Two-digit province code (mã tỉnh)';
+COMMENT ON COLUMN par_points.level IS 'field (lĩnh vực), criterion (tiêu chí) or subcriterion (tiêu chí thành phần)';
+COMMENT ON COLUMN par_points.node IS 'Id of the field, criterion or sub-criterion (see par_structure)';
+COMMENT ON COLUMN par_points.points IS 'Points obtained (điểm đạt được)';
+COMMENT ON COLUMN par_points.max_points IS 'Maximum points (điểm tối đa)';
+COMMENT ON COLUMN par_points.self_points IS 'Points the province gave itself (điểm tự đánh giá), appraisal sub-criteria only';
+
+CREATE TABLE IF NOT EXISTS par_totals (
+    run_id VARCHAR NOT NULL,
+    year INTEGER NOT NULL,
+    province_code VARCHAR NOT NULL,
+    par_index DOUBLE,
+    appraisal_points DOUBLE,
+    survey_points DOUBLE,
+    "group" VARCHAR,
+    incomplete_reason VARCHAR,
+    PRIMARY KEY (run_id, province_code)
+);
+COMMENT ON TABLE par_totals IS 'PAR INDEX (Chỉ số cải cách hành chính) per province: total, its appraisal and survey parts, and the group';
+COMMENT ON COLUMN par_totals.run_id IS 'Run id (mã lần chạy), see runs';
+COMMENT ON COLUMN par_totals.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN par_totals.province_code IS 'Two-digit province code (mã tỉnh)';
+COMMENT ON COLUMN par_totals.par_index IS 'PAR INDEX value 0-100 (Chỉ số CCHC, %)';
+COMMENT ON COLUMN par_totals.appraisal_points IS 'Points from the appraisal (điểm thẩm định), out of 68';
+COMMENT ON COLUMN par_totals.survey_points IS 'Points from the surveys of officials and citizens (điểm điều tra xã hội học), out of 32';
+COMMENT ON COLUMN par_totals.incomplete_reason IS 'Why the province has no value and no rank (thiếu dữ liệu): what its inputs lack (published with --allow-incomplete); null when complete';
+COMMENT ON COLUMN par_totals."group" IS 'Group (nhóm) A-E by the PAR INDEX, bounds in methodology.yaml';
+
+CREATE TABLE IF NOT EXISTS ranks (
+    run_id VARCHAR NOT NULL,
+    year INTEGER NOT NULL,
+    province_code VARCHAR NOT NULL,
+    measure VARCHAR NOT NULL,
+    value DOUBLE,
+    region_code VARCHAR NOT NULL,
+    rank_national BIGINT,
+    rank_regional BIGINT,
+    change_value DOUBLE,
+    change_places BIGINT,
+    incomplete_reason VARCHAR,
+    PRIMARY KEY (run_id, province_code, measure)
+);
+COMMENT ON TABLE ranks IS 'Ranks (xếp hạng) of the provinces by SIPAS, its parts and the PAR INDEX, nationally and within the region, with the change since last year';
+COMMENT ON COLUMN ranks.run_id IS 'Run id (mã lần chạy), see runs';
+COMMENT ON COLUMN ranks.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN ranks.province_code IS 'Two-digit province code (mã tỉnh)';
+COMMENT ON COLUMN ranks.measure IS 'What is ranked: sipas, sipas_policy, sipas_service or par';
+COMMENT ON COLUMN ranks.value IS 'The value ranked (giá trị)';
+COMMENT ON COLUMN ranks.region_code IS 'Region (vùng) of the province';
+COMMENT ON COLUMN ranks.rank_national IS 'Rank among the provinces, 1 = best (xếp hạng toàn quốc); ties share the lower rank, on values rounded as published';
+COMMENT ON COLUMN ranks.rank_regional IS 'Rank within the region (xếp hạng trong vùng)';
+COMMENT ON COLUMN ranks.change_value IS 'Value minus last year''s published value (thay đổi so với năm trước); null without one';
+COMMENT ON COLUMN ranks.incomplete_reason IS 'Why the province has no value and no rank (thiếu dữ liệu): what its inputs lack (published with --allow-incomplete); null when complete';
+COMMENT ON COLUMN ranks.change_places IS 'Places gained since last year''s published rank (positive = moved up)';
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    run_id VARCHAR NOT NULL,
+    year INTEGER NOT NULL,
+    source VARCHAR NOT NULL,
+    batch_id VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    source_row BIGINT NOT NULL,
+    form_id VARCHAR,
+    province_code VARCHAR,
+    column_name VARCHAR,
+    rule VARCHAR NOT NULL,
+    value VARCHAR,
+    message VARCHAR NOT NULL,
+    record JSON NOT NULL
+);
+COMMENT ON TABLE quarantine IS 'Rejected rows (dòng bị cách ly), one row per reason: a form failing three rules appears three times';
+COMMENT ON COLUMN quarantine.run_id IS 'Run id (mã lần chạy), see runs';
+COMMENT ON COLUMN quarantine.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN quarantine.source IS 'Source (nguồn): citizen (người dân), official (cán bộ) or appraisal (thẩm định)';
+COMMENT ON COLUMN quarantine.batch_id IS 'Batch (lô): the input file''s name without extension';
+COMMENT ON COLUMN quarantine.source_file IS 'Input file, relative to the raw folder';
+COMMENT ON COLUMN quarantine.source_row IS 'Row number as a person counts rows in the file (the header is row 1)';
+COMMENT ON COLUMN quarantine.form_id IS 'Form id (mã phiếu) as written in the file';
+COMMENT ON COLUMN quarantine.province_code IS 'Province code (mã tỉnh) as resolved at ingest, when it could be';
+COMMENT ON COLUMN quarantine.column_name IS 'Column that broke the rule (null for a rule over the whole row)';
+COMMENT ON COLUMN quarantine.rule IS 'Rule broken (quy tắc), e.g. required, allowed_codes, skip_logic, duplicate_key';
+COMMENT ON COLUMN quarantine.value IS 'Offending value as read';
+COMMENT ON COLUMN quarantine.message IS 'What is wrong, in words';
+COMMENT ON COLUMN quarantine.record IS 'The whole rejected row as read (personal data already removed at ingest), JSON';
+
+-- Corrections (đính chính) applied by a run: the audit trail -----------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS corrections (
+    run_id VARCHAR NOT NULL,
+    year INTEGER NOT NULL,
+    file VARCHAR NOT NULL,
+    line BIGINT NOT NULL,
+    action VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    form_id VARCHAR,
+    field VARCHAR,
+    old_value VARCHAR,
+    new_value VARCHAR,
+    reason VARCHAR NOT NULL,
+    requested_by VARCHAR NOT NULL,
+    requested_at DATE NOT NULL,
+    "rows" BIGINT NOT NULL,
+    outcome VARCHAR NOT NULL,
+    PRIMARY KEY (run_id, file, line)
+);
+COMMENT ON TABLE corrections IS 'Corrections (đính chính) applied in a run: what, why, who asked and when; the audit trail';
+COMMENT ON COLUMN corrections.run_id IS 'Run id (mã lần chạy) that applied the correction, see runs';
+COMMENT ON COLUMN corrections.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN corrections.file IS 'Correction file the line comes from';
+COMMENT ON COLUMN corrections.line IS 'Line of the correction file (the header is line 1)';
+COMMENT ON COLUMN corrections.action IS 'set (change a value), move (to another village), withdraw (take a form out) or replace_batch (a re-sent file)';
+COMMENT ON COLUMN corrections.source IS 'Source (nguồn): citizen (người dân), official (cán bộ) or appraisal (thẩm định)';
+COMMENT ON COLUMN corrections.form_id IS 'Form id (mã phiếu) corrected; province/sub-criterion for the appraisal';
+COMMENT ON COLUMN corrections.field IS 'Field changed (or, for replace_batch, the batch file replaced)';
+COMMENT ON COLUMN corrections.old_value IS 'Value the correction expected to find (checked before anything is applied)';
+COMMENT ON COLUMN corrections.new_value IS 'Value after the correction (or the new village, or the re-sent file)';
+COMMENT ON COLUMN corrections.reason IS 'Why (lý do)';
+COMMENT ON COLUMN corrections.requested_by IS 'Who asked for it (người đề nghị)';
+COMMENT ON COLUMN corrections.requested_at IS 'When it was asked for (ngày đề nghị)';
+COMMENT ON COLUMN corrections."rows" IS 'Rows of the source the correction touched';
+COMMENT ON COLUMN corrections.outcome IS 'What became of the form: valid, quarantined (still breaks another rule), withdrawn, or replaced (batch)';

@@ -1,0 +1,125 @@
+-- sipas-pipeline result database: analysts' views over the current run of each year.
+-- Recreated (CREATE OR REPLACE) on every publish, then commented again; a view column with no COMMENT ON
+-- here takes the comment of the table column of the same name (publish.py), so every column has one.
+-- The current run of a year is its latest published run; a failed run is never current.
+
+CREATE OR REPLACE VIEW current_runs AS
+SELECT *
+FROM runs
+WHERE status = 'published'
+QUALIFY row_number() OVER (PARTITION BY year ORDER BY finished_at DESC, run_id DESC) = 1;
+COMMENT ON VIEW current_runs IS 'The current run (lần chạy hiện hành) of each year: its latest published run';
+
+CREATE OR REPLACE VIEW current_indicator_values AS
+SELECT v.year, v.unit_level, v.unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.region_code,
+       v.indicator_id, i.type, i.part, i.element, i.label_vi, i.label_en,
+       v.value, v.numerator, v.denominator, v.n, v.se, v.incomplete_reason, v.run_id
+FROM indicator_values v
+JOIN current_runs r USING (run_id)
+LEFT JOIN units u ON u.year = v.year AND u.unit_level = v.unit_level AND u.unit_code = v.unit_code
+LEFT JOIN indicators i ON i.year = v.year AND i.indicator_id = v.indicator_id;
+COMMENT ON VIEW current_indicator_values IS 'Indicator values (giá trị chỉ tiêu) of the current run per year, with unit names and indicator labels';
+
+CREATE OR REPLACE VIEW current_sipas_indices AS
+SELECT s.year, s.unit_level, s.unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.region_code,
+       s.level, s.node, t.parent, t.label_vi, t.label_en, s.value, s.se, s.incomplete_reason, s.run_id
+FROM sipas_indices s
+JOIN current_runs r USING (run_id)
+LEFT JOIN units u ON u.year = s.year AND u.unit_level = s.unit_level AND u.unit_code = s.unit_code
+LEFT JOIN sipas_structure t ON t.year = s.year AND t.level = s.level AND t.node = s.node;
+COMMENT ON VIEW current_sipas_indices IS 'SIPAS index at every level of its tree (element, part, index) for the current run, with names and labels';
+
+CREATE OR REPLACE VIEW current_par_points AS
+SELECT p.year, p.province_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.region_code,
+       p.level, p.node, s.criterion_id, s.field_id, s.kind, s.label_vi, s.label_en,
+       p.points, p.max_points, p.self_points, p.run_id
+FROM par_points p
+JOIN current_runs r USING (run_id)
+LEFT JOIN units u ON u.year = p.year AND u.unit_level = 'province' AND u.unit_code = p.province_code
+LEFT JOIN par_structure s ON s.year = p.year AND s.level = p.level AND s.node = p.node;
+COMMENT ON VIEW current_par_points IS 'PAR INDEX points (điểm Chỉ số CCHC) per province and sub-criterion / criterion / field, current run';
+
+CREATE OR REPLACE VIEW current_par_index AS
+SELECT t.year, t.province_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.region_code,
+       t.par_index, t.appraisal_points, t.survey_points, t."group",
+       k.rank_national, k.rank_regional, k.change_value, k.change_places, t.incomplete_reason, t.run_id
+FROM par_totals t
+JOIN current_runs r USING (run_id)
+LEFT JOIN units u ON u.year = t.year AND u.unit_level = 'province' AND u.unit_code = t.province_code
+LEFT JOIN ranks k ON k.run_id = t.run_id AND k.province_code = t.province_code AND k.measure = 'par';
+COMMENT ON VIEW current_par_index IS 'PAR INDEX (Chỉ số CCHC) per province for the current run: total, parts, group, ranks and change';
+
+CREATE OR REPLACE VIEW current_ranks AS
+SELECT k.year, k.measure, k.province_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, k.region_code,
+       k.value, k.rank_national, k.rank_regional, k.change_value, k.change_places, k.incomplete_reason, k.run_id
+FROM ranks k
+JOIN current_runs r USING (run_id)
+LEFT JOIN units u ON u.year = k.year AND u.unit_level = 'province' AND u.unit_code = k.province_code;
+COMMENT ON VIEW current_ranks IS 'Ranks (xếp hạng) of the provinces by SIPAS, its parts and the PAR INDEX for the current run';
+
+CREATE OR REPLACE VIEW current_quarantine AS
+SELECT q.*
+FROM quarantine q
+JOIN current_runs r USING (run_id);
+COMMENT ON VIEW current_quarantine IS 'Rows rejected by validation in the current run (dòng bị cách ly), one row per reason';
+
+-- Derived view columns whose names no table column shares.
+COMMENT ON COLUMN current_indicator_values.unit_name_vi IS 'Unit name in Vietnamese (tên đơn vị)';
+COMMENT ON COLUMN current_indicator_values.unit_name_en IS 'Unit name in English';
+COMMENT ON COLUMN current_sipas_indices.unit_name_vi IS 'Unit name in Vietnamese (tên đơn vị)';
+COMMENT ON COLUMN current_sipas_indices.unit_name_en IS 'Unit name in English';
+COMMENT ON COLUMN current_par_points.unit_name_vi IS 'Province name in Vietnamese (tên tỉnh)';
+COMMENT ON COLUMN current_par_points.unit_name_en IS 'Province name in English';
+COMMENT ON COLUMN current_par_index.unit_name_vi IS 'Province name in Vietnamese (tên tỉnh)';
+COMMENT ON COLUMN current_par_index.unit_name_en IS 'Province name in English';
+COMMENT ON COLUMN current_ranks.unit_name_vi IS 'Province name in Vietnamese (tên tỉnh)';
+COMMENT ON COLUMN current_ranks.unit_name_en IS 'Province name in English';
+
+-- What changed between two runs (so sánh hai lần chạy) --------------------------------------------------------------
+
+CREATE OR REPLACE MACRO run_diff(run_a, run_b) AS TABLE
+WITH pairs AS (
+    SELECT 'indicator' AS kind, unit_level, unit_code, indicator_id AS item, a.value AS value_a, b.value AS value_b,
+           NULL::BIGINT AS rank_a, NULL::BIGINT AS rank_b
+    FROM (SELECT * FROM indicator_values WHERE run_id = run_a) a
+    FULL JOIN (SELECT * FROM indicator_values WHERE run_id = run_b) b USING (unit_level, unit_code, indicator_id)
+    UNION ALL
+    SELECT 'sipas_index', unit_level, unit_code, level || ':' || node, a.value, b.value, NULL, NULL
+    FROM (SELECT * FROM sipas_indices WHERE run_id = run_a) a
+    FULL JOIN (SELECT * FROM sipas_indices WHERE run_id = run_b) b USING (unit_level, unit_code, level, node)
+    UNION ALL
+    SELECT 'par_points', 'province', province_code, level || ':' || node, a.points, b.points, NULL, NULL
+    FROM (SELECT * FROM par_points WHERE run_id = run_a) a
+    FULL JOIN (SELECT * FROM par_points WHERE run_id = run_b) b USING (province_code, level, node)
+    UNION ALL
+    SELECT 'rank', 'province', province_code, measure, a.value, b.value, a.rank_national, b.rank_national
+    FROM (SELECT * FROM ranks WHERE run_id = run_a) a
+    FULL JOIN (SELECT * FROM ranks WHERE run_id = run_b) b USING (province_code, measure)
+)
+SELECT kind, unit_level, unit_code, item, value_a, value_b, value_b - value_a AS change, rank_a, rank_b,
+       rank_a - rank_b AS places
+FROM pairs
+WHERE value_a IS DISTINCT FROM value_b OR rank_a IS DISTINCT FROM rank_b
+ORDER BY abs(coalesce(rank_a - rank_b, 0)) DESC, abs(coalesce(value_b - value_a, 0)) DESC, kind, unit_level, unit_code, item;
+COMMENT ON MACRO TABLE run_diff IS 'What moved between two runs: SELECT * FROM run_diff(''run A'', ''run B''); ranks first, biggest moves first';
+
+CREATE OR REPLACE VIEW current_changes AS
+WITH published AS (
+    SELECT year, run_id, row_number() OVER (PARTITION BY year ORDER BY finished_at DESC, run_id DESC) AS k
+    FROM runs WHERE status = 'published'
+)
+SELECT c.year, p.run_id AS previous_run_id, c.run_id, d.*
+FROM published c
+JOIN published p ON p.year = c.year AND p.k = 2
+CROSS JOIN LATERAL (SELECT * FROM run_diff(p.run_id, c.run_id)) d
+WHERE c.k = 1;
+COMMENT ON VIEW current_changes IS 'What the current run of each year changed against the run it replaced (run_diff of the two)';
+COMMENT ON COLUMN current_changes.previous_run_id IS 'The run the current run replaced';
+COMMENT ON COLUMN current_changes.kind IS 'indicator, sipas_index, par_points or rank';
+COMMENT ON COLUMN current_changes.item IS 'Indicator id; level:node of the SIPAS tree or of the PAR structure; or the measure ranked';
+COMMENT ON COLUMN current_changes.value_a IS 'Value in the previous run';
+COMMENT ON COLUMN current_changes.value_b IS 'Value in the current run';
+COMMENT ON COLUMN current_changes.change IS 'value_b - value_a';
+COMMENT ON COLUMN current_changes.rank_a IS 'National rank in the previous run (rank rows)';
+COMMENT ON COLUMN current_changes.rank_b IS 'National rank in the current run (rank rows)';
+COMMENT ON COLUMN current_changes.places IS 'Places gained (positive = moved up)';

@@ -1,0 +1,170 @@
+"""`generate_year`: a whole synthetic survey year, its raw exports, truth and defect manifest."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from sipas_pipeline.hashing import sha256_file
+from sipas_pipeline.methodology import Methodology, load_methodology
+from sipas_pipeline.paths import fresh_dir
+from sipas_pipeline.synth import defects
+from sipas_pipeline.synth.calibration import province_targets
+from sipas_pipeline.synth.citizens import citizen_batch
+from sipas_pipeline.synth.par import citizen_points, official_batch, par_levels
+from sipas_pipeline.synth.truth import indicator_truth, tree_truth
+from sipas_pipeline.synth.writers import FORMATS, write_table, write_xlsx
+
+FULL_SIZE = {"citizen": 36_525, "official": 49_159}
+DEFECT_RATE = {"citizen": 0.016, "official": 0.012}
+FORMAT_SHARE = [0.40, 0.20, 0.20, 0.15, 0.05]  # by FORMATS
+EXTENSION = {"csv-utf8": "csv", "csv-utf8-bom": "csv", "csv-cp1258-semicolon": "csv",
+             "xlsx": "xlsx", "tsv-utf16": "txt"}
+
+
+def allocate(total: int, weights: np.ndarray) -> np.ndarray:
+    """Split `total` in proportion to `weights` (largest remainder), summing exactly."""
+    raw = total * weights / weights.sum()
+    out = np.floor(raw).astype(int)
+    out[np.argsort(-(raw - out), kind="stable")[: total - out.sum()]] += 1
+    return out
+
+
+def _slug(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFD", name.replace("Đ", "D").replace("đ", "d"))
+    return "".join(ch for ch in ascii_name if unicodedata.category(ch) != "Mn").lower().replace(" ", "-")
+
+
+def _headers(m: Methodology, source: str) -> dict[str, str]:
+    form = m.forms[source]
+    return {r["field_id"]: r["headers"].split("|")[0] for r in form.iter_rows(named=True)}
+
+
+def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0) -> dict[str, Any]:
+    """Write the raw exports of a synthetic year into `out` (citizen/, official/, appraisal/)
+    with its ground truth and defect manifest under truth/; return the manifest. `out` must be new,
+    empty or made by an earlier `generate_year` (its marker file): a folder with other files is
+    never emptied (InputError)."""
+    m = load_methodology(year)
+    out = fresh_dir(Path(out), "synthetic year")  # never empties a folder it did not make
+    for sub in ("citizen", "official", "appraisal", "truth"):
+        (out / sub).mkdir(parents=True)
+    targets = province_targets(m, seed)
+    truth = indicator_truth(m, targets, seed)
+    tree = tree_truth(m, truth)
+    cit_pts = citizen_points(m, tree, truth)
+    levels, par_totals = par_levels(m, targets, cit_pts, seed)
+    provinces = m.provinces.sort("province_code")
+    codes = provinces["province_code"].to_list()
+    rng = np.random.default_rng([seed, 20243])
+    villages = m.sampling_frame.group_by("province_code").len().sort("province_code")["len"].to_numpy()
+    size_cit = allocate(round(FULL_SIZE["citizen"] * scale), villages * rng.uniform(0.85, 1.15, len(codes)))
+    size_off = allocate(round(FULL_SIZE["official"] * scale), rng.uniform(0.7, 1.3, len(codes)))
+    formats = rng.choice(len(FORMATS), size=len(codes), p=FORMAT_SHARE)
+    truth_by = {c: dict(zip(g["indicator_id"], g["value"], strict=True))
+                for (c,), g in truth.partition_by("province_code", as_dict=True).items()}
+    phi_by = {c: dict(zip(g["subcriterion_id"], g["phi"], strict=True))
+              for (c,), g in levels.filter(pl.col("phi").is_not_null())
+              .partition_by("province_code", as_dict=True).items()}
+    files, defect_rows = [], []
+    heads = {s: _headers(m, s) for s in ("citizen", "official")}
+    frame = m.sampling_frame
+    prev_ids: list[str] = []
+    off_path = out / "official" / f"kobo_par_officials_{year}.csv"
+    off_rows = 0
+    with off_path.open("wb") as off_file:
+        off_file.write(b"\xef\xbb\xbf")
+        for k, (code, name, name_en) in enumerate(provinces.select("province_code", "name_vi", "name_en").iter_rows()):
+            fr = frame.filter(pl.col("province_code") == code)
+            siblings = {d: g["commune_code"].unique().sort().to_list()
+                        for (d,), g in fr.partition_by("district_code", as_dict=True).items()}
+            info = {"province_code": code, "province_name": name, "name_en": name_en,
+                    "other_batch_ids": prev_ids or ["24-00-000001"], "sibling_communes": siblings}
+            # citizens: one batch file per province
+            prng = np.random.default_rng([seed, 1, k])
+            batch = citizen_batch(m, code, int(size_cit[k]), truth_by[code], prng)
+            kinds = defects.CITIZEN if prev_ids else [d for d in defects.CITIZEN if "other_batch" not in d[0].kind]
+            batch, recs = defects.inject(batch, info, kinds, DEFECT_RATE["citizen"], k * 3, prng)
+            fmt = FORMATS[int(formats[k])]
+            path = out / "citizen" / f"sipas{year}_{code}_{_slug(name)}.{EXTENSION[fmt]}"
+            write_table(batch.rename(heads["citizen"]), path, fmt)
+            rel = path.relative_to(out).as_posix()
+            files.append({"path": rel, "source": "citizen", "format": fmt, "rows": batch.height})
+            defect_rows += [_record(rel, "citizen", r, 0) for r in recs]
+            prev_ids = batch["form_id"][:2].to_list()
+            # officials: one Kobo export, written province by province
+            orng = np.random.default_rng([seed, 2, k])
+            obatch = official_batch(m, code, int(size_off[k]), phi_by[code], orng)
+            obatch, orecs = defects.inject(obatch, info, defects.OFFICIAL, DEFECT_RATE["official"], k, orng)
+            obatch = obatch.rename(heads["official"]).with_columns(
+                pl.lit(None, pl.Utf8).alias("_status"), (pl.int_range(pl.len()) + off_rows + 1).cast(pl.Utf8).alias("_index"))
+            off_file.write(obatch.write_csv(include_header=off_rows == 0, line_terminator="\r\n").encode("utf-8"))
+            defect_rows += [_record(off_path.relative_to(out).as_posix(), "official", r, off_rows) for r in orecs]
+            off_rows += obatch.height
+    files.append({"path": off_path.relative_to(out).as_posix(), "source": "official", "format": "csv-utf8-bom",
+                  "rows": off_rows})
+    files.append(_write_appraisal(m, levels, out))
+    for f in files:
+        f["sha256"] = sha256_file(out / f["path"])
+    return _write_truth(m, out, seed, scale, targets, truth, tree, levels, par_totals, files, defect_rows)
+
+
+def _record(path: str, source: str, r: dict, offset: int) -> dict:
+    """A defect as the manifest lists it: file row as a person counts it (header = row 1)."""
+    copy_of = None if r["copy_of"] is None else offset + r["copy_of"] + 2
+    return {"file": path, "source": source, "row": offset + r["batch_row"] + 2, "kind": r["kind"],
+            "action": r["action"], "rule": r["rule"], "column": r["column"], "value": r["value"],
+            "duplicate_of_row": copy_of}
+
+
+def _write_appraisal(m: Methodology, levels: pl.DataFrame, out: Path) -> dict:
+    subs = m.par_subcriteria.select("subcriterion_id", "label_vi", "max_points")
+    # the scoring software lists all sub-criteria; survey ones carry no appraisal points
+    grid = m.provinces.select("province_code", "name_vi").join(subs, how="cross")
+    table = (grid.join(levels.select("province_code", "subcriterion_id", "self", "appraised"),
+                       on=["province_code", "subcriterion_id"], how="left")
+             .sort("province_code", "subcriterion_id")
+             .select(pl.col("province_code").alias("Mã tỉnh"), pl.col("name_vi").alias("Tỉnh"),
+                     pl.col("subcriterion_id").alias("Mã TCTP"), pl.col("label_vi").alias("Tên tiêu chí thành phần"),
+                     pl.col("max_points").alias("Điểm tối đa"), pl.col("self").alias("Điểm tự đánh giá"),
+                     pl.col("appraised").alias("Điểm thẩm định")))
+    path = out / "appraisal" / f"par{m.year}_appraisal_export.xlsx"
+    write_xlsx(table.with_columns(pl.all().cast(pl.Utf8)), path, sheet="Diem tham dinh")
+    return {"path": path.relative_to(out).as_posix(), "source": "appraisal", "format": "xlsx", "rows": table.height}
+
+
+def _write_truth(m, out, seed, scale, targets, truth, tree, levels, par_totals, files, defect_rows) -> dict:
+    t = out / "truth"
+    wide = tree.pivot(on="node", index="province_code", values="value")
+    provinces = (targets.select("province_code", "region_code", pl.col("sipas").alias("sipas_target"),
+                                pl.col("par").alias("par_target"))
+                 .join(wide.rename({"SIPAS": "sipas", "policy": "sipas_policy", "service": "sipas_service"})
+                       .select("province_code", "sipas", "sipas_policy", "sipas_service"), on="province_code")
+                 .join(par_totals, on="province_code").sort("province_code"))
+    provinces.write_csv(t / "provinces.csv", float_precision=6)
+    truth.write_csv(t / "indicators.csv", float_precision=6)
+    tree.write_csv(t / "tree.csv", float_precision=6)
+    levels.write_csv(t / "par_inputs.csv", float_precision=6)
+    dfr = pl.DataFrame(defect_rows, schema={"file": pl.Utf8, "source": pl.Utf8, "row": pl.Int64, "kind": pl.Utf8,
+                                            "action": pl.Utf8, "rule": pl.Utf8, "column": pl.Utf8,
+                                            "value": pl.Utf8, "duplicate_of_row": pl.Int64})
+    dfr.write_csv(t / "defects.csv")
+    counts = {s: sum(f["rows"] for f in files if f["source"] == s) for s in ("citizen", "official", "appraisal")}
+    manifest = {
+        "year": m.year, "seed": seed, "scale": scale, "methodology_hash": m.content_hash,
+        "rows": counts, "files": files,
+        "defects": {"file": "truth/defects.csv", "total": dfr.height,
+                    "by_kind": dict(sorted(dfr.group_by("kind").len().iter_rows())),
+                    "by_action": dict(sorted(dfr.group_by("action").len().iter_rows()))},
+        "truth": {"provinces": "truth/provinces.csv", "indicators": "truth/indicators.csv",
+                  "tree": "truth/tree.csv", "par_inputs": "truth/par_inputs.csv",
+                  "national_mean": {"sipas": round(float(provinces["sipas"].mean()), 4),
+                                    "par": round(float(provinces["par"].mean()), 4)}},
+    }
+    (t / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return manifest

@@ -1,0 +1,243 @@
+"""Validate: bronze -> silver + quarantine, with Pandera schemas built from the year's forms.
+
+Every check runs on the bronze text columns (so a value that is not a number is caught with the
+value as keyed), all failures are collected (`lazy=True`) and joined back to their rows: valid
+rows go to silver (typed), the others to quarantine with every reason (column, rule, value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from sipas_pipeline.ingest import LINEAGE
+from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.methodology.skip_logic import condition_expr
+
+INT_RE = r"^-?\d+$"
+FLOAT_RE = r"^-?\d+([.,]\d+)?$"
+
+
+class AccountingError(AssertionError):
+    """Rows read != rows valid + rows quarantined: a bug, never a user mistake."""
+
+
+def _num(field: str, dtype: str) -> pl.Expr:
+    return pl.col(field).str.replace(",", ".").cast(pl.Float64 if dtype == "float" else pl.Int64, strict=False)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the form on one column: `passes` is true on the rows that keep it."""
+
+    column: str
+    name: str
+    message: str
+    passes: pl.Expr
+    reads_other_rows: bool = False  # e.g. the unique key: evaluate it over the whole frame
+
+
+def form_rules(m: Methodology, source: str) -> list[Rule]:
+    """Every rule of a source, generated from its form definition (types, codes, required answers,
+    skip logic, ranges, references, geography, survey window, unique key)."""
+    rules: list[Rule] = []
+
+    def _check(expr_fn, name: str, message: str, reads_other_rows: bool = False) -> None:
+        rules.append(Rule(f, name, message, expr_fn(f).fill_null(False), reads_other_rows))
+
+    form = m.forms[source].filter(pl.col("pii") == "no")
+    spec = m.meta["sources"][source]
+    window = m.meta.get("survey_window")
+    provinces = m.provinces["province_code"].to_list()
+    subs = m.par_subcriteria
+    max_points = dict(zip(subs["subcriterion_id"], subs["max_points"], strict=True))
+    for row in form.iter_rows(named=True):
+        f, dtype = row["field_id"], row["dtype"]
+        asked = condition_expr(row["ask_if"]) if row["ask_if"] else pl.lit(True)
+        if row["required"] == "yes":
+            _check(lambda k, a=asked: ~a | pl.col(k).is_not_null(), "required", "answer required")
+        if row["ask_if"]:
+            _check(lambda k, a=asked: a | pl.col(k).is_null(), "skip_logic",
+                   f"answered although not asked ({row['ask_if']} is false)")
+        if dtype in ("int", "float"):
+            pattern = INT_RE if dtype == "int" else FLOAT_RE
+            _check(lambda k, p=pattern: pl.col(k).is_null() | pl.col(k).str.contains(p),
+                   "not_a_number", f"not a number ({dtype})")
+        if row["code_list"] and dtype == "int":
+            codes = m.codes(row["code_list"])
+            _check(lambda k, c=codes: pl.col(k).is_null() | _num(k, "int").is_in(c).fill_null(False),
+                   "allowed_codes", f"not a code of {row['code_list']} {codes}")
+        if row["code_list"] and dtype == "multi":
+            codes = [str(c) for c in m.codes(row["code_list"])]
+            _check(lambda k, c=codes: pl.col(k).is_null()
+                   | pl.col(k).str.split(" ").list.eval(pl.element().is_in(c)).list.all(),
+                   "allowed_codes", f"an option is not a code of {row['code_list']}")
+        if row["min"]:
+            lo = float(row["min"])
+            _check(lambda k, lo=lo, d=dtype: _num(k, d).is_null() | (_num(k, d) >= lo), "range",
+                   f"below the minimum {lo:g}")
+        if row["refs"] == "max_points":
+            maxima = pl.col("subcriterion_id").replace_strict(max_points, default=None, return_dtype=pl.Float64)
+            _check(lambda k, mx=maxima, d=dtype: _num(k, d).is_null() | mx.is_null() | (_num(k, d) <= mx + 1e-9),
+                   "max_points", "above the sub-criterion's maximum points")
+        if row["refs"] == "par_subcriteria":
+            ids = list(max_points)
+            _check(lambda k, ids=ids: pl.col(k).is_null() | pl.col(k).is_in(ids), "reference",
+                   "not a sub-criterion of par_subcriteria.csv")
+        if dtype == "province":
+            _check(lambda k: pl.col(k).is_null() | pl.col(k).is_in(provinces), "province_known",
+                   "not a province code, name or known alias")
+        if dtype == "date":
+            _check(lambda k: pl.col(k).is_null() | pl.col(k).str.to_date("%Y-%m-%d", strict=False).is_not_null(),
+                   "not_a_date", "not a date (ISO, dd/mm/yyyy or an Excel serial)")
+            if window and f == spec.get("date_field"):
+                start, end = window["start"], window["end"]
+                day = pl.col(f).str.to_date("%Y-%m-%d", strict=False)
+                in_window = day.is_between(start, end)
+                _check(lambda k, d=day, w=in_window: d.is_null() | w, "survey_window",
+                   f"outside the survey window {start} to {end}")
+        if row["refs"] == "sampling_frame":
+            frame = m.sampling_frame
+            geo = ["province_code", "district_code", "commune_code", "village_code"]
+            valid = frame.select(pl.concat_str(geo, separator="/").alias("k"))["k"].to_list()
+            _check(lambda k, g=geo, v=valid: pl.concat_str(g, separator="/").is_in(v).fill_null(False),
+                   "geography", "village, commune, district and province do not nest in the sampling frame")
+    key = spec["key"]
+    first = pl.struct(key).is_first_distinct() if len(key) > 1 else pl.col(key[0]).is_first_distinct()
+    f = key[-1]
+    _check(lambda k, fd=first: pl.col(k).is_null() | fd, "duplicate_key",
+           "duplicate of an earlier row with the same " + "+".join(key), reads_other_rows=True)
+    return rules
+
+
+def build_schema(m: Methodology, source: str, rules: list[Rule] | None = None) -> pa.DataFrameSchema:
+    """The Pandera schema of a source: lineage and form columns with their types (strict: no other
+    column), and one check that holds on the rows where every rule of the form holds (`explain`
+    then names the broken rules). One frame-level check instead of one per rule and column keeps
+    validation to a single pass over the data."""
+    rules = rules if rules is not None else form_rules(m, source)
+    fields = m.forms[source].filter(pl.col("pii") == "no")["field_id"].to_list()
+    columns = {c: pa.Column(pl.Int64 if c == "source_row" else pl.Utf8) for c in LINEAGE}
+    columns |= {f: pa.Column(pl.Utf8, nullable=True) for f in fields}
+    holds = pl.all_horizontal([r.passes for r in rules]).alias("form_rules")
+    check = pa.Check(lambda data: data.lazyframe.select(holds), name="form_rules")
+    return pa.DataFrameSchema(columns, checks=[check], name=f"{m.year}:{source}", strict=True, ordered=False)
+
+
+@dataclass
+class ValidationResult:
+    """Silver (typed valid rows), quarantine (bad rows with reasons) and the row accounting."""
+
+    source: str
+    silver: pl.DataFrame
+    quarantine: pl.DataFrame
+    accounting: pl.DataFrame  # per batch: read, valid, quarantined
+
+
+def failures(bronze: pl.DataFrame, schema: pa.DataFrameSchema, rules: list[Rule]) -> pl.DataFrame:
+    """Every broken rule as (row index, column, rule, value, message). Pandera validates the frame
+    (`lazy=True`, all failures); the rules are then evaluated on the failing rows to say which broke."""
+    try:
+        schema.validate(bronze, lazy=True)
+    except SchemaErrors as exc:
+        fc = exc.failure_cases
+        schema_level = fc.filter(pl.col("index").is_null())
+        if schema_level.height:
+            raise ValueError(f"schema errors: {schema_level.to_dicts()[:5]}") from exc
+        return explain(bronze, fc["index"].cast(pl.Int64).unique(), rules)
+    return pl.DataFrame(schema={"index": pl.Int64, "column": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8,
+                                "message": pl.Utf8})
+
+
+def explain(bronze: pl.DataFrame, rows: pl.Series, rules: list[Rule]) -> pl.DataFrame:
+    """For the failing rows (positions): each broken rule with the column, value and message.
+    The rows with a broken rule must be exactly the rows Pandera failed."""
+    numbered = {str(i): r for i, r in enumerate(rules)}
+    # rules that read other rows (the unique key) over the whole frame, the others on the failing rows only
+    wide = [(~r.passes).alias(i) for i, r in numbered.items() if r.reads_other_rows]
+    own = [(~r.passes).alias(i) for i, r in numbered.items() if not r.reads_other_rows]
+    flags = (bronze.lazy().with_row_index("index").with_columns(pl.col("index").cast(pl.Int64), *wide)
+             .filter(pl.col("index").is_in(rows.implode()))
+             .select("index", *[e.meta.output_name() for e in wide], *own).collect())
+    meta = pl.DataFrame({"rule_no": list(numbered), "column": [r.column for r in numbered.values()],
+                         "rule": [r.name for r in numbered.values()], "message": [r.message for r in numbered.values()]})
+    broken = (flags.unpivot(index="index", variable_name="rule_no", value_name="broken").filter(pl.col("broken"))
+              .join(meta, on="rule_no").select("index", "column", "rule", "message"))
+    if broken["index"].n_unique() != rows.len() or not broken["index"].is_in(rows.implode()).all():
+        raise AccountingError("validation: the rows Pandera failed and the rows with a broken rule disagree")
+    values = pl.concat([
+        pl.DataFrame({"index": idx, "column": [c] * len(idx), "value": bronze[c].gather(idx).cast(pl.Utf8)})
+        for c, idx in ((c, g["index"].unique().sort()) for (c,), g in broken.group_by("column"))])
+    return broken.join(values, on=["index", "column"]).select("index", "column", "rule", "value", "message")
+
+
+def _duplicate_origin(bronze: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """For each row: where the first row with the same key stands (file:row)."""
+    return bronze.with_row_index("index").with_columns(
+        pl.format("{}:{}", pl.col("source_file").first().over(key), pl.col("source_row").first().over(key)).alias("first")
+    ).select(pl.col("index").cast(pl.Int64), "first")
+
+
+def typed(m: Methodology, source: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """Valid bronze rows with their form's types (ints, floats, dates)."""
+    form = m.forms[source].filter(pl.col("pii") == "no")
+    casts = []
+    for f, dtype in form.select("field_id", "dtype").iter_rows():
+        if dtype in ("int", "float"):
+            casts.append(_num(f, dtype).alias(f))
+        elif dtype == "date":
+            casts.append(pl.col(f).str.to_date("%Y-%m-%d", strict=False).alias(f))
+    return frame.with_columns(casts)
+
+
+def validate_source(m: Methodology, source: str, bronze: pl.DataFrame) -> ValidationResult:
+    """Split a source's bronze rows into silver and quarantine; check the accounting."""
+    bronze = bronze.sort("source_file", "source_row")
+    rules = form_rules(m, source)
+    fails = failures(bronze, build_schema(m, source, rules), rules)
+    key = m.meta["sources"][source]["key"]
+    if fails.filter(pl.col("rule") == "duplicate_key").height:
+        origin = _duplicate_origin(bronze, key)
+        fails = fails.join(origin, on="index", how="left").with_columns(
+            pl.when(pl.col("rule") == "duplicate_key").then(pl.col("message") + " (first at " + pl.col("first") + ")")
+            .otherwise(pl.col("message")).alias("message")).drop("first")
+    reasons = (fails.sort("index", "column", "rule")
+               .group_by("index", maintain_order=True)
+               .agg(pl.struct("column", "rule", "value", "message").alias("reasons")))
+    indexed = bronze.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
+    bad = indexed.join(reasons, on="index", how="inner", maintain_order="left").drop("index")
+    good = indexed.join(reasons, on="index", how="anti", maintain_order="left").drop("index")
+    silver = typed(m, source, good)
+    return ValidationResult(source, silver, bad.with_columns(pl.lit(source).alias("source")),
+                            batch_accounting(bronze, good, bad, source))
+
+
+def batch_accounting(bronze: pl.DataFrame, valid: pl.DataFrame, quarantined: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Rows read / valid / quarantined per batch; raises AccountingError unless read = valid + quarantined."""
+    read = bronze.group_by("source_file", "batch_id").agg(pl.len().cast(pl.Int64).alias("read"))
+    return recount(read, valid, quarantined, source)
+
+
+def recount(read: pl.DataFrame, valid: pl.DataFrame, quarantined: pl.DataFrame, source: str) -> pl.DataFrame:
+    """Valid and quarantined rows per batch beside the rows read (`source_file`, `batch_id`, `read`);
+    raises AccountingError unless read = valid + quarantined in every batch and in total."""
+    acc = (read.select("source_file", "batch_id", pl.col("read").cast(pl.Int64))
+           .join(valid.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("valid")), on="source_file", how="left")
+           .join(quarantined.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("quarantined")),
+                 on="source_file", how="left")
+           .with_columns(pl.col("valid", "quarantined").fill_null(0)).sort("source_file"))
+    broken = acc.filter(pl.col("read") != pl.col("valid") + pl.col("quarantined"))
+    if broken.height or valid.height + quarantined.height != acc["read"].sum():
+        raise AccountingError(f"{source}: rows read != valid + quarantined: {broken.to_dicts()}")
+    return acc
+
+
+def read_bronze(bronze_dir: Path, source: str) -> pl.DataFrame | None:
+    files = sorted((bronze_dir / source).glob("*.parquet"))
+    if not files:
+        return None
+    return pl.concat([pl.read_parquet(f) for f in files], how="vertical")
