@@ -353,6 +353,7 @@ def test_all_rows_quarantined_batch(tmp_path, methodology, sample_year):
     msg, sources = missing_after(tmp_path, methodology, raw)
     assert msg == HEAD + (f"01 Hà Nội: citizen: 0 valid forms, minimum 10 (batch citizen/sipas2024_01_ha-noi.csv: "
                           f"all {frame.height} rows quarantined (survey_window {frame.height}, allowed_codes 1))")
+    assert sources["citizen"]["quarantined"] >= frame.height  # every row of the batch is accounted for
 
 
 def edit_appraisal(raw: Path, fn) -> None:

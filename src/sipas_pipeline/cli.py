@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -169,7 +170,7 @@ def run(
         if not raw.exists():
             fail(f"{raw}: no such folder: pass --raw DIR (the year's exports) or --demo (a synthetic year)")
     from sipas_pipeline.corrections import read_corrections
-    from sipas_pipeline.orchestration import annual_run
+    from sipas_pipeline.orchestration import annual_run, start_embedded_server
     from sipas_pipeline.stages import check_raw
 
     if more_corrections and not corrections:
@@ -179,6 +180,7 @@ def run(
     try:
         check_raw(m, raw)  # a user's mistake gets one clear message here, not a failed flow run
         read_corrections(m, [Path(f) for f in files])
+        start_embedded_server()  # stops with this command, even when it is killed (see orchestration)
         result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None,
                             corrections=files or None, allow_incomplete=allow_incomplete)
     except UserError as exc:
@@ -305,12 +307,29 @@ def _num(v: float | None) -> str:
     return "" if v is None else f"{v:.2f}"
 
 
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM / SIGINT / SIGHUP: leave through the normal exit path, so the embedded Prefect server stops with us."""
+    err.print(f"error: stopped by {signal.Signals(signum).name}", highlight=False, soft_wrap=True)
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
-    """Entry point of the `sipas` console script."""
+    """Entry point of the `sipas` console script. A signal ends the command with one line and exit code
+    128 + signal, never a traceback; whatever it started (the embedded Prefect server) stops with it."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _stop)
     try:
         app()
     except KeyboardInterrupt:
+        err.print("error: interrupted", highlight=False, soft_wrap=True)
         sys.exit(130)
+    except BaseException as exc:  # Prefect's engine re-raises SIGTERM inside a flow as its TerminationSignal
+        signum = getattr(exc, "signal", None)
+        if not isinstance(signum, int):
+            raise
+        err.print(f"error: stopped by {signal.Signals(signum).name}", highlight=False,
+                  soft_wrap=True)
+        sys.exit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ stage of `sipas_pipeline.stages`; data passes between them as Parquet under the 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -32,6 +33,7 @@ def prefect_defaults(home: Path | None = None) -> None:
 prefect_defaults()
 
 import duckdb  # noqa: E402
+import psutil  # noqa: E402
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
@@ -303,3 +305,65 @@ def deployments(raw: str | None = None, db: str | None = None) -> list[RunnerDep
         entrypoint_type=EntrypointType.MODULE_PATH, tags=["sipas", "rerun"],
         description="Re-run a year after data corrections: set year, raw, corrections (files) and db.")
     return [annual, manual]
+
+
+# ---- the embedded Prefect server dies with the command ------------------------------------------------------
+# Prefect starts its temporary server (SubprocessASGIServer, a uvicorn child process) on first use and stops
+# it from an atexit hook. `sipas run` starts it itself, first, and records its PID under PREFECT_HOME: the
+# CLI turns SIGTERM / SIGHUP into a normal exit (so the hook runs; SIGINT already does), and a run killed
+# with SIGKILL, which runs no hook, leaves a record the next `sipas run` finds and acts on.
+
+def server_records() -> Path:
+    """Folder of the records of temporary Prefect servers started by `sipas run` (one JSON file per run)."""
+    return Path(os.environ["PREFECT_HOME"]) / "sipas-servers"
+
+
+def same_process(pid: int, started: float) -> psutil.Process | None:
+    """The live process `pid` if it is the one that started at `started` (not a reused PID), else None."""
+    try:
+        proc = psutil.Process(pid)
+        return proc if abs(proc.create_time() - started) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE else None
+    except psutil.Error:
+        return None
+
+
+def stop_orphan_servers() -> list[int]:
+    """Stop the temporary Prefect servers whose `sipas run` is gone (killed); return their PIDs."""
+    stopped = []
+    for record in sorted(server_records().glob("*.json")) if server_records().is_dir() else []:
+        try:
+            r = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        if same_process(r["owner"], r["owner_started"]):
+            continue  # its run is still going
+        server = same_process(r["server"], r["server_started"])
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(5)
+            except psutil.TimeoutExpired:
+                server.kill()
+            stopped.append(r["server"])
+        record.unlink(missing_ok=True)
+    return stopped
+
+
+def start_embedded_server() -> None:
+    """Before a run without PREFECT_API_URL: stop servers orphaned by killed runs, start Prefect's temporary
+    server now and record its PID (the record goes when this process exits normally)."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return
+    stop_orphan_servers()
+    server = SubprocessASGIServer()
+    server.start()
+    child = psutil.Process(server.server_process.pid)
+    me = psutil.Process()
+    server_records().mkdir(parents=True, exist_ok=True)
+    record = server_records() / f"{me.pid}.json"
+    record.write_text(json.dumps({"owner": me.pid, "owner_started": me.create_time(), "server": child.pid,
+                                  "server_started": child.create_time(), "url": server.api_url}))
+    atexit.register(record.unlink, missing_ok=True)

@@ -1,0 +1,79 @@
+"""A killed `sipas run` leaves nothing running: SIGTERM and SIGINT stop the embedded Prefect server with
+the command; after SIGKILL (no handler runs) the server's PID record lets the next run stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SIPAS = Path(sys.executable).with_name("sipas")
+RECORDS = ROOT / ".prefect" / "sipas-servers"
+
+
+def start_run(tmp_path: Path, sample_year: Path, name: str) -> tuple[subprocess.Popen, dict]:
+    """`sipas run` on the sample year as a real process with its own embedded server; wait until the
+    server is up and recorded; (the process, its server record)."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(ROOT / ".prefect")}
+    proc = subprocess.Popen([str(SIPAS), "run", "--year", "2024", "--raw", str(sample_year), "--db",
+                             str(tmp_path / f"{name}.duckdb"), "--work", str(tmp_path / f"work-{name}")],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    record = RECORDS / f"{proc.pid}.json"
+    deadline = time.monotonic() + 240
+    while not record.is_file():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the embedded server never started"
+        time.sleep(0.1)
+    time.sleep(0.2)  # the record is written in one call; let it land
+    return proc, json.loads(record.read_text())
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not alive(pid)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_the_embedded_server(tmp_path, sample_year, sig):
+    proc, record = start_run(tmp_path, sample_year, sig.name)
+    assert alive(record["server"])
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert gone_within(record["server"], 15)
+    assert not (RECORDS / f"{proc.pid}.json").exists()
+    assert "Traceback" not in err
+    assert proc.returncode != 0  # stopped mid-run: one line, exit 128 + signal (then Prefect's "Stopping …")
+    expected = {signal.SIGTERM: {(143, "error: stopped by SIGTERM")},
+                signal.SIGINT: {(130, "error: stopped by SIGINT")}}[sig]
+    assert {(proc.returncode, line) for line in err.splitlines()} & expected
+
+
+@pytest.mark.integration
+def test_sigkill_orphan_is_stopped_by_the_next_run(tmp_path, sample_year):
+    from sipas_pipeline.orchestration import stop_orphan_servers
+
+    proc, record = start_run(tmp_path, sample_year, "kill")
+    proc.kill()
+    proc.wait(timeout=30)
+    assert alive(record["server"])  # SIGKILL runs no handler: the server is an orphan now
+    assert stop_orphan_servers() == [record["server"]]  # what the next `sipas run` does first
+    assert gone_within(record["server"], 10)
+    assert not (RECORDS / f"{proc.pid}.json").exists()
