@@ -26,8 +26,13 @@ def test_every_subpackage_is_listed_for_the_wheel():
 
 @pytest.mark.integration
 def test_wheel_installs_and_runs_outside_the_checkout(tmp_path, sample_year):
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(ROOT)],
+    dist, source = tmp_path / "dist", tmp_path / "source"
+    source.mkdir()
+    for part in ("pyproject.toml", "README.md"):  # built from a copy: the checkout gets no build/ folder
+        shutil.copyfile(ROOT / part, source / part)
+    for part in ("src", "schemas"):
+        shutil.copytree(ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(source)],
                    check=True, capture_output=True, timeout=600)
     wheel = next(dist.glob("sipas_pipeline-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()

@@ -1,1 +1,0 @@
-"""SIPAS and PAR INDEX pipeline."""
