@@ -192,6 +192,8 @@ def test_unreadable_export_is_reported_and_the_run_goes_on(sample_year):
         report = json.loads(p.stdout)
         assert report["unreadable_files"] == [{"file": "citizen/sipas2024_02_ha-giang.csv", "source": "citizen",
                                                "reason": "cannot be read: permission denied"}]
+        assert report["incomplete"] == {"02": "citizen: 0 valid forms, minimum 10 (batch "
+                                              "citizen/sipas2024_02_ha-giang.csv unreadable: cannot be read: permission denied)"}
         c = report["sources"]["citizen"]
         assert c["read"] == c["valid"] + c["quarantined"] and c["unreadable_files"] == 1
     finally:
@@ -442,3 +444,5 @@ def test_full_disk_under_work_is_the_flow_runs_state_message(tmp_path, prefect_h
             return (await client.read_flow_run(state.state_details.flow_run_id)).state.message
 
     assert asyncio.run(server_message()) == line
+    with duckdb.connect(str(db), read_only=True) as con:  # the run record names the same cause
+        assert con.execute("SELECT status, error FROM runs").fetchall() == [("failed", line)]

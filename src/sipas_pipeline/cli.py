@@ -97,7 +97,9 @@ def validate(
     work: Annotated[Path | None, typer.Option("--work", help="Where bronze/silver/quarantine Parquet go.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest and validate a raw year; print rows read / valid / quarantined per source."""
+    """Ingest and validate a raw year; print rows read / valid / quarantined per source, and the provinces
+    whose valid inputs miss the methodology's minimum (a run would stop on them)."""
+    from sipas_pipeline import completeness
     from sipas_pipeline.paths import year_dir
     from sipas_pipeline.stages import ingest_and_validate
 
@@ -112,9 +114,11 @@ def validate(
         if storage is None:
             raise
         fail(str(storage))
+    incomplete = completeness.reasons(completeness.assess(m, work, report["files"], report["batches"],
+                                                          report["unreadable_files"]))
     if as_json:
-        print(json.dumps({k: report[k] for k in ("year", "sources", "unreadable_files", "top_reasons")},
-                         ensure_ascii=False))
+        print(json.dumps({k: report[k] for k in ("year", "sources", "unreadable_files", "top_reasons")}
+                         | {"incomplete": incomplete}, ensure_ascii=False))
         return
     t = Table(title=f"Ingest and validate {year} (kiểm tra dữ liệu)")
     for col in ("source (nguồn)", "read (đọc)", "valid (hợp lệ)", "quarantined (cách ly)", "unreadable files"):
@@ -127,6 +131,8 @@ def validate(
             console.print(f"{source}: top reasons " + ", ".join(f"{r} {n}" for r, n in list(rules.items())[:6]))
     for u in report["unreadable_files"]:
         err.print(f"unreadable: {u['file']}: {u['reason']}", highlight=False)
+    for code, why in incomplete.items():
+        err.print(f"incomplete (thiếu dữ liệu): province {code}: {why}", highlight=False, soft_wrap=True)
     console.print(f"Parquet written under {work} (bronze/, silver/, quarantine/)")
 
 
