@@ -62,6 +62,15 @@ BREAKS = [
     ("sampling_frame.csv", "02,001,00001,0000102", "02,002,00001,0000102", ["sampling_frame.csv", "00001", "nests"]),
 ]
 BREAKS[10] = ("official_form.csv", "par:1.5.2", "par:1.1.1", ["official_form.csv", "par:1.1.1", "feeds a survey sub-criterion"])
+BREAKS += [  # the completeness block (issue #12)
+    ("methodology.yaml", "citizen: {min_valid_forms: 10}", "citizen: {min_valid_forms: 0}",
+     ["methodology.yaml: completeness.citizen.min_valid_forms", "positive integer", "0"]),
+    ("methodology.yaml", "official: {min_valid_forms: 10}", "official: {min_forms: 10}",
+     ["completeness.official.min_forms", "rule 'known key'", "completeness.official.min_valid_forms"]),
+    ("methodology.yaml", "appraisal: {every_subcriterion: true}", "appraisal: {every_subcriterion: maybe}",
+     ["completeness.appraisal.every_subcriterion", "rule 'boolean'", "'maybe'"]),
+    ("methodology.yaml", "completeness:\n", "completeness_off:\n", ["methodology.yaml: completeness", "rule 'present'"]),
+]
 
 
 @pytest.mark.parametrize(("file", "old", "new", "expect"), BREAKS, ids=[f"{b[0]}:{b[3][-1]}" for b in BREAKS])

@@ -80,7 +80,7 @@ def assess(m: Methodology, work_dir: Path, files: dict[str, list[dict[str, Any]]
             n = counts.get(code, 0)
             why = [text for named, text in notes if named is None or code in named]
             quarantined = rules.filter(pl.col("province_code") == code)
-            if quarantined.height and not any("all" in w for w in why):
+            if quarantined.height and not any("rows quarantined" in w for w in why):
                 top = ", ".join(f"{r} {k}" for r, k in Counter(quarantined["rule"].to_list()).most_common(3))
                 why.append(f"quarantined: {top}")
             detail = f" ({'; '.join(why)})" if why else ""
