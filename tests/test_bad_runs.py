@@ -210,13 +210,16 @@ def test_work_folder_under_a_file(tmp_path, sample_year):
     assert err.strip().endswith(": not a directory") and str(tmp_path / "plain.txt") in err
 
 
+@pytest.mark.integration
 def test_work_folder_disk_full(tmp_path, sample_year):
-    """A full disk under --work (/dev/full gives ENOSPC to every write): one line naming the folder."""
+    """A full disk under --work (a 128 KiB tmpfs mounted in a private mount namespace): one line naming the
+    folder, exit 2, no traceback."""
     work = tmp_path / "work"
-    (work / "silver").mkdir(parents=True)
-    (work / "silver" / "citizen.parquet").symlink_to("/dev/full")
-    one_line_error(cli(["validate", "--raw", str(sample_year), "--work", str(work)]),
-                   f"{work}: no space left on device")
+    work.mkdir()
+    script = 'mount -t tmpfs -o size=128k tmpfs "$1" && exec "$2" validate --raw "$3" --work "$1"'
+    p = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", str(work), str(SIPAS),
+                        str(sample_year)], capture_output=True, text=True, timeout=300)
+    assert (p.returncode, p.stderr.strip().splitlines()) == (2, [f"error: {work}: no space left on device"])
 
 
 # ---- correction files ----------------------------------------------------------------------------------------

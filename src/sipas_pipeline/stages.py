@@ -73,7 +73,7 @@ def validate(m: Methodology, work_dir: Path) -> dict[str, Any]:
     """Bronze -> `silver/<source>.parquet` and `quarantine/<source>.parquet`; returns the accounting."""
     work_dir = Path(work_dir)
     for sub in ("silver", "quarantine"):
-        (work_dir / sub).mkdir(parents=True, exist_ok=True)
+        fresh_dir(work_dir / sub, f"{sub} Parquet")  # replaced only when made by sipas
     sources, batches, reasons = {}, [], {}
 
     def one(source: str):
@@ -165,7 +165,7 @@ def compute(m: Methodology, work_dir: Path, incomplete: Missing | None = None) -
     silver = {s: pl.read_parquet(work_dir / "silver" / f"{s}.parquet") for s in SOURCES}
     tables = compute_results(m, silver["citizen"], silver["official"], silver["appraisal"], previous_published(m),
                              incomplete)
-    (work_dir / "results").mkdir(parents=True, exist_ok=True)
+    fresh_dir(work_dir / "results", "result tables")  # replaced only when made by sipas
     for name, table in tables.items():
         table.write_parquet(work_dir / "results" / f"{name}.parquet")
     return summarise(m, tables) | {"results_hash": frames_sha256(tables)}
