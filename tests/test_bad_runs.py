@@ -113,6 +113,14 @@ def test_default_raw_folder_missing_says_raw_or_demo(tmp_path, monkeypatch):
     assert not (tmp_path / "data").exists()  # nothing made, nothing generated
 
 
+def test_demo_and_raw_together_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIPAS_DATA", str(tmp_path / "data"))
+    one_line_error(cli(["run", "--demo", "--raw", str(tmp_path)]),
+                   "--demo and --raw exclude each other: --demo runs the synthetic year in data/demo/<year>/raw, "
+                   "--raw DIR your exports")
+    assert not (tmp_path / "data").exists()
+
+
 @pytest.mark.integration
 def test_file_in_default_raw_folder_survives_sipas_run(tmp_path):
     """A real export placed in the README's default raw folder: `sipas run` (a real process) only reads it."""

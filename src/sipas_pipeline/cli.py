@@ -162,7 +162,8 @@ def run(
 
     m = _methodology(year)
     if demo and raw is not None:
-        fail("--demo runs the synthetic year in data/demo/<year>/raw: leave out --raw, or --demo to run your exports")
+        fail("--demo and --raw exclude each other: --demo runs the synthetic year in data/demo/<year>/raw, "
+             "--raw DIR your exports")
     if demo:
         raw = demo_dir(year)
         if not (made_by_us(raw) and (raw / "truth" / "manifest.json").is_file()):
