@@ -22,5 +22,8 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run_all.py
 
+# What the tool made and can make again: the environment, Prefect's home, caches, the demo year and the stages'
+# Parquet. Real exports (data/<year>/raw) and the published results (data/sipas.duckdb) are never deleted.
 clean:
-	rm -rf $(VENV) data .prefect .pytest_cache .ruff_cache
+	rm -rf $(VENV) .prefect .pytest_cache .ruff_cache data/demo data/*/work
+	@echo "kept: data/<year>/raw (your exports) and data/sipas.duckdb (published runs), if present"
