@@ -26,7 +26,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 
 def fail(message: str, code: int = 2) -> None:
     """Print a user-facing error (no traceback) and exit."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)  # one line, never wrapped
     raise typer.Exit(code)
 
 

@@ -342,6 +342,8 @@ def migration_plan(have: Columns, want: Columns, version: int | None) -> tuple[l
     column that may not be null, an extra column that may not be null)."""
     if version is not None and version > SCHEMA_VERSION:
         return [], [f"written by a newer sipas-pipeline (schema version {version}; this one writes {SCHEMA_VERSION})"]
+    if have and "runs" not in have and "schema_info" not in have:
+        return [], [f"it is a DuckDB file without sipas-pipeline results (tables {', '.join(sorted(have)[:5])})"]
     add, problems = [], []
     for table, columns in want.items():
         if table not in have:
