@@ -175,7 +175,7 @@ def results_hash(tables: dict[str, pl.DataFrame]) -> str:
 
 
 def publish(db: Path, m: Methodology, run: dict[str, Any], tables: dict[str, pl.DataFrame],
-            quarantine: pl.DataFrame, corrections: list[dict[str, Any]] | None = None,
+            quarantine: pl.DataFrame, *, corrections: list[dict[str, Any]] | None = None,
             before_commit: Callable[[], None] | None = None) -> dict[str, Any]:
     """Write one run (dimensions refreshed, facts, quarantine, corrections audit, run row) in one transaction
     into the next file and swap it in, making the run current; on any error the current file stays as it
