@@ -68,6 +68,20 @@ def published(tmp_path_factory, methodology, sample_work) -> Path:
     return db
 
 
+def execute(db: Path, *statements: str) -> Path:
+    """Run SQL statements on `db` (as another program would) and close it."""
+    con = connect(db)
+    for sql in statements:
+        con.execute(sql)
+    con.close()
+    return db
+
+
+def refused(db: Path, why: str) -> str:
+    """The line for a file whose schema cannot be migrated."""
+    return f"{db}: its schema cannot be migrated ({why}): publish into a new --db file; this one stays readable as it is"
+
+
 def copy_of(published: Path, folder: Path, name: str = "sipas.duckdb") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(published, folder / name)
@@ -143,14 +157,10 @@ def test_truncated_file(tmp_path, published, sample_year):
 
 @pytest.mark.integration
 def test_duckdb_file_of_another_program(tmp_path, sample_year):
-    db = tmp_path / "other.duckdb"
-    con = connect(db)
-    con.execute("CREATE TABLE sales (id INTEGER)")
-    con.close()
+    db = execute(tmp_path / "other.duckdb", "CREATE TABLE sales (id INTEGER)")
     before = sha(db)
-    assert run_into(tmp_path, db, sample_year) == (
-        f"{db}: its schema cannot be migrated (it is a DuckDB file without sipas-pipeline results (tables sales)): "
-        "publish into a new --db file; this one stays readable as it is")
+    assert run_into(tmp_path, db, sample_year) == refused(
+        db, "it is a DuckDB file without sipas-pipeline results (tables sales)")
     assert one_line_error(sipas(tmp_path, "runs", "list", "--db", str(db))) == (
         f"{db}: holds no sipas-pipeline results (Catalog Error: Table with name runs does not exist!)")
     assert sha(db) == before
@@ -246,12 +256,9 @@ def test_migration_plan_adds_nullable_columns_and_refuses_the_rest():
 def test_older_schema_is_migrated(tmp_path, published, methodology, sample_work):
     """A file of schema version 1 (no schema_info, a nullable column that came later) is migrated by the next
     publish, which records it; the old run keeps its rows."""
-    db = copy_of(published, tmp_path)
-    con = connect(db)
-    con.execute("DROP TABLE schema_info")
-    con.execute("DROP VIEW current_indicator_values")  # views are recreated on every publish
-    con.execute("ALTER TABLE indicator_values DROP COLUMN se")
-    con.close()
+    db = execute(copy_of(published, tmp_path), "DROP TABLE schema_info",
+                 "DROP VIEW current_indicator_values",  # views are recreated on every publish
+                 "ALTER TABLE indicator_values DROP COLUMN se")
     proc = sipas(tmp_path, "runs", "list", "--db", str(db), "--json")  # readers can read an older file as it is
     assert proc.returncode == 0 and [r["run_id"] for r in json.loads(proc.stdout)] == ["run-a"]
     out = publish_sample(db, methodology, sample_work, "run-b")
@@ -268,26 +275,17 @@ def test_older_schema_is_migrated(tmp_path, published, methodology, sample_work)
 
 @pytest.mark.integration
 def test_schema_that_cannot_be_migrated_is_refused(tmp_path, published, sample_year):
-    db = copy_of(published, tmp_path)
-    con = connect(db)
-    con.execute("ALTER TABLE corrections ALTER COLUMN requested_at TYPE VARCHAR")
-    con.close()
+    db = execute(copy_of(published, tmp_path), "ALTER TABLE corrections ALTER COLUMN requested_at TYPE VARCHAR")
     before = sha(db)
-    assert run_into(tmp_path, db, sample_year) == (
-        f"{db}: its schema cannot be migrated (corrections.requested_at is VARCHAR in the file, DATE now): publish into "
-        "a new --db file; this one stays readable as it is")
+    assert run_into(tmp_path, db, sample_year) == refused(db, "corrections.requested_at is VARCHAR in the file, DATE now")
     assert sha(db) == before
 
 
 @pytest.mark.integration
 def test_newer_schema_is_refused(tmp_path, published, sample_year):
-    db = copy_of(published, tmp_path)
-    con = connect(db)
-    con.execute("INSERT INTO schema_info VALUES (99, now(), 'run-z', 'a future change')")
-    con.close()
-    assert run_into(tmp_path, db, sample_year) == (
-        f"{db}: its schema cannot be migrated (written by a newer sipas-pipeline (schema version 99; this one writes "
-        f"{SCHEMA_VERSION})): publish into a new --db file; this one stays readable as it is")
+    db = execute(copy_of(published, tmp_path), "INSERT INTO schema_info VALUES (99, now(), 'run-z', 'a future change')")
+    assert run_into(tmp_path, db, sample_year) == refused(
+        db, f"written by a newer sipas-pipeline (schema version 99; this one writes {SCHEMA_VERSION})")
 
 
 # --- writers and readers --------------------------------------------------------------------------------------------
