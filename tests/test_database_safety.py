@@ -192,6 +192,21 @@ def test_read_only_folder(tmp_path, published, sample_year):
         folder.chmod(0o755)
 
 
+@pytest.mark.integration
+def test_read_only_file_system(tmp_path, published, sample_year):
+    """A real EROFS: the file on a tmpfs remounted read-only in a private mount namespace."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    db = disk / "sipas.duckdb"
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / ".prefect"))
+    script = (f"mount -t tmpfs tmpfs {disk} && cp {published} {db} && mount -o remount,ro {disk} && "
+              f"{SIPAS} run --year 2024 --raw {sample_year} --db {db}")
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert one_line_error(proc) == (
+        f"{db}: cannot write in {disk} (read-only file system): publish into a writable folder (--db)")
+
+
 FULL_DISK = """
 import json, sys
 from pathlib import Path

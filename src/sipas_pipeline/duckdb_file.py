@@ -117,12 +117,13 @@ def check_target(db: Path) -> None:
     db = Path(db)
     if kind := describe(db):
         raise DatabaseError(f"{db}: {kind}")
+    folder = next((p for p in (db.parent, *db.parent.parents) if p.exists()), None)
+    if folder is not None and os.statvfs(folder).f_flag & os.ST_RDONLY:
+        raise DatabaseError(f"{db}: cannot write in {folder} (read-only file system): publish into a writable folder (--db)")
     if db.exists() and not writable(db):
         raise DatabaseError(f"{db}: the file is read-only: make it writable (chmod u+w) or publish into another --db")
-    folder = next((p for p in (db.parent, *db.parent.parents) if p.exists()), None)
     if folder is not None and not writable(folder):
-        cause = "read-only file system" if os.statvfs(folder).f_flag & os.ST_RDONLY else "permission denied"
-        raise DatabaseError(f"{db}: cannot write in {folder} ({cause}): the next database file is built beside "
+        raise DatabaseError(f"{db}: cannot write in {folder} (permission denied): the next database file is built beside "
                             "the current one; publish into a folder you can write (--db)")
 
 
