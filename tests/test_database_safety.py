@@ -434,3 +434,20 @@ def test_reader_held_open_across_a_real_flow_run(prefect_harness, tmp_path, publ
     finally:
         answer = ask_again(analyst)
     assert answer == "run-a 1"
+
+
+@pytest.mark.integration
+def test_failed_flow_run_state_message_is_the_line(prefect_harness, tmp_path, sample_year):
+    """Under the Prefect server (a deployment's run), the failed flow run's state message is that same line."""
+    from prefect import get_client
+
+    from sipas_pipeline.orchestration import annual_run
+
+    db = tmp_path / "notes.txt"
+    db.write_text("not a database\n", encoding="utf-8")
+    state = annual_run(year=2024, raw=str(sample_year), db=str(db), work=str(tmp_path / "work"), return_state=True)
+    line = f"{db}: is not a DuckDB file: give another --db (this file is left as it is)"
+    assert state.is_failed() and state.message == line
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(state.state_details.flow_run_id).state.message == line
+    assert db.read_text(encoding="utf-8") == "not a database\n" and not (tmp_path / "work").exists()
