@@ -43,7 +43,7 @@ def stage_timings(scale: float, repeat: int) -> dict[str, tuple[float, float, fl
 
     def do_publish() -> None:
         run = {"run_id": f"bench-{time.perf_counter_ns()}", "started_at": datetime.now(UTC), "parameters": {}}
-        publish(db, m, run, read_results(work), read_quarantine(work), state["summary"]["results_hash"])
+        publish(db, m, run, read_results(work), read_quarantine(work))
 
     out = {"ingest": timed(lambda: ingest(m, raw, work), repeat),
            "validate": timed(lambda: validate(m, work), repeat),

@@ -73,7 +73,7 @@ def run_pandas(path: Path) -> pl.DataFrame:
 
 def run_duckdb(path: Path) -> pl.DataFrame:
     """Plain DuckDB SQL over the Parquet file: one SUM(CASE ...) per indicator, one GROUP BY."""
-    import duckdb
+    from sipas_pipeline.duckdb_file import connect
 
     specs = indicator_specs()
     cols = []
@@ -84,7 +84,7 @@ def run_duckdb(path: Path) -> pl.DataFrame:
                  f"SUM(CASE WHEN {answered} THEN weight ELSE 0 END) AS den_{i}",
                  f"COUNT(*) FILTER (WHERE {answered}) AS n_{i}"]
     sql = f"SELECT province_code, {', '.join(cols)} FROM read_parquet('{path}') GROUP BY province_code"
-    wide = pl.from_arrow(duckdb.connect().sql(sql).to_arrow_table())
+    wide = pl.from_arrow(connect(":memory:").sql(sql).to_arrow_table())
     return pl.concat([wide.select("province_code", pl.lit(s["id"]).alias("indicator_id"),
                                   pl.col(f"num_{i}").cast(pl.Float64).alias("numerator"),
                                   pl.col(f"den_{i}").cast(pl.Float64).alias("denominator"),

@@ -170,8 +170,9 @@ def test_no_personal_data_in_the_database(flow_run, sample_year):
     import csv
     import io
 
-    import duckdb
     import polars as pl
+
+    from sipas_pipeline.publish import connect
 
     names, phones = set(), set()
     for path in (sample_year / "citizen").glob("*.csv"):
@@ -185,7 +186,7 @@ def test_no_personal_data_in_the_database(flow_run, sample_year):
     db = Path(flow_run["db"])
     tables = [t for (t,) in query(db, "SELECT table_name FROM duckdb_tables()")]
     forbidden = {"full_name", "phone", "id_number", "address", "email", "họ và tên"}
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect(db, read_only=True)
     for table in tables:
         frame = pl.from_arrow(con.sql(f"SELECT * FROM {table}").to_arrow_table())
         assert not forbidden & {c.lower() for c in frame.columns}, table

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sipas_pipeline.publish import DatabaseLocked, connect_writer, publish
+from sipas_pipeline.duckdb_file import NEXT, lock_path, writer_lock
+from sipas_pipeline.publish import DatabaseLocked, publish
 from sipas_pipeline.publish import read_query as query
 from sipas_pipeline.stages import read_quarantine, read_results, run_inputs
 
@@ -30,8 +31,7 @@ def make_run(run_id: str, sample_work: dict) -> dict:
 
 def publish_sample(db: Path, methodology, sample_work: dict, run_id: str, **kw) -> dict:
     work = sample_work["work"]
-    return publish(db, methodology, make_run(run_id, sample_work), read_results(work), read_quarantine(work),
-                   sample_work["summary"]["results_hash"], **kw)
+    return publish(db, methodology, make_run(run_id, sample_work), read_results(work), read_quarantine(work), **kw)
 
 
 def test_publish_tables_views_and_comments(tmp_path, methodology, sample_work):
@@ -115,6 +115,9 @@ publish_sample(Path({db!r}), load_methodology(2024), work, "run-killed", before_
 
 
 def test_killed_mid_publish_leaves_previous_run_current(tmp_path, methodology, sample_work):
+    """A reader is not blocked during a publish (it sees the previous run); a second writer fails at once
+    naming the run and PID; a killed publisher leaves the current file as it was and a next file that the
+    following run removes, taking over the stale marker with a note."""
     db = tmp_path / "r.duckdb"
     publish_sample(db, methodology, sample_work, "run-a")
     state = tmp_path / "state.json"
@@ -128,21 +131,29 @@ def test_killed_mid_publish_leaves_previous_run_current(tmp_path, methodology, s
             assert proc.poll() is None, proc.stderr.read()
             assert time.time() < deadline, "publisher never reached its transaction"
             time.sleep(0.05)
-        # a second writer fails at once, naming who holds the file
-        t0 = time.time()
-        with pytest.raises(DatabaseLocked) as exc:
-            connect_writer(db)
-        assert time.time() - t0 < 5
-        assert "run-killed" in str(exc.value) and f"PID {proc.pid}" in str(exc.value)
+        # a reader opens the current file while the run publishes, and sees the previous run
+        assert query(db, "SELECT run_id FROM current_runs") == [("run-a",)]
+        # a second writer fails at once, naming the run and the PID that holds the lock
+        with pytest.raises(DatabaseLocked) as exc, writer_lock(db, "run-second", 2024):
+            pass
+        assert str(exc.value) == (f"{db}: being published by run run-killed (year 2024, PID {proc.pid}, since "
+                                  f"{json.loads(lock_path(db).read_text())['since']}); nothing was written: "
+                                  "run again when it has finished")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    # the file opens cleanly, the killed run left nothing behind, the previous run is current
+    # the killed run left its next file beside the current one; the current file is untouched
+    assert [p.name for p in tmp_path.glob(f"r.duckdb{NEXT}*")] == [f"r.duckdb{NEXT}run-killed"]
     assert query(db, "SELECT run_id FROM current_runs") == [("run-a",)]
     assert query(db, "SELECT count(*) FROM indicator_values WHERE run_id = 'run-killed'") == [(0,)]
     assert query(db, "SELECT count(*) FROM runs") == [(1,)]
-    # and the next publish works
-    publish_sample(db, methodology, sample_work, "run-c")
+    # the next publish works, removes the leftover and says it took over the dead run's marker
+    out = publish_sample(db, methodology, sample_work, "run-c")
     assert query(db, "SELECT run_id FROM current_runs") == [("run-c",)]
+    assert list(tmp_path.glob(f"r.duckdb{NEXT}*")) == []
+    assert out["notes"] == [f"{lock_path(db)}: took over the marker of run run-killed (PID {proc.pid}, no longer running), "
+                            "which stopped while publishing; the current file was left as it was",
+                            f"removed r.duckdb{NEXT}run-killed, left by a run that stopped while publishing"]
+    assert lock_path(db).read_text() == ""

@@ -3,6 +3,20 @@
 -- followed by the COMMENT ON statements below, so comments are always present.
 -- Keys: every fact row carries run_id and year; units are (unit_level, unit_code) for province / region / nation.
 
+-- The file itself (tệp) -----------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS schema_info (
+    version INTEGER NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR,
+    change VARCHAR NOT NULL
+);
+COMMENT ON TABLE schema_info IS 'Schema version of this file (phiên bản lược đồ): one row per creation or migration; the file is at the highest version; sipas-pipeline migrates an older file when the change only adds tables or nullable columns';
+COMMENT ON COLUMN schema_info.version IS 'Schema version the file was brought to (1 = the first files, without this table)';
+COMMENT ON COLUMN schema_info.applied_at IS 'When the file was created or migrated';
+COMMENT ON COLUMN schema_info.run_id IS 'The run that created or migrated the file';
+COMMENT ON COLUMN schema_info.change IS 'What changed: created, migrated from an older version, columns added';
+
 -- Dimensions (kích thước) --------------------------------------------------------------------------------------
 
 CREATE TABLE IF NOT EXISTS methodology_versions (

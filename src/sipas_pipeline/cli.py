@@ -178,6 +178,7 @@ def run(
             fail(f"{raw}: no such folder: pass --raw DIR (the year's exports) or --demo (a synthetic year)")
     from sipas_pipeline.corrections import read_corrections
     from sipas_pipeline.orchestration import annual_run, start_embedded_server
+    from sipas_pipeline.publish import check_database
     from sipas_pipeline.stages import check_raw
 
     if more_corrections and not corrections:
@@ -187,6 +188,7 @@ def run(
     try:
         check_raw(m, raw)  # a user's mistake gets one clear message here, not a failed flow run
         read_corrections(m, [Path(f) for f in files])
+        check_database(db)
         start_embedded_server()  # stops with this command, even when it is killed (see orchestration)
         result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None,
                             corrections=files or None, allow_incomplete=allow_incomplete)
@@ -236,12 +238,12 @@ def _read(db: Path | None, sql: str, params: list | None = None) -> list[tuple]:
     from sipas_pipeline.publish import read_query
 
     db = db or default_db()
-    if not Path(db).is_file():
+    if not Path(db).exists():
         fail(f"{db}: no such DuckDB file (run `sipas run` first)")
     try:
         return read_query(db, sql, params)
-    except Exception as exc:  # a locked or foreign file: say so in one line
-        fail(f"{db}: {str(exc).splitlines()[0]}")
+    except UserError as exc:  # a folder, a foreign, damaged or held file: one line with path and cause
+        fail(str(exc))
 
 
 @runs_app.command("list")

@@ -18,11 +18,17 @@ def sha256_file(path: Path) -> str:
 
 
 def frames_sha256(frames: dict[str, pl.DataFrame]) -> str:
-    """SHA-256 over named tables' content (names in order, each table as CSV): equal tables, equal hash."""
+    """SHA-256 over named tables' content in a canonical form: tables by name, columns by name, rows sorted
+    by every column, each table as CSV with floats written exactly (shortest round-trip digits) and nulls
+    marked. Equal content gives an equal hash whatever the row order, column order or chunking; a
+    difference in the last bit of one float gives another hash."""
     digest = hashlib.sha256()
     for name in sorted(frames):
+        frame = frames[name]
+        cols = sorted(frame.columns)
+        canonical = frame.select(cols).sort(cols, nulls_last=True, maintain_order=True) if cols else frame
         digest.update(name.encode() + b"\n")
-        digest.update(frames[name].write_csv().encode())
+        digest.update(canonical.write_csv(null_value="\\N").encode())
     return digest.hexdigest()
 
 

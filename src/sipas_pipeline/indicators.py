@@ -11,10 +11,30 @@ import polars as pl
 
 from sipas_pipeline.methodology import Methodology
 
+EXACT = 2.0**60  # fixed-point scale: every bit of a float from 2^-8 to 2^40 is a whole number at this scale
 
-def _answer_exprs(m: Methodology, weight: pl.Expr, indicators: pl.DataFrame) -> list[pl.Expr]:
+
+def exact_sum(expr: pl.Expr) -> pl.Expr:
+    """Sum of floats computed exactly, as 128-bit integers at scale 2^60 and rounded once at the end: the
+    same bits whatever the order of the rows, their chunks or the number of threads (a float sum of partial
+    sums is not: its last bits follow the order, which a multi-threaded group-by does not fix)."""
+    return from_exact(to_exact(expr).sum())
+
+
+def to_exact(expr: pl.Expr) -> pl.Expr:
+    """A float as a 128-bit integer at scale 2^60 (exact for floats from 2^-8 to 2^40): sums of these are exact."""
+    return (expr * EXACT).cast(pl.Int128)
+
+
+def from_exact(expr: pl.Expr) -> pl.Expr:
+    """An exact sum (see to_exact) back to a float, rounded once."""
+    return expr.cast(pl.Float64) / EXACT
+
+
+def _answer_exprs(m: Methodology, indicators: pl.DataFrame) -> list[pl.Expr]:
     """Four sums per indicator, as flat columns `<id>:num|den|n|w2`: weighted hits, weighted answers,
-    answers, squared weights of answers (for the effective sample size)."""
+    answers, squared weights of answers (for the effective sample size). Weighted sums are exact integer
+    sums of the columns `_w` and `_w2` (weight and squared weight, see to_exact)."""
     form = {r["field_id"]: r for r in m.forms["citizen"].iter_rows(named=True)}
     exprs = []
     for ind in indicators.iter_rows(named=True):
@@ -27,12 +47,12 @@ def _answer_exprs(m: Methodology, weight: pl.Expr, indicators: pl.DataFrame) -> 
         else:
             answered = col.is_not_null() & ((col != int(q["dont_know"])) if q["dont_know"] else pl.lit(True))
             hit = col.is_in(codes)
-        w_answered = pl.when(answered).then(weight).otherwise(0.0)
         i = ind["indicator_id"]
-        exprs += [pl.when(hit).then(w_answered).otherwise(0.0).sum().alias(f"{i}:num"),
-                  w_answered.sum().alias(f"{i}:den"),
+        zero = pl.lit(0, pl.Int128)
+        exprs += [pl.when(answered & hit).then(pl.col("_w")).otherwise(zero).sum().alias(f"{i}:num"),
+                  pl.when(answered).then(pl.col("_w")).otherwise(zero).sum().alias(f"{i}:den"),
                   answered.fill_null(False).sum().cast(pl.Int64).alias(f"{i}:n"),
-                  (w_answered * weight).sum().alias(f"{i}:w2")]
+                  pl.when(answered).then(pl.col("_w2")).otherwise(zero).sum().alias(f"{i}:w2")]
     return exprs
 
 
@@ -46,11 +66,12 @@ def province_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
     lazy = isinstance(citizen, pl.LazyFrame)
     names = citizen.collect_schema().names() if lazy else citizen.columns
     weight = pl.col(wcol).cast(pl.Float64) if wcol and wcol in names else pl.lit(1.0)
-    wide = (citizen.lazy().group_by("province_code").agg(_answer_exprs(m, weight, chosen))
+    wide = (citizen.lazy().with_columns(to_exact(weight).alias("_w"), to_exact(weight * weight).alias("_w2"))
+            .group_by("province_code").agg(_answer_exprs(m, chosen))
             .collect(engine="streaming" if lazy else "auto"))
     long = pl.concat([wide.select("province_code", pl.lit(i).alias("indicator_id"),
-                                  *[pl.col(f"{i}:{k}").alias(name) for k, name in
-                                    (("num", "numerator"), ("den", "denominator"), ("n", "n"), ("w2", "w2"))])
+                                  *[(pl.col(f"{i}:{k}") if k == "n" else from_exact(pl.col(f"{i}:{k}"))).alias(name)
+                                    for k, name in (("num", "numerator"), ("den", "denominator"), ("n", "n"), ("w2", "w2"))])
                       for i in chosen["indicator_id"]])
     p = pl.col("numerator") / pl.col("denominator")
     n_eff = pl.col("denominator") ** 2 / pl.col("w2")
@@ -66,8 +87,8 @@ def _weighted_mean() -> list[pl.Expr]:
     (children taken as independent)."""
     w_present = pl.col("w").filter(pl.col("value").is_not_null())
     some = w_present.sum() > 0  # a node none of whose children has a value has no value (not NaN)
-    return [pl.when(some).then((pl.col("value") * pl.col("w")).sum() / w_present.sum()).alias("value"),
-            pl.when(some).then(((pl.col("se") * pl.col("w")) ** 2).sum().sqrt() / w_present.sum()).alias("se")]
+    return [pl.when(some).then(exact_sum(pl.col("value") * pl.col("w")) / exact_sum(w_present)).alias("value"),
+            pl.when(some).then(exact_sum((pl.col("se") * pl.col("w")) ** 2).sqrt() / exact_sum(w_present)).alias("se")]
 
 
 def sipas_tree(m: Methodology, ind: pl.DataFrame) -> pl.DataFrame:

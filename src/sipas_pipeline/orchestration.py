@@ -122,13 +122,16 @@ def compute_task(year: int, work: str, key: str, incomplete: dict[str, dict[str,
 
 
 @task(name="publish", **IO)
-def publish_task(year: int, work: str, db: str, run: dict[str, Any], results_hash: str,
-                 corrections: list[dict[str, Any]]) -> dict[str, Any]:
-    """Result tables + quarantine + corrections audit -> DuckDB, one transaction."""
+def publish_task(year: int, work: str, db: str, run: dict[str, Any], corrections: list[dict[str, Any]]) -> dict[str, Any]:
+    """Result tables + quarantine + corrections audit -> DuckDB, one transaction into the next file, swapped
+    in; the results hash is of the tables published (a cached compute's too)."""
     m = load_methodology(year)
     out = publishing.publish(Path(db), m, run, stages.read_results(Path(work)), stages.read_quarantine(Path(work)),
-                             results_hash, corrections=corrections)
-    get_run_logger().info("publish: run %s into %s, %.2f s", run["run_id"], db, out["seconds"])
+                             corrections=corrections)
+    logger = get_run_logger()
+    for note in out["notes"]:
+        logger.warning("publish: %s", note)
+    logger.info("publish: run %s into %s, %.2f s", run["run_id"], db, out["seconds"])
     return out
 
 
@@ -239,6 +242,7 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
                        "corrections": [str(c) for c in corrections or []], "trigger": trigger,
                        "allow_incomplete": allow_incomplete}}
     stages.check_raw(m, Path(raw))
+    publishing.check_database(Path(db))  # a file a run could not publish into stops here, before the stages
     try:
         effective_raw = overlay_raw(m, Path(raw), fixes, root / f"raw-{fixes_key[:16]}")
         key = stages.inputs_key(m, effective_raw)
@@ -267,7 +271,7 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
         summary, hit_c = run_stage(compute_task, work_out / "results" / "summary.json", year, str(work_out),
                                    f"{key}-{fixes_key or 'none'}", missing)
         run["timings"].append({"stage": "compute", "seconds": 0.0 if hit_c else summary["seconds"]})
-        published = publish_task(year, str(work_out), db, run, summary["results_hash"], applied)
+        published = publish_task(year, str(work_out), db, run, applied)
     except Exception as exc:
         if isinstance(exc, USER_ERRORS):
             raise
@@ -284,7 +288,7 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
             "flow_run_id": run["flow_run_id"], "sources": report["sources"],
             "unreadable_files": report["unreadable_files"], "top_reasons": report["top_reasons"],
             "timings": timings, "cached": cached, "corrections": applied, "artifacts": artifacts,
-            "results_hash": summary["results_hash"], "national": summary["national"], "groups": summary["groups"],
+            "results_hash": published["results_hash"], "national": summary["national"], "groups": summary["groups"],
             "incomplete": summary.get("incomplete", {}),
             "sipas": summary["sipas"], "par": summary["par"]}
 

@@ -1,12 +1,11 @@
-"""Publish a run's results into the DuckDB file: one transaction per run, the DDL and views from
-`schemas/duckdb/`, comments on every table, view and column, and a clear error when another
-process holds the file."""
+"""Publish a run's results into the DuckDB file: one transaction per run into the next file (built
+beside the current one and swapped in, see `duckdb_file`), the DDL and views from `schemas/duckdb/`,
+comments on every table, view and column, and the hash of exactly the tables published."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,63 +15,22 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from sipas_pipeline.errors import DatabaseLocked
+from sipas_pipeline.duckdb_file import check_database, connect, migrate, next_file, read_query
+from sipas_pipeline.errors import DatabaseError, DatabaseLocked
+from sipas_pipeline.hashing import frames_sha256
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.paths import schemas_root
 
 # a view column without its own COMMENT ON takes the comment of this table's column of the same name
 VIEW_BASE = {"current_par_index": "par_totals"}
-
-
+__all__ = ["DatabaseError", "DatabaseLocked", "check_database", "connect", "publish", "read_query", "record_failure",
+           "results_hash"]
 
 
 def ddl_files() -> list[Path]:
     """The SQL files applied on every publish, in order."""
     root = schemas_root() / "duckdb"
     return [root / "tables.sql", root / "views.sql"]
-
-
-def read_query(db: Path, sql: str, params: dict[str, Any] | list[Any] | None = None) -> list[tuple]:
-    """Run one query on `db` opened read-only (as analysts do) and return its rows."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
-
-
-def lock_file(db: Path) -> Path:
-    """Side file naming the process that is publishing into `db`."""
-    return Path(f"{db}.publishing.json")
-
-
-def connect_writer(db: Path) -> duckdb.DuckDBPyConnection:
-    """Open `db` for writing; raise DatabaseLocked naming the holder if another process has it."""
-    db = Path(db)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return duckdb.connect(str(db))
-    except duckdb.IOException as exc:
-        if "lock" not in str(exc).lower():
-            raise
-        raise DatabaseLocked(f"{db}: {lock_holder(db, str(exc))}; try again when it has finished "
-                             "(analysts: open the file with read_only=True)") from None
-
-
-def lock_holder(db: Path, duckdb_message: str) -> str:
-    """Who holds the lock, from DuckDB's message and the publisher's side file."""
-    m = re.search(r"held in (.+?) \(PID (\d+)\)", duckdb_message)
-    who = f"locked by {m.group(1)} (PID {m.group(2)})" if m else "locked by another process"
-    side = lock_file(db)
-    if side.is_file():
-        try:
-            info = json.loads(side.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return who
-        if m is None or str(info.get("pid")) == m.group(2):
-            return (f"being published by run {info['run_id']} (year {info['year']}, PID {info['pid']}, "
-                    f"since {info['since']})")
-    return who
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -210,20 +168,27 @@ def insert_run(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
     con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('$' + c for c in cols)})", row)
 
 
+def results_hash(tables: dict[str, pl.DataFrame]) -> str:
+    """SHA-256 of the fact tables a run publishes from the compute stage's `tables`, in a canonical
+    encoding (see hashing.frames_sha256): what `runs.results_hash` records."""
+    return frames_sha256(fact_frames(tables))
+
+
 def publish(db: Path, m: Methodology, run: dict[str, Any], tables: dict[str, pl.DataFrame],
-            quarantine: pl.DataFrame, results_hash: str, corrections: list[dict[str, Any]] | None = None,
+            quarantine: pl.DataFrame, *, corrections: list[dict[str, Any]] | None = None,
             before_commit: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Write one run (dimensions refreshed, facts, quarantine, corrections audit, run row) in one transaction and make it
-    current; on any error roll back so the previous run stays current. Returns counts and seconds."""
+    """Write one run (dimensions refreshed, facts, quarantine, corrections audit, run row) in one transaction
+    into the next file and swap it in, making the run current; on any error the current file stays as it
+    was. Returns counts, seconds, the results hash (of the fact tables inserted) and notes (a migration,
+    a stale marker taken over)."""
     t0 = time.perf_counter()
     db = Path(db)
-    con = connect_writer(db)
-    side = lock_file(db)
-    try:
-        side.write_text(json.dumps({"run_id": run["run_id"], "year": m.year, "pid": os.getpid(),
-                                    "since": datetime.now(UTC).isoformat(timespec="seconds")}), encoding="utf-8")
+    facts = fact_frames(tables)
+    digest = frames_sha256(facts)
+    with next_file(db, run["run_id"], m.year) as (con, notes):
         con.execute("BEGIN TRANSACTION")
         try:
+            notes += migrate(con, db, run["run_id"])
             ensure_schema(con)
             for name, frame in dimension_frames(m).items():
                 con.execute(f"DELETE FROM {name} WHERE year = $year", {"year": m.year})
@@ -234,31 +199,28 @@ def publish(db: Path, m: Methodology, run: dict[str, Any], tables: dict[str, pl.
                          "files": json.dumps(m.files), "run_id": run["run_id"]})
             counts = {}
             audit = {"corrections": pl.DataFrame(corrections, infer_schema_length=None)} if corrections else {}
-            for name, frame in (fact_frames(tables) | {"quarantine": quarantine_frame(quarantine)} | audit).items():
+            for name, frame in (facts | {"quarantine": quarantine_frame(quarantine)} | audit).items():
                 insert(con, name, frame, run["run_id"], m.year)
                 counts[name] = frame.height
             seconds = time.perf_counter() - t0
             timed = dict(run) | {"timings": [*run.get("timings", []), {"stage": "publish", "seconds": round(seconds, 3)}]}
-            insert_run(con, run_row(m, timed, "published", results_hash))
+            insert_run(con, run_row(m, timed, "published", digest))
             if before_commit is not None:
                 before_commit()
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
             raise
-    finally:
-        con.close()
-        side.unlink(missing_ok=True)
-    return {"db": str(db), "rows": counts, "seconds": round(time.perf_counter() - t0, 3)}
+    return {"db": str(db), "rows": counts, "seconds": round(time.perf_counter() - t0, 3), "results_hash": digest,
+            "notes": notes}
 
 
 def record_failure(db: Path, m: Methodology, run: dict[str, Any], error: str) -> None:
     """Record a failed run (status failed, nothing else of it) so `runs` says what happened."""
-    con = connect_writer(Path(db))
-    try:
+    with next_file(Path(db), run["run_id"], m.year) as (con, _):
         con.execute("BEGIN TRANSACTION")
+        migrate(con, Path(db), run["run_id"])
         ensure_schema(con)
         insert_run(con, run_row(m, run, "failed", error=error[:2000]))
         con.execute("COMMIT")
-    finally:
-        con.close()

@@ -12,7 +12,7 @@ import polars as pl
 
 from sipas_pipeline.completeness import Missing, mark_incomplete
 from sipas_pipeline.errors import InputError
-from sipas_pipeline.hashing import code_fingerprint, frames_sha256, sha256_file
+from sipas_pipeline.hashing import code_fingerprint, sha256_file
 from sipas_pipeline.ingest import ingest_source
 from sipas_pipeline.ingest.bronze import list_files
 from sipas_pipeline.methodology import Methodology
@@ -168,7 +168,9 @@ def compute(m: Methodology, work_dir: Path, incomplete: Missing | None = None) -
     fresh_dir(work_dir / "results", "result tables")  # replaced only when made by sipas
     for name, table in tables.items():
         table.write_parquet(work_dir / "results" / f"{name}.parquet")
-    return summarise(m, tables) | {"results_hash": frames_sha256(tables)}
+    from sipas_pipeline.publish import results_hash
+
+    return summarise(m, tables) | {"results_hash": results_hash(tables)}
 
 
 def read_results(work_dir: Path) -> dict[str, pl.DataFrame]:
