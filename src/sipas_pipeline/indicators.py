@@ -19,6 +19,7 @@ from sipas_pipeline.variance import (
     add_uncertainty,
     combine_scores,
     design_frame,
+    ordered_sums,
     ratio_scores,
     strata_psus,
     stratified_variance,
@@ -86,10 +87,8 @@ def estimate_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
     long = pl.concat([wide.select(*keys, pl.lit(i).alias("indicator_id"), pl.col(f"{i}:hits").alias("hits"),
                                   pl.col(f"{i}:n").alias("n")) for i in chosen["indicator_id"]])
     g = [DOMAIN, STRATUM, PSU, "indicator_id"]
-    psu_sums = (long.sort(*g, "weight").group_by(g).agg(
-        (pl.col("hits") * pl.col("weight")).sort_by("weight").sum().alias("y"),
-        (pl.col("n") * pl.col("weight")).sort_by("weight").sum().alias("a"),
-        pl.col("n").sum()).sort(*g))
+    psu_sums = (ordered_sums(long, g, {"y": pl.col("hits") * pl.col("weight"), "a": pl.col("n") * pl.col("weight"),
+                                       "n": pl.col("n")}, ["weight"]).with_columns(pl.col("n").cast(pl.Int64)))
     totals, scores = ratio_scores(psu_sums, ["indicator_id"])
     counts = psu_sums.group_by(DOMAIN, "indicator_id").agg(pl.col("n").sum())
     var = stratified_variance(scores, ["indicator_id"], n_h)
@@ -148,9 +147,8 @@ def combinations(est: IndicatorEstimates, coefficients: pl.DataFrame, keys: list
     province_code, *keys, value (%), var (of the value, percentage points squared), df, n (the province's forms).
     The variance comes from the combined linearised score, so every covariance counts."""
     g = [DOMAIN, *keys]
-    value = (coefficients.join(est.values.select(DOMAIN, "indicator_id", "value"), on=[DOMAIN, "indicator_id"])
-             .sort(*g, "indicator_id").group_by(g)
-             .agg((pl.col("c") * pl.col("value")).sort_by("indicator_id").sum().alias("value")))
+    value = ordered_sums(coefficients.join(est.values.select(DOMAIN, "indicator_id", "value"), on=[DOMAIN, "indicator_id"]),
+                         g, {"value": pl.col("c") * pl.col("value")}, ["indicator_id"])
     var = stratified_variance(combine_scores(est.scores, coefficients, "indicator_id", keys), keys, est.n_h)
     df = est.values.select(DOMAIN, "df").unique(DOMAIN)
     return (value.join(var, on=g, how="left").with_columns(pl.col("var") * 1e4).join(df, on=DOMAIN, how="left")
