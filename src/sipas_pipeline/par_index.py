@@ -21,8 +21,8 @@ def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tu
     Each official's ratings are one cluster of a simple random sample per province (with replacement): the
     mean R_k = S_k / C_k (sum and count of ratings) has the linearised score z_rk = (s_rk - R_k c_rk) / C_k per
     official r; var(points_k) = b_k^2 n/(n-1) sum_r z_rk^2 with b_k = max / (max - min), and the officials'
-    points together have the score u_r = sum_k b_k z_rk. Sums run over the forms sorted by province (stable, in
-    file order) with numpy: identical bits in every run. Returns (province_code, subcriterion_id, points, se)
+    points together have the score u_r = sum_k b_k z_rk. Sums run row after row in the forms' order (numpy
+    bincount): identical bits for identical inputs. Returns (province_code, subcriterion_id, points, se)
     and (province_code, var, df)."""
     items = (m.forms["official"].filter(pl.col("refs").str.starts_with("par:"))
              .select(pl.col("field_id").alias("item"), pl.col("refs").str.strip_prefix("par:").alias("subcriterion_id")))
@@ -30,37 +30,50 @@ def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tu
             .join(items.select("subcriterion_id").unique(), on="subcriterion_id").sort("subcriterion_id"))
     scale = m.meta["par"].get("official_rating", {"min": 1, "max": 5})
     lo, hi = float(scale["min"]), float(scale["max"])
-    # ratings are small integers: one narrow column each keeps the officials' forms small in memory
+    # per official and sub-criterion: sum s and count c of the ratings (small integers: narrow columns)
     lazy = isinstance(official, pl.LazyFrame)
-    ratings = (official.lazy().select("province_code", *[pl.col(c).cast(pl.Int8) for c in items["item"]])
-               .collect(engine="streaming" if lazy else "auto").sort("province_code", maintain_order=True))
-    codes = ratings["province_code"]
-    starts = np.flatnonzero(codes.ne_missing(codes.shift(1)).fill_null(True).to_numpy())
-    index = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(codes)]))
-    n = np.diff(np.r_[starts, len(codes)]).astype(float)
-    factor = np.where(n > 1, n / np.maximum(n - 1, 1), np.nan)
-    u = np.zeros(len(codes))
-    points, ses = [], []
-    for sid, max_points in subs.iter_rows():  # one pass per sub-criterion definition, vectorised over provinces
-        cols = items.filter(pl.col("subcriterion_id") == sid)["item"]
-        sc = ratings.select(pl.sum_horizontal([pl.col(c).cast(pl.Int64).fill_null(0) for c in cols]).alias("s"),
-                            pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int64) for c in cols]).alias("c"))
-        s, c = sc["s"].to_numpy().astype(float), sc["c"].to_numpy().astype(float)
-        big_s, big_c = np.add.reduceat(s, starts), np.add.reduceat(c, starts)
+    codes = m.provinces["province_code"].sort()
+    per_sub = {sid: items.filter(pl.col("subcriterion_id") == sid)["item"] for sid in subs["subcriterion_id"]}
+    rated = (official.lazy().select(
+        pl.col("province_code").replace_strict(codes, pl.int_range(codes.len(), eager=True), return_dtype=pl.Int64)
+        .alias("p"),
+        *[pl.sum_horizontal([pl.col(c).cast(pl.Int16).fill_null(0) for c in cols]).cast(pl.Int16).alias(f"s{j}")
+          for j, cols in enumerate(per_sub.values())],
+        *[pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int16) for c in cols]).cast(pl.Int16).alias(f"c{j}")
+          for j, cols in enumerate(per_sub.values())])
+        .collect(engine="streaming" if lazy else "auto"))
+    index = rated["p"].to_numpy()
+
+    def per_province(x: pl.Series | np.ndarray) -> np.ndarray:
+        """Sum of x per province, row after row in the forms' order (numpy bincount): the same bits in every run."""
+        return np.bincount(index, weights=np.asarray(x, dtype=np.float64), minlength=codes.len())
+
+    k_ = range(subs.height)
+    n = per_province(np.ones(rated.height))
+    big_s = np.stack([per_province(rated[f"s{j}"]) for j in k_], axis=1)  # integer-valued: exact
+    big_c = np.stack([per_province(rated[f"c{j}"]) for j in k_], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = big_s / big_c
+        factor = np.where(n > 1, n / np.maximum(n - 1, 1), np.nan)
+    b = subs["max_points"].to_numpy() / (hi - lo)
+
+    u = np.zeros(rated.height)
+    var_k = np.empty_like(r)
+    for j in k_:  # one vectorised pass per sub-criterion definition
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = big_s / big_c
-            z = (s - r[index] * c) / big_c[index]
-        b = max_points / (hi - lo)
-        points.append(b * (r - lo))
-        ses.append(b * np.sqrt(factor * np.add.reduceat(z * z, starts)))
-        u += b * z
-    provinces = codes[starts]
-    out = pl.DataFrame({"province_code": np.repeat(provinces.to_numpy(), subs.height),
-                        "subcriterion_id": np.tile(subs["subcriterion_id"].to_numpy(), len(starts)),
-                        "points": np.stack(points, axis=1).ravel(), "se": np.stack(ses, axis=1).ravel()},
+            z = (rated[f"s{j}"].to_numpy() - r[index, j] * rated[f"c{j}"].to_numpy()) / big_c[index, j]
+        var_k[:, j] = per_province(z * z)
+        u += b[j] * z
+    points = b[None, :] * (r - lo)
+    ses = b[None, :] * np.sqrt(factor[:, None] * var_k)
+    provinces = codes.to_numpy()
+    seen = n > 0  # provinces with officials' forms
+    out = pl.DataFrame({"province_code": np.repeat(provinces[seen], subs.height),
+                        "subcriterion_id": np.tile(subs["subcriterion_id"].to_numpy(), int(seen.sum())),
+                        "points": points[seen].ravel(), "se": ses[seen].ravel()},
                        schema={"province_code": pl.Utf8, "subcriterion_id": pl.Utf8, "points": pl.Float64, "se": pl.Float64})
-    total = pl.DataFrame({"province_code": provinces, "var": factor * np.add.reduceat(u * u, starts),
-                          "df": np.maximum(n - 1, 1).astype(np.int64)})
+    total = pl.DataFrame({"province_code": provinces[seen], "var": (factor * per_province(u * u))[seen],
+                          "df": np.maximum(n - 1, 1).astype(np.int64)[seen]})
     return out.fill_nan(None), total.fill_nan(None)
 
 
