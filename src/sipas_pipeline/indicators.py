@@ -1,8 +1,11 @@
 """SIPAS indicators and indices from silver citizens' forms, as generated Polars expressions.
 
-One group-by over the forms gives every indicator's weighted numerator and denominator per
-province; regions and the nation are the unweighted mean of their provinces (each province counts
-once, as in the published national mean), with numerators and denominators summed beside.
+One group-by over the forms counts every indicator's hits and answers per province, stratum, PSU and
+weight; the weighted numerator and denominator, and the PSU totals of each indicator's linearised score
+(`variance.py`), follow from those counts. A node of the SIPAS tree is a linear combination of its
+province's indicators, so its value and its design-based variance come from the same coefficients.
+Regions and the nation are the unweighted mean of their provinces (each province counts once, as in
+the published national mean), with numerators and denominators summed beside.
 """
 
 from __future__ import annotations
