@@ -125,8 +125,8 @@ def t_interval(value: np.ndarray, se: np.ndarray, df: np.ndarray, confidence: fl
 def proportion_interval(p: np.ndarray, var: np.ndarray, n: np.ndarray, df: np.ndarray,
                         confidence: float) -> dict[str, np.ndarray]:
     """Korn-Graubard (1998) interval of a proportion `p` (0-1) with design variance `var`, `n` respondents and
-    `df` design degrees of freedom: Clopper-Pearson with the effective sample size n_eff = p(1-p)/var, scaled by
-    (t_{n-1} / t_df)^2 and capped at n; x = p n*. At p = 0 or 1 (or var = 0) n_eff = n. Never zero-width
+    `df` design degrees of freedom: Clopper-Pearson with the effective sample size n_eff = p(1-p)/var, capped at
+    n and scaled by (t_{n-1} / t_df)^2: n* = min(n_eff, n) (t_{n-1} / t_df)^2, x = p n*. At p = 0 or 1 (or var = 0) n_eff = n. Never zero-width
     for n > 0, always inside [0, 1]. Also returns the design effect var / (p(1-p)/n) and n_eff."""
     p, var, n, df = (np.asarray(a, dtype=float) for a in (p, var, n, df))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -134,7 +134,7 @@ def proportion_interval(p: np.ndarray, var: np.ndarray, n: np.ndarray, df: np.nd
         deff = np.where(pq > 0, var / (pq / n), np.nan)
         n_eff = np.where((pq > 0) & (var > 0), pq / var, n)
         ratio = (quantile_t(np.maximum(n - 1, 1), confidence) / quantile_t(df, confidence)) ** 2
-        n_star = np.minimum(n_eff * ratio, n)
+        n_star = np.minimum(n_eff, n) * ratio
         x = p * n_star
         alpha = 1 - confidence
         low = np.where(x > 0, special.betaincinv(x, n_star - x + 1, alpha / 2), 0.0)
