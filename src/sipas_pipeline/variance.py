@@ -126,8 +126,9 @@ def proportion_interval(p: np.ndarray, var: np.ndarray, n: np.ndarray, df: np.nd
                         confidence: float) -> dict[str, np.ndarray]:
     """Korn-Graubard (1998) interval of a proportion `p` (0-1) with design variance `var`, `n` respondents and
     `df` design degrees of freedom: Clopper-Pearson with the effective sample size n_eff = p(1-p)/var, capped at
-    n and scaled by (t_{n-1} / t_df)^2: n* = min(n_eff, n) (t_{n-1} / t_df)^2, x = p n*. At p = 0 or 1 (or var = 0) n_eff = n. Never zero-width
-    for n > 0, always inside [0, 1]. Also returns the design effect var / (p(1-p)/n) and n_eff."""
+    n and scaled by (t_{n-1} / t_df)^2: n* = min(n_eff, n) (t_{n-1} / t_df)^2, x = p n*. At p = 0 or 1 (or
+    var = 0) n_eff = n. Never zero-width for n > 0, always inside [0, 1]. Also returns the design effect
+    var / (p(1-p)/n) and n_eff."""
     p, var, n, df = (np.asarray(a, dtype=float) for a in (p, var, n, df))
     with np.errstate(divide="ignore", invalid="ignore"):
         pq = p * (1 - p)
