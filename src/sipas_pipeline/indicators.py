@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from sipas_pipeline.methodology import Methodology
@@ -109,11 +110,21 @@ def estimate_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
     psus = wide.select(DOMAIN, STRATUM, PSU).unique().sort(DOMAIN, STRATUM, PSU)
     n_h, df = strata_psus(psus, design)
     respondents = wide.group_by(DOMAIN).agg(pl.col("forms").sum().alias("n")).sort(DOMAIN)
-    long = pl.concat([wide.select(*keys, pl.lit(i).alias("indicator_id"), pl.col(f"{i}:hits").alias("hits"),
-                                  pl.col(f"{i}:n").alias("n")) for i in chosen["indicator_id"]])
-    g = [DOMAIN, STRATUM, PSU, "indicator_id"]
-    psu_sums = (ordered_sums(long, g, {"y": pl.col("hits") * pl.col("weight"), "a": pl.col("n") * pl.col("weight"),
-                                       "n": pl.col("n")}, ["weight"]).with_columns(pl.col("n").cast(pl.Int64)))
+    # PSU sums of the weighted counts, every indicator at once: `wide` is sorted by (province, stratum, PSU,
+    # weight), so each PSU's rows are contiguous and numpy adds them in weight order (the same bits every run)
+    ids = chosen["indicator_id"].to_list()
+    new_psu = pl.any_horizontal([pl.col(k).ne_missing(pl.col(k).shift(1)) for k in (DOMAIN, STRATUM, PSU)]).fill_null(True)
+    starts = np.flatnonzero(wide.select(new_psu.alias("new")).to_series().to_numpy())
+    w = wide["weight"].to_numpy()[:, None]
+    hits = wide.select(pl.col(f"{i}:hits").fill_null(0) for i in ids).to_numpy().astype(np.float64)
+    answers = wide.select(pl.col(f"{i}:n").fill_null(0) for i in ids).to_numpy().astype(np.float64)
+    y, a, n = (np.add.reduceat(x, starts, axis=0) if len(starts) else x[:0] for x in (hits * w, answers * w, answers))
+    at = wide.select(DOMAIN, STRATUM, PSU)[starts]
+    psu_sums = pl.DataFrame({**{k: np.repeat(at[k].to_numpy(), len(ids)) for k in (DOMAIN, STRATUM, PSU)},
+                             "indicator_id": np.tile(np.array(ids, dtype=object), len(starts)),
+                             "y": y.ravel(), "a": a.ravel(), "n": n.ravel().astype(np.int64)},
+                            schema={DOMAIN: pl.Utf8, STRATUM: pl.Utf8, PSU: pl.Utf8, "indicator_id": pl.Utf8,
+                                    "y": pl.Float64, "a": pl.Float64, "n": pl.Int64})
     totals, scores = ratio_scores(psu_sums, ["indicator_id"])
     counts = psu_sums.group_by(DOMAIN, "indicator_id").agg(pl.col("n").sum())
     var = stratified_variance(scores, ["indicator_id"], n_h)
