@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 
 from sipas_pipeline.hashing import frames_sha256
-from sipas_pipeline.indicators import exact_sum
 from sipas_pipeline.publish import results_hash
 from sipas_pipeline.stages import SOURCES, compute_results, previous_published
+from sipas_pipeline.variance import ordered_sums
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,15 +43,17 @@ def _float_sum(values: list[float]) -> float:
     return total
 
 
-def test_exact_sum_gives_the_same_bits_in_any_order():
-    values = [0.1, 0.2, 0.3]
-    orders = (values, list(reversed(values)), values[1:] + values[:1])
-    assert len({_float_sum(o) for o in orders}) > 1  # a float sum follows the order (the defect)
-    sums = {pl.DataFrame({"x": order}).select(exact_sum(pl.col("x"))).item() for order in orders}
+def test_ordered_sums_give_the_same_bits_in_any_row_order():
+    values = [0.1, 0.2, 0.3, 0.3, 0.2, 0.1]
+    frame = pl.DataFrame({"g": ["a", "a", "a", "b", "b", "b"], "row": [1, 2, 3, 1, 2, 3], "x": values})
+    orders = (frame, frame.reverse(), frame.sample(fraction=1.0, shuffle=True, seed=3))
+    assert len({_float_sum(o) for o in (values[:3], list(reversed(values[:3])), values[1:3] + values[:1])}) > 1  # the defect
+    sums = {tuple(ordered_sums(f, ["g"], {"x": pl.col("x")}, ["row"])["x"].to_list()) for f in orders}
     assert len(sums) == 1
-    # and it is the correctly rounded sum of the values
+    # the group sums are the sums of their own values (to the last bits of a float sum)
     from fractions import Fraction
-    assert sums.pop() == float(sum(Fraction(v) for v in values))
+    exact = [float(sum(Fraction(v) for v in part)) for part in (values[:3], values[3:])]
+    assert sums.pop() == pytest.approx(exact, rel=1e-15)
 
 
 def test_frames_hash_is_canonical_and_sees_the_last_bit():

@@ -33,6 +33,7 @@ def prefect_defaults(home: Path | None = None) -> None:
 prefect_defaults()
 
 import duckdb  # noqa: E402
+import polars as pl  # noqa: E402
 import psutil  # noqa: E402
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
@@ -52,6 +53,7 @@ from sipas_pipeline.corrections import (  # noqa: E402
     read_corrections,
 )
 from sipas_pipeline.errors import InputError, UserError, storage_error  # noqa: E402
+from sipas_pipeline.hashing import frames_sha256  # noqa: E402
 from sipas_pipeline.methodology import load_methodology  # noqa: E402
 
 USER_ERRORS = (UserError,)  # every error a user can fix (sipas_pipeline.errors)
@@ -112,10 +114,13 @@ def corrections_task(year: int, work_in: str, work: str, corrections: list[dict[
 
 
 @task(name="compute", cache_key_fn=content_key, **STAGE)
-def compute_task(year: int, work: str, key: str, incomplete: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """Silver -> result tables (indicators, SIPAS tree, PAR INDEX, ranks); cached on inputs + corrections
-    (`incomplete`, the provinces published as incomplete, follows from those)."""
-    summary, seconds = timed(stages.compute, load_methodology(year), Path(work), incomplete)
+def compute_task(year: int, work: str, key: str, incomplete: dict[str, dict[str, str]],
+                 previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Silver -> result tables (indicators, SIPAS tree, PAR INDEX, ranks); cached on inputs + corrections + last
+    year's results (`previous`, rows of `publish.previous_results`, part of the key); `incomplete`, the provinces
+    published as incomplete, follows from the inputs."""
+    prev = pl.DataFrame(previous) if previous else None
+    summary, seconds = timed(stages.compute, load_methodology(year), Path(work), prev, incomplete)
     (Path(work) / "results" / "summary.json").write_text(json.dumps(summary, ensure_ascii=False))
     get_run_logger().info("compute: national %s, %.2f s", summary["national"], seconds)
     return summary | {"seconds": seconds}
@@ -142,6 +147,16 @@ def run_stage(task_fn: Any, output: Path, *args: Any) -> tuple[dict[str, Any], b
     return state.result(), state.name == "Cached"
 
 
+def interval(row: dict[str, Any], confidence: float) -> str | None:
+    """A ranked value's confidence interval as text, value -+ t(df) se (None without se)."""
+    if row.get("se") is None or row.get("df") is None:
+        return None
+    from sipas_pipeline.variance import t_interval
+
+    low, high = t_interval(row["value"], row["se"], row["df"], confidence)
+    return f"{float(low):.2f}–{float(high):.2f}"
+
+
 @task(name="report", cache_policy=NO_CACHE)
 def report_task(year: int, report: dict[str, Any], work: str) -> list[str]:
     """Prefect artifacts: the validation summary (markdown), the SIPAS and PAR INDEX rankings (tables)."""
@@ -155,6 +170,8 @@ def report_task(year: int, report: dict[str, Any], work: str) -> list[str]:
                   .sort("rank_national", "province_code", nulls_last=True))
         rows = [{"rank (hạng)": r["rank_national"], "province (tỉnh)": names[r["province_code"]],
                  "value (giá trị)": None if r["value"] is None else round(r["value"], 2),
+                 "CI (khoảng tin cậy)": interval(r, m.design.confidence),
+                 "rank interval (khoảng xếp hạng)": None if r["rank_low"] is None else f"{r['rank_low']}–{r['rank_high']}",
                  "regional rank (hạng trong vùng)": r["rank_regional"],
                  "change (thay đổi)": None if r["change_value"] is None else round(r["change_value"], 2),
                  "incomplete (thiếu dữ liệu)": r.get("incomplete_reason")}
@@ -240,7 +257,8 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
         "code_version": code_version(), "timings": [],
         "parameters": {"year": year, "raw": raw, "db": db, "work": str(root),
                        "corrections": [str(c) for c in corrections or []], "trigger": trigger,
-                       "allow_incomplete": allow_incomplete}}
+                       "allow_incomplete": allow_incomplete,
+                       "design": m.meta.get("design", {})}}  # the uncertainty settings (rank seed, draws) on record
     stages.check_raw(m, Path(raw))
     publishing.check_database(Path(db))  # a file a run could not publish into stops here, before the stages
     try:
@@ -268,8 +286,11 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
         missing = completeness.assess(m, work_out, ingested["files"], checked["batches"], report["unreadable_files"])
         if missing and not allow_incomplete:
             raise InputError(completeness.message(m, missing))
+        previous = publishing.previous_results(Path(db), year)  # last year's own results, read before compute
+        prev_key = frames_sha256({"previous": previous})[:16] if previous is not None else "published"
         summary, hit_c = run_stage(compute_task, work_out / "results" / "summary.json", year, str(work_out),
-                                   f"{key}-{fixes_key or 'none'}", missing)
+                                   f"{key}-{fixes_key or 'none'}-{prev_key}", missing,
+                                   previous.to_dicts() if previous is not None else None)
         run["timings"].append({"stage": "compute", "seconds": 0.0 if hit_c else summary["seconds"]})
         published = publish_task(year, str(work_out), db, run, applied)
     except Exception as exc:

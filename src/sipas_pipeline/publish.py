@@ -33,6 +33,26 @@ def ddl_files() -> list[Path]:
     return [root / "tables.sql", root / "views.sql"]
 
 
+def previous_results(db: Path, year: int) -> pl.DataFrame | None:
+    """The previous year's own current results in `db` (read-only): province_code, measure, value, se, df,
+    rank_national and basis 'results', for the change columns; None when the file, the table or that year's
+    results are not there (the change is then against published figures)."""
+    db = Path(db)
+    if not db.is_file():
+        return None
+    con = connect(db, read_only=True)
+    try:
+        cur = con.execute("""SELECT province_code, measure, value, se, df, rank_national, 'results' AS basis
+                             FROM current_ranks WHERE year = $year AND value IS NOT NULL
+                             ORDER BY measure, province_code""", {"year": year - 1})
+        frame = pl.DataFrame(cur.fetchall(), schema=[d[0] for d in cur.description], orient="row")
+    except duckdb.CatalogException:  # no current_ranks, or one without se (an older schema): no results to use
+        return None
+    finally:
+        con.close()
+    return frame if frame.height else None
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create tables (if missing) and views, and (re)apply every comment."""
     for path in ddl_files():
@@ -113,9 +133,9 @@ def dimension_frames(m: Methodology) -> dict[str, pl.DataFrame]:
 def fact_frames(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """The compute stage's tables in the shape of the fact tables (PAR levels in one long table)."""
     sub = tables["par_points"].select("province_code", pl.lit("subcriterion").alias("level"),
-                                      pl.col("subcriterion_id").alias("node"), "points", "max_points", "self_points")
+                                      pl.col("subcriterion_id").alias("node"), "points", "max_points", "self_points", "se")
     levels = tables["par_levels"].select("province_code", "level", "node", "points", "max_points",
-                                         pl.lit(None, pl.Float64).alias("self_points"))
+                                         pl.lit(None, pl.Float64).alias("self_points"), pl.lit(None, pl.Float64).alias("se"))
     return {"indicator_values": tables["indicator_values"], "sipas_indices": tables["sipas_indices"],
             "par_points": pl.concat([sub, levels]), "par_totals": tables["par_totals"], "ranks": tables["ranks"]}
 

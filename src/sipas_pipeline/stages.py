@@ -117,40 +117,43 @@ def validation_report(m: Methodology, report: dict[str, Any], checked: dict[str,
             "top_reasons": checked["top_reasons"], "batches": checked["batches"], "files": report["files"]}
 
 
-def compute_results(m: Methodology, citizen: pl.DataFrame, official: pl.DataFrame, appraisal: pl.DataFrame,
-                    previous: pl.DataFrame | None = None, incomplete: Missing | None = None) -> dict[str, pl.DataFrame]:
-    """Silver frames -> the result tables (each validated against its Pandera schema). Provinces in
-    `incomplete` (completeness.assess) are left out of the figures and marked: SIPAS needs their
+def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, official: pl.DataFrame | pl.LazyFrame,
+                    appraisal: pl.DataFrame, previous: pl.DataFrame | None = None,
+                    incomplete: Missing | None = None) -> dict[str, pl.DataFrame]:
+    """Silver frames -> the result tables (each validated against its Pandera schema). Every estimate carries its
+    design-based uncertainty (`variance.py`); `previous` is last year's (province_code, measure, value,
+    rank_national[, se, df, basis]) for the change columns. Citizens and officials may be LazyFrames.
+    Provinces in `incomplete` (completeness.assess) are left out of the figures and marked: SIPAS needs their
     citizens' forms, the PAR INDEX every source; regions and the nation are means over the others."""
     incomplete = incomplete or {}
     citizen = citizen.filter(~pl.col("province_code").is_in([c for c, why in incomplete.items() if "citizen" in why]))
     par_ok = ~pl.col("province_code").is_in(list(incomplete))
     from sipas_pipeline import results_schemas as rs
-    from sipas_pipeline.indicators import province_indicators, roll_up, sipas_tree
+    from sipas_pipeline.indicators import estimate_indicators, roll_up, sipas_tree
     from sipas_pipeline.par_index import par_points, par_totals
-    from sipas_pipeline.ranking import change, ranks
+    from sipas_pipeline.ranking import change, rank_intervals, ranks
+    from sipas_pipeline.variance import add_uncertainty
 
-    ind = province_indicators(m, citizen)
-    tree = sipas_tree(m, ind)
-    points = par_points(m, official.filter(par_ok), appraisal.filter(par_ok), ind.filter(par_ok), tree.filter(par_ok))
-    levels, totals = par_totals(m, points)
+    est = estimate_indicators(m, citizen)
+    tree = sipas_tree(m, est)
+    points, survey = par_points(m, official.filter(par_ok), appraisal.filter(par_ok), est.filter(par_ok))
+    levels, totals = par_totals(m, points, survey)
     measures = pl.concat([
         tree.filter(pl.col("level") != "element").select(
             "province_code", pl.when(pl.col("level") == "sipas").then(pl.lit("sipas"))
-            .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "value"),
-        totals.select("province_code", pl.lit("par").alias("measure"), pl.col("par_index").alias("value")),
+            .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "value", pl.col("var").sqrt().alias("se"), "df"),
+        totals.select("province_code", pl.lit("par").alias("measure"), pl.col("par_index").alias("value"), "se", "df"),
     ])
-    ranked = change(ranks(m, measures), previous)
+    ranked = change(rank_intervals(m, ranks(m, measures)), previous, m.design.confidence)
 
-    def all_units(by_province: pl.DataFrame, keys: list[str], sums: list[str]) -> pl.DataFrame:
-        """Province, region and nation rows; the standard error stays on province rows."""
-        se = by_province.select("province_code", *keys, "se").rename({"province_code": "unit_code"})
-        return (roll_up(m, by_province.drop("se"), keys, sums).join(se, on=["unit_code", *keys], how="left")
-                .sort("unit_level", "unit_code", *keys))
+    def all_units(by_province: pl.DataFrame, keys: list[str], sums: list[str], proportion: bool) -> pl.DataFrame:
+        """Province, region and nation rows, each with its uncertainty columns."""
+        rolled = roll_up(m, by_province, keys, sums).sort("unit_level", "unit_code", *keys)
+        return add_uncertainty(rolled, m.design, proportion)
 
     out = mark_incomplete(m, {
-        "indicator_values": all_units(ind, ["indicator_id"], ["numerator", "denominator", "n"]),
-        "sipas_indices": all_units(tree, ["level", "node"], []), "par_points": points, "par_levels": levels,
+        "indicator_values": all_units(est.values, ["indicator_id"], ["numerator", "denominator", "n"], True),
+        "sipas_indices": all_units(tree, ["level", "node"], ["n"], False), "par_points": points, "par_levels": levels,
         "par_totals": totals, "ranks": ranked}, incomplete)
     for name, schema in (("indicator_values", rs.INDICATORS), ("sipas_indices", rs.SIPAS), ("par_points", rs.PAR_POINTS),
                          ("par_totals", rs.PAR_TOTALS), ("ranks", rs.RANKS)):
@@ -158,13 +161,15 @@ def compute_results(m: Methodology, citizen: pl.DataFrame, official: pl.DataFram
     return out
 
 
-def compute(m: Methodology, work_dir: Path, incomplete: Missing | None = None) -> dict[str, Any]:
-    """Silver Parquet -> `results/<table>.parquet`; returns national figures and the rankings' ends.
+def compute(m: Methodology, work_dir: Path, previous: pl.DataFrame | None = None,
+            incomplete: Missing | None = None) -> dict[str, Any]:
+    """Silver Parquet -> `results/<table>.parquet`; returns national figures and the rankings' ends. `previous`:
+    last year's own results (`publish.previous_results`); without them the change is against `published.csv`.
     `incomplete` (completeness.assess) names the provinces published as incomplete."""
     work_dir = Path(work_dir)
     silver = {s: pl.read_parquet(work_dir / "silver" / f"{s}.parquet") for s in SOURCES}
-    tables = compute_results(m, silver["citizen"], silver["official"], silver["appraisal"], previous_published(m),
-                             incomplete)
+    previous = previous if previous is not None else previous_published(m)
+    tables = compute_results(m, silver["citizen"], silver["official"], silver["appraisal"], previous, incomplete)
     fresh_dir(work_dir / "results", "result tables")  # replaced only when made by sipas
     for name, table in tables.items():
         table.write_parquet(work_dir / "results" / f"{name}.parquet")
@@ -205,7 +210,8 @@ def previous_published(m: Methodology) -> pl.DataFrame | None:
     prev = pub.filter((pl.col("year") == m.year - 1) & pl.col("unit").is_in(codes))
     if prev.height == 0:
         return None
-    return prev.select(pl.col("unit").alias("province_code"), "measure", "value", pl.col("rank").alias("rank_national"))
+    return prev.select(pl.col("unit").alias("province_code"), "measure", "value", pl.col("rank").alias("rank_national"),
+                       pl.lit("published").alias("basis"))
 
 
 def summarise(m: Methodology, tables: dict[str, pl.DataFrame]) -> dict[str, Any]:
@@ -223,7 +229,7 @@ def summarise(m: Methodology, tables: dict[str, pl.DataFrame]) -> dict[str, Any]
     for measure in ("sipas", "par"):
         r = (tables["ranks"].filter((pl.col("measure") == measure) & pl.col("rank_national").is_not_null())
              .sort("rank_national", "province_code"))
-        rows = [{"rank": k, "province": names[c], "value": round(v, 2)}
-                for c, v, k in r.select("province_code", "value", "rank_national").iter_rows()]
+        rows = [{"rank": k, "province": names[c], "value": round(v, 2), "rank_interval": [lo, hi]}
+                for c, v, k, lo, hi in r.select("province_code", "value", "rank_national", "rank_low", "rank_high").iter_rows()]
         out[measure] = {"top5": rows[:5], "bottom5": rows[-5:]}
     return out
