@@ -34,7 +34,7 @@ SIPAS = pa.DataFrameSchema(_UNIT | {
     "level": pa.Column(pl.Utf8, pa.Check.isin(["element", "part", "sipas"])),
     "node": pa.Column(pl.Utf8),
     "value": pa.Column(pl.Float64, _PCT, nullable=True),
-    "n": pa.Column(pl.Int64, pa.Check.ge(0)),
+    "n": pa.Column(pl.Int64, pa.Check.ge(0), nullable=True),  # null: an incomplete province
 } | _UNCERTAINTY, name="sipas_indices", unique=["unit_level", "unit_code", "level", "node"], checks=_INSIDE)
 
 PAR_POINTS = pa.DataFrameSchema({
