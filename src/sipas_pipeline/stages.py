@@ -14,7 +14,7 @@ import polars as pl
 from sipas_pipeline.errors import InputError
 from sipas_pipeline.hashing import code_fingerprint, frames_sha256, sha256_file
 from sipas_pipeline.ingest import ingest_source
-from sipas_pipeline.ingest.bronze import list_files
+from sipas_pipeline.ingest.bronze import ignored_files, list_files
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.validate import read_bronze, validate_source
 
@@ -31,7 +31,9 @@ def check_raw(m: Methodology, raw_dir: Path) -> None:
     for source in SOURCES:
         folder = raw_dir / m.meta["sources"][source]["folder"]
         if not list_files(folder):
-            raise InputError(f"source {source!r}: no export files in {folder}")
+            ignored = ignored_files(folder, raw_dir, source)
+            why = f" ({len(ignored)} ignored: " + "; ".join(f"{i['file']}: {i['reason']}" for i in ignored[:3]) + ")"
+            raise InputError(f"source {source!r}: no export files in {folder}" + (why if ignored else ""))
 
 
 def inputs_key(m: Methodology, raw_dir: Path) -> str:
@@ -42,6 +44,8 @@ def inputs_key(m: Methodology, raw_dir: Path) -> str:
         folder = Path(raw_dir) / m.meta["sources"][source]["folder"]
         for path in list_files(folder):
             digest.update(f"{path.relative_to(raw_dir).as_posix()}\t{sha256_file(path)}\n".encode())
+        for ignored in ignored_files(folder, Path(raw_dir), source):  # the report lists them: a new one, a new key
+            digest.update(f"ignored\t{ignored['file']}\n".encode())
     return digest.hexdigest()
 
 
@@ -59,7 +63,8 @@ def ingest(m: Methodology, raw_dir: Path, work_dir: Path) -> dict[str, Any]:
             folder = raw_dir / m.meta["sources"][source]["folder"]
             why = "; ".join(f"{u['file']}: {u['reason']}" for u in r.unreadable) or "no export files there"
             raise InputError(f"source {source!r}: no readable file in {folder} ({why})")
-    return {"files": {s: r.files for s, r in reports.items()}, "unreadable_files": unreadable}
+    return {"files": {s: r.files for s, r in reports.items()}, "unreadable_files": unreadable,
+            "ignored_files": [i for r in reports.values() for i in r.ignored]}
 
 
 def validate(m: Methodology, work_dir: Path) -> dict[str, Any]:
@@ -107,7 +112,8 @@ def validation_report(m: Methodology, report: dict[str, Any], checked: dict[str,
     for source, counts in checked["sources"].items():
         counts["unreadable_files"] = unreadable_by_source.get(source, 0)
     return {"year": m.year, "sources": checked["sources"], "unreadable_files": report["unreadable_files"],
-            "top_reasons": checked["top_reasons"], "batches": checked["batches"], "files": report["files"]}
+            "ignored_files": report.get("ignored_files", []), "top_reasons": checked["top_reasons"],
+            "batches": checked["batches"], "files": report["files"]}
 
 
 def compute_results(m: Methodology, citizen: pl.DataFrame, official: pl.DataFrame, appraisal: pl.DataFrame,
