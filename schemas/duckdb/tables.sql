@@ -126,6 +126,7 @@ CREATE TABLE IF NOT EXISTS runs (
                   "read" BIGINT, valid BIGINT, quarantined BIGINT)[],
     accounting STRUCT(source VARCHAR, "read" BIGINT, valid BIGINT, quarantined BIGINT, unreadable_files BIGINT)[],
     unreadable_files STRUCT(source VARCHAR, file VARCHAR, reason VARCHAR)[],
+    ignored_files STRUCT(source VARCHAR, file VARCHAR, reason VARCHAR)[],
     timings STRUCT(stage VARCHAR, seconds DOUBLE)[],
     results_hash VARCHAR,
     error VARCHAR
@@ -143,6 +144,7 @@ COMMENT ON COLUMN runs.code_version IS 'sipas-pipeline version (and git commit w
 COMMENT ON COLUMN runs.inputs IS 'Each input file read: source, file, SHA-256 of its content, batch, rows read / valid / quarantined';
 COMMENT ON COLUMN runs.accounting IS 'Row accounting per source: rows read = valid + quarantined; unreadable files counted by file';
 COMMENT ON COLUMN runs.unreadable_files IS 'Files that could not be read at all, with the reason';
+COMMENT ON COLUMN runs.ignored_files IS 'Files under a source folder that were not read, with why (tệp bỏ qua): in a subfolder, an unsupported type, hidden or lock files';
 COMMENT ON COLUMN runs.timings IS 'Seconds spent per stage (ingest, validate, corrections, compute, publish)';
 COMMENT ON COLUMN runs.results_hash IS 'SHA-256 over the run''s result tables: equal inputs and methodology give an equal hash';
 COMMENT ON COLUMN runs.error IS 'Why a failed run failed';

@@ -167,6 +167,8 @@ def validation_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- **{source}**: " + ", ".join(f"{r} {n:,}" for r, n in list(rules.items())[:8]))
     if report["unreadable_files"]:
         lines += ["", "## Unreadable files", ""] + [f"- `{u['file']}`: {u['reason']}" for u in report["unreadable_files"]]
+    if report.get("ignored_files"):
+        lines += ["", "## Ignored files (tệp bỏ qua)", ""] + [f"- `{u['file']}`: {u['reason']}" for u in report["ignored_files"]]
     return "\n".join(lines)
 
 
@@ -249,6 +251,7 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
             applied = [f.row() | {"rows": 0, "outcome": "replaced"} for f in fixes]
         report = stages.validation_report(m, ingested, checked) | {"run_id": run["run_id"]}
         run |= {"inputs": stages.run_inputs(ingested, checked), "unreadable_files": report["unreadable_files"],
+                "ignored_files": report["ignored_files"],
                 "accounting": [{"source": s} | c for s, c in report["sources"].items()]}
         summary, hit_c = run_stage(compute_task, work_out / "results" / "summary.json", year, str(work_out),
                                    f"{key}-{fixes_key or 'none'}")
@@ -264,7 +267,8 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
     cached = [s for s, hit in (("ingest", hit_i), ("validate", hit_v), ("compute", hit_c)) if hit]
     return {"run_id": run["run_id"], "status": "published", "year": year, "db": db, "raw": raw,
             "flow_run_id": run["flow_run_id"], "sources": report["sources"],
-            "unreadable_files": report["unreadable_files"], "top_reasons": report["top_reasons"],
+            "unreadable_files": report["unreadable_files"], "ignored_files": report["ignored_files"],
+            "top_reasons": report["top_reasons"],
             "timings": timings, "cached": cached, "corrections": applied, "artifacts": artifacts,
             "results_hash": summary["results_hash"], "national": summary["national"], "groups": summary["groups"],
             "sipas": summary["sipas"], "par": summary["par"]}
