@@ -84,7 +84,8 @@ def where_header(info: dict) -> str:
     """Where the header was taken from, as said in reasons: line (and sheet)."""
     sheet = f" of sheet {info['sheet']!r}" if info.get("sheet") else ""
     found = f", the row that names the most form fields ({info['header_score']})" if "header_score" in info else ""
-    return f"header taken from row {info.get('header_row', 1)}{sheet}{found}"
+    notes = "".join(f"; {n}" for n in info.get("notes", []))
+    return f"header taken from row {info.get('header_row', 1)}{sheet}{found}{notes}"
 
 
 def canonical(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, sha: str,

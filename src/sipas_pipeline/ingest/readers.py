@@ -177,8 +177,10 @@ def read_text(path: Path, encoding: str | None = None, separator: str | None = N
         except (pl.exceptions.PolarsError, ValueError) as exc:
             raise UnreadableFile(path, f"not a readable {sep!r}-separated table: {str(exc).splitlines()[0]}") from exc
         h, found = pick_header([list(r) for r in grid.head(HEADER_SCAN).iter_rows()], score)
-        frame = grid.slice(h + 1).rename(dict(zip(grid.columns, header_names(list(grid.row(h))), strict=True)))
-        line = pl.int_range(h + 2, h + 2 + frame.height, dtype=pl.Int64, eager=True)
+        body = grid.slice(h + 1).with_row_index("_i")
+        body = body.filter(~pl.all_horizontal(pl.exclude("_i").is_null()))  # rows of empty fields are no rows
+        line = body["_i"].cast(pl.Int64) + h + 2
+        frame = body.drop("_i").rename(dict(zip(grid.columns, header_names(list(grid.row(h))), strict=True)))
         shape = pl.repeat(None, frame.height, dtype=pl.Utf8, eager=True)
         return RawTable(frame, line.alias("line"), shape.alias("shape"), info | {"header_row": h + 1, "header_score": found})
     return _read_irregular(path, text, sep, score, info)
