@@ -1,6 +1,7 @@
 """No personal data leaves the ingest step (issue #12): a real run on the sample year with rows whose
 shape is wrong (a name shifted into a kept column, an extra field) leaves none of the exports' names,
-phone or ID numbers in any output: Parquet, the DuckDB file, Prefect artifacts and logs, the output."""
+phone or ID numbers in any output: Parquet, the DuckDB file, Prefect artifacts and logs, the log lines.
+The same run records the files it did not read (`runs.ignored_files`)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,9 @@ def test_no_personal_data_in_any_output(prefect_harness, sample_year, tmp_path):
     raw = tmp_path / "raw"
     shutil.copytree(sample_year, raw)
     _plant(raw)
+    (raw / "citizen" / "old").mkdir()
+    shutil.copyfile(sample_year / "citizen" / "sipas2024_01_ha-noi.csv", raw / "citizen" / "old" / "sipas2024_01_ha-noi.csv")
+    (raw / "citizen" / "ghi-chu.docx").write_bytes(b"notes")
     planted = (raw / "citizen" / "sipas2024_01_ha-noi.csv").read_text(encoding="utf-8")
     assert all(p in planted for p in PLANTED)
     secrets = _personal_data(raw) | PLANTED
@@ -89,10 +93,16 @@ def test_no_personal_data_in_any_output(prefect_harness, sample_year, tmp_path):
         assert {"quarantine", "runs", "indicator_values"} <= set(tables)
         for t in tables:
             texts[f"duckdb:{t}"] = str(con.execute(f'SELECT * FROM "{t}"').fetchall())
+        ignored = con.execute("SELECT i.file, i.reason FROM (SELECT unnest(ignored_files) i FROM runs WHERE run_id = $1)",
+                              [result["run_id"]]).fetchall()
         shape = con.execute("SELECT source_row, form_id, value, message FROM quarantine WHERE rule = 'row_shape' "
                             "ORDER BY source_row").fetchall()
     finally:
         con.close()
+    # which file counts is explicit: the stale copy in a subfolder and the note are listed, not read
+    assert [(f, r[:22]) for f, r in ignored] == [("citizen/ghi-chu.docx", "unsupported file type "),
+                                                 ("citizen/old/sipas2024_01_ha-noi.csv", "in a subfolder: only f")]
+    assert [i["file"] for i in result["ignored_files"]] == [f for f, _ in ignored]
     assert [(r[0], r[1], r[2]) for r in shape] == [(4, None, None), (6, None, None)]
     assert shape[0][3].startswith("line 4: 112 fields where the header (line 1) has 113")
     with get_client(sync_client=True) as client:

@@ -24,6 +24,8 @@ INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"  # zero-width space / non-joiner / 
 INVISIBLE_RE = f"[{INVISIBLE}]"
 _INVISIBLE = re.compile(INVISIBLE_RE)
 _QUOTED = re.compile(r'"(?:[^"]|"")*"')
+_QUOTED_UTF8 = re.compile(rb'"(?:[^"]|"")*"')
+_INVISIBLE_UTF8 = re.compile(b"|".join(re.escape(ch.encode("utf-8")) for ch in INVISIBLE))
 _LOST_LETTER = re.compile(r"\w\?|\?\w")
 
 Score = Callable[[list[str]], int]  # how many form fields a candidate header row maps
@@ -93,16 +95,16 @@ def decode(raw: bytes, path: Path, encoding: str | None = None) -> tuple[str, st
 
 def encoding_notes(text: str, encoding: str) -> list[str]:
     """Hints about an encoding that decoded but may have lost letters (a Western cp1252 export)."""
-    if encoding == "cp1258" and len(_LOST_LETTER.findall(text[:200_000])) >= 3:
+    if encoding == "cp1258" and len(_LOST_LETTER.findall(text[:65536])) >= 3:
         return ["read as cp1258, but '?' stands inside words: this looks like a Western (cp1252) export that "
                 "lost its Vietnamese letters; export again as UTF-8"]
     return []
 
 
-def line_endings(text: str) -> str:
-    """CRLF, LF, CR or mixed (with counts), as found."""
-    crlf = text.count("\r\n")
-    cr, lf = text.count("\r") - crlf, text.count("\n") - crlf
+def line_endings(data: bytes) -> str:
+    """CRLF, LF, CR or mixed (with counts), as found in UTF-8 bytes."""
+    crlf = data.count(b"\r\n") if b"\r" in data else 0
+    cr, lf = (data.count(b"\r") - crlf if crlf or b"\r" in data else 0), data.count(b"\n") - crlf
     kinds = {k: n for k, n in (("CRLF", crlf), ("LF", lf), ("CR", cr)) if n}
     if len(kinds) > 1:
         return "mixed (" + ", ".join(f"{k} {n}" for k, n in kinds.items()) + ")"
@@ -130,22 +132,12 @@ def pick_header(candidates: list[list[str]], score: Score | None) -> tuple[int, 
     the first row when there is no scorer."""
     if score is None or not candidates:
         return 0, 0
-    scores = [score([c or "" for c in row]) for row in candidates]
+    first = score([c or "" for c in candidates[0]])
+    if first * 2 >= len(candidates[0]):  # most cells of the first row name fields: the usual case
+        return 0, first
+    scores = [first] + [score([c or "" for c in row]) for row in candidates[1:]]
     best = max(range(len(scores)), key=lambda i: (scores[i], -i))
     return best, scores[best]
-
-
-def _regular(text: str, sep: str) -> bool:
-    """True when every line has the same number of fields and no quoted field spans lines or is blank:
-    the fast reader can then number rows by line."""
-    body = text[:-1] if text.endswith("\n") else text
-    if '"' in body:
-        if any("\n" in q for q in _QUOTED.findall(body)):
-            return False
-        body = _QUOTED.sub("", body)
-    lines = body.split("\n")
-    counts = pl.Series(lines).str.count_matches(sep, literal=True)
-    return counts.n_unique() == 1 and not any(not line for line in lines)
 
 
 def _shape_message(line: int, found: int, expected: int, header_line: int) -> str:
@@ -163,27 +155,48 @@ def read_text(path: Path, encoding: str | None = None, separator: str | None = N
     control = sum(1 for ch in text[:4096] if ord(ch) < 32 and ch not in "\r\n\t")
     if control > 8:
         raise UnreadableFile(path, f"binary content ({control} control characters in the first 4 KiB)")
-    endings = line_endings(text)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = invisible_free(text)
-    sep = separator or sniff_separator(text)
+    data = text.encode("utf-8")  # what follows works on UTF-8 bytes: fast whatever the file's encoding
+    endings = line_endings(data)
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if b"\xe2\x80" in data or b"\xe2\x81\xa0" in data or b"\xef\xbb\xbf" in data:
+        data = _INVISIBLE_UTF8.sub(b"", data)
+    sep = separator or sniff_separator(data[:65536].decode("utf-8", "ignore"))
     info = {"format": "text", "encoding": enc, "encodings_tried": tried, "line_endings": endings, "separator": sep,
             "notes": encoding_notes(text, enc)}
-    if _regular(text, sep):
-        try:
-            grid = pl.read_csv(io.BytesIO(text.encode("utf-8")), separator=sep, has_header=False, infer_schema=False,
-                               quote_char='"', raise_if_empty=True)
-        except (pl.exceptions.PolarsError, ValueError) as exc:
-            raise UnreadableFile(path, f"not a readable {sep!r}-separated table: {str(exc).splitlines()[0]}") from exc
-        h, found = pick_header([list(r) for r in grid.head(HEADER_SCAN).iter_rows()], score)
-        body = grid.slice(h + 1).with_row_index("_i")
-        body = body.filter(~pl.all_horizontal(pl.exclude("_i").is_null()))  # rows of empty fields are no rows
-        line = body["_i"].cast(pl.Int64) + h + 2
-        frame = body.drop("_i").rename(dict(zip(grid.columns, header_names(list(grid.row(h))), strict=True)))
-        shape = pl.repeat(None, frame.height, dtype=pl.Utf8, eager=True)
-        return RawTable(frame, line.alias("line"), shape.alias("shape"), info | {"header_row": h + 1, "header_score": found})
-    return _read_irregular(path, text, sep, score, info)
+    grid, empty_rows = _regular_grid(data, sep)
+    if grid is None:
+        return _read_irregular(path, data.decode("utf-8"), sep, score, info)
+    h, found = pick_header([list(r) for r in grid.head(HEADER_SCAN).iter_rows()], score)
+    frame = grid.slice(h + 1)
+    line = pl.int_range(h + 2, h + 2 + frame.height, dtype=pl.Int64, eager=True)
+    if empty_rows:  # rows of empty fields are no rows
+        keep = frame.select(~pl.all_horizontal(pl.all().is_null())).to_series()
+        frame, line = frame.filter(keep), line.filter(keep)
+    frame = frame.rename(dict(zip(grid.columns, header_names(list(grid.row(h))), strict=True)))
+    shape = pl.repeat(None, frame.height, dtype=pl.Utf8, eager=True)
+    return RawTable(frame, line.alias("line"), shape.alias("shape"), info | {"header_row": h + 1, "header_score": found})
+
+
+def _regular_grid(data: bytes, sep: str) -> tuple[pl.DataFrame | None, bool]:
+    """The fast reader's grid (every line a row, header included) and whether some rows are of empty
+    fields only; None when the file is not regular: a blank line, a quoted field holding a line break,
+    or a line whose number of fields differs from the others' (the exact reader then takes over)."""
+    body = data[:-1] if data.endswith(b"\n") else data
+    if b"\n\n" in body or body.startswith(b"\n"):
+        return None, False
+    unquoted = _QUOTED_UTF8.sub(b"", body) if b'"' in body else body
+    lines = body.count(b"\n") + 1
+    if unquoted is not body and unquoted.count(b"\n") + 1 != lines:
+        return None, False
+    try:
+        grid = pl.read_csv(io.BytesIO(data), separator=sep, has_header=False, infer_schema=False, quote_char='"',
+                           raise_if_empty=True)
+    except (pl.exceptions.PolarsError, ValueError):  # e.g. a row longer than the first
+        return None, False
+    if grid.height != lines or unquoted.count(sep.encode()) != lines * (grid.width - 1):
+        return None, False
+    return grid, sep.encode() * (grid.width - 1) in unquoted  # a row of empty fields: separators only
 
 
 def _read_irregular(path: Path, text: str, sep: str, score: Score | None, info: dict) -> RawTable:
