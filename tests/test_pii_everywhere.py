@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import polars.selectors as cs
 import pytest
 
 PLANTED = {"Hoàng Thị Rò Rỉ", "0912345678", "Vương Văn Tràn Ra", "0987000111", "079123456789"}
@@ -85,14 +86,19 @@ def test_no_personal_data_in_any_output(prefect_harness, sample_year, tmp_path):
     texts: dict[str, str] = {"log": "\n".join(records), "result": json.dumps(result, ensure_ascii=False)}
     parquet = sorted(work.rglob("*.parquet"))
     assert {p.parent.name for p in parquet} >= {"citizen", "silver", "quarantine", "results"}
+    # text, nested and JSON columns (digits of floats could match a phone number by chance)
     for p in parquet:
-        texts[str(p)] = str(pl.read_parquet(p).rows())
+        texts[str(p)] = str(pl.read_parquet(p).select(~cs.numeric() & ~cs.temporal() & ~cs.boolean()).rows())
     con = duckdb.connect(str(db), read_only=True)
     try:
         tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
         assert {"quarantine", "runs", "indicator_values"} <= set(tables)
         for t in tables:
-            texts[f"duckdb:{t}"] = str(con.execute(f'SELECT * FROM "{t}"').fetchall())
+            cols = [c for (c,) in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = $1 AND "
+                                              "(data_type LIKE '%VARCHAR%' OR data_type LIKE '%JSON%' OR "
+                                              "data_type LIKE 'STRUCT%')", [t]).fetchall()]
+            select = ", ".join(f'"{c}"' for c in cols)
+            texts[f"duckdb:{t}"] = str(con.execute(f'SELECT {select} FROM "{t}"').fetchall()) if cols else ""
         ignored = con.execute("SELECT i.file, i.reason FROM (SELECT unnest(ignored_files) i FROM runs WHERE run_id = $1)",
                               [result["run_id"]]).fetchall()
         shape = con.execute("SELECT source_row, form_id, value, message FROM quarantine WHERE rule = 'row_shape' "
