@@ -390,3 +390,19 @@ def test_sipas_validate_on_bad_exports(sample_year, tmp_path):
     outputs = done.stdout + done.stderr + shown.stdout + shown.stderr
     blobs = [outputs] + [str(pl.read_parquet(p).rows()) for p in (tmp_path / "work").rglob("*.parquet")]
     assert not any(planted in b or cells[PHONE] in b for b in blobs)
+
+
+def test_a_source_with_files_only_in_subfolders_says_so(methodology, sample_year, tmp_path):
+    from sipas_pipeline.errors import InputError
+    from sipas_pipeline.stages import check_raw
+
+    raw = tmp_path / "raw"
+    shutil.copytree(sample_year, raw)
+    (raw / "official" / "2024").mkdir()
+    for p in (raw / "official").glob("*.csv"):
+        p.rename(raw / "official" / "2024" / p.name)
+    with pytest.raises(InputError) as info:
+        check_raw(methodology, raw)
+    assert str(info.value) == (f"source 'official': no export files in {raw / 'official'} (1 ignored: "
+                               "official/2024/kobo_par_officials_2024.csv: in a subfolder: only files directly in "
+                               "official/ are read)")

@@ -23,6 +23,9 @@ INT_RE = r"^-?\d+$"
 FLOAT_RE = r"^-?\d+([.,]\d+)?$"
 
 
+COPIES = "_copies"  # while validating: "exact" (a later exact copy of a row), "conflict" (a key with different answers)
+
+
 class AccountingError(AssertionError):
     """Rows read != rows valid + rows quarantined: a bug, never a user mistake."""
 
@@ -108,17 +111,12 @@ def form_rules(m: Methodology, source: str) -> list[Rule]:
             _check(lambda k, g=geo, v=valid: pl.concat_str(g, separator="/").is_in(v).fill_null(False),
                    "geography", "village, commune, district and province do not nest in the sampling frame")
     key = spec["key"]
-    answers = [c for c in form["field_id"].to_list() if c not in key]
-    keyed = pl.all_horizontal(pl.col(k).is_not_null() for k in key)
-    copies = keyed & (pl.len().over(key) > 1)
-    differ = pl.struct(answers).hash().n_unique().over(key) > 1
-    first = pl.struct(key).is_first_distinct() if len(key) > 1 else pl.col(key[0]).is_first_distinct()
     f = key[-1]
-    _check(lambda k, c=copies, d=differ, fd=first: ~c | d | fd, "duplicate_key",
-           "exact copy of an earlier row with the same " + "+".join(key), reads_other_rows=True)
-    _check(lambda k, c=copies, d=differ: ~(c & d), "conflicting_duplicate",
+    _check(lambda k: pl.col(COPIES).is_null() | (pl.col(COPIES) != "exact"), "duplicate_key",
+           "exact copy of an earlier row with the same " + "+".join(key))
+    _check(lambda k: pl.col(COPIES).is_null() | (pl.col(COPIES) != "conflict"), "conflicting_duplicate",
            "the same " + "+".join(key) + " delivered with different answers: every copy is quarantined until a "
-           "correction keeps one (action keep)", reads_other_rows=True)
+           "correction keeps one (action keep)")
     return rules
 
 
@@ -130,7 +128,7 @@ def build_schema(m: Methodology, source: str, rules: list[Rule] | None = None) -
     rules = rules if rules is not None else form_rules(m, source)
     fields = m.forms[source].filter(pl.col("pii") == "no")["field_id"].to_list()
     columns = {c: pa.Column(pl.Int64 if c == "source_row" else pl.Utf8) for c in LINEAGE}
-    columns |= {f: pa.Column(pl.Utf8, nullable=True) for f in [ROW_SHAPE, *fields]}
+    columns |= {f: pa.Column(pl.Utf8, nullable=True) for f in [ROW_SHAPE, COPIES, *fields]}
     holds = pl.all_horizontal([r.passes for r in rules]).alias("form_rules")
     check = pa.Check(lambda data: data.lazyframe.select(holds), name="form_rules")
     return pa.DataFrameSchema(columns, checks=[check], name=f"{m.year}:{source}", strict=True, ordered=False)
@@ -183,6 +181,22 @@ def explain(bronze: pl.DataFrame, rows: pl.Series, rules: list[Rule]) -> pl.Data
     return broken.join(values, on=["index", "column"]).select("index", "column", "rule", "value", "message")
 
 
+def mark_copies(bronze: pl.DataFrame, key: list[str], answers: list[str]) -> pl.DataFrame:
+    """`bronze` with the column COPIES: "exact" on every later exact copy of a row with the same key,
+    "conflict" on every row of a key delivered with different answers, null elsewhere. Only the rows
+    whose key repeats are compared (few), so this costs one pass over the keys."""
+    keyed = pl.all_horizontal(pl.col(k).is_not_null() for k in key)
+    repeats = keyed & (pl.struct(key).is_duplicated() if len(key) > 1 else pl.col(key[0]).is_duplicated())
+    at = bronze.select(repeats.alias("r"))["r"].arg_true()
+    marks = pl.repeat(None, bronze.height, dtype=pl.Utf8, eager=True)
+    if at.len():
+        sub = bronze[at].select(
+            pl.when(pl.struct(answers).hash().n_unique().over(key) > 1).then(pl.lit("conflict"))
+            .when(~pl.struct(key).is_first_distinct()).then(pl.lit("exact")).alias(COPIES))
+        marks = marks.scatter(at, sub[COPIES])
+    return bronze.with_columns(marks.alias(COPIES))
+
+
 def _copies(bronze: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     """For each row: where the first row with the same key stands, and every row with that key (file:row)."""
     at = pl.format("{}:{}", pl.col("source_file"), pl.col("source_row"))
@@ -232,16 +246,20 @@ def validate_source(m: Methodology, source: str, bronze: pl.DataFrame) -> Valida
     misshapen = bronze.filter(pl.col(ROW_SHAPE).is_not_null())
     shaped = bronze.filter(pl.col(ROW_SHAPE).is_null()) if misshapen.height else bronze
     rules = form_rules(m, source)
+    key = m.meta["sources"][source]["key"]
+    answers = [c for c in m.forms[source].filter(pl.col("pii") == "no")["field_id"].to_list() if c not in key]
+    shaped = mark_copies(shaped, key, answers)
     fails = failures(shaped, build_schema(m, source, rules), rules)
-    fails = _name_copies(fails, shaped, m.meta["sources"][source]["key"])
+    fails = _name_copies(fails, shaped, key)
     reasons = (fails.sort("index", "column", "rule")
                .group_by("index", maintain_order=True)
                .agg(pl.struct("column", "rule", "value", "message").alias("reasons")))
     indexed = shaped.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
     bad = indexed.join(reasons, on="index", how="inner", maintain_order="left").drop("index")
+    bad = bad.drop(COPIES)
     if misshapen.height:
         bad = pl.concat([bad, shape_reasons(misshapen)], how="vertical").sort("source_file", "source_row")
-    good = indexed.join(reasons, on="index", how="anti", maintain_order="left").drop("index", ROW_SHAPE)
+    good = indexed.join(reasons, on="index", how="anti", maintain_order="left").drop("index", ROW_SHAPE, COPIES)
     silver = typed(m, source, good)
     quarantine = bad.drop(ROW_SHAPE).with_columns(pl.lit(source).alias("source"))
     return ValidationResult(source, silver, quarantine, batch_accounting(bronze, good, bad, source))
