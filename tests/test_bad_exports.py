@@ -189,10 +189,10 @@ CASES: list[tuple[str, str, Callable[[], bytes], dict]] = [
      {"valid": 3, "info": {"header_row": 1}}),
     ("title_rows", "a.csv", lambda: _utf8("BÁO CÁO KHẢO SÁT SIPAS 2024\r\nSở Nội vụ Hà Nội\r\n"
                                           + text(HEADER, [R[0], R[1], _set(R[2], SAT, "7")])),
-     {"valid": 2, "rules": {6: {"allowed_codes"}}, "info": {"header_row": 3}}),
+     {"valid": 2, "rules": {6: {"allowed_codes"}}, "info": {"header_row": 3}, "note": "header found on line 3 (the lines"}),
     ("title_row_same_width", "a.csv", lambda: _utf8(text(["BÁO CÁO SIPAS 2024"] + [""] * (len(HEADER) - 1),
                                                          [HEADER, _set(R[0], SAT, "0"), R[1]])),
-     {"valid": 1, "read": 2, "rules": {3: {"allowed_codes"}}, "info": {"header_row": 2}}),
+     {"valid": 1, "read": 2, "rules": {3: {"allowed_codes"}}, "info": {"header_row": 2}, "note": "header found on line 2"}),
     ("blank_lines", "a.csv", lambda: _utf8(text(HEADER, [R[0]]) + "\r\n" + text(HEADER, [_set(R[1], SAT, "6")])
                                            .split("\r\n", 1)[1]),
      {"valid": 1, "read": 2, "rules": {4: {"allowed_codes"}}}),
@@ -204,7 +204,7 @@ CASES: list[tuple[str, str, Callable[[], bytes], dict]] = [
     ("tab_txt", "a.txt", lambda: _utf8(text(HEADER, R, sep="\t")), {"valid": 3, "info": {"separator": "\t"}}),
     ("pipe", "a.csv", lambda: _utf8(text(HEADER, R, sep="|")), {"valid": 3, "info": {"separator": "|"}}),
     ("semicolon_with_title", "a.csv", lambda: _utf8("Khảo sát SIPAS, năm 2024\r\n" + text(HEADER, R, sep=";")),
-     {"valid": 3, "info": {"separator": ";", "header_row": 2}}),
+     {"valid": 3, "info": {"separator": ";", "header_row": 2}, "note": "header found on line 2"}),
     ("header_only", "a.csv", lambda: _utf8(text(HEADER, [])), {"valid": 0, "read": 0}),
     ("empty_file", "a.csv", lambda: b"", {"unreadable": "empty file"}),
     ("whitespace_only", "a.csv", lambda: b"  \r\n\t\r\n", {"unreadable": "empty file"}),
@@ -226,9 +226,10 @@ CASES: list[tuple[str, str, Callable[[], bytes], dict]] = [
     ("date_outside_window", "a.csv", lambda: _utf8(text(HEADER, [R[0], _set(R[1], DATE, "2023-01-05"), R[2]])),
      {"valid": 2, "rules": {3: {"survey_window"}}}),
     ("xlsx_cover_sheet", "a.xlsx", lambda: xlsx({"Bìa": COVER, "Dữ liệu": [HEADER, *R]}),
-     {"valid": 3, "info": {"sheet": "Dữ liệu", "header_row": 1}}),
+     {"valid": 3, "info": {"sheet": "Dữ liệu", "header_row": 1}, "note": "header found on sheet 'Dữ liệu', row 1"}),
     ("xlsx_title_rows", "a.xlsx", lambda: xlsx({"Dữ liệu": [*COVER, HEADER, _set(R[0], SAT, "0"), R[1]]}),
-     {"valid": 1, "read": 2, "rules": {4: {"allowed_codes"}}, "info": {"header_row": 3}}),
+     {"valid": 1, "read": 2, "rules": {4: {"allowed_codes"}}, "info": {"header_row": 3},
+      "note": "header found on sheet 'Dữ liệu', row 3"}),
     ("xlsx_merged_header", "a.xlsx", _merged_header,
      {"unreadable": "missing required columns: form_id, province_code", "unreadable_also": "of sheet 'Sheet1'"}),
     ("xlsx_cells_beyond_header", "a.xlsx", lambda: xlsx({"Dữ liệu": [HEADER, R[0], [*R[1], "Nguyễn Thừa Ra"], R[2]]}),
@@ -261,6 +262,7 @@ def test_bad_export(methodology, tmp_path, case, name, make, expect):
         info = out.report.files[0]
         for k, v in expect.get("info", {}).items():
             assert info[k] == v, (k, info[k])
+        assert any(expect["note"] in n for n in info["notes"]) if "note" in expect else info.get("notes", []) == []
         read = expect.get("read", len(R))
         assert out.report.rows == read and out.silver.height == expect["valid"]
         assert out.quarantine.height == read - expect["valid"]

@@ -167,6 +167,9 @@ def validation_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- **{source}**: " + ", ".join(f"{r} {n:,}" for r, n in list(rules.items())[:8]))
     if report["unreadable_files"]:
         lines += ["", "## Unreadable files", ""] + [f"- `{u['file']}`: {u['reason']}" for u in report["unreadable_files"]]
+    notes = [f"- `{f['file']}`: {n}" for files in report.get("files", {}).values() for f in files for n in f.get("notes", [])]
+    if notes:
+        lines += ["", "## Notes on files (ghi chú)", "", *notes]
     if report.get("ignored_files"):
         lines += ["", "## Ignored files (tệp bỏ qua)", ""] + [f"- `{u['file']}`: {u['reason']}" for u in report["ignored_files"]]
     return "\n".join(lines)

@@ -175,6 +175,8 @@ def read_text(path: Path, encoding: str | None = None, separator: str | None = N
         frame, line = frame.filter(keep), line.filter(keep)
     frame = frame.rename(dict(zip(grid.columns, header_names(list(grid.row(h))), strict=True)))
     shape = pl.repeat(None, frame.height, dtype=pl.Utf8, eager=True)
+    if h:
+        info["notes"] = [*info["notes"], f"header found on line {h + 1} (the lines above it are titles, not rows)"]
     return RawTable(frame, line.alias("line"), shape.alias("shape"), info | {"header_row": h + 1, "header_score": found})
 
 
@@ -214,6 +216,8 @@ def _read_irregular(path: Path, text: str, sep: str, score: Score | None, info: 
         raise UnreadableFile(path, "no rows (only blank lines)")
     h, found = pick_header([r for _, r in records[:HEADER_SCAN]], score)
     header_line, header = records[h]
+    if h:
+        info["notes"] = [*info["notes"], f"header found on line {header_line} (the lines above it are titles, not rows)"]
     width = len(header)
     lines, shapes, rows = [], [], []
     for line, rec in records[h + 1:]:
@@ -291,8 +295,9 @@ def read_excel(path: Path, sheet: str | None = None, score: Score | None = None)
                                                               strict=True)))
     if shape.null_count() != shape.len():
         frame = frame.with_columns([pl.when(shape.is_null()).then(pl.col(c)).alias(c) for c in frame.columns])
+    notes = [f"header found on sheet {name!r}, row {first + h}"] if h or first > 1 or name != next(iter(sheets)) else []
     info = {"format": "xlsx", "sheet": str(name), "sheets": [str(s) for s in sheets], "header_row": first + h,
-            "header_score": found}
+            "header_score": found, "notes": notes}
     return RawTable(frame, line, shape, info)
 
 
