@@ -121,14 +121,14 @@ def validate(
     for f in (f for files in report["files"].values() for f in files):
         for note in [*f.get("notes", []), *([f"{f['row_shape']} rows quarantined for their shape (rule row_shape)"]
                                             if f.get("row_shape") else [])]:
-            err.print(f"note: {f['file']}: {note}", highlight=False)
+            err.print(f"note: {f['file']}: {note}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"Parquet written under {work} (bronze/, silver/, quarantine/)")
 
 
 def print_ignored(ignored: list[dict]) -> None:
     """Files under a source folder that were not read, with why (on stderr, one line each)."""
     for u in ignored:
-        err.print(f"ignored: {u['file']}: {u['reason']}", highlight=False, markup=False)
+        err.print(f"ignored: {u['file']}: {u['reason']}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -101,14 +101,18 @@ def encoding_notes(text: str, encoding: str) -> list[str]:
     return []
 
 
-def line_endings(data: bytes) -> str:
-    """CRLF, LF, CR or mixed (with counts), as found in UTF-8 bytes."""
+def ending_counts(data: bytes) -> dict[str, int]:
+    """How many lines end in CRLF, LF and CR alone (UTF-8 bytes); kinds not found are left out."""
     crlf = data.count(b"\r\n") if b"\r" in data else 0
-    cr, lf = (data.count(b"\r") - crlf if crlf or b"\r" in data else 0), data.count(b"\n") - crlf
-    kinds = {k: n for k, n in (("CRLF", crlf), ("LF", lf), ("CR", cr)) if n}
-    if len(kinds) > 1:
-        return "mixed (" + ", ".join(f"{k} {n}" for k, n in kinds.items()) + ")"
-    return next(iter(kinds), "none")
+    cr = data.count(b"\r") - crlf if b"\r" in data else 0
+    return {k: n for k, n in (("CRLF", crlf), ("LF", data.count(b"\n") - crlf), ("CR", cr)) if n}
+
+
+def line_endings(counts: dict[str, int]) -> str:
+    """CRLF, LF, CR or mixed (with counts), as found."""
+    if len(counts) > 1:
+        return "mixed (" + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")"
+    return next(iter(counts), "none")
 
 
 def sniff_separator(text: str) -> str:
@@ -156,8 +160,9 @@ def read_text(path: Path, encoding: str | None = None, separator: str | None = N
     if control > 8:
         raise UnreadableFile(path, f"binary content ({control} control characters in the first 4 KiB)")
     data = text.encode("utf-8")  # what follows works on UTF-8 bytes: fast whatever the file's encoding
-    endings = line_endings(data)
-    if b"\r" in data:
+    counts = ending_counts(data)
+    endings = line_endings(counts)
+    if "CR" in counts:  # lone CRs end lines too (the readers split on LF, CRLF included)
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if b"\xe2\x80" in data or b"\xe2\x81\xa0" in data or b"\xef\xbb\xbf" in data:
         data = _INVISIBLE_UTF8.sub(b"", data)
