@@ -42,7 +42,6 @@ class Rule:
     name: str
     message: str
     passes: pl.Expr
-    reads_other_rows: bool = False  # e.g. the unique key: evaluate it over the whole frame
 
 
 def form_rules(m: Methodology, source: str) -> list[Rule]:
@@ -50,8 +49,8 @@ def form_rules(m: Methodology, source: str) -> list[Rule]:
     skip logic, ranges, references, geography, survey window, unique key)."""
     rules: list[Rule] = []
 
-    def _check(expr_fn, name: str, message: str, reads_other_rows: bool = False) -> None:
-        rules.append(Rule(f, name, message, expr_fn(f).fill_null(False), reads_other_rows))
+    def _check(expr_fn, name: str, message: str) -> None:
+        rules.append(Rule(f, name, message, expr_fn(f).fill_null(False)))
 
     form = m.forms[source].filter(pl.col("pii") == "no")
     spec = m.meta["sources"][source]
@@ -163,12 +162,11 @@ def explain(bronze: pl.DataFrame, rows: pl.Series, rules: list[Rule]) -> pl.Data
     """For the failing rows (positions): each broken rule with the column, value and message.
     The rows with a broken rule must be exactly the rows Pandera failed."""
     numbered = {str(i): r for i, r in enumerate(rules)}
-    # rules that read other rows (the unique key) over the whole frame, the others on the failing rows only
-    wide = [(~r.passes).alias(i) for i, r in numbered.items() if r.reads_other_rows]
-    own = [(~r.passes).alias(i) for i, r in numbered.items() if not r.reads_other_rows]
-    flags = (bronze.lazy().with_row_index("index").with_columns(pl.col("index").cast(pl.Int64), *wide)
+    # evaluated on the failing rows only: every rule reads its own row (copies of a key are marked before)
+    own = [(~r.passes).alias(i) for i, r in numbered.items()]
+    flags = (bronze.lazy().with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
              .filter(pl.col("index").is_in(rows.implode()))
-             .select("index", *[e.meta.output_name() for e in wide], *own).collect())
+             .select("index", *own).collect())
     meta = pl.DataFrame({"rule_no": list(numbered), "column": [r.column for r in numbered.values()],
                          "rule": [r.name for r in numbered.values()], "message": [r.message for r in numbered.values()]})
     broken = (flags.unpivot(index="index", variable_name="rule_no", value_name="broken").filter(pl.col("broken"))
