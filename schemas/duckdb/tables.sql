@@ -131,6 +131,8 @@ CREATE TABLE IF NOT EXISTS runs (
     results_hash VARCHAR,
     error VARCHAR
 );
+-- a database made before runs recorded ignored files (issue #12) gets the column here
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS ignored_files STRUCT(source VARCHAR, file VARCHAR, reason VARCHAR)[];
 COMMENT ON TABLE runs IS 'One row per pipeline run (lần chạy): parameters, inputs with content hashes, row accounting, timings, status';
 COMMENT ON COLUMN runs.run_id IS 'Run id (mã lần chạy): year, UTC start time and a short random suffix';
 COMMENT ON COLUMN runs.year IS 'Survey year (năm khảo sát)';
