@@ -408,3 +408,14 @@ def test_a_source_with_files_only_in_subfolders_says_so(methodology, sample_year
     assert str(info.value) == (f"source 'official': no export files in {raw / 'official'} (1 ignored: "
                                "official/2024/kobo_par_officials_2024.csv: in a subfolder: only files directly in "
                                "official/ are read)")
+
+
+def test_read_export_lists_ragged_lines(tmp_path):
+    """The plain reader (used beyond exports) blanks a ragged row and says its line."""
+    from sipas_pipeline.ingest import read_export
+
+    path = tmp_path / "x.csv"
+    path.write_bytes(_utf8(text(HEADER, [R[0], _drop(R[1], OCCUPATION), R[2]], eol="\r")))
+    frame, info = read_export(path)
+    assert info["ragged_lines"] == [3] and info["line_endings"] == "CR" and frame.height == 3
+    assert frame.row(1) == (None,) * len(HEADER) and frame.row(0)[0] == R[0][0]
