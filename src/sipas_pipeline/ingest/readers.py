@@ -27,6 +27,7 @@ _QUOTED = re.compile(r'"(?:[^"]|"")*"')
 _QUOTED_UTF8 = re.compile(rb'"(?:[^"]|"")*"')
 _INVISIBLE_UTF8 = re.compile(b"|".join(re.escape(ch.encode("utf-8")) for ch in INVISIBLE))
 _LOST_LETTER = re.compile(r"\w\?|\?\w")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 Score = Callable[[list[str]], int]  # how many form fields a candidate header row maps
 
@@ -156,7 +157,7 @@ def read_text(path: Path, encoding: str | None = None, separator: str | None = N
     if not raw.strip():
         raise UnreadableFile(path, "empty file")
     text, enc, tried = detect(raw, path, encoding)
-    control = sum(1 for ch in text[:4096] if ord(ch) < 32 and ch not in "\r\n\t")
+    control = len(_CONTROL.findall(text, 0, 4096))
     if control > 8:
         raise UnreadableFile(path, f"binary content ({control} control characters in the first 4 KiB)")
     data = text.encode("utf-8")  # what follows works on UTF-8 bytes: fast whatever the file's encoding
