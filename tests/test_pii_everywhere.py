@@ -58,6 +58,7 @@ def _plant(raw: Path) -> None:
 def test_no_personal_data_in_any_output(prefect_harness, sample_year, tmp_path):
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
 
     from sipas_pipeline.orchestration import annual_run
 
@@ -111,6 +112,7 @@ def test_no_personal_data_in_any_output(prefect_harness, sample_year, tmp_path):
     assert [i["file"] for i in result["ignored_files"]] == [f for f, _ in ignored]
     assert [(r[0], r[1], r[2]) for r in shape] == [(4, None, None), (6, None, None)]
     assert shape[0][3].startswith("line 4: 112 fields where the header (line 1) has 113")
+    APILogWorker.drain_all(timeout=10)  # logs reach the API in batches: send what is queued first
     with get_client(sync_client=True) as client:
         run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[result["flow_run_id"]]))
         artifacts = client.read_artifacts(flow_run_filter=run_filter)
