@@ -140,10 +140,13 @@ CREATE TABLE IF NOT EXISTS runs (
                   "read" BIGINT, valid BIGINT, quarantined BIGINT)[],
     accounting STRUCT(source VARCHAR, "read" BIGINT, valid BIGINT, quarantined BIGINT, unreadable_files BIGINT)[],
     unreadable_files STRUCT(source VARCHAR, file VARCHAR, reason VARCHAR)[],
+    ignored_files STRUCT(source VARCHAR, file VARCHAR, reason VARCHAR)[],
     timings STRUCT(stage VARCHAR, seconds DOUBLE)[],
     results_hash VARCHAR,
     error VARCHAR
 );
+-- a database made before runs recorded ignored files (issue #12) gets the column here
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS ignored_files STRUCT(source VARCHAR, file VARCHAR, reason VARCHAR)[];
 COMMENT ON TABLE runs IS 'One row per pipeline run (lần chạy): parameters, inputs with content hashes, row accounting, timings, status';
 COMMENT ON COLUMN runs.run_id IS 'Run id (mã lần chạy): year, UTC start time and a short random suffix';
 COMMENT ON COLUMN runs.year IS 'Survey year (năm khảo sát)';
@@ -157,6 +160,7 @@ COMMENT ON COLUMN runs.code_version IS 'sipas-pipeline version (and git commit w
 COMMENT ON COLUMN runs.inputs IS 'Each input file read: source, file, SHA-256 of its content, batch, rows read / valid / quarantined';
 COMMENT ON COLUMN runs.accounting IS 'Row accounting per source: rows read = valid + quarantined; unreadable files counted by file';
 COMMENT ON COLUMN runs.unreadable_files IS 'Files that could not be read at all, with the reason';
+COMMENT ON COLUMN runs.ignored_files IS 'Files under a source folder that were not read, with why (tệp bỏ qua): in a subfolder, an unsupported type, hidden or lock files';
 COMMENT ON COLUMN runs.timings IS 'Seconds spent per stage (ingest, validate, corrections, compute, publish)';
 COMMENT ON COLUMN runs.results_hash IS 'SHA-256 over the run''s result tables: equal inputs and methodology give an equal hash';
 COMMENT ON COLUMN runs.error IS 'Why a failed run failed';

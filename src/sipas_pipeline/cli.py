@@ -117,8 +117,8 @@ def validate(
     incomplete = completeness.reasons(completeness.assess(m, work, report["files"], report["batches"],
                                                           report["unreadable_files"]))
     if as_json:
-        print(json.dumps({k: report[k] for k in ("year", "sources", "unreadable_files", "top_reasons")}
-                         | {"incomplete": incomplete}, ensure_ascii=False))
+        print(json.dumps({k: report[k] for k in ("year", "sources", "unreadable_files", "ignored_files", "top_reasons",
+                                                 "files")} | {"incomplete": incomplete}, ensure_ascii=False))
         return
     t = Table(title=f"Ingest and validate {year} (kiểm tra dữ liệu)")
     for col in ("source (nguồn)", "read (đọc)", "valid (hợp lệ)", "quarantined (cách ly)", "unreadable files"):
@@ -133,7 +133,18 @@ def validate(
         err.print(f"unreadable: {u['file']}: {u['reason']}", highlight=False)
     for code, why in incomplete.items():
         err.print(f"incomplete (thiếu dữ liệu): province {code}: {why}", highlight=False, soft_wrap=True)
+    print_ignored(report["ignored_files"])
+    for f in (f for files in report["files"].values() for f in files):
+        for note in [*f.get("notes", []), *([f"{f['row_shape']} rows quarantined for their shape (rule row_shape)"]
+                                            if f.get("row_shape") else [])]:
+            err.print(f"note: {f['file']}: {note}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"Parquet written under {work} (bronze/, silver/, quarantine/)")
+
+
+def print_ignored(ignored: list[dict]) -> None:
+    """Files under a source folder that were not read, with why (on stderr, one line each)."""
+    for u in ignored:
+        err.print(f"ignored: {u['file']}: {u['reason']}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -195,8 +206,8 @@ def run(
     except UserError as exc:
         fail(str(exc))
     if as_json:
-        keys = ("run_id", "status", "year", "db", "raw", "flow_run_id", "sources", "unreadable_files", "timings",
-                "cached", "corrections", "results_hash", "national", "groups", "incomplete", "sipas", "par")
+        keys = ("run_id", "status", "year", "db", "raw", "flow_run_id", "sources", "unreadable_files", "ignored_files",
+                "timings", "cached", "corrections", "results_hash", "national", "groups", "incomplete", "sipas", "par")
         print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
         return
     print_run(result)
@@ -210,6 +221,7 @@ def print_run(result: dict) -> None:
     for source, c in result["sources"].items():
         t.add_row(source, f"{c['read']:,}", f"{c['valid']:,}", f"{c['quarantined']:,}")
     console.print(t)
+    print_ignored(result.get("ignored_files", []))
     console.print("Stages (giây): " + ", ".join(f"{k} {v:.2f} s" for k, v in result["timings"].items())
                   + (f"; from Prefect's cache: {', '.join(result['cached'])}" if result["cached"] else ""))
     if result["corrections"]:

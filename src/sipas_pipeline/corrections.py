@@ -8,6 +8,9 @@ any of , ; tab |; or an .xlsx workbook's first sheet) with the columns of `COLUM
 - `move`: move the form to the village `new_value` (district and commune follow from the sampling
   frame); `old_value` is the village it is in now;
 - `withdraw`: take the form out (it goes to quarantine with rule `withdrawn` and the reason);
+- `keep`: of a form delivered more than once with different answers (rule `conflicting_duplicate`),
+  keep the copy in `field` (the file as it sits in the raw folder, e.g. `citizen/x_v2.csv`, or
+  `file:row` when the copies share a file); the other copies go to quarantine with rule `not_kept`;
 - `replace_batch`: `field` is the batch file as it sits in the raw folder (e.g. `citizen/x.csv`;
   `./citizen/x.csv` is the same file; it cannot leave the raw folder), `new_value` the re-sent file
   (relative to the correction file; inside its folder or the raw folder; it must be readable),
@@ -39,7 +42,7 @@ from sipas_pipeline.stages import reason_counts
 from sipas_pipeline.validate import batch_accounting, read_bronze, recount, validate_source
 
 COLUMNS = ["action", "source", "form_id", "field", "old_value", "new_value", "reason", "requested_by", "requested_at"]
-ACTIONS = ("set", "move", "withdraw", "replace_batch")
+ACTIONS = ("set", "move", "withdraw", "replace_batch", "keep")
 GEOGRAPHY = ["province_code", "district_code", "commune_code", "village_code"]
 
 
@@ -168,6 +171,8 @@ def line_problems(m: Methodology, c: Correction) -> list[str]:
             p.append(f"field {c.field!r} is the form's key: withdraw the form instead")
         elif c.field in GEOGRAPHY:
             p.append(f"field {c.field!r} is geography: use move")
+    if c.action == "keep" and not c.field:
+        p.append("keep needs field: the file of the copy to keep (as in the raw folder, e.g. citizen/x_v2.csv, or file:row)")
     if c.action == "move" and (c.field not in ("", "village_code") or not c.new_value):
         p.append("move needs new_value (the village code); field is village_code or empty")
     return p
@@ -297,11 +302,21 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
     for r in records:
         by_form.setdefault("/".join(str(r[k]) for k in key_cols), []).append(r)
     withdrawn: dict[tuple[str, int], Correction] = {}
+    not_kept: dict[tuple[str, int], Correction] = {}
     touched: dict[tuple[str, int], list[tuple[Correction, list[str]]]] = {}
     for c in corrections:
         hits = by_form.get(c.form_id, [])
         if not hits:
             problems.append(f"{c.where}: form {c.form_id!r} not found in source {source}")
+            continue
+        if c.action == "keep":
+            chosen = [r for r in hits if c.field in (r["source_file"], f"{r['source_file']}:{r['source_row']}")]
+            if len(chosen) != 1:
+                copies = ", ".join(f"{r['source_file']}:{r['source_row']}" for r in hits)
+                problems.append(f"{c.where}: keep {c.field!r} names {len(chosen)} of the copies of form {c.form_id} "
+                                f"({copies}); name one (file, or file:row)")
+                continue
+            not_kept |= {(r["source_file"], r["source_row"]): c for r in hits if r is not chosen[0]}
             continue
         for r in hits:
             at = (r["source_file"], r["source_row"])
@@ -322,7 +337,7 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
             else:
                 r.update({g: villages[c.new_value][g] for g in GEOGRAPHY})
                 touched.setdefault(at, []).append((c, GEOGRAPHY))
-    kept = [r for r in records if (r["source_file"], r["source_row"]) not in withdrawn]
+    kept = [r for r in records if (r["source_file"], r["source_row"]) not in withdrawn | not_kept]
     again = validate_source(m, source, pl.DataFrame(kept, schema=forms.schema, orient="row")) if kept else None
     audit = []
     bad_at = {}
@@ -336,7 +351,7 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
                 problems.append(f"{c.where}: new value {c.new_value!r} breaks rule {x['rule']} on {x['column']}: {x['message']}")
     for c in corrections:
         hits = by_form.get(c.form_id, [])
-        outcome = ("withdrawn" if c.action == "withdraw" else
+        outcome = ("withdrawn" if c.action == "withdraw" else "kept" if c.action == "keep" else
                    "quarantined" if any((r["source_file"], r["source_row"]) in bad_at for r in hits) else "valid")
         audit.append(c.row() | {"rows": len(hits), "outcome": outcome})
     lineage = ["source_file", "source_row"]
@@ -346,13 +361,17 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
     if again is not None:
         silver = pl.concat([silver, again.silver], how="vertical_relaxed")
         parts.append(again.quarantine)
-    if withdrawn:
-        why = pl.DataFrame({"source_file": [a for a, _ in withdrawn], "source_row": [b for _, b in withdrawn],
-                            "message": [f"withdrawn by {c.where}: {c.reason} ({c.requested_by}, {c.requested_at})"
-                                        for c in withdrawn.values()]}, schema_overrides={"source_row": pl.Int64})
+    out = [(at, "withdrawn", f"withdrawn by {c.where}: {c.reason} ({c.requested_by}, {c.requested_at})")
+           for at, c in withdrawn.items()]
+    out += [(at, "not_kept", f"another copy ({c.field}) kept by {c.where}: {c.reason} ({c.requested_by}, {c.requested_at})")
+            for at, c in not_kept.items() if at not in withdrawn]
+    if out:
+        why = pl.DataFrame({"source_file": [a for (a, _), _, _ in out], "source_row": [b for (_, b), _, _ in out],
+                            "rule": [r for _, r, _ in out], "message": [msg for _, _, msg in out]},
+                           schema_overrides={"source_row": pl.Int64})
         parts.append(rows.join(why, on=lineage).with_columns(
-            pl.concat_list(pl.struct(pl.lit(None, pl.Utf8).alias("column"), pl.lit("withdrawn").alias("rule"),
+            pl.concat_list(pl.struct(pl.lit(None, pl.Utf8).alias("column"), pl.col("rule"),
                                      pl.lit(None, pl.Utf8).alias("value"), pl.col("message"))).alias("reasons"),
-            pl.lit(source).alias("source")).drop("message"))
+            pl.lit(source).alias("source")).drop("message", "rule"))
     quarantine = pl.concat([q.select(parts[0].columns) for q in parts if q.height] or parts[:1], how="vertical_relaxed")
     return silver.sort(lineage), quarantine.sort(lineage), audit

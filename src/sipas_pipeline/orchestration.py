@@ -194,6 +194,11 @@ def validation_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- **{source}**: " + ", ".join(f"{r} {n:,}" for r, n in list(rules.items())[:8]))
     if report["unreadable_files"]:
         lines += ["", "## Unreadable files", ""] + [f"- `{u['file']}`: {u['reason']}" for u in report["unreadable_files"]]
+    notes = [f"- `{f['file']}`: {n}" for files in report.get("files", {}).values() for f in files for n in f.get("notes", [])]
+    if notes:
+        lines += ["", "## Notes on files (ghi chú)", "", *notes]
+    if report.get("ignored_files"):
+        lines += ["", "## Ignored files (tệp bỏ qua)", ""] + [f"- `{u['file']}`: {u['reason']}" for u in report["ignored_files"]]
     return "\n".join(lines)
 
 
@@ -282,6 +287,7 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
             applied = [f.row() | {"rows": 0, "outcome": "replaced"} for f in fixes]
         report = stages.validation_report(m, ingested, checked) | {"run_id": run["run_id"]}
         run |= {"inputs": stages.run_inputs(ingested, checked), "unreadable_files": report["unreadable_files"],
+                "ignored_files": report["ignored_files"],
                 "accounting": [{"source": s} | c for s, c in report["sources"].items()]}
         missing = completeness.assess(m, work_out, ingested["files"], checked["batches"], report["unreadable_files"])
         if missing and not allow_incomplete:
@@ -307,7 +313,8 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
     cached = [s for s, hit in (("ingest", hit_i), ("validate", hit_v), ("compute", hit_c)) if hit]
     return {"run_id": run["run_id"], "status": "published", "year": year, "db": db, "raw": raw,
             "flow_run_id": run["flow_run_id"], "sources": report["sources"],
-            "unreadable_files": report["unreadable_files"], "top_reasons": report["top_reasons"],
+            "unreadable_files": report["unreadable_files"], "ignored_files": report["ignored_files"],
+            "top_reasons": report["top_reasons"],
             "timings": timings, "cached": cached, "corrections": applied, "artifacts": artifacts,
             "results_hash": published["results_hash"], "national": summary["national"], "groups": summary["groups"],
             "incomplete": summary.get("incomplete", {}),

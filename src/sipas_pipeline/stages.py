@@ -14,7 +14,7 @@ from sipas_pipeline.completeness import Missing, mark_incomplete
 from sipas_pipeline.errors import InputError
 from sipas_pipeline.hashing import code_fingerprint, sha256_file
 from sipas_pipeline.ingest import ingest_source
-from sipas_pipeline.ingest.bronze import list_files
+from sipas_pipeline.ingest.bronze import ignored_files, list_files
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.paths import fresh_dir
 from sipas_pipeline.validate import read_bronze, validate_source
@@ -36,7 +36,9 @@ def check_raw(m: Methodology, raw_dir: Path) -> None:
         except OSError as exc:
             raise InputError(f"{folder}: cannot be read: {(exc.strerror or str(exc)).lower()}") from exc
         if not found:
-            raise InputError(f"source {source!r}: no export files in {folder}")
+            ignored = ignored_files(folder, raw_dir, source)
+            why = f" ({len(ignored)} ignored: " + "; ".join(f"{i['file']}: {i['reason']}" for i in ignored[:3]) + ")"
+            raise InputError(f"source {source!r}: no export files in {folder}" + (why if ignored else ""))
 
 
 def inputs_key(m: Methodology, raw_dir: Path) -> str:
@@ -51,6 +53,8 @@ def inputs_key(m: Methodology, raw_dir: Path) -> str:
             except OSError as exc:  # unreadable: ingest reports it; the key still says so
                 sha = f"unreadable:{exc.errno}"
             digest.update(f"{path.relative_to(raw_dir).as_posix()}\t{sha}\n".encode())
+        for ignored in ignored_files(folder, Path(raw_dir), source):  # the report lists them: a new one, a new key
+            digest.update(f"ignored\t{ignored['file']}\n".encode())
     return digest.hexdigest()
 
 
@@ -66,7 +70,8 @@ def ingest(m: Methodology, raw_dir: Path, work_dir: Path) -> dict[str, Any]:
             folder = raw_dir / m.meta["sources"][source]["folder"]
             why = "; ".join(f"{u['file']}: {u['reason']}" for u in r.unreadable) or "no export files there"
             raise InputError(f"source {source!r}: no readable file in {folder} ({why})")
-    return {"files": {s: r.files for s, r in reports.items()}, "unreadable_files": unreadable}
+    return {"files": {s: r.files for s, r in reports.items()}, "unreadable_files": unreadable,
+            "ignored_files": [i for r in reports.values() for i in r.ignored]}
 
 
 def validate(m: Methodology, work_dir: Path) -> dict[str, Any]:
@@ -114,7 +119,8 @@ def validation_report(m: Methodology, report: dict[str, Any], checked: dict[str,
     for source, counts in checked["sources"].items():
         counts["unreadable_files"] = unreadable_by_source.get(source, 0)
     return {"year": m.year, "sources": checked["sources"], "unreadable_files": report["unreadable_files"],
-            "top_reasons": checked["top_reasons"], "batches": checked["batches"], "files": report["files"]}
+            "ignored_files": report.get("ignored_files", []), "top_reasons": checked["top_reasons"],
+            "batches": checked["batches"], "files": report["files"]}
 
 
 def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, official: pl.DataFrame | pl.LazyFrame,

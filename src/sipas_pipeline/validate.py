@@ -15,11 +15,15 @@ import polars as pl
 from pandera.errors import SchemaErrors
 
 from sipas_pipeline.ingest import LINEAGE
+from sipas_pipeline.ingest.bronze import ROW_SHAPE
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.methodology.skip_logic import condition_expr
 
 INT_RE = r"^-?\d+$"
 FLOAT_RE = r"^-?\d+([.,]\d+)?$"
+
+
+COPIES = "_copies"  # while validating: "exact" (a later exact copy of a row), "conflict" (a key with different answers)
 
 
 class AccountingError(AssertionError):
@@ -38,7 +42,6 @@ class Rule:
     name: str
     message: str
     passes: pl.Expr
-    reads_other_rows: bool = False  # e.g. the unique key: evaluate it over the whole frame
 
 
 def form_rules(m: Methodology, source: str) -> list[Rule]:
@@ -46,8 +49,8 @@ def form_rules(m: Methodology, source: str) -> list[Rule]:
     skip logic, ranges, references, geography, survey window, unique key)."""
     rules: list[Rule] = []
 
-    def _check(expr_fn, name: str, message: str, reads_other_rows: bool = False) -> None:
-        rules.append(Rule(f, name, message, expr_fn(f).fill_null(False), reads_other_rows))
+    def _check(expr_fn, name: str, message: str) -> None:
+        rules.append(Rule(f, name, message, expr_fn(f).fill_null(False)))
 
     form = m.forms[source].filter(pl.col("pii") == "no")
     spec = m.meta["sources"][source]
@@ -107,10 +110,12 @@ def form_rules(m: Methodology, source: str) -> list[Rule]:
             _check(lambda k, g=geo, v=valid: pl.concat_str(g, separator="/").is_in(v).fill_null(False),
                    "geography", "village, commune, district and province do not nest in the sampling frame")
     key = spec["key"]
-    first = pl.struct(key).is_first_distinct() if len(key) > 1 else pl.col(key[0]).is_first_distinct()
     f = key[-1]
-    _check(lambda k, fd=first: pl.col(k).is_null() | fd, "duplicate_key",
-           "duplicate of an earlier row with the same " + "+".join(key), reads_other_rows=True)
+    _check(lambda k: pl.col(COPIES).is_null() | (pl.col(COPIES) != "exact"), "duplicate_key",
+           "exact copy of an earlier row with the same " + "+".join(key))
+    _check(lambda k: pl.col(COPIES).is_null() | (pl.col(COPIES) != "conflict"), "conflicting_duplicate",
+           "the same " + "+".join(key) + " delivered with different answers: every copy is quarantined until a "
+           "correction keeps one (action keep)")
     return rules
 
 
@@ -122,7 +127,7 @@ def build_schema(m: Methodology, source: str, rules: list[Rule] | None = None) -
     rules = rules if rules is not None else form_rules(m, source)
     fields = m.forms[source].filter(pl.col("pii") == "no")["field_id"].to_list()
     columns = {c: pa.Column(pl.Int64 if c == "source_row" else pl.Utf8) for c in LINEAGE}
-    columns |= {f: pa.Column(pl.Utf8, nullable=True) for f in fields}
+    columns |= {f: pa.Column(pl.Utf8, nullable=True) for f in [ROW_SHAPE, COPIES, *fields]}
     holds = pl.all_horizontal([r.passes for r in rules]).alias("form_rules")
     check = pa.Check(lambda data: data.lazyframe.select(holds), name="form_rules")
     return pa.DataFrameSchema(columns, checks=[check], name=f"{m.year}:{source}", strict=True, ordered=False)
@@ -157,12 +162,11 @@ def explain(bronze: pl.DataFrame, rows: pl.Series, rules: list[Rule]) -> pl.Data
     """For the failing rows (positions): each broken rule with the column, value and message.
     The rows with a broken rule must be exactly the rows Pandera failed."""
     numbered = {str(i): r for i, r in enumerate(rules)}
-    # rules that read other rows (the unique key) over the whole frame, the others on the failing rows only
-    wide = [(~r.passes).alias(i) for i, r in numbered.items() if r.reads_other_rows]
-    own = [(~r.passes).alias(i) for i, r in numbered.items() if not r.reads_other_rows]
-    flags = (bronze.lazy().with_row_index("index").with_columns(pl.col("index").cast(pl.Int64), *wide)
+    # evaluated on the failing rows only: every rule reads its own row (copies of a key are marked before)
+    own = [(~r.passes).alias(i) for i, r in numbered.items()]
+    flags = (bronze.lazy().with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
              .filter(pl.col("index").is_in(rows.implode()))
-             .select("index", *[e.meta.output_name() for e in wide], *own).collect())
+             .select("index", *own).collect())
     meta = pl.DataFrame({"rule_no": list(numbered), "column": [r.column for r in numbered.values()],
                          "rule": [r.name for r in numbered.values()], "message": [r.message for r in numbered.values()]})
     broken = (flags.unpivot(index="index", variable_name="rule_no", value_name="broken").filter(pl.col("broken"))
@@ -175,11 +179,48 @@ def explain(bronze: pl.DataFrame, rows: pl.Series, rules: list[Rule]) -> pl.Data
     return broken.join(values, on=["index", "column"]).select("index", "column", "rule", "value", "message")
 
 
-def _duplicate_origin(bronze: pl.DataFrame, key: list[str]) -> pl.DataFrame:
-    """For each row: where the first row with the same key stands (file:row)."""
-    return bronze.with_row_index("index").with_columns(
-        pl.format("{}:{}", pl.col("source_file").first().over(key), pl.col("source_row").first().over(key)).alias("first")
-    ).select(pl.col("index").cast(pl.Int64), "first")
+def mark_copies(bronze: pl.DataFrame, key: list[str], answers: list[str]) -> pl.DataFrame:
+    """`bronze` with the column COPIES: "exact" on every later exact copy of a row with the same key,
+    "conflict" on every row of a key delivered with different answers, null elsewhere. Only the rows
+    whose key repeats are compared (few), so this costs one pass over the keys."""
+    keyed = pl.all_horizontal(pl.col(k).is_not_null() for k in key)
+    repeats = keyed & (pl.struct(key).is_duplicated() if len(key) > 1 else pl.col(key[0]).is_duplicated())
+    at = bronze.select(repeats.alias("r"))["r"].arg_true()
+    marks = pl.repeat(None, bronze.height, dtype=pl.Utf8, eager=True)
+    if at.len():
+        sub = bronze[at].select(
+            pl.when(pl.struct(answers).hash().n_unique().over(key) > 1).then(pl.lit("conflict"))
+            .when(~pl.struct(key).is_first_distinct()).then(pl.lit("exact")).alias(COPIES))
+        marks = marks.scatter(at, sub[COPIES])
+    return bronze.with_columns(marks.alias(COPIES))
+
+
+def _copies(bronze: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """For each row: where the first row with the same key stands, and every row with that key (file:row)."""
+    at = pl.format("{}:{}", pl.col("source_file"), pl.col("source_row"))
+    return bronze.with_row_index("index").select(
+        pl.col("index").cast(pl.Int64), at.first().over(key).alias("first"),
+        at.head(6).over(key, mapping_strategy="join").list.join(", ").alias("all"), pl.len().over(key).alias("n"))
+
+
+def _name_copies(fails: pl.DataFrame, bronze: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """Duplicate and conflict messages with the rows they concern: the first copy, or every copy."""
+    if not fails.filter(pl.col("rule").is_in(["duplicate_key", "conflicting_duplicate"])).height:
+        return fails
+    more = pl.when(pl.col("n") > 6).then(pl.format(" and {} more", pl.col("n") - 6)).otherwise(pl.lit(""))
+    return fails.join(_copies(bronze, key), on="index", how="left").with_columns(
+        pl.when(pl.col("rule") == "duplicate_key")
+        .then(pl.format("exact copy of the row first at {} (that copy stays valid)", pl.col("first")))
+        .when(pl.col("rule") == "conflicting_duplicate")
+        .then(pl.format("{}; copies at {}{}", pl.col("message"), pl.col("all"), more))
+        .otherwise(pl.col("message")).alias("message")).drop("first", "all", "n")
+
+
+def shape_reasons(bad: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose number of fields differs from their header's: one `row_shape` reason each (no value)."""
+    return bad.with_columns(pl.concat_list(pl.struct(
+        pl.lit(None, pl.Utf8).alias("column"), pl.lit("row_shape").alias("rule"), pl.lit(None, pl.Utf8).alias("value"),
+        pl.col(ROW_SHAPE).alias("message"))).alias("reasons"))
 
 
 def typed(m: Methodology, source: str, frame: pl.DataFrame) -> pl.DataFrame:
@@ -195,25 +236,31 @@ def typed(m: Methodology, source: str, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def validate_source(m: Methodology, source: str, bronze: pl.DataFrame) -> ValidationResult:
-    """Split a source's bronze rows into silver and quarantine; check the accounting."""
+    """Split a source's bronze rows into silver and quarantine; check the accounting. A row whose
+    shape is wrong (`row_shape`) is quarantined whole with that one reason; the rules run on the others."""
+    if ROW_SHAPE not in bronze.columns:
+        bronze = bronze.with_columns(pl.lit(None, pl.Utf8).alias(ROW_SHAPE))
     bronze = bronze.sort("source_file", "source_row")
+    misshapen = bronze.filter(pl.col(ROW_SHAPE).is_not_null())
+    shaped = bronze.filter(pl.col(ROW_SHAPE).is_null()) if misshapen.height else bronze
     rules = form_rules(m, source)
-    fails = failures(bronze, build_schema(m, source, rules), rules)
     key = m.meta["sources"][source]["key"]
-    if fails.filter(pl.col("rule") == "duplicate_key").height:
-        origin = _duplicate_origin(bronze, key)
-        fails = fails.join(origin, on="index", how="left").with_columns(
-            pl.when(pl.col("rule") == "duplicate_key").then(pl.col("message") + " (first at " + pl.col("first") + ")")
-            .otherwise(pl.col("message")).alias("message")).drop("first")
+    answers = [c for c in m.forms[source].filter(pl.col("pii") == "no")["field_id"].to_list() if c not in key]
+    shaped = mark_copies(shaped, key, answers)
+    fails = failures(shaped, build_schema(m, source, rules), rules)
+    fails = _name_copies(fails, shaped, key)
     reasons = (fails.sort("index", "column", "rule")
                .group_by("index", maintain_order=True)
                .agg(pl.struct("column", "rule", "value", "message").alias("reasons")))
-    indexed = bronze.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
+    indexed = shaped.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
     bad = indexed.join(reasons, on="index", how="inner", maintain_order="left").drop("index")
-    good = indexed.join(reasons, on="index", how="anti", maintain_order="left").drop("index")
+    bad = bad.drop(COPIES)
+    if misshapen.height:
+        bad = pl.concat([bad, shape_reasons(misshapen)], how="vertical").sort("source_file", "source_row")
+    good = indexed.join(reasons, on="index", how="anti", maintain_order="left").drop("index", ROW_SHAPE, COPIES)
     silver = typed(m, source, good)
-    return ValidationResult(source, silver, bad.with_columns(pl.lit(source).alias("source")),
-                            batch_accounting(bronze, good, bad, source))
+    quarantine = bad.drop(ROW_SHAPE).with_columns(pl.lit(source).alias("source"))
+    return ValidationResult(source, silver, quarantine, batch_accounting(bronze, good, bad, source))
 
 
 def batch_accounting(bronze: pl.DataFrame, valid: pl.DataFrame, quarantined: pl.DataFrame, source: str) -> pl.DataFrame:

@@ -10,11 +10,19 @@ from pathlib import Path
 import polars as pl
 
 from sipas_pipeline.hashing import sha256_file
-from sipas_pipeline.ingest.normalize import clean_text, header_key, normalise_dates, province_lookup, resolve_provinces
-from sipas_pipeline.ingest.readers import SUFFIXES, UnreadableFile, read_export
+from sipas_pipeline.ingest.normalize import (
+    clean_text,
+    header_key,
+    normalise_dates,
+    province_lookup,
+    resolve_provinces,
+    without_invisible,
+)
+from sipas_pipeline.ingest.readers import SUFFIXES, RawTable, Score, UnreadableFile, read_table
 from sipas_pipeline.methodology import Methodology
 
 LINEAGE = ["source_file", "source_row", "batch_id", "file_sha256"]
+ROW_SHAPE = "row_shape"  # bronze only: why a row's number of fields differs from its header's (null when it does not)
 
 
 @dataclass
@@ -24,6 +32,7 @@ class IngestReport:
     source: str
     files: list[dict] = field(default_factory=list)
     unreadable: list[dict] = field(default_factory=list)
+    ignored: list[dict] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -61,22 +70,53 @@ def map_headers(columns: list[str], form: pl.DataFrame) -> tuple[dict[str, str],
     return mapping, missing, ignored
 
 
-def canonical(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, sha: str) -> tuple[pl.DataFrame, dict]:
-    """A raw table -> the form's non-personal fields as raw text + lineage; raises UnreadableFile
-    (with `rel_path`) when required columns are missing. Personal-data columns are dropped here."""
+def header_score(form: pl.DataFrame) -> Score:
+    """How many cells of a candidate header row name a field of the form (personal data included)."""
+    names = {header_key(a) for fid, hs in form.select("field_id", "headers").iter_rows()
+             for a in [fid, *(h for h in (hs or "").split("|") if h)]}
+
+    def score(cells: list[str]) -> int:
+        return sum(1 for c in cells if c and (header_key(c) in names or header_key(c.rsplit("/", 1)[-1]) in names))
+    return score
+
+
+def where_header(info: dict) -> str:
+    """Where the header was taken from, as said in reasons: line (and sheet)."""
+    sheet = f" of sheet {info['sheet']!r}" if info.get("sheet") else ""
+    found = f", the row that names the most form fields ({info['header_score']})" if "header_score" in info else ""
+    notes = "".join(f"; {n}" for n in info.get("notes", []))
+    return f"header taken from row {info.get('header_row', 1)}{sheet}{found}{notes}"
+
+
+def canonical(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, sha: str,
+              line: pl.Series | None = None, shape: pl.Series | None = None,
+              info: dict | None = None) -> tuple[pl.DataFrame, dict]:
+    """A raw table -> the form's non-personal fields as raw text + lineage (`source_row`: the row's
+    line in the file, header = 1 unless `line` says otherwise) + `row_shape`; raises UnreadableFile
+    (with `rel_path`) when required columns are missing. Personal-data columns are dropped here, and a
+    row whose shape is wrong keeps no value at all."""
     form = source_fields(m, source)
     mapping, missing, ignored = map_headers(frame.columns, form)
     if missing:
-        raise UnreadableFile(Path(rel_path), "missing required columns: " + ", ".join(missing))
+        where = f" ({where_header(info)})" if info else ""
+        raise UnreadableFile(Path(rel_path), "missing required columns: " + ", ".join(missing) + where)
     by_field = {v: k for k, v in mapping.items()}
+    n = frame.height
+    line = line if line is not None else pl.int_range(2, n + 2, dtype=pl.Int64, eager=True)
+    shape = shape if shape is not None else pl.repeat(None, n, dtype=pl.Utf8, eager=True)
+    ok = shape.is_null()
+    whole = ok.all()
     out = frame.select(
         pl.lit(rel_path).alias("source_file"),
-        (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias("source_row"),  # header is row 1
+        pl.lit(line.cast(pl.Int64)).alias("source_row"),
         pl.lit(Path(rel_path).stem).alias("batch_id"),
         pl.lit(sha).alias("file_sha256"),
-        *[pl.col(by_field[f]).cast(pl.Utf8).alias(f) if f in by_field else pl.lit(None, pl.Utf8).alias(f)
+        pl.lit(shape.cast(pl.Utf8)).alias(ROW_SHAPE),
+        *[(pl.col(by_field[f]).cast(pl.Utf8) if whole else pl.when(pl.lit(ok)).then(pl.col(by_field[f]).cast(pl.Utf8)))
+          .alias(f) if f in by_field else pl.lit(None, pl.Utf8).alias(f)
           for f in public_fields(m, source)])
-    return out, {"file": rel_path, "rows": out.height, "sha256": sha, "ignored_columns": ignored}
+    return out, {"file": rel_path, "rows": out.height, "sha256": sha, "ignored_columns": ignored,
+                 "row_shape": int(n - ok.sum())}
 
 
 def public_fields(m: Methodology, source: str) -> list[str]:
@@ -100,42 +140,72 @@ def normalise(frame: pl.DataFrame, m: Methodology, source: str, lookup: dict[str
             exprs.append(pl.col(f).str.replace_all(r"[\s,;]+", " "))
     out = out.with_columns(exprs) if exprs else out
     provinces = [f for f in fields if dtypes[f] == "province"]
-    return out.with_columns([resolve_provinces(out[f], lookup).alias(f) for f in provinces]).select(LINEAGE + fields)
+    return out.with_columns([resolve_provinces(out[f], lookup).alias(f) for f in provinces]).select(
+        *LINEAGE, ROW_SHAPE, *fields)
 
 
-def to_bronze(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, sha: str,
+def to_bronze(frame: pl.DataFrame | RawTable, m: Methodology, source: str, rel_path: str, sha: str,
               lookup: dict[str, str] | None = None) -> tuple[pl.DataFrame, dict]:
-    """One raw table -> bronze rows + its summary (`canonical` then `normalise`)."""
-    out, summary = canonical(frame, m, source, rel_path, sha)
+    """One raw table (a frame whose header is row 1, or a RawTable as read) -> bronze rows + its
+    summary (`canonical` then `normalise`)."""
+    if isinstance(frame, RawTable):
+        out, summary = canonical(frame.frame, m, source, rel_path, sha, frame.line, frame.shape, frame.info)
+    else:
+        out, summary = canonical(without_invisible(frame), m, source, rel_path, sha)
     return normalise(out, m, source, lookup), summary
 
 
+def _skipped(path: Path) -> bool:
+    return path.name.startswith((".", "~$"))
+
+
 def list_files(folder: Path) -> list[Path]:
-    """The export files of a source folder, in name order (the order "first copy" refers to)."""
+    """The export files of a source folder: files directly in it with a supported type, in name order
+    (the order "first copy" refers to). Files in subfolders are never read (see `ignored_files`)."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith((".", "~$")))
+    return sorted(p for p in folder.iterdir() if p.is_file() and not _skipped(p) and p.suffix.lower() in SUFFIXES)
+
+
+def ignored_files(folder: Path, raw_dir: Path, source: str) -> list[dict]:
+    """Everything under a source folder that is not read, with why: files in subfolders (e.g. a stale
+    copy in `citizen/old/`), unsupported file types, hidden and Office lock files."""
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or (p.parent == folder and not _skipped(p) and p.suffix.lower() in SUFFIXES):
+            continue
+        rel = p.relative_to(raw_dir).as_posix()
+        if p.parent != folder:
+            why = f"in a subfolder: only files directly in {folder.relative_to(raw_dir).as_posix()}/ are read"
+        elif _skipped(p):
+            why = "hidden or Office lock file"
+        else:
+            why = f"unsupported file type {p.suffix.lower() or '(none)'!r} (expected one of {sorted(SUFFIXES)})"
+        out.append({"source": source, "file": rel, "reason": why})
+    return out
 
 
 def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) -> IngestReport:
     """Read every file of a source folder into bronze Parquet (one file per batch)."""
     folder = raw_dir / m.meta["sources"][source]["folder"]
-    report = IngestReport(source)
+    report = IngestReport(source, ignored=ignored_files(folder, raw_dir, source))
     out_dir = bronze_dir / source
     out_dir.mkdir(parents=True, exist_ok=True)
+    score = header_score(source_fields(m, source))
 
     def one(path: Path) -> tuple[pl.DataFrame | None, dict]:
         rel = path.relative_to(raw_dir).as_posix()
         try:
-            if path.suffix.lower() not in SUFFIXES:
-                raise UnreadableFile(Path(rel), f"unsupported file type {path.suffix!r}")
-            frame, info = read_export(path)
-            rows, summary = canonical(frame, m, source, rel, sha256_file(path))
+            table = read_table(path, score=score)
+            rows, summary = canonical(table.frame, m, source, rel, sha256_file(path), table.line, table.shape,
+                                      table.info)
         except UnreadableFile as exc:
             return None, {"file": rel, "source": source, "reason": exc.reason}
         except OSError as exc:  # permission denied, a file that vanished: unreadable, with the cause
             return None, {"file": rel, "source": source, "reason": f"cannot be read: {(exc.strerror or str(exc)).lower()}"}
-        return rows, summary | info
+        return rows, summary | table.info
 
     # files are independent: read them on all cores, report them in name order
     frames = []

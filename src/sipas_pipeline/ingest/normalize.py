@@ -5,18 +5,21 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 
 import polars as pl
 
+from sipas_pipeline.ingest.readers import INVISIBLE_RE, invisible_free
 from sipas_pipeline.methodology import Methodology
 
 _PREFIX = re.compile(r"^(tinh|thanh pho|tp\.?)\s*")
 EXCEL_EPOCH = date(1899, 12, 30)
 
 
+@lru_cache(maxsize=1 << 16)
 def header_key(text: str) -> str:
-    """A header as compared: NFC, case-folded, single spaces."""
-    return " ".join(unicodedata.normalize("NFC", str(text)).casefold().split())
+    """A header as compared: NFC, no zero-width characters or BOMs, case-folded, single spaces."""
+    return " ".join(invisible_free(unicodedata.normalize("NFC", str(text))).casefold().split())
 
 
 def place_key(text: str) -> str:
@@ -49,8 +52,14 @@ def resolve_provinces(col: pl.Series, lookup: dict[str, str]) -> pl.Series:
 
 
 def clean_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """Trimmed, blanks as null (text arrives in NFC: every reader normalises it)."""
+    """Trimmed, blanks as null (text arrives in NFC without zero-width characters: every reader cleans it)."""
     return frame.with_columns(pl.all().str.strip_chars().replace("", None))
+
+
+def without_invisible(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text columns and headers without zero-width characters or BOMs (for frames that come from no reader)."""
+    frame = frame.with_columns(pl.col(pl.Utf8).str.replace_all(INVISIBLE_RE, ""))
+    return frame.rename({c: invisible_free(c) for c in frame.columns})
 
 
 def normalise_dates(col: pl.Expr) -> pl.Expr:

@@ -1,10 +1,17 @@
-"""Readers for the exports a year brings: CSV/TSV in several encodings and separators, Excel
-workbooks, Parquet. Each returns every column as NFC text, headers as found, rows in file order."""
+"""Readers for the exports a year brings: CSV/TSV in several encodings, line endings and separators,
+Excel workbooks, Parquet. Each gives every column as NFC text (zero-width characters and BOMs
+removed), the header found (below title rows, on a later sheet), rows in file order with their line
+in the file, and the rows whose number of fields differs from the header's (values blanked)."""
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 import unicodedata
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -12,6 +19,17 @@ import polars as pl
 TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
 SUFFIXES = TEXT_SUFFIXES | {".xlsx", ".xlsm", ".parquet"}
 SEPARATORS = (",", ";", "\t", "|")
+HEADER_SCAN = 20  # rows searched for the header (title rows above it)
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"  # zero-width space / non-joiner / joiner, word joiner, BOM
+INVISIBLE_RE = f"[{INVISIBLE}]"
+_INVISIBLE = re.compile(INVISIBLE_RE)
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+_QUOTED_UTF8 = re.compile(rb'"(?:[^"]|"")*"')
+_INVISIBLE_UTF8 = re.compile(b"|".join(re.escape(ch.encode("utf-8")) for ch in INVISIBLE))
+_LOST_LETTER = re.compile(r"\w\?|\?\w")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+Score = Callable[[list[str]], int]  # how many form fields a candidate header row maps
 
 
 class UnreadableFile(Exception):
@@ -22,85 +40,308 @@ class UnreadableFile(Exception):
         super().__init__(f"{path}: {reason}")
 
 
-def decode(raw: bytes, path: Path, encoding: str | None = None) -> tuple[str, str]:
-    """Bytes -> (NFC text, encoding used): BOMs first, then strict UTF-8, then Windows-1258."""
+@dataclass
+class RawTable:
+    """A table as read: header-named text columns, each row's line in the file (row in the sheet),
+    and why a row's shape differs from the header's (null when it does not; such rows hold no values)."""
+
+    frame: pl.DataFrame
+    line: pl.Series
+    shape: pl.Series
+    info: dict = field(default_factory=dict)
+
+
+def invisible_free(text: str) -> str:
+    """Text without zero-width characters and BOMs (so one key cannot be two)."""
+    return _INVISIBLE.sub("", text) if _INVISIBLE.search(text) else text
+
+
+def detect(raw: bytes, path: Path, encoding: str | None = None) -> tuple[str, str, list[str]]:
+    """Bytes -> (NFC text, encoding used, what was tried): BOMs first, UTF-16 without BOM by its NUL
+    bytes, then strict UTF-8, then Windows-1258."""
     if encoding:
         try:
-            return unicodedata.normalize("NFC", raw.decode(encoding)), encoding
+            return unicodedata.normalize("NFC", raw.decode(encoding)), encoding, [encoding]
         except (UnicodeDecodeError, LookupError) as exc:
             raise UnreadableFile(path, f"cannot decode as {encoding}: {exc}") from exc
+    head = raw[:4096]
     if raw.startswith(b"\xef\xbb\xbf"):
         candidates = ["utf-8-sig"]
     elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         candidates = ["utf-16"]
-    else:
-        if b"\x00" in raw[:4096]:
+    elif b"\x00" in head:
+        even, odd = head[0::2], head[1::2]
+        if odd and odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+            candidates = ["utf-16-le"]
+        elif even and even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+            candidates = ["utf-16-be"]
+        else:
             raise UnreadableFile(path, "binary content (NUL bytes): not a text export")
+    else:
         candidates = ["utf-8", "cp1258"]
-    errors = []
+    tried = []
     for enc in candidates:
         try:
-            return unicodedata.normalize("NFC", raw.decode(enc)), enc
+            return unicodedata.normalize("NFC", raw.decode(enc)), enc, [*tried, enc]
         except UnicodeDecodeError as exc:
-            errors.append(f"{enc}: {exc.reason} at byte {exc.start}")
-    raise UnreadableFile(path, "encoding not recognised (" + "; ".join(errors) + ")")
+            tried.append(f"{enc} (failed: {exc.reason} at byte {exc.start})")
+    raise UnreadableFile(path, "encoding not recognised (tried " + "; ".join(tried) + ")")
 
 
-def sniff_separator(header_line: str) -> str:
-    """The separator that splits the header line into the most fields."""
-    return max(SEPARATORS, key=lambda s: (header_line.count(s), -SEPARATORS.index(s)))
+def decode(raw: bytes, path: Path, encoding: str | None = None) -> tuple[str, str]:
+    """Bytes -> (NFC text, encoding used); see `detect`."""
+    text, enc, _ = detect(raw, path, encoding)
+    return text, enc
 
 
-def read_text(path: Path, encoding: str | None = None, separator: str | None = None) -> tuple[pl.DataFrame, dict]:
-    """A delimited text export as text columns, with what was detected."""
+def encoding_notes(text: str, encoding: str) -> list[str]:
+    """Hints about an encoding that decoded but may have lost letters (a Western cp1252 export)."""
+    if encoding == "cp1258" and len(_LOST_LETTER.findall(text[:65536])) >= 3:
+        return ["read as cp1258, but '?' stands inside words: this looks like a Western (cp1252) export that "
+                "lost its Vietnamese letters; export again as UTF-8"]
+    return []
+
+
+def ending_counts(data: bytes) -> dict[str, int]:
+    """How many lines end in CRLF, LF and CR alone (UTF-8 bytes); kinds not found are left out."""
+    crlf = data.count(b"\r\n") if b"\r" in data else 0
+    cr = data.count(b"\r") - crlf if b"\r" in data else 0
+    return {k: n for k, n in (("CRLF", crlf), ("LF", data.count(b"\n") - crlf), ("CR", cr)) if n}
+
+
+def line_endings(counts: dict[str, int]) -> str:
+    """CRLF, LF, CR or mixed (with counts), as found."""
+    if len(counts) > 1:
+        return "mixed (" + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")"
+    return next(iter(counts), "none")
+
+
+def sniff_separator(text: str) -> str:
+    """The separator that splits some line of the first few (the header, below any title) into the most fields."""
+    lines = _QUOTED.sub("", text[:65536]).split("\n")[:HEADER_SCAN]
+    return max(SEPARATORS, key=lambda s: (max(line.count(s) for line in lines), -SEPARATORS.index(s)))
+
+
+def header_names(cells: list[str | None]) -> list[str]:
+    """Header cells as unique column names (blank -> column_<n>, repeats get _2, _3)."""
+    names, seen = [], {}
+    for i, c in enumerate(cells):
+        name = " ".join((c or "").split()) or f"column_{i + 1}"
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return names
+
+
+def pick_header(candidates: list[list[str]], score: Score | None) -> tuple[int, int]:
+    """(index, score) of the candidate row that maps the most form fields (the first on ties);
+    the first row when there is no scorer."""
+    if score is None or not candidates:
+        return 0, 0
+    first = score([c or "" for c in candidates[0]])
+    if first * 2 >= len(candidates[0]):  # most cells of the first row name fields: the usual case
+        return 0, first
+    scores = [first] + [score([c or "" for c in row]) for row in candidates[1:]]
+    best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+    return best, scores[best]
+
+
+def _shape_message(line: int, found: int, expected: int, header_line: int) -> str:
+    return (f"line {line}: {found} fields where the header (line {header_line}) has {expected}; the row is quarantined "
+            "whole, as its values may stand in the wrong columns")
+
+
+def read_text(path: Path, encoding: str | None = None, separator: str | None = None,
+              score: Score | None = None) -> RawTable:
+    """A delimited text export: encoding, line endings and separator detected, the header found."""
     raw = path.read_bytes()
     if not raw.strip():
         raise UnreadableFile(path, "empty file")
-    text, enc = decode(raw, path, encoding)
-    control = sum(1 for ch in text[:4096] if ord(ch) < 32 and ch not in "\r\n\t")
+    text, enc, tried = detect(raw, path, encoding)
+    control = len(_CONTROL.findall(text, 0, 4096))
     if control > 8:
         raise UnreadableFile(path, f"binary content ({control} control characters in the first 4 KiB)")
-    first = text.split("\n", 1)[0]
-    sep = separator or sniff_separator(first)
-    try:
-        frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), separator=sep, infer_schema=False, quote_char='"',
-                            raise_if_empty=True)
-    except (pl.exceptions.PolarsError, ValueError) as exc:
-        raise UnreadableFile(path, f"not a readable {sep!r}-separated table: {str(exc).splitlines()[0]}") from exc
-    return frame, {"format": "text", "encoding": enc, "separator": sep}
+    data = text.encode("utf-8")  # what follows works on UTF-8 bytes: fast whatever the file's encoding
+    counts = ending_counts(data)
+    endings = line_endings(counts)
+    if "CR" in counts:  # lone CRs end lines too (the readers split on LF, CRLF included)
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if b"\xe2\x80" in data or b"\xe2\x81\xa0" in data or b"\xef\xbb\xbf" in data:
+        data = _INVISIBLE_UTF8.sub(b"", data)
+    sep = separator or sniff_separator(data[:65536].decode("utf-8", "ignore"))
+    info = {"format": "text", "encoding": enc, "encodings_tried": tried, "line_endings": endings, "separator": sep,
+            "notes": encoding_notes(text, enc)}
+    grid, empty_rows = _regular_grid(data, sep)
+    if grid is None:
+        return _read_irregular(path, data.decode("utf-8"), sep, score, info)
+    h, found = pick_header([list(r) for r in grid.head(HEADER_SCAN).iter_rows()], score)
+    frame = grid.slice(h + 1)
+    line = pl.int_range(h + 2, h + 2 + frame.height, dtype=pl.Int64, eager=True)
+    if empty_rows:  # rows of empty fields are no rows
+        keep = frame.select(~pl.all_horizontal(pl.all().is_null())).to_series()
+        frame, line = frame.filter(keep), line.filter(keep)
+    frame = frame.rename(dict(zip(grid.columns, header_names(list(grid.row(h))), strict=True)))
+    shape = pl.repeat(None, frame.height, dtype=pl.Utf8, eager=True)
+    if h:
+        info["notes"] = [*info["notes"], f"header found on line {h + 1} (the lines above it are titles, not rows)"]
+    return RawTable(frame, line.alias("line"), shape.alias("shape"), info | {"header_row": h + 1, "header_score": found})
 
 
-def read_excel(path: Path, sheet: str | None = None) -> tuple[pl.DataFrame, dict]:
-    """The first (or named) sheet of a workbook as text columns."""
+def _regular_grid(data: bytes, sep: str) -> tuple[pl.DataFrame | None, bool]:
+    """The fast reader's grid (every line a row, header included) and whether some rows are of empty
+    fields only; None when the file is not regular: a blank line, a quoted field holding a line break,
+    or a line whose number of fields differs from the others' (the exact reader then takes over)."""
+    body = data[:-1] if data.endswith(b"\n") else data
+    if b"\n\n" in body or body.startswith(b"\n"):
+        return None, False
+    unquoted = _QUOTED_UTF8.sub(b"", body) if b'"' in body else body
+    lines = body.count(b"\n") + 1
+    if unquoted is not body and unquoted.count(b"\n") + 1 != lines:
+        return None, False
     try:
-        frame = pl.read_excel(path, engine="calamine", sheet_name=sheet, read_options={"dtypes": "string"})
+        grid = pl.read_csv(io.BytesIO(data), separator=sep, has_header=False, infer_schema=False, quote_char='"',
+                           raise_if_empty=True)
+    except (pl.exceptions.PolarsError, ValueError):  # e.g. a row longer than the first
+        return None, False
+    if grid.height != lines or unquoted.count(sep.encode()) != lines * (grid.width - 1):
+        return None, False
+    return grid, sep.encode() * (grid.width - 1) in unquoted  # a row of empty fields: separators only
+
+
+def _read_irregular(path: Path, text: str, sep: str, score: Score | None, info: dict) -> RawTable:
+    """The exact (slower) reader for a file with title rows, ragged rows, blank lines or multi-line cells."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=False)
+    records, start = [], 1
+    try:
+        for rec in reader:
+            if rec and any(c.strip() for c in rec):  # blank lines are no rows
+                records.append((start, rec))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise UnreadableFile(path, f"not a readable {sep!r}-separated table at line {reader.line_num}: {exc}") from exc
+    if not records:
+        raise UnreadableFile(path, "no rows (only blank lines)")
+    h, found = pick_header([r for _, r in records[:HEADER_SCAN]], score)
+    header_line, header = records[h]
+    if h:
+        info["notes"] = [*info["notes"], f"header found on line {header_line} (the lines above it are titles, not rows)"]
+    width = len(header)
+    lines, shapes, rows = [], [], []
+    for line, rec in records[h + 1:]:
+        lines.append(line)
+        if len(rec) == width:
+            shapes.append(None)
+            rows.append(rec)
+        else:
+            shapes.append(_shape_message(line, len(rec), width, header_line))
+            rows.append([None] * width)
+    names = header_names(header)
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    frame = pl.DataFrame([pl.Series(n, c, dtype=pl.Utf8) for n, c in zip(names, columns, strict=True)])
+    frame = frame.with_columns(pl.all().replace("", None))
+    return RawTable(frame, pl.Series("line", lines, dtype=pl.Int64), pl.Series("shape", shapes, dtype=pl.Utf8),
+                    info | {"header_row": header_line, "header_score": found})
+
+
+def _sheet_first_rows(path: Path) -> dict[str, int]:
+    """Each sheet's first used row (1-based) from the workbook XML, as the reader skips empty rows above it."""
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            book = z.read("xl/workbook.xml").decode("utf-8", "replace")
+            rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+            targets = dict(re.findall(r'<Relationship[^>]*?Id="([^"]+)"[^>]*?Target="([^"]+)"', rels))
+            targets |= {a: b for b, a in re.findall(r'<Relationship[^>]*?Target="([^"]+)"[^>]*?Id="([^"]+)"', rels)}
+            for name, rid in re.findall(r'<sheet [^>]*?name="([^"]+)"[^>]*?r:id="([^"]+)"', book):
+                target = targets.get(rid, "").lstrip("/")
+                xml = z.open(target if target.startswith("xl/") else f"xl/{target}").read(4096).decode("utf-8", "replace")
+                m = re.search(r'<dimension ref="[A-Z]+(\d+)', xml)
+                out[unicodedata.normalize("NFC", name)] = int(m.group(1)) if m else 1
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError):
+        pass
+    return out
+
+
+def read_excel(path: Path, sheet: str | None = None, score: Score | None = None) -> RawTable:
+    """The sheet and row that hold the header (the named sheet, or the one whose header maps the most
+    form fields: a cover sheet first is passed over), as text columns."""
+    try:
+        sheets = pl.read_excel(path, engine="calamine", sheet_id=None if sheet else 0, sheet_name=sheet,
+                               has_header=False, read_options={"dtypes": "string"}, raise_if_empty=False)
     except Exception as exc:  # calamine raises its own error types for corrupt workbooks
         raise UnreadableFile(path, f"cannot open workbook: {str(exc).splitlines()[0]}") from exc
-    frame = frame.with_columns(pl.all().str.normalize("NFC"))
-    return frame.rename({c: unicodedata.normalize("NFC", c) for c in frame.columns}), {"format": "xlsx"}
+    sheets = {sheet: sheets} if sheet else sheets
+    best = None
+    for name, grid in sheets.items():
+        if grid.height == 0:
+            continue
+        h, found = pick_header([list(r) for r in grid.head(HEADER_SCAN).iter_rows()], score)
+        if best is None or found > best[2]:
+            best = (name, grid, found, h)
+    if best is None:
+        raise UnreadableFile(path, f"no rows in any sheet ({', '.join(map(str, sheets))})")
+    name, grid, found, h = best
+    grid = grid.with_columns(pl.all().str.normalize("NFC").str.replace_all(INVISIBLE_RE, ""))
+    first = _sheet_first_rows(path).get(unicodedata.normalize("NFC", str(name)), 1)
+    header = [c if c is None else invisible_free(unicodedata.normalize("NFC", c)) for c in grid.row(h)]
+    width = max((i + 1 for i, c in enumerate(header) if c and c.strip()), default=0)
+    body = grid.slice(h + 1).with_row_index("_i")
+    body = body.filter(~pl.all_horizontal(pl.exclude("_i").is_null()))  # empty rows are no rows
+    line = (body["_i"].cast(pl.Int64) + first + h + 1).alias("line")
+    extra = grid.columns[width:]
+    shape = pl.repeat(None, body.height, dtype=pl.Utf8, eager=True).alias("shape")
+    if extra:
+        found_cells = pl.sum_horizontal(pl.col(extra).is_not_null().cast(pl.Int32))
+        overflow = body.select(pl.any_horizontal(pl.col(extra).is_not_null()).alias("x"),
+                               (width + found_cells).alias("n"))
+        shape = pl.Series("shape", [
+            f"row {ln}: cells beyond the header's {width} columns (up to {n}); the row is quarantined whole, as its "
+            "values may stand in the wrong columns" if x else None
+            for ln, x, n in zip(line, overflow["x"], overflow["n"], strict=True)], dtype=pl.Utf8)
+    frame = body.select(grid.columns[:width]).rename(dict(zip(grid.columns[:width], header_names(header[:width]),
+                                                              strict=True)))
+    if shape.null_count() != shape.len():
+        frame = frame.with_columns([pl.when(shape.is_null()).then(pl.col(c)).alias(c) for c in frame.columns])
+    notes = [f"header found on sheet {name!r}, row {first + h}"] if h or first > 1 or name != next(iter(sheets)) else []
+    info = {"format": "xlsx", "sheet": str(name), "sheets": [str(s) for s in sheets], "header_row": first + h,
+            "header_score": found, "notes": notes}
+    return RawTable(frame, line, shape, info)
 
 
-def read_parquet(path: Path) -> tuple[pl.DataFrame, dict]:
+def read_parquet(path: Path) -> RawTable:
     """A Parquet file, every column cast to text."""
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:
         raise UnreadableFile(path, f"cannot read Parquet: {str(exc).splitlines()[0]}") from exc
-    frame = frame.with_columns(pl.all().cast(pl.Utf8).str.normalize("NFC"))
-    return frame.rename({c: unicodedata.normalize("NFC", c) for c in frame.columns}), {"format": "parquet"}
+    frame = frame.with_columns(pl.all().cast(pl.Utf8).str.normalize("NFC").str.replace_all(INVISIBLE_RE, ""))
+    frame = frame.rename({c: invisible_free(unicodedata.normalize("NFC", c)) for c in frame.columns})
+    line = pl.int_range(2, frame.height + 2, dtype=pl.Int64, eager=True).alias("line")
+    return RawTable(frame, line, pl.repeat(None, frame.height, dtype=pl.Utf8, eager=True).alias("shape"),
+                    {"format": "parquet", "header_row": 1})
 
 
-def read_export(path: Path, encoding: str | None = None, separator: str | None = None) -> tuple[pl.DataFrame, dict]:
-    """Any supported export as text columns; UnreadableFile names what is wrong."""
+def read_table(path: Path, encoding: str | None = None, separator: str | None = None,
+               score: Score | None = None) -> RawTable:
+    """Any supported export as a RawTable; UnreadableFile names what is wrong. `score` finds the
+    header (the row, and the sheet, that map the most form fields); without it the first row is the header."""
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
-        frame, info = read_text(path, encoding, separator)
+        table = read_text(path, encoding, separator, score)
     elif suffix in (".xlsx", ".xlsm"):
-        frame, info = read_excel(path)
+        table = read_excel(path, score=score)
     elif suffix == ".parquet":
-        frame, info = read_parquet(path)
+        table = read_parquet(path)
     else:
         raise UnreadableFile(path, f"unsupported file type {suffix!r} (expected one of {sorted(SUFFIXES)})")
-    if frame.width == 0:
+    if table.frame.width == 0:
         raise UnreadableFile(path, "no columns")
-    return frame, info
+    return table
+
+
+def read_export(path: Path, encoding: str | None = None, separator: str | None = None,
+                score: Score | None = None) -> tuple[pl.DataFrame, dict]:
+    """Any supported export as (text columns, what was detected); rows whose number of fields differs
+    from the header's are blanked and their lines listed in `info["ragged_lines"]`."""
+    table = read_table(path, encoding, separator, score)
+    ragged = table.line.filter(table.shape.is_not_null()).to_list()
+    return table.frame, table.info | {"ragged_lines": ragged}

@@ -163,13 +163,13 @@ CITIZEN: list[tuple[Defect, RowDefect | SameBatchCopy, bool]] = [
     (Defect("skip_logic_violation", "quarantine", "skip_logic"), skip_violation, False),
     (Defect("date_outside_window", "quarantine", "survey_window"), outside_window, False),
     (Defect("geography_mismatch", "quarantine", "geography"), geography_mismatch, False),
-    (Defect("duplicate_form_id_other_batch", "quarantine", "duplicate_key"), duplicate_other_batch, False),
+    (Defect("duplicate_form_id_other_batch", "quarantine", "conflicting_duplicate"), duplicate_other_batch, False),
 ]
 OFFICIAL: list[tuple[Defect, RowDefect | SameBatchCopy, bool]] = [
     (Defect("rating_out_of_range", "quarantine", "allowed_codes"), out_of_range, False),
     (Defect("province_name_variant", "repair", ""), name_variant, False),
     (Defect("unknown_respondent_type", "quarantine", "allowed_codes"), unknown_respondent_type, False),
-    (Defect("duplicate_uuid", "quarantine", "duplicate_key"), duplicate_uuid, True),
+    (Defect("duplicate_uuid", "quarantine", "conflicting_duplicate"), duplicate_uuid, True),
     (Defect("stray_whitespace", "repair", ""), stray_whitespace, False),
     (Defect("submission_outside_window", "quarantine", "survey_window"), outside_window, False),
     (Defect("missing_province", "quarantine", "required"), missing_province, False),
