@@ -268,7 +268,7 @@ def test_correction_unknown_action(tmp_path):
     path = corrections_file(tmp_path / "fix.csv", [SET | {"action": "delete"}])
     one_line_error(cli(["run", "--raw", str(ROOT / "sample_data" / "2024"), "--db", str(tmp_path / "x.duckdb"),
                         "--corrections", str(path)]),
-                   f"{path}:2: unknown action 'delete' (one of set, move, withdraw, replace_batch)")
+                   f"{path}:2: unknown action 'delete' (one of set, move, withdraw, replace_batch, keep)")
 
 
 def test_correction_withdraw_and_set_same_form(tmp_path):

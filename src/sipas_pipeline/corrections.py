@@ -36,6 +36,7 @@ from sipas_pipeline.errors import CorrectionError
 from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest import LINEAGE
 from sipas_pipeline.ingest.readers import TEXT_SUFFIXES, UnreadableFile, read_export, read_text
+from sipas_pipeline.ingest.readers import read_table as read_raw_table
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.paths import MARKER, fresh_dir
 from sipas_pipeline.stages import reason_counts
@@ -79,12 +80,18 @@ def read_table(path: Path) -> pl.DataFrame:
     UnreadableFile (or OSError) says why not."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        frame, _ = read_export(path)
+        table = read_raw_table(path)
     elif suffix in TEXT_SUFFIXES or suffix == "":
-        frame, _ = read_text(path)
+        table = read_text(path)
     else:
         raise UnreadableFile(path, f"unsupported correction file type {suffix!r} (CSV, TSV or TXT text, or an .xlsx "
                                    "workbook)")
+    ragged = table.line.filter(table.shape.is_not_null()).to_list()
+    if ragged:
+        lines = ", ".join(map(str, ragged[:5]))
+        raise UnreadableFile(path, f"line {lines}: the number of fields differs from the header's (a correction "
+                                   "line must be whole: nothing was applied)")
+    frame = table.frame
     return frame.rename({c: unicodedata.normalize("NFC", c).strip().lstrip("\ufeff") for c in frame.columns})
 
 

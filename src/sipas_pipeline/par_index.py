@@ -21,9 +21,9 @@ def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tu
     Each official's ratings are one cluster of a simple random sample per province (with replacement): the
     mean R_k = S_k / C_k (sum and count of ratings) has the linearised score z_rk = (s_rk - R_k c_rk) / C_k per
     official r; var(points_k) = b_k^2 n/(n-1) sum_r z_rk^2 with b_k = max / (max - min), and the officials'
-    points together have the score u_r = sum_k b_k z_rk. Sums run row after row (numpy bincount) over the
-    rows sorted on all their columns: identical bits for the same forms in any order. Returns (province_code, subcriterion_id, points, se)
-    and (province_code, var, df)."""
+    points together have the score u_r = sum_k b_k z_rk. Sums run row after row (numpy bincount) over
+    the rows sorted on all their columns: identical bits for the same forms in any order.
+    Returns (province_code, subcriterion_id, points, se) and (province_code, var, df)."""
     items = (m.forms["official"].filter(pl.col("refs").str.starts_with("par:"))
              .select(pl.col("field_id").alias("item"), pl.col("refs").str.strip_prefix("par:").alias("subcriterion_id")))
     subs = (m.par_subcriteria.filter(pl.col("kind") == "survey_official").select("subcriterion_id", "max_points")
