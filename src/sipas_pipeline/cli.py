@@ -66,15 +66,23 @@ def sample(
     year: YearOpt = 2024,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 7,
     scale: Annotated[float, typer.Option(help="1 = a full-size year; 100 for benchmarks.")] = 1.0,
+    effects: Annotated[float, typer.Option(help="Commune, village and respondent effects: 1 = realistic defaults, "
+                                                "0 = independent answers, 2 = twice the ICCs and halo.")] = 1.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a synthetic survey year: raw exports, ground truth and the defect manifest."""
-    from sipas_pipeline.synth import generate_year
+    from sipas_pipeline.synth import DesignParams, generate_year
 
     if scale <= 0:
         fail("--scale must be positive")
+    if effects < 0:
+        fail("--effects must be 0 or more")
     _methodology(year)
-    manifest = generate_year(year, out, seed=seed, scale=scale)
+    try:
+        design = DesignParams().scaled(effects)
+    except UserError as exc:
+        fail(f"--effects {effects:g}: {exc}")
+    manifest = generate_year(year, out, seed=seed, scale=scale, design=design)
     if as_json:
         print(json.dumps({k: manifest[k] for k in ("year", "seed", "scale", "rows", "defects")}, ensure_ascii=False))
         return
