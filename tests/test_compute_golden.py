@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from sipas_pipeline.indicators import province_indicators, roll_up, sipas_tree
+from sipas_pipeline.indicators import estimate_indicators, roll_up, sipas_tree
 from sipas_pipeline.par_index import ComputeError, par_points, par_totals
 from sipas_pipeline.ranking import change, ranks
 
@@ -36,6 +36,7 @@ def _citizens(m) -> pl.DataFrame:
         for i in range(len(w)):
             row = {f: None for f in form["field_id"]}
             row |= {"form_id": f"{code}-{i}", "province_code": code, "weight": w[i], "svc_used": 1,
+                    "stratum": f"{code}-U", "psu": f"{code}-{i % 2}",
                     "a_s_fbfiled": fbf[i], "s_s_overall": overall[i], "expect": expect[i], "a_p_eco_know": know[i]}
             for f in form["field_id"]:
                 if f.startswith("s_p_"):
@@ -67,9 +68,8 @@ def _appraisal(m, share=0.5) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def results(methodology):
-    ind = province_indicators(methodology, _citizens(methodology))
-    tree = sipas_tree(methodology, ind)
-    return ind, tree
+    est = estimate_indicators(methodology, _citizens(methodology))
+    return est, sipas_tree(methodology, est)
 
 
 def _v(frame, **keys) -> float:
@@ -81,7 +81,7 @@ def _v(frame, **keys) -> float:
 
 
 def test_indicators(results):
-    ind, _ = results
+    ind = results[0].values
     row = ind.filter((pl.col("province_code") == "01") & (pl.col("indicator_id") == "S_P_ECO_CONTENT")).row(0, named=True)
     assert row["numerator"] == 4 and row["denominator"] == 6 and row["n"] == 3
     assert row["value"] == pytest.approx(200 / 3)
@@ -107,7 +107,7 @@ def test_tree(results):
 
 def test_region_and_nation_are_means_of_provinces(methodology, results):
     _, tree = results
-    rolled = roll_up(methodology, tree.drop("se"), ["level", "node"], [])
+    rolled = roll_up(methodology, tree, ["level", "node"], [])
     sipas = rolled.filter(pl.col("node") == "SIPAS")
     assert _v(sipas, unit_code="VN") == pytest.approx((100 * 113 / 210 + 80 + 80) / 3)
     assert _v(sipas, unit_code="TDMNPB") == pytest.approx(80)
@@ -116,7 +116,8 @@ def test_region_and_nation_are_means_of_provinces(methodology, results):
 
 def test_ranks_share_ties(methodology, results):
     _, tree = results
-    values = tree.filter(pl.col("node") == "SIPAS").select("province_code", pl.lit("sipas").alias("measure"), "value")
+    values = tree.filter(pl.col("node") == "SIPAS").select("province_code", pl.lit("sipas").alias("measure"), "value",
+                                                           pl.col("var").sqrt().alias("se"), "df")
     r = ranks(methodology, values)
     got = dict(zip(r["province_code"], r["rank_national"], strict=True))
     assert got == {"02": 1, "04": 1, "01": 3}
@@ -131,9 +132,9 @@ def test_ranks_share_ties(methodology, results):
 
 
 def test_par(methodology, results):
-    ind, tree = results
-    pts = par_points(methodology, _officials(methodology), _appraisal(methodology), ind, tree)
-    levels, totals = par_totals(methodology, pts)
+    est, _ = results
+    pts, survey = par_points(methodology, _officials(methodology), _appraisal(methodology), est)
+    levels, totals = par_totals(methodology, pts, survey)
     t = {r["province_code"]: r for r in totals.iter_rows(named=True)}
     # 01: appraisal 68/2 = 34; officials mean 4 -> 24 x 3/4 = 18; citizens 2 x (policy + service + overall + ADM)/100
     citizens_01 = 2 * (2 / 3) + 2 * (43 / 105) + 2 * (4 / 7) + 2 * (2 / 3)
@@ -148,9 +149,9 @@ def test_par(methodology, results):
 
 
 def test_groups_follow_bounds(methodology, results):
-    ind, tree = results
-    pts = par_points(methodology, _officials(methodology), _appraisal(methodology, share=1.0), ind, tree)
-    _, totals = par_totals(methodology, pts)
+    est, _ = results
+    pts, survey = par_points(methodology, _officials(methodology), _appraisal(methodology, share=1.0), est)
+    _, totals = par_totals(methodology, pts, survey)
     t = dict(zip(totals["province_code"], totals["group"], strict=True))
     # 02 now: 68 + 12 + 7.2 = 87.2 -> B
     assert totals.filter(pl.col("province_code") == "02")["par_index"][0] == pytest.approx(87.2)
@@ -158,26 +159,24 @@ def test_groups_follow_bounds(methodology, results):
 
 
 def test_bad_appraisal_names_province_and_subcriterion(methodology, results):
-    ind, tree = results
+    est, _ = results
     bad = _appraisal(methodology).with_columns(
         pl.when((pl.col("province_code") == "04") & (pl.col("subcriterion_id") == "1.1.1")).then(9.0)
         .otherwise(pl.col("appraised_points")).alias("appraised_points"))
     with pytest.raises(ComputeError, match=r"province 04, sub-criterion 1.1.1: appraised 9 outside 0..1.25"):
-        par_points(methodology, _officials(methodology), bad, ind, tree)
+        par_points(methodology, _officials(methodology), bad, est)
     missing = _appraisal(methodology).filter(~((pl.col("province_code") == "02") & (pl.col("subcriterion_id") == "2.1.1")))
     with pytest.raises(ComputeError, match=r"province 02, sub-criterion 2.1.1: no appraised points"):
-        par_points(methodology, _officials(methodology), missing, ind, tree)
+        par_points(methodology, _officials(methodology), missing, est)
 
 
 def test_element_without_answers_is_null_not_nan(methodology):
     """A province where nobody answered an element's questions: the element has no value (null, not
     NaN), and its part is the mean of the elements that have one."""
-    members = methodology.indicators.filter(pl.col("in_index") == "yes")
-    ind = members.select(pl.lit("99").alias("province_code"), "indicator_id",
-                         pl.when(pl.col("element") == "ECO").then(None).otherwise(80.0).alias("value"),
-                         pl.when(pl.col("element") == "ECO").then(None).otherwise(1.0).alias("se"))
-    tree = sipas_tree(methodology, ind)
-    eco = tree.filter(pl.col("node") == "ECO").row(0, named=True)
-    assert eco["value"] is None and eco["se"] is None
-    assert tree.filter(pl.col("node") == "policy")["value"].item() == pytest.approx(80.0)
+    eco = [c for c in methodology.forms["citizen"]["field_id"] if c.startswith(("s_p_eco_", "a_p_eco_"))]
+    citizens = _citizens(methodology).with_columns(pl.lit(None, pl.Int64).alias(c) for c in eco)
+    tree = sipas_tree(methodology, estimate_indicators(methodology, citizens))
+    row = tree.filter((pl.col("province_code") == "02") & (pl.col("node") == "ECO")).row(0, named=True)
+    assert row["value"] is None and row["var"] is None
+    assert tree.filter((pl.col("province_code") == "02") & (pl.col("node") == "policy"))["value"].item() == pytest.approx(100.0)
     assert tree["value"].is_nan().sum() == 0

@@ -160,6 +160,12 @@ CREATE TABLE IF NOT EXISTS indicator_values (
     denominator DOUBLE NOT NULL,
     n BIGINT NOT NULL,
     se DOUBLE,
+    ci_low DOUBLE,
+    ci_high DOUBLE,
+    df BIGINT,
+    deff DOUBLE,
+    n_eff DOUBLE,
+    small_sample BOOLEAN,
     PRIMARY KEY (run_id, unit_level, unit_code, indicator_id)
 );
 COMMENT ON TABLE indicator_values IS 'Indicator values (giá trị chỉ tiêu) per unit: weighted percentage with its numerator, denominator, respondents and standard error';
@@ -172,7 +178,13 @@ COMMENT ON COLUMN indicator_values.value IS 'Percentage 0-100 (tỷ lệ %): 100
 COMMENT ON COLUMN indicator_values.numerator IS 'Weighted count of answers with a counting code (tử số)';
 COMMENT ON COLUMN indicator_values.denominator IS 'Weighted count of valid answers, "don''t know" excluded (mẫu số)';
 COMMENT ON COLUMN indicator_values.n IS 'Number of respondents with a valid answer (số người trả lời)';
-COMMENT ON COLUMN indicator_values.se IS 'Standard error of a province value in percentage points (sai số chuẩn), Kish effective sample size; null above province level';
+COMMENT ON COLUMN indicator_values.se IS 'Standard error in percentage points (sai số chuẩn): design-based, Taylor linearisation over the strata and communes (PSUs) of the citizens'' sample with weights, with-replacement approximation; region and nation: sqrt(sum of province variances) / k (independent provinces)';
+COMMENT ON COLUMN indicator_values.ci_low IS 'Lower bound of the 95% confidence interval (khoảng tin cậy), percent: Korn-Graubard (Clopper-Pearson with the effective sample size and t(df)), inside 0-100 and never zero-width';
+COMMENT ON COLUMN indicator_values.ci_high IS 'Upper bound of the 95% confidence interval (khoảng tin cậy), percent, same method as ci_low';
+COMMENT ON COLUMN indicator_values.df IS 'Design degrees of freedom (bậc tự do): sampled communes (PSUs) minus strata of the unit, summed over provinces for a region or the nation; the t quantile of the interval uses it';
+COMMENT ON COLUMN indicator_values.deff IS 'Design effect (hệ số thiết kế): design variance / variance of a simple random sample of the same n, p(1-p)/n; how much clustering and weighting inflate the variance; null at 0% or 100%';
+COMMENT ON COLUMN indicator_values.n_eff IS 'Effective sample size (cỡ mẫu hiệu dụng): n / deff = p(1-p) / variance; n at 0% or 100%';
+COMMENT ON COLUMN indicator_values.small_sample IS 'Small sample (mẫu nhỏ): n or n_eff below the methodology''s threshold (design.small_sample, 30): read the value with care';
 
 CREATE TABLE IF NOT EXISTS sipas_indices (
     run_id VARCHAR NOT NULL,
@@ -182,7 +194,14 @@ CREATE TABLE IF NOT EXISTS sipas_indices (
     level VARCHAR NOT NULL,
     node VARCHAR NOT NULL,
     value DOUBLE,
+    n BIGINT,
     se DOUBLE,
+    ci_low DOUBLE,
+    ci_high DOUBLE,
+    df BIGINT,
+    deff DOUBLE,
+    n_eff DOUBLE,
+    small_sample BOOLEAN,
     PRIMARY KEY (run_id, unit_level, unit_code, level, node)
 );
 COMMENT ON TABLE sipas_indices IS 'SIPAS index (Chỉ số hài lòng về sự phục vụ hành chính) at every level of its tree: elements, parts and the index';
@@ -193,7 +212,14 @@ COMMENT ON COLUMN sipas_indices.unit_code IS 'Unit code: the two-digit province 
 COMMENT ON COLUMN sipas_indices.level IS 'Level of the tree: element (yếu tố), part (phần) or sipas (the index)';
 COMMENT ON COLUMN sipas_indices.node IS 'Node of the tree (see sipas_structure)';
 COMMENT ON COLUMN sipas_indices.value IS 'Index value 0-100 (giá trị chỉ số, %)';
-COMMENT ON COLUMN sipas_indices.se IS 'Standard error of the value in percentage points (sai số chuẩn), province rows only';
+COMMENT ON COLUMN sipas_indices.n IS 'Citizens'' forms of the unit (số phiếu)';
+COMMENT ON COLUMN sipas_indices.se IS 'Standard error in percentage points (sai số chuẩn): design-based, the tree linearised as a whole (the same combination of the indicators'' linearised scores, so correlations between indicators count), Taylor linearisation over the strata and communes (PSUs) of the citizens'' sample with weights, with-replacement approximation; region and nation: sqrt(sum of province variances) / k (independent provinces)';
+COMMENT ON COLUMN sipas_indices.ci_low IS 'Lower bound of the 95% confidence interval (khoảng tin cậy), percent: value - t(df) x se, clipped to 0-100';
+COMMENT ON COLUMN sipas_indices.ci_high IS 'Upper bound of the 95% confidence interval (khoảng tin cậy), percent, same method as ci_low';
+COMMENT ON COLUMN sipas_indices.df IS 'Design degrees of freedom (bậc tự do): sampled communes (PSUs) minus strata of the unit, summed over provinces for a region or the nation; the t quantile of the interval uses it';
+COMMENT ON COLUMN sipas_indices.deff IS 'Design effect: null for tree nodes (a composite of indicators has no single simple-random-sampling reference)';
+COMMENT ON COLUMN sipas_indices.n_eff IS 'Effective sample size: null for tree nodes (see deff)';
+COMMENT ON COLUMN sipas_indices.small_sample IS 'Small sample (mẫu nhỏ): n below the methodology''s threshold (design.small_sample, 30): read the value with care';
 
 CREATE TABLE IF NOT EXISTS par_points (
     run_id VARCHAR NOT NULL,
@@ -204,6 +230,7 @@ CREATE TABLE IF NOT EXISTS par_points (
     points DOUBLE NOT NULL,
     max_points DOUBLE NOT NULL,
     self_points DOUBLE,
+    se DOUBLE,
     PRIMARY KEY (run_id, province_code, level, node)
 );
 COMMENT ON TABLE par_points IS 'PAR INDEX points (điểm Chỉ số CCHC) per province at sub-criterion, criterion and field level';
@@ -214,6 +241,7 @@ COMMENT ON COLUMN par_points.level IS 'field (lĩnh vực), criterion (tiêu ch�
 COMMENT ON COLUMN par_points.node IS 'Id of the field, criterion or sub-criterion (see par_structure)';
 COMMENT ON COLUMN par_points.points IS 'Points obtained (điểm đạt được)';
 COMMENT ON COLUMN par_points.max_points IS 'Maximum points (điểm tối đa)';
+COMMENT ON COLUMN par_points.se IS 'Standard error of survey sub-criterion points (sai số chuẩn): officials'' points max/4 x se of the mean rating (each official a cluster, simple random sample per province); citizens'' points max/100 x se of the SIPAS result (design-based); null for appraisal points and for criteria and fields';
 COMMENT ON COLUMN par_points.self_points IS 'Points the province gave itself (điểm tự đánh giá), appraisal sub-criteria only';
 
 CREATE TABLE IF NOT EXISTS par_totals (
@@ -224,6 +252,10 @@ CREATE TABLE IF NOT EXISTS par_totals (
     appraisal_points DOUBLE NOT NULL,
     survey_points DOUBLE NOT NULL,
     "group" VARCHAR NOT NULL,
+    se DOUBLE,
+    ci_low DOUBLE,
+    ci_high DOUBLE,
+    df BIGINT,
     PRIMARY KEY (run_id, province_code)
 );
 COMMENT ON TABLE par_totals IS 'PAR INDEX (Chỉ số cải cách hành chính) per province: total, its appraisal and survey parts, and the group';
@@ -234,18 +266,36 @@ COMMENT ON COLUMN par_totals.par_index IS 'PAR INDEX value 0-100 (Chỉ số CCH
 COMMENT ON COLUMN par_totals.appraisal_points IS 'Points from the appraisal (điểm thẩm định), out of 68';
 COMMENT ON COLUMN par_totals.survey_points IS 'Points from the surveys of officials and citizens (điểm điều tra xã hội học), out of 32';
 COMMENT ON COLUMN par_totals."group" IS 'Group (nhóm) A-E by the PAR INDEX, bounds in methodology.yaml';
+COMMENT ON COLUMN par_totals.se IS 'Standard error of the PAR INDEX from its survey part (sai số chuẩn): officials'' and citizens'' points are independent samples, variances added; the citizens'' sub-criteria combined through the respondents'' linearised scores; appraisal points carry none';
+COMMENT ON COLUMN par_totals.ci_low IS 'Lower bound of the 95% confidence interval of the PAR INDEX: value - t(df) x se, clipped to 0-100';
+COMMENT ON COLUMN par_totals.ci_high IS 'Upper bound of the 95% confidence interval of the PAR INDEX: value + t(df) x se, clipped to 0-100';
+COMMENT ON COLUMN par_totals.df IS 'Degrees of freedom of the PAR INDEX interval: Welch-Satterthwaite combination of the officials'' (officials - 1) and citizens'' (communes - strata) degrees of freedom';
 
 CREATE TABLE IF NOT EXISTS ranks (
     run_id VARCHAR NOT NULL,
     year INTEGER NOT NULL,
     province_code VARCHAR NOT NULL,
     measure VARCHAR NOT NULL,
-    value DOUBLE NOT NULL,
+    value DOUBLE,
+    se DOUBLE,
+    df BIGINT,
     region_code VARCHAR NOT NULL,
-    rank_national BIGINT NOT NULL,
-    rank_regional BIGINT NOT NULL,
+    rank_national BIGINT,
+    rank_regional BIGINT,
+    rank_low BIGINT,
+    rank_high BIGINT,
+    rank_regional_low BIGINT,
+    rank_regional_high BIGINT,
+    p_top5 DOUBLE,
+    p_bottom5 DOUBLE,
+    differs_from_above BOOLEAN,
     change_value DOUBLE,
+    change_se DOUBLE,
+    change_ci_low DOUBLE,
+    change_ci_high DOUBLE,
+    change_significant BOOLEAN,
     change_places BIGINT,
+    change_basis VARCHAR,
     PRIMARY KEY (run_id, province_code, measure)
 );
 COMMENT ON TABLE ranks IS 'Ranks (xếp hạng) of the provinces by SIPAS, its parts and the PAR INDEX, nationally and within the region, with the change since last year';
@@ -253,12 +303,26 @@ COMMENT ON COLUMN ranks.run_id IS 'Run id (mã lần chạy), see runs';
 COMMENT ON COLUMN ranks.year IS 'Survey year (năm khảo sát)';
 COMMENT ON COLUMN ranks.province_code IS 'Two-digit province code (mã tỉnh)';
 COMMENT ON COLUMN ranks.measure IS 'What is ranked: sipas, sipas_policy, sipas_service or par';
-COMMENT ON COLUMN ranks.value IS 'The value ranked (giá trị)';
+COMMENT ON COLUMN ranks.value IS 'The value ranked (giá trị); null (and no rank) for a province without a figure';
 COMMENT ON COLUMN ranks.region_code IS 'Region (vùng) of the province';
 COMMENT ON COLUMN ranks.rank_national IS 'Rank among the provinces, 1 = best (xếp hạng toàn quốc); ties share the lower rank, on values rounded as published';
 COMMENT ON COLUMN ranks.rank_regional IS 'Rank within the region (xếp hạng trong vùng)';
-COMMENT ON COLUMN ranks.change_value IS 'Value minus last year''s published value (thay đổi so với năm trước); null without one';
-COMMENT ON COLUMN ranks.change_places IS 'Places gained since last year''s published rank (positive = moved up)';
+COMMENT ON COLUMN ranks.se IS 'Standard error of the value ranked (sai số chuẩn), as in sipas_indices and par_totals';
+COMMENT ON COLUMN ranks.df IS 'Degrees of freedom of the value ranked, as in sipas_indices and par_totals';
+COMMENT ON COLUMN ranks.rank_low IS 'Best end of the 90% rank interval (khoảng xếp hạng): 5th percentile of the national rank over simulated draws of every province''s estimate (value + se x t(df), provinces independent; draws and seed in methodology.yaml design)';
+COMMENT ON COLUMN ranks.rank_high IS 'Worst end of the 90% rank interval: 95th percentile of the simulated national rank';
+COMMENT ON COLUMN ranks.rank_regional_low IS 'Best end of the 90% interval of the rank within the region, same simulation';
+COMMENT ON COLUMN ranks.rank_regional_high IS 'Worst end of the 90% interval of the rank within the region, same simulation';
+COMMENT ON COLUMN ranks.p_top5 IS 'Share of simulated draws in which the province ranks in the national top five (xác suất trong 5 tỉnh đứng đầu)';
+COMMENT ON COLUMN ranks.p_bottom5 IS 'Share of simulated draws in which the province ranks in the national bottom five (xác suất trong 5 tỉnh cuối)';
+COMMENT ON COLUMN ranks.differs_from_above IS 'Significantly different from the province ranked just above nationally: the 95% interval of the difference (se = sqrt(se1^2 + se2^2), t with Welch-Satterthwaite df) excludes 0; null for the first';
+COMMENT ON COLUMN ranks.change_value IS 'Value minus last year''s value (thay đổi so với năm trước): last year''s own results in this file when present, else its published figure; null without one';
+COMMENT ON COLUMN ranks.change_se IS 'Standard error of the change, sqrt(se^2 + se_last_year^2) (independent samples); null against published figures without se';
+COMMENT ON COLUMN ranks.change_ci_low IS 'Lower bound of the 95% interval of the change (t with Welch-Satterthwaite df); null without change_se';
+COMMENT ON COLUMN ranks.change_ci_high IS 'Upper bound of the 95% interval of the change; null without change_se';
+COMMENT ON COLUMN ranks.change_significant IS 'The change is significant (có ý nghĩa thống kê): its 95% interval excludes 0; null when last year has no se (change_basis = published)';
+COMMENT ON COLUMN ranks.change_places IS 'Places gained since last year''s rank (positive = moved up)';
+COMMENT ON COLUMN ranks.change_basis IS 'What the change is against: results (last year''s current run in this file, with se) or published (published figures without se)';
 
 CREATE TABLE IF NOT EXISTS quarantine (
     run_id VARCHAR NOT NULL,

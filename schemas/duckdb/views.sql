@@ -13,7 +13,7 @@ COMMENT ON VIEW current_runs IS 'The current run (lần chạy hiện hành) of 
 CREATE OR REPLACE VIEW current_indicator_values AS
 SELECT v.year, v.unit_level, v.unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.region_code,
        v.indicator_id, i.type, i.part, i.element, i.label_vi, i.label_en,
-       v.value, v.numerator, v.denominator, v.n, v.se, v.run_id
+       v.value, v.se, v.ci_low, v.ci_high, v.df, v.deff, v.n_eff, v.small_sample, v.numerator, v.denominator, v.n, v.run_id
 FROM indicator_values v
 JOIN current_runs r USING (run_id)
 LEFT JOIN units u ON u.year = v.year AND u.unit_level = v.unit_level AND u.unit_code = v.unit_code
@@ -22,7 +22,8 @@ COMMENT ON VIEW current_indicator_values IS 'Indicator values (giá trị chỉ 
 
 CREATE OR REPLACE VIEW current_sipas_indices AS
 SELECT s.year, s.unit_level, s.unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.region_code,
-       s.level, s.node, t.parent, t.label_vi, t.label_en, s.value, s.se, s.run_id
+       s.level, s.node, t.parent, t.label_vi, t.label_en, s.value, s.se, s.ci_low, s.ci_high, s.df, s.deff, s.n_eff,
+       s.small_sample, s.n, s.run_id
 FROM sipas_indices s
 JOIN current_runs r USING (run_id)
 LEFT JOIN units u ON u.year = s.year AND u.unit_level = s.unit_level AND u.unit_code = s.unit_code
@@ -32,7 +33,7 @@ COMMENT ON VIEW current_sipas_indices IS 'SIPAS index at every level of its tree
 CREATE OR REPLACE VIEW current_par_points AS
 SELECT p.year, p.province_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.region_code,
        p.level, p.node, s.criterion_id, s.field_id, s.kind, s.label_vi, s.label_en,
-       p.points, p.max_points, p.self_points, p.run_id
+       p.points, p.se, p.max_points, p.self_points, p.run_id
 FROM par_points p
 JOIN current_runs r USING (run_id)
 LEFT JOIN units u ON u.year = p.year AND u.unit_level = 'province' AND u.unit_code = p.province_code
@@ -41,8 +42,10 @@ COMMENT ON VIEW current_par_points IS 'PAR INDEX points (điểm Chỉ số CCHC
 
 CREATE OR REPLACE VIEW current_par_index AS
 SELECT t.year, t.province_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.region_code,
-       t.par_index, t.appraisal_points, t.survey_points, t."group",
-       k.rank_national, k.rank_regional, k.change_value, k.change_places, t.run_id
+       t.par_index, t.se, t.ci_low, t.ci_high, t.df, t.appraisal_points, t.survey_points, t."group",
+       k.rank_national, k.rank_low, k.rank_high, k.rank_regional, k.rank_regional_low, k.rank_regional_high,
+       k.p_top5, k.p_bottom5, k.differs_from_above, k.change_value, k.change_se, k.change_ci_low, k.change_ci_high,
+       k.change_significant, k.change_places, k.change_basis, t.run_id
 FROM par_totals t
 JOIN current_runs r USING (run_id)
 LEFT JOIN units u ON u.year = t.year AND u.unit_level = 'province' AND u.unit_code = t.province_code
@@ -51,7 +54,9 @@ COMMENT ON VIEW current_par_index IS 'PAR INDEX (Chỉ số CCHC) per province f
 
 CREATE OR REPLACE VIEW current_ranks AS
 SELECT k.year, k.measure, k.province_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, k.region_code,
-       k.value, k.rank_national, k.rank_regional, k.change_value, k.change_places, k.run_id
+       k.value, k.se, k.df, k.rank_national, k.rank_low, k.rank_high, k.rank_regional, k.rank_regional_low,
+       k.rank_regional_high, k.p_top5, k.p_bottom5, k.differs_from_above, k.change_value, k.change_se, k.change_ci_low,
+       k.change_ci_high, k.change_significant, k.change_places, k.change_basis, k.run_id
 FROM ranks k
 JOIN current_runs r USING (run_id)
 LEFT JOIN units u ON u.year = k.year AND u.unit_level = 'province' AND u.unit_code = k.province_code;

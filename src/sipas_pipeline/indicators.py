@@ -7,16 +7,43 @@ once, as in the published national mean), with numerators and denominators summe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.variance import (
+    DOMAIN,
+    PSU,
+    STRATUM,
+    add_uncertainty,
+    combine_scores,
+    design_frame,
+    ratio_scores,
+    strata_psus,
+    stratified_variance,
+)
 
 
-def _answer_exprs(m: Methodology, weight: pl.Expr, indicators: pl.DataFrame) -> list[pl.Expr]:
-    """Four sums per indicator, as flat columns `<id>:num|den|n|w2`: weighted hits, weighted answers,
-    answers, squared weights of answers (for the effective sample size)."""
+@dataclass(frozen=True)
+class IndicatorEstimates:
+    """Indicators per province with what their uncertainty needs.
+
+    values: province_code, indicator_id, value (%), numerator, denominator, n, var (of the 0-1 proportion), df;
+    scores: PSU totals `z` of each indicator's linearised score (province_code, stratum, psu, indicator_id, z);
+    n_h: PSUs per stratum; respondents: forms per province."""
+
+    values: pl.DataFrame
+    scores: pl.DataFrame
+    n_h: pl.DataFrame
+    respondents: pl.DataFrame
+
+
+def answer_flags(m: Methodology, indicators: pl.DataFrame) -> dict[str, tuple[pl.Expr, pl.Expr]]:
+    """Per indicator, two row-level booleans (never null): answered ("don't know" and blanks are not answers)
+    and counted (answered with a counting code)."""
     form = {r["field_id"]: r for r in m.forms["citizen"].iter_rows(named=True)}
-    exprs = []
+    flags = {}
     for ind in indicators.iter_rows(named=True):
         q = form[ind["question_id"]]
         col = pl.col(ind["question_id"])
@@ -27,75 +54,142 @@ def _answer_exprs(m: Methodology, weight: pl.Expr, indicators: pl.DataFrame) -> 
         else:
             answered = col.is_not_null() & ((col != int(q["dont_know"])) if q["dont_know"] else pl.lit(True))
             hit = col.is_in(codes)
-        w_answered = pl.when(answered).then(weight).otherwise(0.0)
-        i = ind["indicator_id"]
-        exprs += [pl.when(hit).then(w_answered).otherwise(0.0).sum().alias(f"{i}:num"),
-                  w_answered.sum().alias(f"{i}:den"),
-                  answered.fill_null(False).sum().cast(pl.Int64).alias(f"{i}:n"),
-                  (w_answered * weight).sum().alias(f"{i}:w2")]
-    return exprs
+        answered = answered.fill_null(False)
+        flags[ind["indicator_id"]] = (answered, answered & hit.fill_null(False))
+    return flags
+
+
+def _count_exprs(m: Methodology, indicators: pl.DataFrame) -> list[pl.Expr]:
+    """Two integer counts per indicator, as flat columns `<id>:hits|n`: counted answers and answers. Integer
+    sums are exact in any order."""
+    return [e for i, (answered, hit) in answer_flags(m, indicators).items()
+            for e in (hit.sum().cast(pl.Int64).alias(f"{i}:hits"), answered.sum().cast(pl.Int64).alias(f"{i}:n"))]
+
+
+def estimate_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
+                        types: list[str] | None = None) -> IndicatorEstimates:
+    """Every indicator per province: value, numerator, denominator, n and its design-based variance.
+    One group-by over the forms counts hits and answers per (province, stratum, PSU, weight): forms sharing
+    a weight (a village's respondents) collapse into one row of integer counts, so the sums are exact and the
+    same in any order; the weighted PSU sums then run over the small frame in a fixed order. `citizen` may be a
+    LazyFrame (e.g. `pl.scan_parquet` of silver): it is then aggregated by the streaming engine, reading only
+    the columns used. `types` limits the indicator types."""
+    design = m.design
+    chosen = m.indicators.filter(pl.col("type").is_in(types)) if types else m.indicators
+    lazy = isinstance(citizen, pl.LazyFrame)
+    keys = [DOMAIN, STRATUM, PSU, "weight"]
+    wide = (design_frame(citizen, design).group_by(keys).agg(pl.len().alias("forms"), *_count_exprs(m, chosen))
+            .collect(engine="streaming" if lazy else "auto").sort(keys))
+    psus = wide.select(DOMAIN, STRATUM, PSU).unique().sort(DOMAIN, STRATUM, PSU)
+    n_h, df = strata_psus(psus, design)
+    respondents = wide.group_by(DOMAIN).agg(pl.col("forms").sum().alias("n")).sort(DOMAIN)
+    long = pl.concat([wide.select(*keys, pl.lit(i).alias("indicator_id"), pl.col(f"{i}:hits").alias("hits"),
+                                  pl.col(f"{i}:n").alias("n")) for i in chosen["indicator_id"]])
+    g = [DOMAIN, STRATUM, PSU, "indicator_id"]
+    psu_sums = (long.sort(*g, "weight").group_by(g).agg(
+        (pl.col("hits") * pl.col("weight")).sort_by("weight").sum().alias("y"),
+        (pl.col("n") * pl.col("weight")).sort_by("weight").sum().alias("a"),
+        pl.col("n").sum()).sort(*g))
+    totals, scores = ratio_scores(psu_sums, ["indicator_id"])
+    counts = psu_sums.group_by(DOMAIN, "indicator_id").agg(pl.col("n").sum())
+    var = stratified_variance(scores, ["indicator_id"], n_h)
+    values = (totals.join(counts, on=[DOMAIN, "indicator_id"]).join(var, on=[DOMAIN, "indicator_id"], how="left")
+              .join(df, on=DOMAIN, how="left")
+              .select(DOMAIN, "indicator_id", (100 * pl.col("R")).alias("value"), pl.col("Y").alias("numerator"),
+                      pl.col("A").alias("denominator"), "n", pl.when(pl.col("A") > 0).then(pl.col("var")).alias("var"), "df")
+              .sort(DOMAIN, "indicator_id"))
+    return IndicatorEstimates(values=values, scores=scores, n_h=n_h, respondents=respondents)
 
 
 def province_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
                         types: list[str] | None = None) -> pl.DataFrame:
-    """Per province and indicator: value (%), numerator, denominator (weighted), n, standard error.
-    `citizen` may be a LazyFrame (e.g. `pl.scan_parquet` of silver): it is then aggregated by the
-    streaming engine, reading only the columns the indicators use. `types` limits the indicator types."""
-    wcol = m.meta["sipas"].get("weights_column")
-    chosen = m.indicators.filter(pl.col("type").is_in(types)) if types else m.indicators
-    lazy = isinstance(citizen, pl.LazyFrame)
-    names = citizen.collect_schema().names() if lazy else citizen.columns
-    weight = pl.col(wcol).cast(pl.Float64) if wcol and wcol in names else pl.lit(1.0)
-    wide = (citizen.lazy().group_by("province_code").agg(_answer_exprs(m, weight, chosen))
-            .collect(engine="streaming" if lazy else "auto"))
-    long = pl.concat([wide.select("province_code", pl.lit(i).alias("indicator_id"),
-                                  *[pl.col(f"{i}:{k}").alias(name) for k, name in
-                                    (("num", "numerator"), ("den", "denominator"), ("n", "n"), ("w2", "w2"))])
-                      for i in chosen["indicator_id"]])
-    p = pl.col("numerator") / pl.col("denominator")
-    n_eff = pl.col("denominator") ** 2 / pl.col("w2")
-    return (long.with_columns(
-        pl.when(pl.col("denominator") > 0).then(100 * p).alias("value"),
-        pl.when(pl.col("denominator") > 0).then(100 * (p * (1 - p) / n_eff).sqrt()).alias("se"),
-    ).select("province_code", "indicator_id", "value", "numerator", "denominator", "n", "se")
-     .sort("province_code", "indicator_id"))
+    """Per province and indicator: value (%), numerator, denominator (weighted), n, df and the uncertainty
+    columns (se, ci_low, ci_high, deff, n_eff, small_sample), design-based (see `estimate_indicators`)."""
+    return add_uncertainty(estimate_indicators(m, citizen, types).values, m.design, proportion=True)
 
 
-def _weighted_mean() -> list[pl.Expr]:
-    """Mean of `value` weighted by `w` over the non-null values, and its standard error
-    (children taken as independent)."""
-    w_present = pl.col("w").filter(pl.col("value").is_not_null())
-    some = w_present.sum() > 0  # a node none of whose children has a value has no value (not NaN)
-    return [pl.when(some).then((pl.col("value") * pl.col("w")).sum() / w_present.sum()).alias("value"),
-            pl.when(some).then(((pl.col("se") * pl.col("w")) ** 2).sum().sqrt() / w_present.sum()).alias("se")]
-
-
-def sipas_tree(m: Methodology, ind: pl.DataFrame) -> pl.DataFrame:
-    """Element / policy-group, part and SIPAS values per province: weighted means up the tree."""
+def tree_coefficients(m: Methodology, values: pl.DataFrame) -> pl.DataFrame:
+    """Each node of the SIPAS tree (element, part, SIPAS) per province as a linear combination of indicators:
+    province_code, level, node, indicator_id, c (node value = sum of c x indicator value). A node is the
+    weighted mean of its children that have a value (a node none of whose children has one has none)."""
     members = m.indicators.filter(pl.col("in_index") == "yes").select("indicator_id", "element", pl.col("weight").alias("w"))
-    el = ind.join(members, on="indicator_id", maintain_order="left").group_by("province_code", "element").agg(_weighted_mean())
-    el = el.sort("province_code", "element")  # fixed order in, identical float sums out
-    parts = (el.join(m.tree.select("element", "part", pl.col("weight").alias("w")), on="element", maintain_order="left")
-             .group_by("province_code", "part").agg(_weighted_mean()))
-    parts = parts.sort("province_code", "part")
-    top = (parts.join(m.parts.select("part", pl.col("weight").alias("w")), on="part", maintain_order="left")
-           .group_by("province_code").agg(_weighted_mean()))
+    present = values.filter(pl.col("value").is_not_null()).select(DOMAIN, "indicator_id")
+    el = (present.join(members, on="indicator_id").sort(DOMAIN, "element", "indicator_id")
+          .with_columns((pl.col("w") / pl.col("w").sum().over(DOMAIN, "element")).alias("c")))
+    parts = (el.select(DOMAIN, "element").unique().join(m.tree.select("element", "part", pl.col("weight").alias("we")),
+                                                         on="element").sort(DOMAIN, "part", "element")
+             .with_columns((pl.col("we") / pl.col("we").sum().over(DOMAIN, "part")).alias("ce")))
+    tops = (parts.select(DOMAIN, "part").unique().join(m.parts.select("part", pl.col("weight").alias("wp")), on="part")
+            .sort(DOMAIN, "part").with_columns((pl.col("wp") / pl.col("wp").sum().over(DOMAIN)).alias("cp")))
+    via_part = el.join(parts.select(DOMAIN, "element", "part", "ce"), on=[DOMAIN, "element"])
+    via_top = via_part.join(tops.select(DOMAIN, "part", "cp"), on=[DOMAIN, "part"])
     return pl.concat([
-        el.select("province_code", pl.lit("element").alias("level"), pl.col("element").alias("node"), "value", "se"),
-        parts.select("province_code", pl.lit("part").alias("level"), pl.col("part").alias("node"), "value", "se"),
-        top.select("province_code", pl.lit("sipas").alias("level"), pl.lit("SIPAS").alias("node"), "value", "se"),
-    ]).sort("province_code", "level", "node")
+        el.select(DOMAIN, pl.lit("element").alias("level"), pl.col("element").alias("node"), "indicator_id", "c"),
+        via_part.select(DOMAIN, pl.lit("part").alias("level"), pl.col("part").alias("node"), "indicator_id",
+                        (pl.col("c") * pl.col("ce")).alias("c")),
+        via_top.select(DOMAIN, pl.lit("sipas").alias("level"), pl.lit("SIPAS").alias("node"), "indicator_id",
+                       (pl.col("c") * pl.col("ce") * pl.col("cp")).alias("c")),
+    ]).sort(DOMAIN, "level", "node", "indicator_id")
+
+
+def source_coefficients(m: Methodology, values: pl.DataFrame) -> pl.DataFrame:
+    """Every SIPAS result a PAR sub-criterion may name (`sipas`, `part:<id>`, `element:<id>`, `indicator:<id>`) as
+    a linear combination of indicators: province_code, source, indicator_id, c."""
+    tree = tree_coefficients(m, values).select(
+        DOMAIN, pl.when(pl.col("level") == "sipas").then(pl.lit("sipas")).otherwise(pl.col("level") + ":" + pl.col("node"))
+        .alias("source"), "indicator_id", "c")
+    identity = values.filter(pl.col("value").is_not_null()).select(
+        DOMAIN, (pl.lit("indicator:") + pl.col("indicator_id")).alias("source"), "indicator_id", pl.lit(1.0).alias("c"))
+    return pl.concat([tree, identity])
+
+
+def combinations(est: IndicatorEstimates, coefficients: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Linear combinations of indicators per province: `coefficients` (province_code, indicator_id, *keys, c) ->
+    province_code, *keys, value (%), var (of the value, percentage points squared), df, n (the province's forms).
+    The variance comes from the combined linearised score, so every covariance counts."""
+    g = [DOMAIN, *keys]
+    value = (coefficients.join(est.values.select(DOMAIN, "indicator_id", "value"), on=[DOMAIN, "indicator_id"])
+             .sort(*g, "indicator_id").group_by(g)
+             .agg((pl.col("c") * pl.col("value")).sort_by("indicator_id").sum().alias("value")))
+    var = stratified_variance(combine_scores(est.scores, coefficients, "indicator_id", keys), keys, est.n_h)
+    df = est.values.select(DOMAIN, "df").unique(DOMAIN)
+    return (value.join(var, on=g, how="left").with_columns(pl.col("var") * 1e4).join(df, on=DOMAIN, how="left")
+            .join(est.respondents, on=DOMAIN, how="left").select(*g, "value", "var", "df", "n").sort(*g))
+
+
+def sipas_tree(m: Methodology, est: IndicatorEstimates) -> pl.DataFrame:
+    """Element / policy-group, part and SIPAS per province (weighted means up the tree), with the tree's
+    design-based variance `var` (percentage points squared), df and n (forms), before `add_uncertainty`."""
+    nodes = pl.concat([pl.DataFrame({"level": ["sipas"], "node": ["SIPAS"]}),
+                       m.parts.select(pl.lit("part").alias("level"), pl.col("part").alias("node")),
+                       m.tree.select(pl.lit("element").alias("level"), pl.col("element").alias("node"))])
+    every = est.respondents.select(DOMAIN).join(nodes, how="cross")  # a node without a value keeps a (null) row
+    found = combinations(est, tree_coefficients(m, est.values), ["level", "node"])
+    return (every.join(found, on=[DOMAIN, "level", "node"], how="left")
+            .join(est.values.select(DOMAIN, "df").unique(DOMAIN), on=DOMAIN, how="left", suffix="_p")
+            .join(est.respondents, on=DOMAIN, how="left", suffix="_p")
+            .select(DOMAIN, "level", "node", "value", "var", pl.coalesce("df", "df_p").alias("df"),
+                    pl.coalesce("n", "n_p").cast(pl.Int64).alias("n")).sort(DOMAIN, "level", "node"))
 
 
 def roll_up(m: Methodology, by_province: pl.DataFrame, keys: list[str], sums: list[str]) -> pl.DataFrame:
-    """Province rows + region and nation rows: the mean of their provinces' values, sums of `sums`."""
+    """Province rows + region and nation rows: the mean of their provinces' values, sums of `sums`. With a
+    `var` column (and `df`): provinces are independent strata, so the variance of the unweighted mean of k
+    provinces is the sum of their variances / k^2, and its degrees of freedom the sum of theirs."""
     prov = (by_province.join(m.provinces.select("province_code", "region_code"), on="province_code")
             .sort("province_code", *keys))
     # sort_by inside the aggregation: each group is summed in province order, the same in every run
     agg = [pl.col("value").sort_by("province_code").mean(), *[pl.col(c).sort_by("province_code").sum() for c in sums]]
+    extra = []
+    if "var" in by_province.columns:
+        k = pl.col("value").count()
+        present = pl.col("value").is_not_null()
+        agg += [pl.when(k > 0).then(pl.when(present).then(pl.col("var")).sort_by("province_code").sum() / k ** 2).alias("var"),
+                pl.when(k > 0).then(pl.when(present).then(pl.col("df")).sum()).alias("df")]
+        extra = ["var", "df"]
     region = prov.group_by("region_code", *keys).agg(agg).rename({"region_code": "unit_code"})
     nation = prov.group_by(*keys).agg(agg).with_columns(pl.lit("VN").alias("unit_code"))
-    cols = ["unit_level", "unit_code", *keys, "value", *sums]
+    cols = ["unit_level", "unit_code", *keys, "value", *sums, *extra]
     return pl.concat([
         by_province.rename({"province_code": "unit_code"}).with_columns(pl.lit("province").alias("unit_level")).select(cols),
         region.with_columns(pl.lit("region").alias("unit_level")).select(cols),

@@ -155,9 +155,9 @@ def dimension_frames(m: Methodology) -> dict[str, pl.DataFrame]:
 def fact_frames(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """The compute stage's tables in the shape of the fact tables (PAR levels in one long table)."""
     sub = tables["par_points"].select("province_code", pl.lit("subcriterion").alias("level"),
-                                      pl.col("subcriterion_id").alias("node"), "points", "max_points", "self_points")
+                                      pl.col("subcriterion_id").alias("node"), "points", "max_points", "self_points", "se")
     levels = tables["par_levels"].select("province_code", "level", "node", "points", "max_points",
-                                         pl.lit(None, pl.Float64).alias("self_points"))
+                                         pl.lit(None, pl.Float64).alias("self_points"), pl.lit(None, pl.Float64).alias("se"))
     return {"indicator_values": tables["indicator_values"], "sipas_indices": tables["sipas_indices"],
             "par_points": pl.concat([sub, levels]), "par_totals": tables["par_totals"], "ranks": tables["ranks"]}
 

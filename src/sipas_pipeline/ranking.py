@@ -1,32 +1,114 @@
-"""Ranks (national and within region; ties share a rank: 1, 2, 2, 4) and change since last year."""
+"""Ranks (national and within region; ties share a rank: 1, 2, 2, 4), rank intervals by simulation, whether
+a province differs from the one ranked just above it, and the change since last year."""
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.variance import quantile_t
 
 
 def ranks(m: Methodology, values: pl.DataFrame) -> pl.DataFrame:
-    """`values` (province_code, measure, value) -> with rank_national and rank_regional, on values
-    rounded to the year's published precision."""
+    """`values` (province_code, measure, value[, se, df]) -> with rank_national and rank_regional, on values
+    rounded to the year's published precision. A province without a value gets no rank."""
     rounded = pl.col("value").round(m.rank_decimals)
     return (values.join(m.provinces.select("province_code", "region_code"), on="province_code")
             .with_columns(rounded.rank("min", descending=True).over("measure").cast(pl.Int64).alias("rank_national"),
                           rounded.rank("min", descending=True).over("measure", "region_code").cast(pl.Int64)
                           .alias("rank_regional"))
-            .sort("measure", "rank_national", "province_code"))
+            .sort("measure", "rank_national", "province_code", nulls_last=True))
 
 
-def change(current: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
-    """Add change in value and in places against the previous year's (province_code, measure, value,
-    rank_national); a province missing in either year gets null changes."""
+def simulated_ranks(values: np.ndarray, se: np.ndarray, df: np.ndarray, groups: np.ndarray, draws: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """(draws x provinces) ranks, 1 = highest, within each group label of `groups` (all equal: national):
+    every province's estimate drawn as value + se x t(df), independently. Vectorised over the whole matrix."""
+    x = values[None, :] + se[None, :] * rng.standard_t(df[None, :], size=(draws, len(values)))
+    # sort by (group, -x) per draw: a province's rank is its position minus where its group starts
+    _, group_idx = np.unique(groups, return_inverse=True)
+    order = np.lexsort((-x, np.broadcast_to(group_idx, x.shape)), axis=1)
+    position = np.empty_like(order)
+    np.put_along_axis(position, order, np.arange(len(values))[None, :].repeat(draws, axis=0), axis=1)
+    starts = np.searchsorted(np.sort(group_idx), group_idx)
+    return position - starts[None, :] + 1
+
+
+def rank_intervals(m: Methodology, ranked: pl.DataFrame) -> pl.DataFrame:
+    """`ranked` (from `ranks`, with se and df) -> with rank_low, rank_high (the central `rank_interval` share of
+    simulated national ranks, 5th-95th percentile by default), rank_regional_low/high, p_top5, p_bottom5 and
+    differs_from_above (the interval of the difference with the province ranked just above nationally excludes
+    0; null for the first). Draws and seed from the methodology's design block: the same in every run."""
+    d = m.design
+    tail = (1 - d.rank_interval) / 2
+    rng = np.random.default_rng(d.rank_seed)
+    out = []
+    for measure in sorted(ranked["measure"].unique().to_list()):  # a handful of measures, each one matrix
+        part = ranked.filter(pl.col("measure") == measure).sort("rank_national", "province_code", nulls_last=True)
+        ok = (part["value"].is_not_null() & part["se"].is_not_null() & part["df"].is_not_null()).to_numpy()
+        sub = part.filter(pl.Series(ok))
+        cols: dict[str, np.ndarray] = {}
+        if sub.height:
+            v, se, df = (sub[c].to_numpy().astype(float) for c in ("value", "se", "df"))
+            nat = simulated_ranks(v, se, df, np.zeros(sub.height, dtype=np.int64), d.rank_draws, rng)
+            reg = simulated_ranks(v, se, df, sub["region_code"].to_numpy(), d.rank_draws, rng)
+            cols = {"rank_low": np.quantile(nat, tail, axis=0, method="lower"),
+                    "rank_high": np.quantile(nat, 1 - tail, axis=0, method="higher"),
+                    "rank_regional_low": np.quantile(reg, tail, axis=0, method="lower"),
+                    "rank_regional_high": np.quantile(reg, 1 - tail, axis=0, method="higher"),
+                    "p_top5": (nat <= 5).mean(axis=0), "p_bottom5": (nat > sub.height - 5).mean(axis=0)}
+        full = {k: np.full(part.height, np.nan) for k in ("rank_low", "rank_high", "rank_regional_low",
+                                                          "rank_regional_high", "p_top5", "p_bottom5")}
+        for k, arr in cols.items():
+            full[k][ok] = arr
+        part = part.with_columns(*[pl.Series(k, a).fill_nan(None).cast(pl.Int64 if k.startswith("rank") else pl.Float64)
+                                   for k, a in full.items()])
+        out.append(part.with_columns(differs_from_above(d.confidence)))
+    return pl.concat(out, how="diagonal_relaxed") if out else ranked
+
+
+def differs_from_above(confidence: float) -> pl.Expr:
+    """Whether the interval of (value of the province just above) - (value) excludes 0: t with Welch-Satterthwaite
+    df, se = sqrt(se^2 + se_above^2). Rows sorted by national rank; null for the first or without se."""
+    above_v, above_se, above_df = (pl.col(c).shift(1) for c in ("value", "se", "df"))
+    se2 = pl.col("se") ** 2 + above_se ** 2
+    welch = se2 ** 2 / (pl.col("se") ** 4 / pl.col("df") + above_se ** 4 / above_df)
+    q = welch.map_batches(lambda s: pl.Series(quantile_t(s.to_numpy(), confidence)), return_dtype=pl.Float64)
+    return (pl.when(se2 > 0).then((above_v - pl.col("value")).abs() > q * se2.sqrt())
+            .when(se2 == 0).then(above_v != pl.col("value")).alias("differs_from_above"))
+
+
+def change(current: pl.DataFrame, previous: pl.DataFrame | None, confidence: float = 0.95) -> pl.DataFrame:
+    """Add the change since the previous year's (province_code, measure, value, rank_national[, se, df, basis]).
+    With the previous year's own results (basis 'results', with se): change_se = sqrt(se^2 + se_prev^2), a t
+    interval (Welch-Satterthwaite df) and change_significant (the interval excludes 0). Against published figures
+    without se (basis 'published'): the change in value and places, significance null. A province missing in
+    either year gets null changes."""
+    names = ["change_value", "change_se", "change_ci_low", "change_ci_high", "change_significant", "change_places",
+             "change_basis"]
     if previous is None:
-        return current.with_columns(pl.lit(None, pl.Float64).alias("change_value"),
-                                    pl.lit(None, pl.Int64).alias("change_places"))
-    prev = previous.select("province_code", "measure", pl.col("value").alias("prev_value"),
-                           pl.col("rank_national").cast(pl.Int64).alias("prev_rank"))
-    return (current.join(prev, on=["province_code", "measure"], how="left")
-            .with_columns((pl.col("value") - pl.col("prev_value")).alias("change_value"),
-                          (pl.col("prev_rank") - pl.col("rank_national")).alias("change_places"))
-            .drop("prev_value", "prev_rank"))
+        types = [pl.Float64] * 4 + [pl.Boolean, pl.Int64, pl.Utf8]
+        return current.with_columns(pl.lit(None, t).alias(c) for c, t in zip(names, types, strict=True))
+    prev = previous.select(
+        "province_code", "measure", pl.col("value").alias("prev_value"),
+        pl.col("rank_national").cast(pl.Int64).alias("prev_rank"),
+        (pl.col("se") if "se" in previous.columns else pl.lit(None, pl.Float64)).cast(pl.Float64).alias("prev_se"),
+        (pl.col("df") if "df" in previous.columns else pl.lit(None, pl.Float64)).cast(pl.Float64).alias("prev_df"),
+        (pl.col("basis") if "basis" in previous.columns else pl.lit("published")).alias("change_basis"))
+    joined = current.join(prev, on=["province_code", "measure"], how="left")
+    diff = pl.col("value") - pl.col("prev_value")
+    se2 = pl.col("se") ** 2 + pl.col("prev_se") ** 2
+    welch = se2 ** 2 / (pl.col("se") ** 4 / pl.col("df") + pl.col("prev_se") ** 4 / pl.col("prev_df"))
+    q = welch.map_batches(lambda s: pl.Series(quantile_t(s.to_numpy(), confidence)), return_dtype=pl.Float64)
+    half = q * se2.sqrt()
+    with_se = (pl.col("change_basis") == "results") & se2.is_not_null()
+    return (joined.with_columns(diff.alias("change_value"), pl.when(with_se).then(se2.sqrt()).alias("change_se"),
+                                pl.when(with_se).then(diff - half).alias("change_ci_low"),
+                                pl.when(with_se).then(diff + half).alias("change_ci_high"),
+                                (pl.col("prev_rank") - pl.col("rank_national")).alias("change_places"),
+                                pl.when(pl.col("prev_value").is_not_null()).then(pl.col("change_basis")).alias("change_basis"))
+            .with_columns(pl.when(pl.col("change_se").is_not_null())
+                          .then((pl.col("change_ci_low") > 0) | (pl.col("change_ci_high") < 0)).alias("change_significant"))
+            .drop("prev_value", "prev_rank", "prev_se", "prev_df")
+            .with_columns(pl.col("change_value").fill_nan(None)))

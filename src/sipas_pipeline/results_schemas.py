@@ -6,6 +6,19 @@ import pandera.polars as pa
 import polars as pl
 
 _PCT = [pa.Check.in_range(0, 100)]
+# every estimate's uncertainty (variance.py): percent scale like the value; intervals inside [0, 100]
+_UNCERTAINTY = {
+    "se": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
+    "ci_low": pa.Column(pl.Float64, _PCT, nullable=True),
+    "ci_high": pa.Column(pl.Float64, _PCT, nullable=True),
+    "df": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "deff": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
+    "n_eff": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
+    "small_sample": pa.Column(pl.Boolean, nullable=True),
+}
+_INSIDE = [pa.Check(lambda d: d.lazyframe.select(
+    (pl.col("ci_low") <= pl.col("value") + 1e-9) & (pl.col("value") <= pl.col("ci_high") + 1e-9)
+    | pl.col("ci_low").is_null()), name="interval_holds_value")]
 _UNIT = {"unit_level": pa.Column(pl.Utf8, pa.Check.isin(["province", "region", "nation"])),
          "unit_code": pa.Column(pl.Utf8)}
 
@@ -15,19 +28,21 @@ INDICATORS = pa.DataFrameSchema(_UNIT | {
     "numerator": pa.Column(pl.Float64, pa.Check.ge(0)),
     "denominator": pa.Column(pl.Float64, pa.Check.ge(0)),
     "n": pa.Column(pl.Int64, pa.Check.ge(0)),
-}, name="indicator_values", unique=["unit_level", "unit_code", "indicator_id"])
+} | _UNCERTAINTY, name="indicator_values", unique=["unit_level", "unit_code", "indicator_id"], checks=_INSIDE)
 
 SIPAS = pa.DataFrameSchema(_UNIT | {
     "level": pa.Column(pl.Utf8, pa.Check.isin(["element", "part", "sipas"])),
     "node": pa.Column(pl.Utf8),
     "value": pa.Column(pl.Float64, _PCT, nullable=True),
-}, name="sipas_indices", unique=["unit_level", "unit_code", "level", "node"])
+    "n": pa.Column(pl.Int64, pa.Check.ge(0)),
+} | _UNCERTAINTY, name="sipas_indices", unique=["unit_level", "unit_code", "level", "node"], checks=_INSIDE)
 
 PAR_POINTS = pa.DataFrameSchema({
     "province_code": pa.Column(pl.Utf8),
     "subcriterion_id": pa.Column(pl.Utf8),
     "points": pa.Column(pl.Float64, pa.Check.ge(0)),
     "max_points": pa.Column(pl.Float64, pa.Check.gt(0)),
+    "se": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
 }, name="par_points", unique=["province_code", "subcriterion_id"],
     checks=[pa.Check(lambda d: d.lazyframe.select(pl.col("points") <= pl.col("max_points") + 1e-9), name="within_max")])
 
@@ -35,6 +50,10 @@ PAR_TOTALS = pa.DataFrameSchema({
     "province_code": pa.Column(pl.Utf8, unique=True),
     "par_index": pa.Column(pl.Float64, pa.Check.in_range(0, 100)),
     "group": pa.Column(pl.Utf8),
+    "se": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
+    "ci_low": pa.Column(pl.Float64, _PCT, nullable=True),
+    "ci_high": pa.Column(pl.Float64, _PCT, nullable=True),
+    "df": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
 }, name="par_totals")
 
 RANKS = pa.DataFrameSchema({
@@ -43,4 +62,13 @@ RANKS = pa.DataFrameSchema({
     "value": pa.Column(pl.Float64),
     "rank_national": pa.Column(pl.Int64, pa.Check.ge(1)),
     "rank_regional": pa.Column(pl.Int64, pa.Check.ge(1)),
+    "rank_low": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "rank_high": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "rank_regional_low": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "rank_regional_high": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "p_top5": pa.Column(pl.Float64, pa.Check.in_range(0, 1), nullable=True),
+    "p_bottom5": pa.Column(pl.Float64, pa.Check.in_range(0, 1), nullable=True),
+    "differs_from_above": pa.Column(pl.Boolean, nullable=True),
+    "change_basis": pa.Column(pl.Utf8, pa.Check.isin(["results", "published"]), nullable=True),
+    "change_significant": pa.Column(pl.Boolean, nullable=True),
 }, name="ranks", unique=["province_code", "measure"])

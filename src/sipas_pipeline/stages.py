@@ -110,41 +110,43 @@ def validation_report(m: Methodology, report: dict[str, Any], checked: dict[str,
             "top_reasons": checked["top_reasons"], "batches": checked["batches"], "files": report["files"]}
 
 
-def compute_results(m: Methodology, citizen: pl.DataFrame, official: pl.DataFrame, appraisal: pl.DataFrame,
-                    previous: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
-    """Silver frames -> the result tables (each validated against its Pandera schema)."""
+def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, official: pl.DataFrame | pl.LazyFrame,
+                    appraisal: pl.DataFrame, previous: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
+    """Silver frames -> the result tables (each validated against its Pandera schema). Every estimate carries its
+    design-based uncertainty (`variance.py`); `previous` is last year's (province_code, measure, value,
+    rank_national[, se, df, basis]) for the change columns. Citizens and officials may be LazyFrames."""
     from sipas_pipeline import results_schemas as rs
-    from sipas_pipeline.indicators import province_indicators, roll_up, sipas_tree
+    from sipas_pipeline.indicators import estimate_indicators, roll_up, sipas_tree
     from sipas_pipeline.par_index import par_points, par_totals
-    from sipas_pipeline.ranking import change, ranks
+    from sipas_pipeline.ranking import change, rank_intervals, ranks
+    from sipas_pipeline.variance import add_uncertainty
 
-    ind = province_indicators(m, citizen)
-    tree = sipas_tree(m, ind)
-    points = par_points(m, official, appraisal, ind, tree)
-    levels, totals = par_totals(m, points)
+    est = estimate_indicators(m, citizen)
+    tree = sipas_tree(m, est)
+    points, survey = par_points(m, official, appraisal, est)
+    levels, totals = par_totals(m, points, survey)
     measures = pl.concat([
         tree.filter(pl.col("level") != "element").select(
             "province_code", pl.when(pl.col("level") == "sipas").then(pl.lit("sipas"))
-            .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "value"),
-        totals.select("province_code", pl.lit("par").alias("measure"), pl.col("par_index").alias("value")),
+            .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "value", pl.col("var").sqrt().alias("se"), "df"),
+        totals.select("province_code", pl.lit("par").alias("measure"), pl.col("par_index").alias("value"), "se", "df"),
     ])
-    ranked = change(ranks(m, measures), previous)
+    ranked = change(rank_intervals(m, ranks(m, measures)), previous, m.design.confidence)
 
-    def all_units(by_province: pl.DataFrame, keys: list[str], sums: list[str]) -> pl.DataFrame:
-        """Province, region and nation rows; the standard error stays on province rows."""
-        se = by_province.select("province_code", *keys, "se").rename({"province_code": "unit_code"})
-        return (roll_up(m, by_province.drop("se"), keys, sums).join(se, on=["unit_code", *keys], how="left")
-                .sort("unit_level", "unit_code", *keys))
+    def all_units(by_province: pl.DataFrame, keys: list[str], sums: list[str], proportion: bool) -> pl.DataFrame:
+        """Province, region and nation rows, each with its uncertainty columns."""
+        rolled = roll_up(m, by_province, keys, sums).sort("unit_level", "unit_code", *keys)
+        return add_uncertainty(rolled, m.design, proportion)
 
-    out = {
-        "indicator_values": rs.INDICATORS.validate(all_units(ind, ["indicator_id"], ["numerator", "denominator", "n"])),
-        "sipas_indices": rs.SIPAS.validate(all_units(tree, ["level", "node"], [])),
+    return {
+        "indicator_values": rs.INDICATORS.validate(
+            all_units(est.values, ["indicator_id"], ["numerator", "denominator", "n"], True)),
+        "sipas_indices": rs.SIPAS.validate(all_units(tree, ["level", "node"], ["n"], False)),
         "par_points": rs.PAR_POINTS.validate(points),
         "par_levels": levels,
         "par_totals": rs.PAR_TOTALS.validate(totals),
         "ranks": rs.RANKS.validate(ranked),
     }
-    return out
 
 
 def compute(m: Methodology, work_dir: Path) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from sipas_pipeline.methodology.loader import Methodology
+from sipas_pipeline.methodology.loader import LONELY_PSU_RULES, Design, Methodology
 from sipas_pipeline.methodology.skip_logic import parse_condition
 
 FORM_DTYPES = {"str", "int", "float", "date", "province", "multi"}
@@ -187,10 +187,36 @@ def _check_units(m: Methodology) -> Iterable[str]:
         yield _p(m, 'sampling_frame', code, "province exists", "not in provinces.csv")
 
 
+def _check_design(m: Methodology) -> Iterable[str]:
+    where = f"{m.root / 'methodology.yaml'}: design"
+    block = m.meta.get("design")
+    if not isinstance(block, dict):
+        yield f"{where}: rule 'design block': missing (strata, psu, weight columns and the uncertainty settings)"
+        return
+    fields = set(m.forms["citizen"]["field_id"].to_list())
+    for key in ("strata", "psu", "weight"):
+        if block.get(key) not in fields:
+            yield f"{where}.{key}: rule 'column exists': {block.get(key)!r} is not a field of citizen_form.csv"
+    try:
+        d = Design.from_meta(block)
+    except (KeyError, TypeError, ValueError) as exc:
+        yield f"{where}: rule 'design values': {exc}"
+        return
+    if d.lonely_psu not in LONELY_PSU_RULES:
+        yield f"{where}.lonely_psu: rule 'known rule': {d.lonely_psu!r} is not one of {list(LONELY_PSU_RULES)}"
+    for key, value in (("confidence", d.confidence), ("rank_interval", d.rank_interval)):
+        if not 0 < value < 1:
+            yield f"{where}.{key}: rule 'probability': {value} is not between 0 and 1"
+    if d.rank_draws < 100:
+        yield f"{where}.rank_draws: rule 'enough draws': {d.rank_draws} < 100"
+    if d.small_sample < 1:
+        yield f"{where}.small_sample: rule 'positive': {d.small_sample}"
+
+
 def check_methodology(m: Methodology) -> list[str]:
     """Every broken rule of the year's files, as messages (empty when all hold)."""
     problems: list[str] = []
-    for check in (_check_forms, _check_indicators, _check_par, _check_units):
+    for check in (_check_forms, _check_indicators, _check_par, _check_units, _check_design):
         problems.extend(check(m))
     if not problems:  # counts read best once the entries themselves are sound
         problems.extend(_check_counts(m))

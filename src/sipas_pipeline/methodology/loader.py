@@ -15,8 +15,30 @@ from sipas_pipeline.errors import MethodologyError
 from sipas_pipeline.paths import schemas_root
 
 SOURCES = ("citizen", "official", "appraisal")
+LONELY_PSU_RULES = ("adjust", "fail")
 
 
+@dataclass(frozen=True)
+class Design:
+    """The citizens' survey design and the uncertainty settings (methodology.yaml `design:`)."""
+
+    strata: str
+    psu: str
+    weight: str
+    lonely_psu: str = "adjust"
+    small_sample: int = 30
+    confidence: float = 0.95
+    rank_interval: float = 0.90
+    rank_draws: int = 4000
+    rank_seed: int = 0
+
+    @classmethod
+    def from_meta(cls, block: dict[str, Any]) -> Design:
+        """The `design:` block as a Design (types coerced; checked by the methodology checks)."""
+        return cls(strata=str(block["strata"]), psu=str(block["psu"]), weight=str(block["weight"]),
+                   lonely_psu=str(block.get("lonely_psu", "adjust")), small_sample=int(block.get("small_sample", 30)),
+                   confidence=float(block.get("confidence", 0.95)), rank_interval=float(block.get("rank_interval", 0.90)),
+                   rank_draws=int(block.get("rank_draws", 4000)), rank_seed=int(block.get("rank_seed", 0)))
 
 
 @dataclass(frozen=True)
@@ -49,6 +71,11 @@ class Methodology:
     @property
     def group_bounds(self) -> list[tuple[str, float]]:
         return [(g["group"], float(g["min"])) for g in self.meta["par"]["groups"]]
+
+    @property
+    def design(self) -> Design:
+        """The survey design and uncertainty settings (`design:` in methodology.yaml)."""
+        return Design.from_meta(self.meta["design"])
 
     @property
     def rank_decimals(self) -> int:

@@ -1,0 +1,157 @@
+"""Design-based uncertainty: Taylor-linearised variances over strata and PSUs, degrees of freedom,
+confidence intervals (Korn-Graubard for proportions, t(df) for indices), design effects.
+
+Method (Wolter, ch. 6; Lumley, *Complex Surveys*, ch. 2-3). A ratio R = sum(w y) / sum(w a) has the
+linearised score z_i = w_i (y_i - R a_i) / sum(w a). Its variance in a domain (a province) is
+
+    v = sum over strata h of n_h / (n_h - 1) * sum over the stratum's PSUs j of (z_hj - mean_h z)^2
+
+with z_hj the PSU totals of z (zero outside the domain) and n_h the PSUs of the stratum: the
+with-replacement approximation at the first stage, no finite population correction. A stratum with a
+single PSU ("lonely PSU") contributes its PSU's squared deviation from the grand mean of PSU totals,
+which is zero for a linearised score (R survey's `lonely.psu = "adjust"`), with factor 1; the rule
+`fail` stops the run instead. Degrees of freedom: PSUs - strata of the domain (at least 1).
+
+A node of the SIPAS tree is a linear combination sum_i c_i R_i of indicators; its score is the same
+combination of the indicators' scores. Because PSU totals are sums, combining the PSU totals of the
+indicators' scores equals summing each respondent's combined score first: every covariance between
+indicators and between respondents of a commune is counted.
+
+Every float sum runs in a fixed order (sorted keys, `sort_by` inside aggregations): identical inputs
+give identical bits whatever the thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from sipas_pipeline.errors import ComputeError
+from sipas_pipeline.methodology.loader import Design
+
+DOMAIN = "province_code"
+STRATUM = "stratum"
+PSU = "psu"
+
+
+def design_frame(citizen: pl.DataFrame | pl.LazyFrame, design: Design) -> pl.LazyFrame:
+    """The citizens' forms with the design columns under canonical names (`stratum`, `psu`, `weight`)."""
+    lazy = citizen.lazy()
+    names = lazy.collect_schema().names()
+    missing = [c for c in (design.strata, design.psu, design.weight) if c not in names]
+    if missing:
+        raise ComputeError(f"citizens' forms: no design column {', '.join(missing)} (methodology design block)")
+    return lazy.with_columns(pl.col(design.strata).cast(pl.Utf8).alias(STRATUM), pl.col(design.psu).cast(pl.Utf8).alias(PSU),
+                             pl.col(design.weight).cast(pl.Float64).alias("weight"))
+
+
+def strata_psus(psus: pl.DataFrame, design: Design) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """From the distinct (province_code, stratum, psu) of the sample: (PSUs per stratum `n_h`, degrees of
+    freedom per province `df` = PSUs - strata, at least 1). A lonely PSU under rule `fail` stops the run."""
+    n_h = psus.group_by(STRATUM).agg(pl.len().alias("n_h")).sort(STRATUM)
+    lonely = n_h.filter(pl.col("n_h") == 1)
+    if design.lonely_psu == "fail" and lonely.height:
+        raise ComputeError(f"stratum {lonely[STRATUM][0]}: a single PSU (methodology design.lonely_psu = fail); "
+                           f"{lonely.height} such strata")
+    df = (psus.group_by(DOMAIN).agg((pl.len() - pl.col(STRATUM).n_unique()).alias("df"))
+          .with_columns(pl.max_horizontal(pl.col("df"), pl.lit(1)).cast(pl.Int64)).sort(DOMAIN))
+    return n_h, df
+
+
+def stratified_variance(scores: pl.DataFrame, keys: list[str], n_h: pl.DataFrame) -> pl.DataFrame:
+    """Variance per (province, *keys) of an estimate from the PSU totals `z` of its linearised score.
+    `scores`: province_code, stratum, psu, *keys, z (one row per PSU of the domain); `n_h`: PSUs per stratum
+    in the whole sample (PSUs of a stratum outside the domain have z = 0 and count)."""
+    g = [DOMAIN, *keys, STRATUM]
+    z = pl.col("z").sort_by(PSU)
+    nh = pl.col("n_h").first()
+    zbar = z.sum() / nh
+    # sum over all n_h PSUs of (z - zbar)^2: the domain's PSUs plus (n_h - m) PSUs at zero
+    ss = ((z - zbar) ** 2).sum() + (nh - pl.len()) * zbar ** 2
+    per_stratum = (scores.join(n_h, on=STRATUM, how="left").sort(*g, PSU).group_by(g)
+                   .agg(pl.when(nh > 1).then(nh / (nh - 1) * ss).otherwise((z ** 2).sum()).alias("v")))
+    return (per_stratum.sort(*g).group_by(DOMAIN, *keys)
+            .agg(pl.col("v").sort_by(STRATUM).sum().alias("var")).sort(DOMAIN, *keys))
+
+
+def ratio_scores(psu_sums: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """From PSU sums `y` (weighted hits) and `a` (weighted answers) per (province, stratum, psu, *keys):
+    (the domain totals with the ratio R = Y / A, the PSU totals z = (y - R a) / A of the linearised score)."""
+    g = [DOMAIN, *keys]
+    totals = (psu_sums.sort(*g, STRATUM, PSU).group_by(g)
+              .agg(pl.col("y").sort_by(STRATUM, PSU).sum().alias("Y"), pl.col("a").sort_by(STRATUM, PSU).sum().alias("A"))
+              .with_columns(pl.when(pl.col("A") > 0).then(pl.col("Y") / pl.col("A")).alias("R")).sort(*g))
+    scores = (psu_sums.join(totals, on=g, how="left")
+              .select(DOMAIN, STRATUM, PSU, *keys, ((pl.col("y") - pl.col("R") * pl.col("a")) / pl.col("A")).alias("z")))
+    return totals, scores
+
+
+def combine_scores(scores: pl.DataFrame, coefficients: pl.DataFrame, item: str, keys: list[str]) -> pl.DataFrame:
+    """PSU totals of linear combinations: `coefficients` (province_code, item, *keys, c) applied to the items'
+    PSU totals `z`; returns province_code, stratum, psu, *keys, z. Summed in item order."""
+    g = [DOMAIN, STRATUM, PSU, *keys]
+    return (scores.join(coefficients, on=[DOMAIN, item], how="inner").sort(*g, item).group_by(g)
+            .agg((pl.col("c") * pl.col("z")).sort_by(item).sum().alias("z")).sort(*g))
+
+
+def quantile_t(df: np.ndarray, confidence: float) -> np.ndarray:
+    """Two-sided t quantile for `confidence` with `df` degrees of freedom (elementwise)."""
+    return stats.t.ppf(0.5 + confidence / 2, np.asarray(df, dtype=float))
+
+
+def t_interval(value: np.ndarray, se: np.ndarray, df: np.ndarray, confidence: float,
+               low: float = 0.0, high: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
+    """value -+ t(df) se, clipped to [low, high] (NaN where value or se is missing)."""
+    half = quantile_t(df, confidence) * se
+    return np.clip(value - half, low, high), np.clip(value + half, low, high)
+
+
+def proportion_interval(p: np.ndarray, var: np.ndarray, n: np.ndarray, df: np.ndarray,
+                        confidence: float) -> dict[str, np.ndarray]:
+    """Korn-Graubard (1998) interval of a proportion `p` (0-1) with design variance `var`, `n` respondents and
+    `df` design degrees of freedom: Clopper-Pearson with the effective sample size n_eff = p(1-p)/var, scaled by
+    (t_{n-1} / t_df)^2 and capped at n; x = p n*. At p = 0 or 1 (or var = 0) n_eff = n. Never zero-width
+    for n > 0, always inside [0, 1]. Also returns the design effect var / (p(1-p)/n) and n_eff."""
+    p, var, n, df = (np.asarray(a, dtype=float) for a in (p, var, n, df))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pq = p * (1 - p)
+        deff = np.where(pq > 0, var / (pq / n), np.nan)
+        n_eff = np.where((pq > 0) & (var > 0), pq / var, n)
+        ratio = (quantile_t(np.maximum(n - 1, 1), confidence) / quantile_t(df, confidence)) ** 2
+        n_star = np.minimum(n_eff * ratio, n)
+        x = p * n_star
+        alpha = 1 - confidence
+        low = np.where(x > 0, stats.beta.ppf(alpha / 2, x, n_star - x + 1), 0.0)
+        high = np.where(n_star - x > 0, stats.beta.ppf(1 - alpha / 2, x + 1, n_star - x), 1.0)
+    bad = ~np.isfinite(p) | ~(n > 0)
+    return {"ci_low": np.where(bad, np.nan, low), "ci_high": np.where(bad, np.nan, high),
+            "deff": np.where(bad, np.nan, deff), "n_eff": np.where(bad, np.nan, n_eff)}
+
+
+def add_uncertainty(frame: pl.DataFrame, design: Design, proportion: bool) -> pl.DataFrame:
+    """`frame` with value (0-100), var (of the 0-1 scale for proportions, of the value scale otherwise), n and df
+    -> with se, ci_low, ci_high, deff, n_eff, small_sample (percent scale like value); `var` dropped.
+    Proportions get Korn-Graubard intervals, design effect and effective n; indices (tree nodes) t(df)
+    intervals clipped to [0, 100], no design effect (a composite has no single SRS reference)."""
+    value = frame["value"].to_numpy().astype(float)
+    var = frame["var"].to_numpy().astype(float)
+    n = frame["n"].to_numpy().astype(float)
+    df = frame["df"].to_numpy().astype(float)
+    if proportion:
+        out = proportion_interval(value / 100, var, n, df, design.confidence)
+        se = 100 * np.sqrt(var)
+        cols = {"se": se, "ci_low": 100 * out["ci_low"], "ci_high": 100 * out["ci_high"], "deff": out["deff"],
+                "n_eff": out["n_eff"]}
+    else:
+        se = np.sqrt(var)
+        low, high = t_interval(value, se, df, design.confidence)
+        cols = {"se": se, "ci_low": low, "ci_high": high, "deff": np.full(len(value), np.nan),
+                "n_eff": np.full(len(value), np.nan)}
+    small = (n < design.small_sample) | (np.nan_to_num(cols["n_eff"], nan=np.inf) < design.small_sample)
+    present = pl.col("value").is_not_null()
+    return frame.drop("var").with_columns(
+        *[pl.Series(k, v, dtype=pl.Float64).fill_nan(None) for k, v in cols.items()],
+        pl.Series("small_sample", small), pl.col("df").cast(pl.Int64),
+    ).with_columns(pl.when(present).then(pl.col(c)).alias(c)
+                   for c in ("se", "ci_low", "ci_high", "deff", "n_eff", "df", "small_sample"))
