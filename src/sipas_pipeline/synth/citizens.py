@@ -56,13 +56,17 @@ def expectations(rng: np.random.Generator, n: int) -> list[str]:
     p = np.array(EXPECTATION_BASE)
     picks = rng.random((n, p.size)) < p
     picks[~picks.any(axis=1), 0] = True
-    return [" ".join(str(j + 1) for j in np.flatnonzero(row)) for row in picks]
+    flags = pl.DataFrame(picks, schema=[str(j + 1) for j in range(p.size)])
+    return flags.select(pl.concat_str([pl.when(pl.col(c)).then(pl.lit(c)) for c in flags.columns],
+                                      separator=" ", ignore_nulls=True))[:, 0].to_list()
 
 
 def frame_rows(population: Population, sample: pl.DataFrame) -> np.ndarray:
     """Row of each sampled village in the population's frame."""
-    index = dict(zip(population.frame["village_code"].to_list(), range(population.frame.height), strict=True))
-    return np.array([index[v] for v in sample["village_code"].to_list()], dtype=np.int64)
+    rows = np.searchsorted(population.frame["village_code"].to_numpy(), sample["village_code"].to_numpy())
+    if not (population.frame["village_code"].gather(rows) == sample["village_code"]).all():
+        raise ValueError("synthetic sample: a village is not in the population's frame")
+    return rows
 
 
 def citizen_batch(m: Methodology, province_code: str, n_forms: int, sample: pl.DataFrame, population: Population,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from scipy.special import ndtr as norm_cdf
 
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.methodology.skip_logic import parse_condition
@@ -24,16 +25,6 @@ from sipas_pipeline.synth.design import DesignParams
 
 SERVICE_USED = 0.85  # P(svc_used = 1): independent of everything else
 DONT_KNOW_RATE = {"satisfaction": 0.04, "assessment": 0.03}
-
-
-def norm_cdf(x: np.ndarray) -> np.ndarray:
-    """Standard normal distribution function (Chebyshev fit of erfc, relative error < 1.2e-7)."""
-    z = np.abs(x) / math.sqrt(2.0)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
-    half = 0.5 * t * np.exp(-z * z + poly)
-    return np.where(x >= 0, 1.0 - half, half)
 
 
 @dataclass(frozen=True)
@@ -94,7 +85,7 @@ def build_population(m: Methodology, targets: pl.DataFrame, design: DesignParams
                      rng: np.random.Generator) -> Population:
     """Draw commune and village effects for the whole frame and calibrate item means to `targets`
     (province_code, indicator_id, value %): the returned truth equals the targets (to 1e-9)."""
-    frame = m.population_frame.sort("province_code", "village_code")
+    frame = m.population_frame.sort("village_code")  # unique codes: rows found by binary search
     items = binary_items(m)
     n_j = len(items)
     communes, c_idx = np.unique(frame["commune_code"].to_numpy(), return_inverse=True)

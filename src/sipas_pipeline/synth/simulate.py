@@ -45,18 +45,21 @@ def simulate_citizens(m: Methodology, seed: int, design: DesignParams | None = N
     else:
         sample = declared
     chosen = sorted(provinces) if provinces else sorted(sizes)
-    parts = []
-    for code, group in sorted(sample.filter(pl.col("province_code").is_in(chosen))
-                              .partition_by("province_code", as_dict=True).items()):
-        idx, weight = respondents(group, int(sizes[code[0]]))
-        answers = answer_codes(population, frame_rows(population, group)[idx], rng)
-        cols = {k: group[k].gather(idx) for k in ("province_code", "district_code", "commune_code", "village_code",
-                                                    "stratum")}
-        parts.append(pl.DataFrame(cols | {"psu": group["commune_code"].gather(idx), "weight": weight}
-                                  | {q: pl.Series(q, a, pl.Int64) for q, a in answers.items()}
-                                  | {"expect": expectations(rng, idx.size)}))
-    order = [f for f in m.forms["citizen"]["field_id"].to_list() if f in parts[0].columns]
-    citizen = pl.concat(parts).select(order).with_columns(
-        [pl.when(pl.col(q) != 0).then(pl.col(q)).alias(q) for q in order if parts[0][q].dtype == pl.Int64])
+    sample = sample.filter(pl.col("province_code").is_in(chosen)).sort("province_code", "village_code")
+    rows, weights, offset = [], [], 0
+    for (code,), group in sorted(sample.partition_by("province_code", as_dict=True).items()):
+        idx, weight = respondents(group, int(sizes[code]))
+        rows.append(idx + offset)
+        weights.append(weight)
+        offset += group.height
+    idx = np.concatenate(rows)
+    answers = answer_codes(population, frame_rows(population, sample)[idx], rng)
+    forms = sample.select("province_code", "district_code", "commune_code", "village_code", "stratum",
+                          pl.col("commune_code").alias("psu"))[idx]
+    citizen = forms.with_columns(pl.Series("weight", np.concatenate(weights)),
+                                 *[pl.Series(q, a, pl.Int64) for q, a in answers.items()],
+                                 pl.Series("expect", expectations(rng, idx.size)))
+    order = [f for f in m.forms["citizen"]["field_id"].to_list() if f in citizen.columns]
+    citizen = citizen.select(order).with_columns(pl.when(pl.col(q) != 0).then(pl.col(q)).alias(q) for q in answers)
     truth = truth.filter(pl.col("province_code").is_in(chosen))
     return SimulatedYear(citizen, truth, tree_truth(m, truth))

@@ -53,12 +53,18 @@ def citizen_sizes(m: Methodology, total: int, rng: np.random.Generator) -> np.nd
     return allocate(total, villages * rng.uniform(0.85, 1.15, villages.size))
 
 
+_CALIBRATED: dict[tuple[str, int], tuple[pl.DataFrame, pl.DataFrame]] = {}  # targets depend on files and seed only
+
+
 def population_truth(m: Methodology, seed: int, design: DesignParams, rng: np.random.Generator | None = None):
     """Province targets (calibrated with `seed`), the population (effects drawn with `rng`, by default
     from `seed`) and the true indicator values: finite-population values of the modelled items,
     equal to the calibrated targets; the expectation items' constants."""
-    targets = province_targets(m, seed)
-    calibrated = indicator_truth(m, targets, seed)
+    key = (m.content_hash, seed)
+    if key not in _CALIBRATED:
+        targets = province_targets(m, seed)
+        _CALIBRATED[key] = targets, indicator_truth(m, targets, seed)
+    targets, calibrated = _CALIBRATED[key]
     population = build_population(m, calibrated, design, rng or np.random.default_rng([seed, 20245]))
     return targets, population, with_truth(calibrated, population)
 
