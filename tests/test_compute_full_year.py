@@ -68,3 +68,30 @@ def test_change_since_last_published_year(computed):
     assert quang_ninh["change_places"] == 1 - quang_ninh["rank_national"]
     others = r.filter(pl.col("province_code") == "01")
     assert others["change_value"][0] is None and others["change_places"][0] is None
+
+
+def test_every_estimate_carries_design_based_uncertainty(computed):
+    """Every province, region and nation estimate has se, an interval holding the value inside 0-100, and df;
+    regions and the nation (means of independent provinces) are more precise than a province."""
+    _, t = computed
+    for name in ("indicator_values", "sipas_indices"):
+        frame = t[name].filter(pl.col("value").is_not_null())
+        assert frame["se"].null_count() == 0 and frame["df"].min() >= 1, name
+        assert ((frame["ci_low"] <= frame["value"]) & (frame["value"] <= frame["ci_high"])).all(), name
+        assert frame["ci_low"].min() >= 0 and frame["ci_high"].max() <= 100, name
+        assert (frame["ci_high"] > frame["ci_low"]).all(), name  # never zero-width
+    sipas = t["sipas_indices"].filter(pl.col("level") == "sipas")
+    province_se = sipas.filter(pl.col("unit_level") == "province")["se"]
+    assert sipas.filter(pl.col("unit_level") == "nation")["se"].item() < province_se.min()
+    ind = t["indicator_values"].filter(pl.col("unit_level") == "province")
+    assert ind["deff"].median() > 0.5 and ind["n_eff"].null_count() == 0
+    assert ind.filter(pl.col("n") < 30)["small_sample"].all()
+
+
+def test_rank_intervals_are_wide_where_provinces_are_close(computed):
+    _, t = computed
+    r = t["ranks"].filter(pl.col("measure") == "sipas")
+    assert ((r["rank_low"] <= r["rank_high"]) & (r["rank_low"] >= 1) & (r["rank_high"] <= 63)).all()
+    assert ((r["rank_high"] - r["rank_low"]).median() >= 2)
+    assert r["differs_from_above"].null_count() == 1 and not r["differs_from_above"].all()
+    assert r["p_top5"].sum() == pytest.approx(5.0, abs=1e-9)  # five places in the top five in every draw

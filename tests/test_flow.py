@@ -85,7 +85,7 @@ def test_failed_run_is_recorded_and_previous_stays_current(flow_run, sample_year
     from sipas_pipeline import stages
     from sipas_pipeline.orchestration import annual_run
 
-    def broken_compute(m, work_dir):
+    def broken_compute(m, work_dir, previous=None):
         raise RuntimeError("compute blew up")
 
     monkeypatch.setattr(stages, "compute", broken_compute)

@@ -61,6 +61,11 @@ BREAKS = [
     ("official_form.csv", "refs", "refs", ["official_form.csv"]),  # replaced below: item pointing at appraisal
     ("sampling_frame.csv", "02,001,00001,0000102", "02,002,00001,0000102", ["sampling_frame.csv", "00001", "nests"]),
 ]
+BREAKS += [
+    ("methodology.yaml", "  psu: psu ", "  psu: commune ", ["methodology.yaml: design.psu", "column exists", "'commune'"]),
+    ("methodology.yaml", "lonely_psu: adjust", "lonely_psu: drop", ["design.lonely_psu", "known rule", "'drop'"]),
+    ("methodology.yaml", "confidence: 0.95", "confidence: 95", ["design.confidence", "probability"]),
+]
 BREAKS[10] = ("official_form.csv", "par:1.5.2", "par:1.1.1", ["official_form.csv", "par:1.1.1", "feeds a survey sub-criterion"])
 
 

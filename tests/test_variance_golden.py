@@ -175,3 +175,75 @@ def test_region_variance_is_sum_over_k_squared(methodology):
     region = _row(rolled, unit_code="TDMNPB")
     assert region["value"] == 75.0 and region["var"] == pytest.approx(2.25) and region["df"] == 10 and region["n"] == 220
     assert _row(rolled, unit_code="VN")["var"] == pytest.approx(2.25)
+
+
+def _officials(m) -> pl.DataFrame:
+    """Three officials of province 01 rate every item 5, 3 and 4."""
+    items = m.forms["official"].filter(pl.col("refs").str.starts_with("par:"))["field_id"].to_list()
+    return pl.DataFrame([{"form_id": f"o{r}", "province_code": "01", **{i: r for i in items}} for r in (5, 3, 4)])
+
+
+def test_par_survey_points_and_total_uncertainty(methodology, est):
+    """Officials (one cluster each): per sub-criterion with m items, s = 5m, 3m, 4m and c = m, so R = 4 and
+    z = (s - 4c) / 3m = 1/3, -1/3, 0; var(mean) = 3/2 x 2/9 = 1/3, se 0.57735; points se = max/4 x 0.57735
+    (1.5.2, max 1.75: 0.252591). All sub-criteria move together: u = sum_k max_k/4 x z = 6 z (the officials' maxima
+    add up to 24) = 2, -2, 0; var = 3/2 x 8 = 12 (se 3.4641 = the sum of the sub-criteria's se); df 3 - 1 = 2.
+    Citizens: only policy (= ECO above) has a value: 8.4.2 = 2 x 66.111/100 = 1.32222, se 2/100 x 16.8197 = 0.336394;
+    their var 0.02^2 x 1e4 x 4583/162000 = 0.113160 (df 4). PAR = 34 (appraisal, half of 68) + 24 x 3/4 + 1.32222
+    = 53.32222; var 12.113160 (se 3.480397); Welch df = 12.11316^2 / (12^2/2 + 0.11316^2/4) = 2.04 -> 2;
+    interval 53.32222 -+ 4.302653 x 3.480397 = [38.3474, 68.2970]."""
+    from sipas_pipeline.par_index import par_points, par_totals
+
+    m = methodology
+    subs = m.par_subcriteria.filter(pl.col("kind") == "appraisal")
+    appraisal = subs.select(pl.lit("01").alias("province_code"), "subcriterion_id",
+                            (pl.col("max_points") / 2).alias("appraised_points"), pl.col("max_points").alias("self_points"))
+    pts, survey = par_points(m, _officials(m), appraisal, est)
+    official = _row(pts, subcriterion_id="1.5.2")
+    assert official["points"] == pytest.approx(1.75 * 3 / 4) and official["se"] == pytest.approx(0.252591, abs=1e-6)
+    citizen = _row(pts, subcriterion_id="8.4.2")
+    assert citizen["points"] == pytest.approx(1.32222, abs=1e-5) and citizen["se"] == pytest.approx(0.336394, abs=1e-6)
+    assert _row(pts, subcriterion_id="1.1.1")["se"] is None  # appraisal: no sampling error
+    s = _row(survey, province_code="01")
+    assert s["var_official"] == pytest.approx(12.0) and s["df_official"] == 2
+    assert s["var_citizen"] == pytest.approx(0.113160, abs=1e-6) and s["df_citizen"] == 4
+    _, totals = par_totals(m, pts, survey)
+    t = _row(totals, province_code="01")
+    assert t["par_index"] == pytest.approx(53.32222, abs=1e-5) and t["se"] == pytest.approx(3.480397, abs=1e-6)
+    assert t["df"] == 2
+    assert t["ci_low"] == pytest.approx(38.3474, abs=1e-3) and t["ci_high"] == pytest.approx(68.2970, abs=1e-3)
+
+
+def test_rank_intervals_by_hand(methodology):
+    """02 and 04 (both TDMNPB) tie at 80 (se 1): each is first in about half the draws, rank interval 1-2, and
+    they do not differ; 01 (DBSH) at 50 is third in every draw (30 points below, se sqrt(2) x 1) and differs
+    from the one above. Regionally 01 is alone (1-1). The same seed gives the same figures."""
+    from sipas_pipeline.ranking import rank_intervals, ranks
+
+    values = pl.DataFrame({"province_code": ["01", "02", "04"], "measure": ["sipas"] * 3, "value": [50.0, 80.0, 80.0],
+                           "se": [1.0, 1.0, 1.0], "df": [30, 30, 30]})
+    out = rank_intervals(methodology, ranks(methodology, values))
+    r = {row["province_code"]: row for row in out.iter_rows(named=True)}
+    assert (r["02"]["rank_low"], r["02"]["rank_high"]) == (1, 2) == (r["04"]["rank_low"], r["04"]["rank_high"])
+    assert (r["01"]["rank_low"], r["01"]["rank_high"]) == (3, 3)
+    assert (r["01"]["rank_regional_low"], r["01"]["rank_regional_high"]) == (1, 1)
+    assert r["02"]["p_top5"] == 1.0 and r["01"]["p_bottom5"] == 1.0
+    assert r["01"]["differs_from_above"] is True
+    second = out.filter(pl.col("rank_national") == 1).sort("province_code")
+    assert second["differs_from_above"].to_list() in ([None, False], [False, None])
+    assert out.equals(rank_intervals(methodology, ranks(methodology, values)))
+
+
+def test_results_do_not_depend_on_row_order(methodology, sample_work):
+    """The citizens' forms in another order give the same bits (their sums run in a fixed order of the design's
+    keys, not the input's); the same inputs twice, the same bits (the officials' sums follow the forms' order)."""
+    from sipas_pipeline.hashing import frames_sha256
+    from sipas_pipeline.stages import compute_results
+
+    silver = {s: pl.read_parquet(sample_work["work"] / "silver" / f"{s}.parquet") for s in ("citizen", "official", "appraisal")}
+    first = compute_results(methodology, silver["citizen"], silver["official"], silver["appraisal"])
+    shuffled = compute_results(methodology, silver["citizen"].sample(fraction=1.0, shuffle=True, seed=3),
+                               silver["official"], silver["appraisal"])
+    assert frames_sha256(first) == frames_sha256(shuffled)
+    again = compute_results(methodology, silver["citizen"], silver["official"], silver["appraisal"])
+    assert frames_sha256(first) == frames_sha256(again)

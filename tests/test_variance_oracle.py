@@ -8,7 +8,7 @@ import warnings
 import polars as pl
 import pytest
 
-from sipas_pipeline.indicators import answer_flags, estimate_indicators, sipas_tree
+from sipas_pipeline.indicators import answer_flags, estimate_indicators, sipas_tree, with_code_masks
 
 svy = pytest.importorskip("svy", reason="svy is a dev dependency (pip install -e '.[dev]')")
 
@@ -20,7 +20,7 @@ def sample(methodology, sample_work):
     """The sample year's silver citizens with one 0/1 column per indicator for hits (y_) and answers (a_)."""
     citizen = pl.read_parquet(sample_work["work"] / "silver" / "citizen.parquet")
     flags = answer_flags(methodology, methodology.indicators)
-    frame = citizen.select("form_id", "province_code", "stratum", "psu", "weight",
+    frame = with_code_masks(methodology, citizen).select("form_id", "province_code", "stratum", "psu", "weight",
                            *[h.cast(pl.Float64).alias(f"y_{i}") for i, (_, h) in flags.items()],
                            *[a.cast(pl.Float64).alias(f"a_{i}") for i, (a, _) in flags.items()])
     return citizen, frame

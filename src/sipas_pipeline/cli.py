@@ -193,7 +193,8 @@ def print_run(result: dict) -> None:
                   f"service {n['sipas_service']:.2f}); PAR INDEX mean {n['par']:.2f}; groups {result['groups']}")
     for measure, title in (("sipas", "SIPAS"), ("par", "PAR INDEX")):
         for end in ("top5", "bottom5"):
-            rows = ", ".join(f"{r['rank']}. {r['province']} {r['value']:.2f}" for r in result[measure][end])
+            rows = ", ".join(f"{r['rank']}. {r['province']} {r['value']:.2f} (rank {r['rank_interval'][0]}–"
+                             f"{r['rank_interval'][1]})" for r in result[measure][end])
             console.print(f"{title} {end}: {rows}")
     console.print(f"DuckDB: {result['db']} (open read-only; views current_*)")
 

@@ -19,6 +19,7 @@ from sipas_pipeline.variance import (
     add_uncertainty,
     combine_scores,
     design_frame,
+    ordered_sums,
     ratio_scores,
     strata_psus,
     stratified_variance,
@@ -39,9 +40,21 @@ class IndicatorEstimates:
     respondents: pl.DataFrame
 
 
+def with_code_masks(m: Methodology, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """`frame` with one integer column `<question>#codes` per multi-select question: bit c set when code c was
+    chosen (the space-separated codes read once per question, not once per indicator)."""
+    form = m.forms["citizen"]
+    exprs = []
+    for q, code_list in form.filter(pl.col("dtype") == "multi").select("field_id", "code_list").iter_rows():
+        codes = [c for c in m.codes(code_list) if 0 <= c < 63]
+        bit = pl.element().cast(pl.Int64, strict=False).replace_strict(codes, [1 << c for c in codes], default=0)
+        exprs.append(pl.col(q).str.split(" ").list.eval(bit).list.unique().list.sum().alias(f"{q}#codes"))
+    return frame.with_columns(exprs) if exprs else frame
+
+
 def answer_flags(m: Methodology, indicators: pl.DataFrame) -> dict[str, tuple[pl.Expr, pl.Expr]]:
     """Per indicator, two row-level booleans (never null): answered ("don't know" and blanks are not answers)
-    and counted (answered with a counting code)."""
+    and counted (answered with a counting code). Multi-select questions read the `with_code_masks` columns."""
     form = {r["field_id"]: r for r in m.forms["citizen"].iter_rows(named=True)}
     flags = {}
     for ind in indicators.iter_rows(named=True):
@@ -50,7 +63,7 @@ def answer_flags(m: Methodology, indicators: pl.DataFrame) -> dict[str, tuple[pl
         codes = [int(c) for c in ind["counting_codes"].split("|")]
         if q["dtype"] == "multi":
             answered = col.is_not_null()
-            hit = col.str.split(" ").list.eval(pl.element().cast(pl.Int64, strict=False).is_in(codes)).list.any()
+            hit = (pl.col(f"{ind['question_id']}#codes") & sum(1 << c for c in codes)) != 0
         else:
             answered = col.is_not_null() & ((col != int(q["dont_know"])) if q["dont_know"] else pl.lit(True))
             hit = col.is_in(codes)
@@ -78,7 +91,8 @@ def estimate_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
     chosen = m.indicators.filter(pl.col("type").is_in(types)) if types else m.indicators
     lazy = isinstance(citizen, pl.LazyFrame)
     keys = [DOMAIN, STRATUM, PSU, "weight"]
-    wide = (design_frame(citizen, design).group_by(keys).agg(pl.len().alias("forms"), *_count_exprs(m, chosen))
+    wide = (with_code_masks(m, design_frame(citizen, design)).group_by(keys)
+            .agg(pl.len().alias("forms"), *_count_exprs(m, chosen))
             .collect(engine="streaming" if lazy else "auto").sort(keys))
     psus = wide.select(DOMAIN, STRATUM, PSU).unique().sort(DOMAIN, STRATUM, PSU)
     n_h, df = strata_psus(psus, design)
@@ -86,10 +100,8 @@ def estimate_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
     long = pl.concat([wide.select(*keys, pl.lit(i).alias("indicator_id"), pl.col(f"{i}:hits").alias("hits"),
                                   pl.col(f"{i}:n").alias("n")) for i in chosen["indicator_id"]])
     g = [DOMAIN, STRATUM, PSU, "indicator_id"]
-    psu_sums = (long.sort(*g, "weight").group_by(g).agg(
-        (pl.col("hits") * pl.col("weight")).sort_by("weight").sum().alias("y"),
-        (pl.col("n") * pl.col("weight")).sort_by("weight").sum().alias("a"),
-        pl.col("n").sum()).sort(*g))
+    psu_sums = (ordered_sums(long, g, {"y": pl.col("hits") * pl.col("weight"), "a": pl.col("n") * pl.col("weight"),
+                                       "n": pl.col("n")}, ["weight"]).with_columns(pl.col("n").cast(pl.Int64)))
     totals, scores = ratio_scores(psu_sums, ["indicator_id"])
     counts = psu_sums.group_by(DOMAIN, "indicator_id").agg(pl.col("n").sum())
     var = stratified_variance(scores, ["indicator_id"], n_h)
@@ -148,9 +160,8 @@ def combinations(est: IndicatorEstimates, coefficients: pl.DataFrame, keys: list
     province_code, *keys, value (%), var (of the value, percentage points squared), df, n (the province's forms).
     The variance comes from the combined linearised score, so every covariance counts."""
     g = [DOMAIN, *keys]
-    value = (coefficients.join(est.values.select(DOMAIN, "indicator_id", "value"), on=[DOMAIN, "indicator_id"])
-             .sort(*g, "indicator_id").group_by(g)
-             .agg((pl.col("c") * pl.col("value")).sort_by("indicator_id").sum().alias("value")))
+    value = ordered_sums(coefficients.join(est.values.select(DOMAIN, "indicator_id", "value"), on=[DOMAIN, "indicator_id"]),
+                         g, {"value": pl.col("c") * pl.col("value")}, ["indicator_id"])
     var = stratified_variance(combine_scores(est.scores, coefficients, "indicator_id", keys), keys, est.n_h)
     df = est.values.select(DOMAIN, "df").unique(DOMAIN)
     return (value.join(var, on=g, how="left").with_columns(pl.col("var") * 1e4).join(df, on=DOMAIN, how="left")

@@ -32,6 +32,7 @@ def prefect_defaults(home: Path | None = None) -> None:
 prefect_defaults()
 
 import duckdb  # noqa: E402
+import polars as pl  # noqa: E402
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
@@ -50,6 +51,7 @@ from sipas_pipeline.corrections import (  # noqa: E402
     read_corrections,
 )
 from sipas_pipeline.errors import UserError  # noqa: E402
+from sipas_pipeline.hashing import frames_sha256  # noqa: E402
 from sipas_pipeline.methodology import load_methodology  # noqa: E402
 
 USER_ERRORS = (UserError,)  # every error a user can fix (sipas_pipeline.errors)
@@ -109,9 +111,11 @@ def corrections_task(year: int, work_in: str, work: str, corrections: list[dict[
 
 
 @task(name="compute", cache_key_fn=content_key, **STAGE)
-def compute_task(year: int, work: str, key: str) -> dict[str, Any]:
-    """Silver -> result tables (indicators, SIPAS tree, PAR INDEX, ranks); cached on inputs + corrections."""
-    summary, seconds = timed(stages.compute, load_methodology(year), Path(work))
+def compute_task(year: int, work: str, key: str, previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Silver -> result tables (indicators, SIPAS tree, PAR INDEX, ranks); cached on inputs + corrections + last
+    year's results (`previous`, rows of `publish.previous_results`, part of the key)."""
+    prev = pl.DataFrame(previous) if previous else None
+    summary, seconds = timed(stages.compute, load_methodology(year), Path(work), prev)
     (Path(work) / "results" / "summary.json").write_text(json.dumps(summary, ensure_ascii=False))
     get_run_logger().info("compute: national %s, %.2f s", summary["national"], seconds)
     return summary | {"seconds": seconds}
@@ -135,6 +139,16 @@ def run_stage(task_fn: Any, output: Path, *args: Any) -> tuple[dict[str, Any], b
     return state.result(), state.name == "Cached"
 
 
+def interval(row: dict[str, Any], confidence: float) -> str | None:
+    """A ranked value's confidence interval as text, value -+ t(df) se (None without se)."""
+    if row.get("se") is None or row.get("df") is None:
+        return None
+    from sipas_pipeline.variance import t_interval
+
+    low, high = t_interval(row["value"], row["se"], row["df"], confidence)
+    return f"{float(low):.2f}–{float(high):.2f}"
+
+
 @task(name="report", cache_policy=NO_CACHE)
 def report_task(year: int, report: dict[str, Any], work: str) -> list[str]:
     """Prefect artifacts: the validation summary (markdown), the SIPAS and PAR INDEX rankings (tables)."""
@@ -146,7 +160,9 @@ def report_task(year: int, report: dict[str, Any], work: str) -> list[str]:
     for measure, title in (("sipas", "SIPAS"), ("par", "PAR INDEX")):
         ranked = tables["ranks"].filter(tables["ranks"]["measure"] == measure).sort("rank_national", "province_code")
         rows = [{"rank (hạng)": r["rank_national"], "province (tỉnh)": names[r["province_code"]],
-                 "value (giá trị)": round(r["value"], 2), "regional rank (hạng trong vùng)": r["rank_regional"],
+                 "value (giá trị)": round(r["value"], 2), "CI (khoảng tin cậy)": interval(r, m.design.confidence),
+                 "rank interval (khoảng xếp hạng)": f"{r['rank_low']}–{r['rank_high']}",
+                 "regional rank (hạng trong vùng)": r["rank_regional"],
                  "change (thay đổi)": None if r["change_value"] is None else round(r["change_value"], 2)}
                 for r in ranked.iter_rows(named=True)]
         keys.append(create_table_artifact(rows, key=f"{measure.replace('_', '-')}-{year}-ranking",
@@ -250,8 +266,11 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
         report = stages.validation_report(m, ingested, checked) | {"run_id": run["run_id"]}
         run |= {"inputs": stages.run_inputs(ingested, checked), "unreadable_files": report["unreadable_files"],
                 "accounting": [{"source": s} | c for s, c in report["sources"].items()]}
+        previous = publishing.previous_results(Path(db), year)  # last year's own results, read before compute
+        prev_key = frames_sha256({"previous": previous})[:16] if previous is not None else "published"
         summary, hit_c = run_stage(compute_task, work_out / "results" / "summary.json", year, str(work_out),
-                                   f"{key}-{fixes_key or 'none'}")
+                                   f"{key}-{fixes_key or 'none'}-{prev_key}",
+                                   previous.to_dicts() if previous is not None else None)
         run["timings"].append({"stage": "compute", "seconds": 0.0 if hit_c else summary["seconds"]})
         published = publish_task(year, str(work_out), db, run, summary["results_hash"], applied)
     except Exception as exc:

@@ -19,60 +19,62 @@ def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tu
     officials' points together (their sum in the PAR INDEX).
 
     Each official's ratings are one cluster of a simple random sample per province (with replacement): the
-    mean S_k / C_k (sum and count of ratings) has the linearised score z_rk = (s_rk - R_k c_rk) / C_k per
-    official r, and the covariance of sub-criteria k, l is n/(n-1) sum_r z_rk z_rl. That sum is expanded
-    into integer moments (sum s_k s_l, s_k c_l, c_k c_l) summed by one group-by: exact in any order.
-    Returns (province_code, subcriterion_id, points, se) and (province_code, var, df)."""
+    mean R_k = S_k / C_k (sum and count of ratings) has the linearised score z_rk = (s_rk - R_k c_rk) / C_k per
+    official r; var(points_k) = b_k^2 n/(n-1) sum_r z_rk^2 with b_k = max / (max - min), and the officials'
+    points together have the score u_r = sum_k b_k z_rk. Sums run row after row in the forms' order (numpy
+    bincount): identical bits for identical inputs. Returns (province_code, subcriterion_id, points, se)
+    and (province_code, var, df)."""
     items = (m.forms["official"].filter(pl.col("refs").str.starts_with("par:"))
              .select(pl.col("field_id").alias("item"), pl.col("refs").str.strip_prefix("par:").alias("subcriterion_id")))
     subs = (m.par_subcriteria.filter(pl.col("kind") == "survey_official").select("subcriterion_id", "max_points")
             .join(items.select("subcriterion_id").unique(), on="subcriterion_id").sort("subcriterion_id"))
     scale = m.meta["par"].get("official_rating", {"min": 1, "max": 5})
     lo, hi = float(scale["min"]), float(scale["max"])
-    ids = subs["subcriterion_id"].to_list()
-    k_ = range(len(ids))
-    per_row = [e for j, sid in enumerate(ids) for e in (
-        pl.sum_horizontal([pl.col(c).cast(pl.Int64).fill_null(0)
-                           for c in items.filter(pl.col("subcriterion_id") == sid)["item"]]).alias(f"s{j}"),
-        pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int64)
-                           for c in items.filter(pl.col("subcriterion_id") == sid)["item"]]).alias(f"c{j}"))]
-
-    def moment(a: str, b: str) -> pl.Expr:
-        return (pl.col(a) * pl.col(b)).sum().alias(f"{a}*{b}")
-
-    aggs = [pl.len().alias("officials"), *[pl.col(f"{x}{j}").sum() for j in k_ for x in "sc"],
-            *[moment(f"s{j}", f"s{k}") for j in k_ for k in k_ if j <= k],
-            *[moment(f"s{j}", f"c{k}") for j in k_ for k in k_],
-            *[moment(f"c{j}", f"c{k}") for j in k_ for k in k_ if j <= k]]
+    # per official and sub-criterion: sum s and count c of the ratings (small integers: narrow columns)
     lazy = isinstance(official, pl.LazyFrame)
-    mom = (official.lazy().with_columns(per_row).group_by("province_code").agg(aggs)
-           .collect(engine="streaming" if lazy else "auto").sort("province_code"))
+    codes = m.provinces["province_code"].sort()
+    per_sub = {sid: items.filter(pl.col("subcriterion_id") == sid)["item"] for sid in subs["subcriterion_id"]}
+    rated = (official.lazy().select(
+        pl.col("province_code").replace_strict(codes, pl.int_range(codes.len(), eager=True), return_dtype=pl.Int64)
+        .alias("p"),
+        *[pl.sum_horizontal([pl.col(c).cast(pl.Int16).fill_null(0) for c in cols]).cast(pl.Int16).alias(f"s{j}")
+          for j, cols in enumerate(per_sub.values())],
+        *[pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int16) for c in cols]).cast(pl.Int16).alias(f"c{j}")
+          for j, cols in enumerate(per_sub.values())])
+        .collect(engine="streaming" if lazy else "auto"))
+    index = rated["p"].to_numpy()
 
-    def arr(fmt: str, symmetric: bool = False) -> np.ndarray:
-        """(provinces, K, K) array of the moments `fmt` (e.g. 's{}*c{}')."""
-        cols = [[fmt.format(*((min(j, k), max(j, k)) if symmetric else (j, k))) for k in k_] for j in k_]
-        return np.stack([np.stack([mom[c].to_numpy().astype(float) for c in row], axis=1) for row in cols], axis=1)
+    def per_province(x: pl.Series | np.ndarray) -> np.ndarray:
+        """Sum of x per province, row after row in the forms' order (numpy bincount): the same bits in every run."""
+        return np.bincount(index, weights=np.asarray(x, dtype=np.float64), minlength=codes.len())
 
-    n = mom["officials"].to_numpy().astype(float)
-    big_s = np.stack([mom[f"s{j}"].to_numpy().astype(float) for j in k_], axis=1)
-    big_c = np.stack([mom[f"c{j}"].to_numpy().astype(float) for j in k_], axis=1)
+    k_ = range(subs.height)
+    n = per_province(np.ones(rated.height))
+    big_s = np.stack([per_province(rated[f"s{j}"]) for j in k_], axis=1)  # integer-valued: exact
+    big_c = np.stack([per_province(rated[f"c{j}"]) for j in k_], axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = big_s / big_c
-        sc = arr("s{}*c{}")
-        cross = (arr("s{}*s{}", True) - r[:, None, :] * sc - r[:, :, None] * np.swapaxes(sc, 1, 2)
-                 + r[:, :, None] * r[:, None, :] * arr("c{}*c{}", True))
-        cov = np.where((n > 1)[:, None, None], (n / (n - 1))[:, None, None] * cross, np.nan) / (
-            big_c[:, :, None] * big_c[:, None, :])
+        factor = np.where(n > 1, n / np.maximum(n - 1, 1), np.nan)
     b = subs["max_points"].to_numpy() / (hi - lo)
-    points = pl.DataFrame({
-        "province_code": np.repeat(mom["province_code"].to_numpy(), len(ids)),
-        "subcriterion_id": np.tile(np.array(ids, dtype=object), mom.height),
-        "points": (b[None, :] * (r - lo)).ravel(),
-        "se": (b[None, :] * np.sqrt(np.maximum(np.diagonal(cov, axis1=1, axis2=2), 0))).ravel(),
-    }, schema={"province_code": pl.Utf8, "subcriterion_id": pl.Utf8, "points": pl.Float64, "se": pl.Float64})
-    total = pl.DataFrame({"province_code": mom["province_code"], "var": np.einsum("k,pkl,l->p", b, cov, b),
-                          "df": np.maximum(n - 1, 1).astype(np.int64)})
-    return points.fill_nan(None), total.fill_nan(None)
+
+    u = np.zeros(rated.height)
+    var_k = np.empty_like(r)
+    for j in k_:  # one vectorised pass per sub-criterion definition
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (rated[f"s{j}"].to_numpy() - r[index, j] * rated[f"c{j}"].to_numpy()) / big_c[index, j]
+        var_k[:, j] = per_province(z * z)
+        u += b[j] * z
+    points = b[None, :] * (r - lo)
+    ses = b[None, :] * np.sqrt(factor[:, None] * var_k)
+    provinces = codes.to_numpy()
+    seen = n > 0  # provinces with officials' forms
+    out = pl.DataFrame({"province_code": np.repeat(provinces[seen], subs.height),
+                        "subcriterion_id": np.tile(subs["subcriterion_id"].to_numpy(), int(seen.sum())),
+                        "points": points[seen].ravel(), "se": ses[seen].ravel()},
+                       schema={"province_code": pl.Utf8, "subcriterion_id": pl.Utf8, "points": pl.Float64, "se": pl.Float64})
+    total = pl.DataFrame({"province_code": provinces[seen], "var": (factor * per_province(u * u))[seen],
+                          "df": np.maximum(n - 1, 1).astype(np.int64)[seen]})
+    return out.fill_nan(None), total.fill_nan(None)
 
 
 def citizen_points(m: Methodology, est: IndicatorEstimates) -> tuple[pl.DataFrame, pl.DataFrame]:

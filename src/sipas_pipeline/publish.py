@@ -41,6 +41,31 @@ def read_query(db: Path, sql: str, params: dict[str, Any] | list[Any] | None = N
         con.close()
 
 
+def previous_results(db: Path, year: int) -> pl.DataFrame | None:
+    """The previous year's own current results in `db` (read-only): province_code, measure, value, se, df,
+    rank_national and basis 'results', for the change columns; None when the file, the table or that year's
+    results are not there (the change is then against published figures)."""
+    db = Path(db)
+    if not db.is_file():
+        return None
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        raise DatabaseLocked(f"{db}: {lock_holder(db, str(exc))}; last year's results cannot be read") from None
+    try:
+        cur = con.execute("""SELECT province_code, measure, value, se, df, rank_national, 'results' AS basis
+                             FROM current_ranks WHERE year = $year AND value IS NOT NULL
+                             ORDER BY measure, province_code""", {"year": year - 1})
+        frame = pl.DataFrame(cur.fetchall(), schema=[d[0] for d in cur.description], orient="row")
+    except duckdb.CatalogException:  # no current_ranks, or one without se (an older schema): no results to use
+        return None
+    finally:
+        con.close()
+    return frame if frame.height else None
+
+
 def lock_file(db: Path) -> Path:
     """Side file naming the process that is publishing into `db`."""
     return Path(f"{db}.publishing.json")

@@ -21,18 +21,28 @@ def ranks(m: Methodology, values: pl.DataFrame) -> pl.DataFrame:
             .sort("measure", "rank_national", "province_code", nulls_last=True))
 
 
-def simulated_ranks(values: np.ndarray, se: np.ndarray, df: np.ndarray, groups: np.ndarray, draws: int,
-                    rng: np.random.Generator) -> np.ndarray:
-    """(draws x provinces) ranks, 1 = highest, within each group label of `groups` (all equal: national):
-    every province's estimate drawn as value + se x t(df), independently. Vectorised over the whole matrix."""
-    x = values[None, :] + se[None, :] * rng.standard_t(df[None, :], size=(draws, len(values)))
-    # sort by (group, -x) per draw: a province's rank is its position minus where its group starts
+def simulated_ranks(draws: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Ranks (1 = highest) of each row of `draws` (draws x provinces) within each group label of `groups`
+    (all equal: national). Vectorised over the whole matrix."""
     _, group_idx = np.unique(groups, return_inverse=True)
-    order = np.lexsort((-x, np.broadcast_to(group_idx, x.shape)), axis=1)
+    # one sort per draw by (group, -value): the group index dominates any spread of the values
+    span = np.abs(draws).max() * 4 + 1
+    order = np.argsort(group_idx[None, :] * span - draws, axis=1, kind="stable")
     position = np.empty_like(order)
-    np.put_along_axis(position, order, np.arange(len(values))[None, :].repeat(draws, axis=0), axis=1)
+    np.put_along_axis(position, order, np.broadcast_to(np.arange(draws.shape[1]), draws.shape), axis=1)
     starts = np.searchsorted(np.sort(group_idx), group_idx)
     return position - starts[None, :] + 1
+
+
+def rank_percentiles(ranks: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per province (column), the `tail` and `1 - tail` percentiles of its simulated ranks (inverted CDF: the
+    smallest rank whose cumulative share reaches the level), from a province x rank count table."""
+    draws, k = ranks.shape
+    counts = np.bincount((np.arange(k)[None, :] * k + ranks - 1).ravel(), minlength=k * k).reshape(k, k)
+    cdf = np.cumsum(counts, axis=1) / draws
+    low = (cdf < tail - 1e-12).sum(axis=1) + 1
+    high = (cdf < 1 - tail - 1e-12).sum(axis=1) + 1
+    return low, high
 
 
 def rank_intervals(m: Methodology, ranked: pl.DataFrame) -> pl.DataFrame:
@@ -51,12 +61,12 @@ def rank_intervals(m: Methodology, ranked: pl.DataFrame) -> pl.DataFrame:
         cols: dict[str, np.ndarray] = {}
         if sub.height:
             v, se, df = (sub[c].to_numpy().astype(float) for c in ("value", "se", "df"))
-            nat = simulated_ranks(v, se, df, np.zeros(sub.height, dtype=np.int64), d.rank_draws, rng)
-            reg = simulated_ranks(v, se, df, sub["region_code"].to_numpy(), d.rank_draws, rng)
-            cols = {"rank_low": np.quantile(nat, tail, axis=0, method="lower"),
-                    "rank_high": np.quantile(nat, 1 - tail, axis=0, method="higher"),
-                    "rank_regional_low": np.quantile(reg, tail, axis=0, method="lower"),
-                    "rank_regional_high": np.quantile(reg, 1 - tail, axis=0, method="higher"),
+            # every province's estimate drawn as value + se x t(df), independently of the others
+            x = v[None, :] + se[None, :] * rng.standard_t(df[None, :], size=(d.rank_draws, sub.height))
+            nat = simulated_ranks(x, np.zeros(sub.height, dtype=np.int64))
+            reg = simulated_ranks(x, sub["region_code"].to_numpy())
+            (low, high), (reg_low, reg_high) = rank_percentiles(nat, tail), rank_percentiles(reg, tail)
+            cols = {"rank_low": low, "rank_high": high, "rank_regional_low": reg_low, "rank_regional_high": reg_high,
                     "p_top5": (nat <= 5).mean(axis=0), "p_bottom5": (nat > sub.height - 5).mean(axis=0)}
         full = {k: np.full(part.height, np.nan) for k in ("rank_low", "rank_high", "rank_regional_low",
                                                           "rank_regional_high", "p_top5", "p_bottom5")}

@@ -149,11 +149,13 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
     }
 
 
-def compute(m: Methodology, work_dir: Path) -> dict[str, Any]:
-    """Silver Parquet -> `results/<table>.parquet`; returns national figures and the rankings' ends."""
+def compute(m: Methodology, work_dir: Path, previous: pl.DataFrame | None = None) -> dict[str, Any]:
+    """Silver Parquet -> `results/<table>.parquet`; returns national figures and the rankings' ends. `previous`:
+    last year's own results (`publish.previous_results`); without them the change is against `published.csv`."""
     work_dir = Path(work_dir)
     silver = {s: pl.read_parquet(work_dir / "silver" / f"{s}.parquet") for s in SOURCES}
-    tables = compute_results(m, silver["citizen"], silver["official"], silver["appraisal"], previous_published(m))
+    previous = previous if previous is not None else previous_published(m)
+    tables = compute_results(m, silver["citizen"], silver["official"], silver["appraisal"], previous)
     (work_dir / "results").mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         table.write_parquet(work_dir / "results" / f"{name}.parquet")
@@ -192,7 +194,8 @@ def previous_published(m: Methodology) -> pl.DataFrame | None:
     prev = pub.filter((pl.col("year") == m.year - 1) & pl.col("unit").is_in(codes))
     if prev.height == 0:
         return None
-    return prev.select(pl.col("unit").alias("province_code"), "measure", "value", pl.col("rank").alias("rank_national"))
+    return prev.select(pl.col("unit").alias("province_code"), "measure", "value", pl.col("rank").alias("rank_national"),
+                       pl.lit("published").alias("basis"))
 
 
 def summarise(m: Methodology, tables: dict[str, pl.DataFrame]) -> dict[str, Any]:
@@ -206,7 +209,7 @@ def summarise(m: Methodology, tables: dict[str, pl.DataFrame]) -> dict[str, Any]
         tables["par_totals"].group_by("group").len().iter_rows()))}
     for measure in ("sipas", "par"):
         r = tables["ranks"].filter(pl.col("measure") == measure).sort("rank_national", "province_code")
-        rows = [{"rank": k, "province": names[c], "value": round(v, 2)}
-                for c, v, k in r.select("province_code", "value", "rank_national").iter_rows()]
+        rows = [{"rank": k, "province": names[c], "value": round(v, 2), "rank_interval": [lo, hi]}
+                for c, v, k, lo, hi in r.select("province_code", "value", "rank_national", "rank_low", "rank_high").iter_rows()]
         out[measure] = {"top5": rows[:5], "bottom5": rows[-5:]}
     return out

@@ -35,6 +35,21 @@ STRATUM = "stratum"
 PSU = "psu"
 
 
+def ordered_sums(frame: pl.DataFrame, keys: list[str], values: dict[str, pl.Expr], order: list[str]) -> pl.DataFrame:
+    """Group sums in a fixed order: `frame` sorted by `keys` then `order` (which make rows unique), each value
+    expression evaluated per row and summed within its group from the first row to the last by numpy
+    (`add.reduceat`): the same bits whatever the thread count. A sum with a missing value is missing."""
+    f = frame.sort(*keys, *order)
+    if f.height == 0:
+        return f.select(*keys, *[e.alias(k) for k, e in values.items()]).cast({k: pl.Float64 for k in values})
+    new_group = pl.any_horizontal([pl.col(k).ne_missing(pl.col(k).shift(1)) for k in keys]).fill_null(True)
+    starts = np.flatnonzero(f.select(new_group.alias("s")).to_series().to_numpy())
+    starts[0] = 0
+    sums = {k: np.add.reduceat(v.cast(pl.Float64).fill_null(np.nan).to_numpy(), starts)
+            for k, v in f.select(**values).to_dict().items()}
+    return f.select(keys)[starts].with_columns(pl.Series(k, v).fill_nan(None) for k, v in sums.items())
+
+
 def design_frame(citizen: pl.DataFrame | pl.LazyFrame, design: Design) -> pl.LazyFrame:
     """The citizens' forms with the design columns under canonical names (`stratum`, `psu`, `weight`)."""
     lazy = citizen.lazy()
@@ -64,24 +79,25 @@ def stratified_variance(scores: pl.DataFrame, keys: list[str], n_h: pl.DataFrame
     `scores`: province_code, stratum, psu, *keys, z (one row per PSU of the domain); `n_h`: PSUs per stratum
     in the whole sample (PSUs of a stratum outside the domain have z = 0 and count)."""
     g = [DOMAIN, *keys, STRATUM]
-    z = pl.col("z").sort_by(PSU)
-    nh = pl.col("n_h").first()
-    zbar = z.sum() / nh
-    # sum over all n_h PSUs of (z - zbar)^2: the domain's PSUs plus (n_h - m) PSUs at zero
-    ss = ((z - zbar) ** 2).sum() + (nh - pl.len()) * zbar ** 2
-    per_stratum = (scores.join(n_h, on=STRATUM, how="left").sort(*g, PSU).group_by(g)
-                   .agg(pl.when(nh > 1).then(nh / (nh - 1) * ss).otherwise((z ** 2).sum()).alias("v")))
-    return (per_stratum.sort(*g).group_by(DOMAIN, *keys)
-            .agg(pl.col("v").sort_by(STRATUM).sum().alias("var")).sort(DOMAIN, *keys))
+    z = pl.col("z")
+    scores = scores.join(n_h, on=STRATUM, how="left")
+    s1 = ordered_sums(scores, g, {"s1": z, "m": pl.lit(1.0)}, [PSU])
+    with_mean = scores.join(s1, on=g, how="left").with_columns((pl.col("s1") / pl.col("n_h")).alias("zbar"))
+    # over all n_h PSUs, (z - zbar)^2: the domain's PSUs plus (n_h - m) PSUs at zero; a lonely PSU: z^2 (centre 0)
+    dev = pl.when(pl.col("n_h") > 1).then((z - pl.col("zbar")) ** 2).otherwise(z ** 2)
+    ss = ordered_sums(with_mean, g, {"ss": dev}, [PSU]).join(s1, on=g).join(n_h, on=STRATUM)
+    nh = pl.col("n_h")
+    v = (pl.when(nh > 1).then(nh / (nh - 1) * (pl.col("ss") + (nh - pl.col("m")) * (pl.col("s1") / nh) ** 2))
+         .otherwise(pl.col("ss")))
+    return ordered_sums(ss, [DOMAIN, *keys], {"var": v}, [STRATUM])
 
 
 def ratio_scores(psu_sums: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """From PSU sums `y` (weighted hits) and `a` (weighted answers) per (province, stratum, psu, *keys):
     (the domain totals with the ratio R = Y / A, the PSU totals z = (y - R a) / A of the linearised score)."""
     g = [DOMAIN, *keys]
-    totals = (psu_sums.sort(*g, STRATUM, PSU).group_by(g)
-              .agg(pl.col("y").sort_by(STRATUM, PSU).sum().alias("Y"), pl.col("a").sort_by(STRATUM, PSU).sum().alias("A"))
-              .with_columns(pl.when(pl.col("A") > 0).then(pl.col("Y") / pl.col("A")).alias("R")).sort(*g))
+    totals = (ordered_sums(psu_sums, g, {"Y": pl.col("y"), "A": pl.col("a")}, [STRATUM, PSU])
+              .with_columns(pl.when(pl.col("A") > 0).then(pl.col("Y") / pl.col("A")).alias("R")))
     scores = (psu_sums.join(totals, on=g, how="left")
               .select(DOMAIN, STRATUM, PSU, *keys, ((pl.col("y") - pl.col("R") * pl.col("a")) / pl.col("A")).alias("z")))
     return totals, scores
@@ -91,8 +107,7 @@ def combine_scores(scores: pl.DataFrame, coefficients: pl.DataFrame, item: str, 
     """PSU totals of linear combinations: `coefficients` (province_code, item, *keys, c) applied to the items'
     PSU totals `z`; returns province_code, stratum, psu, *keys, z. Summed in item order."""
     g = [DOMAIN, STRATUM, PSU, *keys]
-    return (scores.join(coefficients, on=[DOMAIN, item], how="inner").sort(*g, item).group_by(g)
-            .agg((pl.col("c") * pl.col("z")).sort_by(item).sum().alias("z")).sort(*g))
+    return ordered_sums(scores.join(coefficients, on=[DOMAIN, item], how="inner"), g, {"z": pl.col("c") * pl.col("z")}, [item])
 
 
 def quantile_t(df: np.ndarray, confidence: float) -> np.ndarray:
