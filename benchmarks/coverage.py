@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import peak_rss_mb
 
-from sipas_pipeline.indicators import answer_flags, estimate_indicators, sipas_tree, tree_coefficients
+from sipas_pipeline.indicators import answer_flags, estimate_indicators, sipas_tree, tree_coefficients, with_code_masks
 from sipas_pipeline.methodology import Methodology, load_methodology
-from sipas_pipeline.ranking import rank_intervals, ranks, simulated_ranks
+from sipas_pipeline.ranking import rank_intervals, rank_percentiles, ranks, simulated_ranks
 from sipas_pipeline.synth import DesignParams, simulate_citizens
 from sipas_pipeline.variance import add_uncertainty, combine_scores, stratified_variance, t_interval
 
@@ -47,7 +47,7 @@ def kish(m: Methodology, citizen: pl.DataFrame) -> pl.DataFrame:
         wa = pl.when(answered).then(w).otherwise(0.0)
         exprs += [pl.when(hit).then(wa).otherwise(0.0).sum().alias(f"{i}:y"), wa.sum().alias(f"{i}:a"),
                   (wa * wa).sum().alias(f"{i}:w2")]
-    wide = citizen.group_by("province_code").agg(exprs)
+    wide = with_code_masks(m, citizen).group_by("province_code").agg(exprs)
     long = pl.concat([wide.select("province_code", pl.lit(i).alias("indicator_id"), pl.col(f"{i}:y").alias("y"),
                                   pl.col(f"{i}:a").alias("a"), pl.col(f"{i}:w2").alias("w2"))
                       for i in m.indicators["indicator_id"]])
@@ -83,11 +83,9 @@ def one_year(m: Methodology, seed: int, design: DesignParams) -> dict[str, pl.Da
                                          pl.col("rank_high").alias(f"rank_high{suffix}")), on="province_code")
     # version 1's rank interval: the same simulation with the Kish se and a normal distribution
     v, se = sipas["value"].to_numpy(), sipas["se_kish"].to_numpy()
-    sim = simulated_ranks(v, se, np.full(v.size, 1e9), np.zeros(v.size, dtype=np.int64), m.design.rank_draws,
-                          np.random.default_rng(seed))
-    tail = (1 - m.design.rank_interval) / 2
-    sipas = sipas.with_columns(pl.Series("rank_low_kish", np.quantile(sim, tail, axis=0, method="lower")),
-                               pl.Series("rank_high_kish", np.quantile(sim, 1 - tail, axis=0, method="higher")))
+    draws = v[None, :] + se[None, :] * np.random.default_rng(seed).standard_normal((m.design.rank_draws, v.size))
+    low, high = rank_percentiles(simulated_ranks(draws, np.zeros(v.size, dtype=np.int64)), (1 - m.design.rank_interval) / 2)
+    sipas = sipas.with_columns(pl.Series("rank_low_kish", low), pl.Series("rank_high_kish", high))
     return {"indicators": ind.with_columns(pl.lit(seed).alias("year")), "sipas": sipas.with_columns(pl.lit(seed).alias("year"))}
 
 
