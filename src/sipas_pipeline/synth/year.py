@@ -18,7 +18,7 @@ from sipas_pipeline.synth.calibration import province_targets
 from sipas_pipeline.synth.citizens import citizen_batch
 from sipas_pipeline.synth.design import DesignParams, declared_sample
 from sipas_pipeline.synth.par import citizen_points, official_batch, par_levels
-from sipas_pipeline.synth.population import build_population, with_truth
+from sipas_pipeline.synth.population import Population, build_population, with_truth
 from sipas_pipeline.synth.truth import indicator_truth, tree_truth
 from sipas_pipeline.synth.writers import FORMATS, write_table, write_xlsx
 
@@ -56,7 +56,8 @@ def citizen_sizes(m: Methodology, total: int, rng: np.random.Generator) -> np.nd
 _CALIBRATED: dict[tuple[str, int], tuple[pl.DataFrame, pl.DataFrame]] = {}  # targets depend on files and seed only
 
 
-def population_truth(m: Methodology, seed: int, design: DesignParams, rng: np.random.Generator | None = None):
+def population_truth(m: Methodology, seed: int, design: DesignParams,
+                     rng: np.random.Generator | None = None) -> tuple[pl.DataFrame, Population, pl.DataFrame]:
     """Province targets (calibrated with `seed`), the population (effects drawn with `rng`, by default
     from `seed`) and the true indicator values: finite-population values of the modelled items,
     equal to the calibrated targets; the expectation items' constants."""
