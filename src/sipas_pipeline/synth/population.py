@@ -126,6 +126,8 @@ def build_population(m: Methodology, targets: pl.DataFrame, design: DesignParams
             mu -= np.clip(step, -1, 1)
             if np.abs(value - t).max() < 1e-12:
                 break
+        else:
+            raise ValueError(f"synthetic truth: the mean of {it.indicator_id} did not converge to its targets")
         eta[:, j] = mu[p_idx] + offset
         p_v = norm_cdf(eta[:, j] / s)
         if it.type == "assessment":  # codes 1 (yes) and 2 (no)
