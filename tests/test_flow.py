@@ -37,6 +37,7 @@ def test_runs_table_holds_accounting_inputs_timings(flow_run, sample_work):
     db = Path(flow_run["db"])
     (params, flow_run_id, mhash), = query(db, "SELECT parameters, flow_run_id, methodology_hash FROM runs")
     assert json.loads(params)["year"] == 2024 and flow_run_id == flow_run["flow_run_id"] and len(mhash) == 64
+    assert json.loads(params)["design"]["rank_seed"] == 2024  # the rank simulation's seed is on record
     acc = {r[0]: r[1:] for r in query(db, "SELECT a.source, a.read, a.valid, a.quarantined FROM "
                                           "(SELECT unnest(accounting) a FROM current_runs)")}
     expected = sample_work["checked"]["sources"]

@@ -247,3 +247,16 @@ def test_results_do_not_depend_on_row_order(methodology, sample_work):
     assert frames_sha256(first) == frames_sha256(shuffled)
     again = compute_results(methodology, silver["citizen"], silver["official"], silver["appraisal"])
     assert frames_sha256(first) == frames_sha256(again)
+
+
+def test_a_province_without_a_value_gets_no_rank_and_leaves_the_others_alone(methodology):
+    """A province with no figure (e.g. incomplete): null rank, null rank interval, excluded from the simulation;
+    the other two are ranked 1 and 2 among themselves."""
+    from sipas_pipeline.ranking import rank_intervals, ranks
+
+    values = pl.DataFrame({"province_code": ["01", "02", "04"], "measure": ["sipas"] * 3, "value": [50.0, None, 80.0],
+                           "se": [1.0, None, 1.0], "df": [30, None, 30]})
+    out = {r["province_code"]: r for r in rank_intervals(methodology, ranks(methodology, values)).iter_rows(named=True)}
+    assert out["02"]["rank_national"] is None and out["02"]["rank_low"] is None and out["02"]["p_top5"] is None
+    assert (out["04"]["rank_national"], out["04"]["rank_low"], out["04"]["rank_high"]) == (1, 1, 1)
+    assert (out["01"]["rank_national"], out["01"]["rank_low"], out["01"]["rank_high"]) == (2, 2, 2)

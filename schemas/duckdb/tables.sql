@@ -136,7 +136,7 @@ COMMENT ON COLUMN runs.year IS 'Survey year (năm khảo sát)';
 COMMENT ON COLUMN runs.status IS 'published (the run''s results are in the fact tables) or failed (nothing of it was published)';
 COMMENT ON COLUMN runs.started_at IS 'When the run started';
 COMMENT ON COLUMN runs.finished_at IS 'When the run was published or failed';
-COMMENT ON COLUMN runs.parameters IS 'The run''s parameters (raw folder, database, correction files, trigger) as JSON';
+COMMENT ON COLUMN runs.parameters IS 'The run''s parameters (raw folder, database, correction files, trigger, the methodology''s design block: rank seed and draws, confidence) as JSON';
 COMMENT ON COLUMN runs.flow_run_id IS 'Prefect flow run id, when the run went through Prefect';
 COMMENT ON COLUMN runs.methodology_hash IS 'Content hash of the methodology files used (see methodology_versions)';
 COMMENT ON COLUMN runs.code_version IS 'sipas-pipeline version (and git commit when known) that computed the run';

@@ -1,14 +1,18 @@
 """SIPAS indicators and indices from silver citizens' forms, as generated Polars expressions.
 
-One group-by over the forms gives every indicator's weighted numerator and denominator per
-province; regions and the nation are the unweighted mean of their provinces (each province counts
-once, as in the published national mean), with numerators and denominators summed beside.
+One group-by over the forms counts every indicator's hits and answers per province, stratum, PSU and
+weight; the weighted numerator and denominator, and the PSU totals of each indicator's linearised score
+(`variance.py`), follow from those counts. A node of the SIPAS tree is a linear combination of its
+province's indicators, so its value and its design-based variance come from the same coefficients.
+Regions and the nation are the unweighted mean of their provinces (each province counts once, as in
+the published national mean), with numerators and denominators summed beside.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from sipas_pipeline.methodology import Methodology
@@ -41,14 +45,11 @@ class IndicatorEstimates:
 
 
 def with_code_masks(m: Methodology, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-    """`frame` with one integer column `<question>#codes` per multi-select question: bit c set when code c was
-    chosen (the space-separated codes read once per question, not once per indicator)."""
-    form = m.forms["citizen"]
-    exprs = []
-    for q, code_list in form.filter(pl.col("dtype") == "multi").select("field_id", "code_list").iter_rows():
-        codes = [c for c in m.codes(code_list) if 0 <= c < 63]
-        bit = pl.element().cast(pl.Int64, strict=False).replace_strict(codes, [1 << c for c in codes], default=0)
-        exprs.append(pl.col(q).str.split(" ").list.eval(bit).list.unique().list.sum().alias(f"{q}#codes"))
+    """`frame` with one text column `<question>#codes` per multi-select question: its space-separated codes
+    normalised once per question (single spaces, no leading zeros) and framed by spaces, so that an indicator
+    tests " c " for each counting code c."""
+    exprs = [(pl.lit(" ") + pl.col(q).str.replace_all(r"\s+", " ").str.replace_all(r"(^| )0+(\d)", "$1$2") + pl.lit(" "))
+             .alias(f"{q}#codes") for q in m.forms["citizen"].filter(pl.col("dtype") == "multi")["field_id"]]
     return frame.with_columns(exprs) if exprs else frame
 
 
@@ -63,10 +64,11 @@ def answer_flags(m: Methodology, indicators: pl.DataFrame) -> dict[str, tuple[pl
         codes = [int(c) for c in ind["counting_codes"].split("|")]
         if q["dtype"] == "multi":
             answered = col.is_not_null()
-            hit = (pl.col(f"{ind['question_id']}#codes") & sum(1 << c for c in codes)) != 0
+            hit = pl.col(f"{ind['question_id']}#codes").str.contains_any([f" {c} " for c in codes])
         else:
             answered = col.is_not_null() & ((col != int(q["dont_know"])) if q["dont_know"] else pl.lit(True))
-            hit = col.is_in(codes)
+            contiguous = codes == list(range(min(codes), max(codes) + 1))
+            hit = col.is_between(min(codes), max(codes)) if contiguous else col.is_in(codes)
         answered = answered.fill_null(False)
         flags[ind["indicator_id"]] = (answered, answered & hit.fill_null(False))
     return flags
@@ -91,17 +93,38 @@ def estimate_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
     chosen = m.indicators.filter(pl.col("type").is_in(types)) if types else m.indicators
     lazy = isinstance(citizen, pl.LazyFrame)
     keys = [DOMAIN, STRATUM, PSU, "weight"]
-    wide = (with_code_masks(m, design_frame(citizen, design)).group_by(keys)
-            .agg(pl.len().alias("forms"), *_count_exprs(m, chosen))
-            .collect(engine="streaming" if lazy else "auto").sort(keys))
+    engine = "streaming" if lazy else "auto"
+    forms = design_frame(citizen, design)
+    multi = set(m.forms["citizen"].filter(pl.col("dtype") == "multi")["field_id"])
+    single = chosen.filter(~pl.col("question_id").is_in(multi))
+    wide = forms.group_by(keys).agg(pl.len().alias("forms"), *_count_exprs(m, single)).collect(engine=engine).sort(keys)
+    for q in sorted(multi & set(chosen["question_id"])):
+        # a multi-select answer is text with few distinct values: count the forms per value first, then test the
+        # codes once per distinct value (not once per form)
+        these = chosen.filter(pl.col("question_id") == q)
+        per_value = forms.group_by(*keys, q).agg(pl.len().alias("k")).collect(engine=engine)
+        counted = (with_code_masks(m, per_value).group_by(keys).agg(
+            [(e.cast(pl.Int64) * pl.col("k")).sum().alias(f"{i}:{w}")
+             for i, (answered, hit) in answer_flags(m, these).items() for w, e in (("hits", hit), ("n", answered))]))
+        wide = wide.join(counted, on=keys, how="left", nulls_equal=True).sort(keys)
     psus = wide.select(DOMAIN, STRATUM, PSU).unique().sort(DOMAIN, STRATUM, PSU)
     n_h, df = strata_psus(psus, design)
     respondents = wide.group_by(DOMAIN).agg(pl.col("forms").sum().alias("n")).sort(DOMAIN)
-    long = pl.concat([wide.select(*keys, pl.lit(i).alias("indicator_id"), pl.col(f"{i}:hits").alias("hits"),
-                                  pl.col(f"{i}:n").alias("n")) for i in chosen["indicator_id"]])
-    g = [DOMAIN, STRATUM, PSU, "indicator_id"]
-    psu_sums = (ordered_sums(long, g, {"y": pl.col("hits") * pl.col("weight"), "a": pl.col("n") * pl.col("weight"),
-                                       "n": pl.col("n")}, ["weight"]).with_columns(pl.col("n").cast(pl.Int64)))
+    # PSU sums of the weighted counts, every indicator at once: `wide` is sorted by (province, stratum, PSU,
+    # weight), so each PSU's rows are contiguous and numpy adds them in weight order (the same bits every run)
+    ids = chosen["indicator_id"].to_list()
+    new_psu = pl.any_horizontal([pl.col(k).ne_missing(pl.col(k).shift(1)) for k in (DOMAIN, STRATUM, PSU)]).fill_null(True)
+    starts = np.flatnonzero(wide.select(new_psu.alias("new")).to_series().to_numpy())
+    w = wide["weight"].to_numpy()[:, None]
+    hits = wide.select(pl.col(f"{i}:hits").fill_null(0) for i in ids).to_numpy().astype(np.float64)
+    answers = wide.select(pl.col(f"{i}:n").fill_null(0) for i in ids).to_numpy().astype(np.float64)
+    y, a, n = (np.add.reduceat(x, starts, axis=0) if len(starts) else x[:0] for x in (hits * w, answers * w, answers))
+    at = wide.select(DOMAIN, STRATUM, PSU)[starts]
+    psu_sums = pl.DataFrame({**{k: np.repeat(at[k].to_numpy(), len(ids)) for k in (DOMAIN, STRATUM, PSU)},
+                             "indicator_id": np.tile(np.array(ids, dtype=object), len(starts)),
+                             "y": y.ravel(), "a": a.ravel(), "n": n.ravel().astype(np.int64)},
+                            schema={DOMAIN: pl.Utf8, STRATUM: pl.Utf8, PSU: pl.Utf8, "indicator_id": pl.Utf8,
+                                    "y": pl.Float64, "a": pl.Float64, "n": pl.Int64})
     totals, scores = ratio_scores(psu_sums, ["indicator_id"])
     counts = psu_sums.group_by(DOMAIN, "indicator_id").agg(pl.col("n").sum())
     var = stratified_variance(scores, ["indicator_id"], n_h)

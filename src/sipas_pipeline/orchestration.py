@@ -242,7 +242,8 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
         "run_id": new_run_id(year), "started_at": datetime.now(UTC), "flow_run_id": str(flow_run.id or ""),
         "code_version": code_version(), "timings": [],
         "parameters": {"year": year, "raw": raw, "db": db, "work": str(root),
-                       "corrections": [str(c) for c in corrections or []], "trigger": trigger}}
+                       "corrections": [str(c) for c in corrections or []], "trigger": trigger,
+                       "design": m.meta.get("design", {})}}  # the uncertainty settings (rank seed, draws) on record
     stages.check_raw(m, Path(raw))
     effective_raw = overlay_raw(m, Path(raw), fixes, root / f"raw-{fixes_key[:16]}")
     key = stages.inputs_key(m, effective_raw)

@@ -35,14 +35,13 @@ def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tu
     codes = m.provinces["province_code"].sort()
     per_sub = {sid: items.filter(pl.col("subcriterion_id") == sid)["item"] for sid in subs["subcriterion_id"]}
     rated = (official.lazy().select(
-        pl.col("province_code").replace_strict(codes, pl.int_range(codes.len(), eager=True), return_dtype=pl.Int64)
-        .alias("p"),
+        pl.col("province_code").cast(pl.Enum(codes)).to_physical().alias("p"),  # position in `codes`
         *[pl.sum_horizontal([pl.col(c).cast(pl.Int16).fill_null(0) for c in cols]).cast(pl.Int16).alias(f"s{j}")
           for j, cols in enumerate(per_sub.values())],
         *[pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int16) for c in cols]).cast(pl.Int16).alias(f"c{j}")
           for j, cols in enumerate(per_sub.values())])
         .collect(engine="streaming" if lazy else "auto"))
-    index = rated["p"].to_numpy()
+    index = rated["p"].to_numpy().astype(np.intp)
 
     def per_province(x: pl.Series | np.ndarray) -> np.ndarray:
         """Sum of x per province, row after row in the forms' order (numpy bincount): the same bits in every run."""
@@ -61,7 +60,8 @@ def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tu
     var_k = np.empty_like(r)
     for j in k_:  # one vectorised pass per sub-criterion definition
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = (rated[f"s{j}"].to_numpy() - r[index, j] * rated[f"c{j}"].to_numpy()) / big_c[index, j]
+            r_j, c_inv = np.ascontiguousarray(r[:, j]), 1.0 / big_c[:, j]
+            z = (rated[f"s{j}"].to_numpy() - r_j[index] * rated[f"c{j}"].to_numpy()) * c_inv[index]
         var_k[:, j] = per_province(z * z)
         u += b[j] * z
     points = b[None, :] * (r - lo)

@@ -59,9 +59,9 @@ PAR_TOTALS = pa.DataFrameSchema({
 RANKS = pa.DataFrameSchema({
     "province_code": pa.Column(pl.Utf8),
     "measure": pa.Column(pl.Utf8),
-    "value": pa.Column(pl.Float64),
-    "rank_national": pa.Column(pl.Int64, pa.Check.ge(1)),
-    "rank_regional": pa.Column(pl.Int64, pa.Check.ge(1)),
+    "value": pa.Column(pl.Float64, nullable=True),  # a province without a figure: no value, no rank (never zeros)
+    "rank_national": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "rank_regional": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
     "rank_low": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
     "rank_high": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
     "rank_regional_low": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special  # quantiles of t and beta (scipy.stats takes seconds to import)
 
 from sipas_pipeline.errors import ComputeError
 from sipas_pipeline.methodology.loader import Design
@@ -112,7 +112,7 @@ def combine_scores(scores: pl.DataFrame, coefficients: pl.DataFrame, item: str, 
 
 def quantile_t(df: np.ndarray, confidence: float) -> np.ndarray:
     """Two-sided t quantile for `confidence` with `df` degrees of freedom (elementwise)."""
-    return stats.t.ppf(0.5 + confidence / 2, np.asarray(df, dtype=float))
+    return special.stdtrit(np.asarray(df, dtype=float), 0.5 + confidence / 2)
 
 
 def t_interval(value: np.ndarray, se: np.ndarray, df: np.ndarray, confidence: float,
@@ -125,20 +125,21 @@ def t_interval(value: np.ndarray, se: np.ndarray, df: np.ndarray, confidence: fl
 def proportion_interval(p: np.ndarray, var: np.ndarray, n: np.ndarray, df: np.ndarray,
                         confidence: float) -> dict[str, np.ndarray]:
     """Korn-Graubard (1998) interval of a proportion `p` (0-1) with design variance `var`, `n` respondents and
-    `df` design degrees of freedom: Clopper-Pearson with the effective sample size n_eff = p(1-p)/var, scaled by
-    (t_{n-1} / t_df)^2 and capped at n; x = p n*. At p = 0 or 1 (or var = 0) n_eff = n. Never zero-width
-    for n > 0, always inside [0, 1]. Also returns the design effect var / (p(1-p)/n) and n_eff."""
+    `df` design degrees of freedom: Clopper-Pearson with the effective sample size n_eff = p(1-p)/var, capped at
+    n and scaled by (t_{n-1} / t_df)^2: n* = min(n_eff, n) (t_{n-1} / t_df)^2, x = p n*. At p = 0 or 1 (or
+    var = 0) n_eff = n. Never zero-width for n > 0, always inside [0, 1]. Also returns the design effect
+    var / (p(1-p)/n) and n_eff."""
     p, var, n, df = (np.asarray(a, dtype=float) for a in (p, var, n, df))
     with np.errstate(divide="ignore", invalid="ignore"):
         pq = p * (1 - p)
         deff = np.where(pq > 0, var / (pq / n), np.nan)
         n_eff = np.where((pq > 0) & (var > 0), pq / var, n)
         ratio = (quantile_t(np.maximum(n - 1, 1), confidence) / quantile_t(df, confidence)) ** 2
-        n_star = np.minimum(n_eff * ratio, n)
+        n_star = np.minimum(n_eff, n) * ratio
         x = p * n_star
         alpha = 1 - confidence
-        low = np.where(x > 0, stats.beta.ppf(alpha / 2, x, n_star - x + 1), 0.0)
-        high = np.where(n_star - x > 0, stats.beta.ppf(1 - alpha / 2, x + 1, n_star - x), 1.0)
+        low = np.where(x > 0, special.betaincinv(x, n_star - x + 1, alpha / 2), 0.0)
+        high = np.where(n_star - x > 0, special.betaincinv(x + 1, n_star - x, 1 - alpha / 2), 1.0)
     bad = ~np.isfinite(p) | ~(n > 0)
     return {"ci_low": np.where(bad, np.nan, low), "ci_high": np.where(bad, np.nan, high),
             "deff": np.where(bad, np.nan, deff), "n_eff": np.where(bad, np.nan, n_eff)}
