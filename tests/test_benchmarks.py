@@ -18,7 +18,9 @@ def test_every_benchmark_runs_at_a_tiny_scale(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     text = out.read_text(encoding="utf-8")
-    for script in ("pipeline.py", "ingest_validate.py", "compute.py", "satisfaction.py", "rerun.py", "generator.py"):
+    for script in ("pipeline.py", "ingest_validate.py", "compute.py", "satisfaction.py", "rerun.py", "generator.py",
+                   "coverage.py"):
         assert f"python benchmarks/{script}" in text
     assert "same numbers in all three" in text and "whole command" in text and "re-run / full pipeline time" in text
+    assert "95% interval, SIPAS" in text and "90% rank interval" in text
     assert "cores:" in text and "polars" in text

@@ -65,6 +65,11 @@ BREAKS += [
     ("methodology.yaml", "  psu: psu ", "  psu: commune ", ["methodology.yaml: design.psu", "column exists", "'commune'"]),
     ("methodology.yaml", "lonely_psu: adjust", "lonely_psu: drop", ["design.lonely_psu", "known rule", "'drop'"]),
     ("methodology.yaml", "confidence: 0.95", "confidence: 95", ["design.confidence", "probability"]),
+    ("sampling_frame.csv", "0008501,01-U,yes,3212,yes", "0008501,01-U,yes,3212,maybe",
+     ["sampling_frame.csv", "entry 0008501", "in_sample"]),
+    ("sampling_frame.csv", "0008504,01-U,yes", "0008504,01-R,no", ["entry 00085", "lies in more than one stratum"]),
+    ("sampling_frame.csv", "0008503,01-U,yes,888,yes", "0008503,01-U,yes,888,no",
+     ["sampling_frame.csv", "villages", "expected 1170, found 1169"]),
 ]
 BREAKS[10] = ("official_form.csv", "par:1.5.2", "par:1.1.1", ["official_form.csv", "par:1.1.1", "feeds a survey sub-criterion"])
 BREAKS += [  # the completeness block (issue #12)

@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -129,3 +130,141 @@ def test_cp1258_round_trip():
     import unicodedata
     assert unicodedata.normalize("NFC", encode_cp1258(text).decode("cp1258")) == text
     assert io.BytesIO(encode_cp1258(text)).read().decode("cp1258") != text  # tone marks are decomposed
+
+
+# --- the sample design and the latent model (issue #11) ---
+
+def test_frame_lists_more_communes_than_the_sample_takes(methodology):
+    frame, sample = methodology.population_frame, methodology.sampling_frame
+    assert sample.height == 1170 and set(sample["in_sample"]) == {"yes"}
+    per = frame.group_by("stratum").agg(pl.col("commune_code").n_unique().alias("all")).join(
+        sample.group_by("stratum").agg(pl.col("commune_code").n_unique().alias("taken")), on="stratum")
+    assert per.height == frame["stratum"].n_unique() and (per["all"] >= 4 * per["taken"]).all()
+
+
+def test_declared_sample_probabilities_by_hand(methodology):
+    from sipas_pipeline.synth.design import declared_sample
+
+    frame = pl.read_csv(Path(methodology.root) / "sampling_frame.csv", comment_prefix="#", infer_schema=False)
+    stratum = frame.filter(pl.col("stratum") == "01-U")
+    adults = {c: sum(int(p) for p in g["population"]) for (c,), g in stratum.partition_by("commune_code", as_dict=True).items()}
+    taken = stratum.filter(pl.col("in_sample") == "yes")
+    commune = taken["commune_code"][0]
+    villages_all = stratum.filter(pl.col("commune_code") == commune).height
+    villages_taken = taken.filter(pl.col("commune_code") == commune).height
+    p_commune = taken["commune_code"].n_unique() * adults[commune] / sum(adults.values())
+    row = declared_sample(methodology.population_frame).filter(pl.col("commune_code") == commune).row(0, named=True)
+    assert row["p_commune"] == pytest.approx(p_commune, rel=1e-12)
+    assert row["p_village"] == pytest.approx(villages_taken / villages_all, rel=1e-12)
+
+
+def test_weights_in_the_sample_year_are_inverse_inclusion_probabilities(methodology, sample_year):
+    from sipas_pipeline.synth.design import declared_sample
+
+    probs = declared_sample(methodology.population_frame).select("village_code", "population", "p_commune", "p_village")
+    batch = pl.read_csv(sample_year / "citizen" / "sipas2024_01_ha-noi.csv", infer_schema=False).select(
+        pl.col("Mã thôn").alias("village_code"), pl.col("Quyền số").cast(pl.Float64).alias("weight"))
+    m_v = batch.group_by("village_code").len()
+    got = batch.join(m_v, on="village_code").join(probs, on="village_code")
+    expected = got["population"] / (got["p_commune"] * got["p_village"] * got["len"])
+    assert got.height == batch.height > 0
+    assert ((got["weight"] - expected).abs() < 0.0001).all()  # written with 4 decimals
+
+
+def test_pps_draw_takes_n_h_communes_with_their_probabilities(methodology):
+    import numpy as np
+
+    from sipas_pipeline.synth.design import _commune_sizes, draw_sample
+
+    frame = methodology.population_frame.filter(pl.col("stratum") == "02-R")
+    n_h = pl.DataFrame({"stratum": ["02-R"], "n_h": [3]}, schema={"stratum": pl.Utf8, "n_h": pl.UInt32})
+    sizes = _commune_sizes(frame)
+    p = dict(zip(sizes["commune_code"], 3 * sizes["m_c"] / sizes["m_h"], strict=True))
+    draws = 400
+    hits = dict.fromkeys(p, 0)
+    for i in range(draws):
+        s = draw_sample(frame, n_h, 3, np.random.default_rng([5, i]))
+        assert s["commune_code"].n_unique() == 3
+        assert s.group_by("commune_code").len()["len"].max() == 3
+        for c in s["commune_code"].unique():
+            hits[c] += 1
+    for c, pc in p.items():  # each commune's frequency within 4.5 binomial standard errors of its P
+        assert abs(hits[c] / draws - pc) <= 4.5 * (pc * (1 - pc) / draws) ** 0.5 + 1e-9, c
+
+
+def test_truth_is_the_finite_population_value(methodology):
+    import numpy as np
+    from scipy.special import ndtr as norm_cdf
+
+    from sipas_pipeline.synth.design import DesignParams
+    from sipas_pipeline.synth.population import SERVICE_USED
+    from sipas_pipeline.synth.year import population_truth
+
+    design = DesignParams()
+    _, pop, truth = population_truth(methodology, 7, design)
+    s = (1 - 0.03 - 0.02) ** 0.5
+    adults = pop.frame["population"].to_numpy().astype(float)
+    ha_noi = (pop.frame["province_code"] == "01").to_numpy()
+    value = dict(truth.filter(pl.col("province_code") == "01").select("indicator_id", "value").iter_rows())
+
+    def p(q):
+        return norm_cdf(pop.eta[:, pop.column(q)] / s)
+
+    plain = p("s_s_pro_time")  # asked of everyone: population-weighted mean over all frame villages
+    assert 100 * np.sum((adults * plain)[ha_noi]) / adults[ha_noi].sum() == pytest.approx(value["S_S_PRO_TIME"], abs=1e-9)
+    # asked only if service used and feedback filed and answered: weights N_v * P(asked | v)
+    asked = SERVICE_USED * 0.97 * p("a_s_fbfiled") * 0.97 * p("a_s_fbans")
+    w = (adults * asked)[ha_noi]
+    assert 100 * np.sum(w * p("a_s_fbdeadline")[ha_noi]) / w.sum() == pytest.approx(value["A_S_FBDEADLINE"], abs=1e-9)
+
+
+def test_calibrated_targets_survive_the_effects(methodology):
+    from sipas_pipeline.synth.calibration import province_targets
+    from sipas_pipeline.synth.design import DesignParams
+    from sipas_pipeline.synth.truth import indicator_truth
+    from sipas_pipeline.synth.year import population_truth
+
+    targets = indicator_truth(methodology, province_targets(methodology, 7), 7)
+    for design in (DesignParams(), DesignParams().scaled(3), DesignParams.independent()):
+        _, _, truth = population_truth(methodology, 7, design)
+        diff = truth.join(targets, on=["province_code", "indicator_id"])
+        assert diff.height == 63 * 103 and (diff["value"] - diff["value_right"]).abs().max() < 1e-9
+
+
+def _commune_icc_and_item_correlation(citizen: pl.DataFrame) -> tuple[float, float]:
+    """One-way ANOVA intra-commune correlation of one satisfaction answer, and the correlation of
+    two satisfaction answers of the same respondents, each after removing province means."""
+    sat = citizen.select("province_code", "psu", (pl.col("s_s_pro_time") >= 4).cast(pl.Float64).alias("y"),
+                         (pl.col("s_s_sta_fair") >= 4).cast(pl.Float64).alias("x")).drop_nulls()
+    sat = sat.with_columns((pl.col(c) - pl.col(c).mean().over("province_code")).alias(c) for c in ("y", "x"))
+    groups = sat.group_by("psu").agg(pl.col("y").mean().alias("m"), pl.len().alias("k"), pl.col("y").var().alias("v"))
+    k0 = float(groups["k"].mean())
+    between = float((groups["k"] * (groups["m"] - sat["y"].mean()) ** 2).sum()) / (groups.height - 1)
+    within = float(((groups["k"] - 1) * groups["v"]).sum()) / float((groups["k"] - 1).sum())
+    icc = (between - within) / (between + (k0 - 1) * within)
+    return icc, float(sat.select(pl.corr("y", "x")).item())
+
+
+def test_answers_cluster_in_communes_and_respondents(methodology):
+    from sipas_pipeline.synth import DesignParams, simulate_citizens
+
+    realistic = simulate_citizens(methodology, 11, DesignParams()).citizen
+    independent = simulate_citizens(methodology, 11, DesignParams.independent()).citizen
+    icc, corr = _commune_icc_and_item_correlation(realistic)
+    icc0, corr0 = _commune_icc_and_item_correlation(independent)
+    assert 0.005 < icc < 0.05 and 0.06 < corr < 0.25  # binary-scale values of latent 0.03 + 0.02 and 0.25
+    assert abs(icc0) < 0.005 and abs(corr0) < 0.02
+
+
+def test_simulated_year_is_deterministic_and_silver_like(methodology):
+    from sipas_pipeline.synth import DesignParams, simulate_citizens
+
+    a = simulate_citizens(methodology, 3, DesignParams(), provinces=["01", "31"])
+    b = simulate_citizens(methodology, 3, DesignParams(), provinces=["01", "31"])
+    assert a.citizen.equals(b.citizen) and a.truth.equals(b.truth)
+    c = a.citizen
+    assert set(c["province_code"]) == {"01", "31"} and c["weight"].dtype == pl.Float64
+    assert c["s_s_overall"].dtype == pl.Int64 and c["s_s_overall"].min() >= 1  # not asked = null, never 0
+    assert (c["psu"] == c["commune_code"]).all()
+    assert c.group_by("province_code").agg(pl.col("psu").n_unique())["psu"].min() >= 4
+    assert set(a.tree["node"]) >= {"SIPAS", "policy", "service"}

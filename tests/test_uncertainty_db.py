@@ -34,7 +34,9 @@ def test_every_estimate_row_has_its_uncertainty(db):
     assert par[0] == par[1] == 63 and par[2] > 0
     ranks = query(db, """SELECT count(*) FILTER (WHERE rank_low <= rank_national AND rank_national <= rank_high),
                                 count(*), count(differs_from_above), min(p_top5), max(p_top5) FROM current_ranks""")[0]
-    assert ranks[0] == ranks[1] == 4 * 63 and ranks[2] == 4 * 62 and ranks[3] == 0.0 and ranks[4] > 0.5
+    # the point estimate's rank is nearly always inside its 90% interval, but not always: at the sample year's
+    # ~17 forms a province, the top estimate can be outranked in most draws by one of 62 noisy others
+    assert ranks[0] >= 0.97 * ranks[1] and ranks[1] == 4 * 63 and ranks[2] == 4 * 62 and ranks[3] == 0.0 and ranks[4] > 0.5
 
 
 def test_new_columns_are_commented(db):

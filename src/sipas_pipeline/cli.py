@@ -67,17 +67,25 @@ def sample(
     year: YearOpt = 2024,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 7,
     scale: Annotated[float, typer.Option(help="1 = a full-size year; 100 for benchmarks.")] = 1.0,
+    effects: Annotated[float, typer.Option(help="Commune, village and respondent effects: 1 = realistic defaults, "
+                                                "0 = independent answers, 2 = twice the ICCs and halo.")] = 1.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a synthetic survey year: raw exports, ground truth and the defect manifest. OUT must be new,
     empty, or made by an earlier `sipas sample` (a folder with other files is never emptied)."""
-    from sipas_pipeline.synth import generate_year
+    from sipas_pipeline.synth import DesignParams, generate_year
 
     if scale <= 0:
         fail("--scale must be positive")
+    if effects < 0:
+        fail("--effects must be 0 or more")
     _methodology(year)
     try:
-        manifest = generate_year(year, out, seed=seed, scale=scale)
+        design = DesignParams().scaled(effects)
+    except UserError as exc:
+        fail(f"--effects {effects:g}: {exc}")
+    try:
+        manifest = generate_year(year, out, seed=seed, scale=scale, design=design)
     except UserError as exc:
         fail(str(exc))
     if as_json:

@@ -173,9 +173,13 @@ def _check_units(m: Methodology) -> Iterable[str]:
     for row in m.province_aliases.iter_rows(named=True):
         if row["province_code"] not in codes:
             yield _p(m, 'province_aliases', row['alias'], "province exists", f"{row['province_code']} is not in provinces.csv")
-    frame = m.sampling_frame
+    frame = m.population_frame
     yield from _unique(m, "sampling_frame", frame, "village_code")
-    for level, parent in (("commune_code", "district_code"), ("district_code", "province_code")):
+    if "in_sample" in frame.columns:
+        for code in frame.filter(~pl.col("in_sample").is_in(["yes", "no"]))["village_code"].to_list():
+            yield _p(m, "sampling_frame", code, "in_sample", "in_sample must be yes or no")
+    for level, parent in (("commune_code", "district_code"), ("district_code", "province_code"),
+                          ("commune_code", "stratum")):
         bad = frame.group_by(level).agg(pl.col(parent).n_unique()).filter(pl.col(parent) > 1)
         for code in bad[level].to_list():
             yield _p(m, 'sampling_frame', code, "nests", f"{level} {code} lies in more than one {parent}")

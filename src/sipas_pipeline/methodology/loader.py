@@ -59,7 +59,8 @@ class Methodology:
     provinces: pl.DataFrame
     regions: pl.DataFrame
     province_aliases: pl.DataFrame
-    sampling_frame: pl.DataFrame
+    sampling_frame: pl.DataFrame  # the year's sample: the frame's villages with in_sample = yes
+    population_frame: pl.DataFrame  # every commune and village the sample was drawn from
     content_hash: str
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
 
@@ -183,6 +184,7 @@ def read_methodology(root: Path) -> Methodology:
         subs = tables["par_subcriteria"].with_columns(pl.col("max_points").cast(pl.Float64),
                                                       pl.col("field_id").cast(pl.Int64))
         crits = tables["par_criteria"].with_columns(pl.col("field_id").cast(pl.Int64))
+        frame = tables["sampling_frame"].with_columns(pl.col("population").cast(pl.Int64))
     except pl.exceptions.PolarsError as exc:
         raise MethodologyError([f"{root}: a numeric column holds text: {exc}"]) from exc
     return Methodology(
@@ -200,7 +202,8 @@ def read_methodology(root: Path) -> Methodology:
         provinces=tables["provinces"],
         regions=pl.DataFrame(meta["regions"]),
         province_aliases=tables["province_aliases"],
-        sampling_frame=tables["sampling_frame"].with_columns(pl.col("population").cast(pl.Int64)),
+        sampling_frame=frame.filter(pl.col("in_sample") == "yes") if "in_sample" in frame.columns else frame,
+        population_frame=frame,
         content_hash=digest,
         files=hashes,
     )

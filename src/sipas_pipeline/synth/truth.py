@@ -19,7 +19,6 @@ ASSESSMENT_BASE = {"KNOW": 62, "SEEN": 71, "INTEREST": 58, "COMMENTED": 9, "KNOW
                    "SLIP": 88, "RIGHT1ST": 92, "FBFILED": 24, "FBANS": 70, "FBDEADLINE": 80,
                    "PAIDONLINE": 12}
 EXPECTATION_BASE = [0.34, 0.30, 0.12, 0.22, 0.09, 0.16, 0.10, 0.18, 0.07, 0.11]
-URBAN_GAP = 4.0  # urban villages answer this many points above rural ones, before weighting
 CLIP = (2.0, 99.0)
 
 

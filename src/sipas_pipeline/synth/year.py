@@ -16,7 +16,9 @@ from sipas_pipeline.paths import fresh_dir
 from sipas_pipeline.synth import defects
 from sipas_pipeline.synth.calibration import province_targets
 from sipas_pipeline.synth.citizens import citizen_batch
+from sipas_pipeline.synth.design import DesignParams, declared_sample
 from sipas_pipeline.synth.par import citizen_points, official_batch, par_levels
+from sipas_pipeline.synth.population import Population, build_population, with_truth
 from sipas_pipeline.synth.truth import indicator_truth, tree_truth
 from sipas_pipeline.synth.writers import FORMATS, write_table, write_xlsx
 
@@ -45,29 +47,53 @@ def _headers(m: Methodology, source: str) -> dict[str, str]:
     return {r["field_id"]: r["headers"].split("|")[0] for r in form.iter_rows(named=True)}
 
 
-def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0) -> dict[str, Any]:
+def citizen_sizes(m: Methodology, total: int, rng: np.random.Generator) -> np.ndarray:
+    """Citizens' forms per province (sorted by code): in proportion to its sampled villages, +-15%."""
+    villages = m.sampling_frame.group_by("province_code").len().sort("province_code")["len"].to_numpy()
+    return allocate(total, villages * rng.uniform(0.85, 1.15, villages.size))
+
+
+_CALIBRATED: dict[tuple[str, int], tuple[pl.DataFrame, pl.DataFrame]] = {}  # targets depend on files and seed only
+
+
+def population_truth(m: Methodology, seed: int, design: DesignParams,
+                     rng: np.random.Generator | None = None) -> tuple[pl.DataFrame, Population, pl.DataFrame]:
+    """Province targets (calibrated with `seed`), the population (effects drawn with `rng`, by default
+    from `seed`) and the true indicator values: finite-population values of the modelled items,
+    equal to the calibrated targets; the expectation items' constants."""
+    key = (m.content_hash, seed)
+    if key not in _CALIBRATED:
+        targets = province_targets(m, seed)
+        _CALIBRATED[key] = targets, indicator_truth(m, targets, seed)
+    targets, calibrated = _CALIBRATED[key]
+    population = build_population(m, calibrated, design, rng or np.random.default_rng([seed, 20245]))
+    return targets, population, with_truth(calibrated, population)
+
+
+def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0,
+                  design: DesignParams | None = None) -> dict[str, Any]:
     """Write the raw exports of a synthetic year into `out` (citizen/, official/, appraisal/)
-    with its ground truth and defect manifest under truth/; return the manifest. `out` must be new,
+    with its ground truth, design parameters and defect manifest under truth/; return the manifest.
+    `design` sets the commune/village/respondent effects (default: `DesignParams()`). `out` must be new,
     empty or made by an earlier `generate_year` (its marker file): a folder with other files is
     never emptied (InputError)."""
+    design = design or DesignParams()
     m = load_methodology(year)
     out = fresh_dir(Path(out), "synthetic year")  # never empties a folder it did not make
     for sub in ("citizen", "official", "appraisal", "truth"):
         (out / sub).mkdir(parents=True)
-    targets = province_targets(m, seed)
-    truth = indicator_truth(m, targets, seed)
+    targets, population, truth = population_truth(m, seed, design)
     tree = tree_truth(m, truth)
     cit_pts = citizen_points(m, tree, truth)
     levels, par_totals = par_levels(m, targets, cit_pts, seed)
     provinces = m.provinces.sort("province_code")
     codes = provinces["province_code"].to_list()
     rng = np.random.default_rng([seed, 20243])
-    villages = m.sampling_frame.group_by("province_code").len().sort("province_code")["len"].to_numpy()
-    size_cit = allocate(round(FULL_SIZE["citizen"] * scale), villages * rng.uniform(0.85, 1.15, len(codes)))
+    size_cit = citizen_sizes(m, round(FULL_SIZE["citizen"] * scale), rng)
     size_off = allocate(round(FULL_SIZE["official"] * scale), rng.uniform(0.7, 1.3, len(codes)))
     formats = rng.choice(len(FORMATS), size=len(codes), p=FORMAT_SHARE)
-    truth_by = {c: dict(zip(g["indicator_id"], g["value"], strict=True))
-                for (c,), g in truth.partition_by("province_code", as_dict=True).items()}
+    sample = declared_sample(m.population_frame)
+    sample_by = sample.partition_by("province_code", as_dict=True)
     phi_by = {c: dict(zip(g["subcriterion_id"], g["phi"], strict=True))
               for (c,), g in levels.filter(pl.col("phi").is_not_null())
               .partition_by("province_code", as_dict=True).items()}
@@ -87,7 +113,7 @@ def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0) -> di
                     "other_batch_ids": prev_ids or ["24-00-000001"], "sibling_communes": siblings}
             # citizens: one batch file per province
             prng = np.random.default_rng([seed, 1, k])
-            batch = citizen_batch(m, code, int(size_cit[k]), truth_by[code], prng)
+            batch = citizen_batch(m, code, int(size_cit[k]), sample_by[(code,)], population, prng)
             kinds = defects.CITIZEN if prev_ids else [d for d in defects.CITIZEN if "other_batch" not in d[0].kind]
             batch, recs = defects.inject(batch, info, kinds, DEFECT_RATE["citizen"], k * 3, prng)
             fmt = FORMATS[int(formats[k])]
@@ -111,7 +137,8 @@ def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0) -> di
     files.append(_write_appraisal(m, levels, out))
     for f in files:
         f["sha256"] = sha256_file(out / f["path"])
-    return _write_truth(m, out, seed, scale, targets, truth, tree, levels, par_totals, files, defect_rows)
+    sample.write_csv(out / "truth" / "sample.csv", float_precision=8)
+    return _write_truth(m, out, seed, scale, design, targets, truth, tree, levels, par_totals, files, defect_rows)
 
 
 def _record(path: str, source: str, r: dict, offset: int) -> dict:
@@ -138,7 +165,7 @@ def _write_appraisal(m: Methodology, levels: pl.DataFrame, out: Path) -> dict:
     return {"path": path.relative_to(out).as_posix(), "source": "appraisal", "format": "xlsx", "rows": table.height}
 
 
-def _write_truth(m, out, seed, scale, targets, truth, tree, levels, par_totals, files, defect_rows) -> dict:
+def _write_truth(m, out, seed, scale, design, targets, truth, tree, levels, par_totals, files, defect_rows) -> dict:
     t = out / "truth"
     wide = tree.pivot(on="node", index="province_code", values="value")
     provinces = (targets.select("province_code", "region_code", pl.col("sipas").alias("sipas_target"),
@@ -158,6 +185,7 @@ def _write_truth(m, out, seed, scale, targets, truth, tree, levels, par_totals, 
     manifest = {
         "year": m.year, "seed": seed, "scale": scale, "methodology_hash": m.content_hash,
         "rows": counts, "files": files,
+        "design": {"file": "truth/design.json", "sample": "truth/sample.csv"} | design.record(),
         "defects": {"file": "truth/defects.csv", "total": dfr.height,
                     "by_kind": dict(sorted(dfr.group_by("kind").len().iter_rows())),
                     "by_action": dict(sorted(dfr.group_by("action").len().iter_rows()))},
@@ -166,5 +194,6 @@ def _write_truth(m, out, seed, scale, targets, truth, tree, levels, par_totals, 
                   "national_mean": {"sipas": round(float(provinces["sipas"].mean()), 4),
                                     "par": round(float(provinces["par"].mean()), 4)}},
     }
+    (t / "design.json").write_text(json.dumps(design.record(), indent=2) + "\n", encoding="utf-8")
     (t / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return manifest
