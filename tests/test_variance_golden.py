@@ -29,14 +29,24 @@ S_P_ECO_RESULT is never answered, so the element ECO is the mean of the two indi
     (as if independent it would be (var1 + var2)/4 = 0.0160679: the covariance counts)
     se = 100 sqrt(0.0282901) = 16.8197 points
 
-df = 6 PSUs - 2 strata = 4; t(0.975, 4) = 2.776445
-    tree interval: 66.111 -+ 2.776445 x 16.8197 = [19.412, 112.81] -> high clipped to 100
+df of an indicator = 6 PSUs - 2 strata = 4; t(0.975, 4) = 2.776445
+
+The tree's score u = (z1 + z2) / 2 per PSU; each stratum's share of its variance, 3/2 x SS(u):
+    H1: SS(u) = (648/324^2 + 2.24/15^2 + 2 x 36/(324 x 15)) / 4 = (1/162 + 56/5625 + 2/135) / 4
+        v_H1 = 3/8 x 0.03094321 = 0.01160370
+    H2: SS(u) = (864/324^2 + 4.16/15^2 + 2 x 43.2/(324 x 15)) / 4 = (2/243 + 4.16/225 + 4/225) / 4
+        v_H2 = 3/8 x 0.04449712 = 0.01668642          (v_H1 + v_H2 = 0.02829012 = 4583/162000)
+    Satterthwaite df = (v_H1 + v_H2)^2 / (v_H1^2 / 2 + v_H2^2 / 2)
+                     = 0.000800331 / ((0.000134646 + 0.000278437) / 2) = 3.87492   (<= 4, so kept)
+    t(0.975, 3.87492) = 2.81215 (scipy t.ppf)
+    tree interval: 66.111 -+ 2.81215 x 16.8197 = [18.812, 113.41] -> high clipped to 100
 
 Korn-Graubard interval of indicator 1 (n = 12):
     n_eff = p(1-p)/var = (65/324)/(7/324) = 65/7 = 9.28571;  deff = var / (p(1-p)/n) = 84/65 = 1.29231
     (t(0.975, 11) / t(0.975, 4))^2 = (2.200985 / 2.776445)^2 = 0.628429;  n* = 9.28571 x 0.628429 = 5.83541
     x* = p n* = 4.21446;  interval = [Beta(0.025; x*, n* - x* + 1), Beta(0.975; x* + 1, n* - x*)]
-An indicator at 0 % (nobody satisfied), n = 12: n_eff = n, n* = 12 x 0.628429 = 7.54115;
+    (n* = min(n_eff x 0.628429, n): the cap at n applies after the df factor)
+An indicator at 0 % (nobody satisfied), n = 12: n_eff = n, n* = min(12 x 0.628429, 12) = 7.54115;
     interval [0, 1 - 0.025^(1/n*)] = [0, 1 - exp(-3.688879 / 7.54115)] = [0, 38.686 %]: not zero-width.
 """
 
@@ -54,6 +64,7 @@ from sipas_pipeline.variance import proportion_interval, strata_psus, stratified
 VAR1, VAR2, COV = 7 / 324, 16 / 375, 11 / 450
 VAR_NODE = 4583 / 162000
 T4, T11 = 2.776445, 2.200985
+DF_TREE, T_TREE = 3.87492, 2.81215  # Satterthwaite df of the tree's stratified variance, t(0.975, df)
 
 
 def _citizens(m, content=None, impl=None) -> pl.DataFrame:
@@ -104,7 +115,7 @@ def test_tree_node_counts_the_covariance(methodology, est):
         assert r["var"] == pytest.approx(1e4 * VAR_NODE, rel=1e-12)
         assert r["var"] == pytest.approx(1e4 * (VAR1 + VAR2 + 2 * COV) / 4, rel=1e-12)
         assert r["var"] > 1e4 * (VAR1 + VAR2) / 4 * 1.7  # independence would understate it
-        assert r["df"] == 4
+        assert r["df"] == pytest.approx(DF_TREE, abs=1e-4)  # Satterthwaite, below PSUs - strata = 4
     assert _row(tree, level="part", node="service")["value"] is None
 
 
@@ -114,8 +125,9 @@ def test_tree_interval_is_t_with_design_df_and_clipped(methodology, est):
     tree = add_uncertainty(sipas_tree(methodology, est), methodology.design, proportion=False)
     r = _row(tree, level="sipas", node="SIPAS")
     assert r["se"] == pytest.approx(16.8197, abs=1e-4)
-    assert r["ci_low"] == pytest.approx(100 * 119 / 180 - T4 * 16.8197, abs=1e-3)  # 19.412
-    assert r["ci_low"] == pytest.approx(19.412, abs=1e-3)
+    assert r["ci_low"] == pytest.approx(100 * 119 / 180 - T_TREE * 16.8197, abs=1e-3)  # 18.812
+    assert r["ci_low"] == pytest.approx(18.812, abs=1e-3)
+    assert stats.t.ppf(0.975, DF_TREE) == pytest.approx(T_TREE, abs=1e-5)
     assert r["ci_high"] == 100.0  # 112.81 clipped
     assert r["deff"] is None and r["small_sample"] is True  # 12 forms < 30
 
@@ -189,8 +201,9 @@ def test_par_survey_points_and_total_uncertainty(methodology, est):
     (1.5.2, max 1.75: 0.252591). All sub-criteria move together: u = sum_k max_k/4 x z = 6 z (the officials' maxima
     add up to 24) = 2, -2, 0; var = 3/2 x 8 = 12 (se 3.4641 = the sum of the sub-criteria's se); df 3 - 1 = 2.
     Citizens: only policy (= ECO above) has a value: 8.4.2 = 2 x 66.111/100 = 1.32222, se 2/100 x 16.8197 = 0.336394;
-    their var 0.02^2 x 1e4 x 4583/162000 = 0.113160 (df 4). PAR = 34 (appraisal, half of 68) + 24 x 3/4 + 1.32222
-    = 53.32222; var 12.113160 (se 3.480397); Welch df = 12.11316^2 / (12^2/2 + 0.11316^2/4) = 2.04 -> 2;
+    their var 0.02^2 x 1e4 x 4583/162000 = 0.113160 (df 3.87492, the tree's Satterthwaite df).
+    PAR = 34 (appraisal, half of 68) + 24 x 3/4 + 1.32222
+    = 53.32222; var 12.113160 (se 3.480397); Welch df = 12.11316^2 / (12^2/2 + 0.11316^2/3.87492) = 2.04 -> 2;
     interval 53.32222 -+ 4.302653 x 3.480397 = [38.3474, 68.2970]."""
     from sipas_pipeline.par_index import par_points, par_totals
 
@@ -206,7 +219,7 @@ def test_par_survey_points_and_total_uncertainty(methodology, est):
     assert _row(pts, subcriterion_id="1.1.1")["se"] is None  # appraisal: no sampling error
     s = _row(survey, province_code="01")
     assert s["var_official"] == pytest.approx(12.0) and s["df_official"] == 2
-    assert s["var_citizen"] == pytest.approx(0.113160, abs=1e-6) and s["df_citizen"] == 4
+    assert s["var_citizen"] == pytest.approx(0.113160, abs=1e-6) and s["df_citizen"] == pytest.approx(DF_TREE, abs=1e-4)
     _, totals = par_totals(m, pts, survey)
     t = _row(totals, province_code="01")
     assert t["par_index"] == pytest.approx(53.32222, abs=1e-5) and t["se"] == pytest.approx(3.480397, abs=1e-6)

@@ -181,7 +181,7 @@ CREATE TABLE IF NOT EXISTS indicator_values (
     incomplete_reason VARCHAR,
     ci_low DOUBLE,
     ci_high DOUBLE,
-    df BIGINT,
+    df DOUBLE,
     deff DOUBLE,
     n_eff DOUBLE,
     small_sample BOOLEAN,
@@ -219,7 +219,7 @@ CREATE TABLE IF NOT EXISTS sipas_indices (
     incomplete_reason VARCHAR,
     ci_low DOUBLE,
     ci_high DOUBLE,
-    df BIGINT,
+    df DOUBLE,
     deff DOUBLE,
     n_eff DOUBLE,
     small_sample BOOLEAN,
@@ -238,7 +238,7 @@ COMMENT ON COLUMN sipas_indices.n IS 'Citizens'' forms of the unit (số phiếu
 COMMENT ON COLUMN sipas_indices.se IS 'Standard error in percentage points (sai số chuẩn): design-based, the tree linearised as a whole (the same combination of the indicators'' linearised scores, so correlations between indicators count), Taylor linearisation over the strata and communes (PSUs) of the citizens'' sample with weights, with-replacement approximation; region and nation: sqrt(sum of province variances) / k (independent provinces)';
 COMMENT ON COLUMN sipas_indices.ci_low IS 'Lower bound of the 95% confidence interval (khoảng tin cậy), percent: value - t(df) x se, clipped to 0-100';
 COMMENT ON COLUMN sipas_indices.ci_high IS 'Upper bound of the 95% confidence interval (khoảng tin cậy), percent, same method as ci_low';
-COMMENT ON COLUMN sipas_indices.df IS 'Design degrees of freedom (bậc tự do): sampled communes (PSUs) minus strata of the unit, summed over provinces for a region or the nation; the t quantile of the interval uses it';
+COMMENT ON COLUMN sipas_indices.df IS 'Design degrees of freedom (bậc tự do) of the composite: the Satterthwaite effective df of its stratified variance, (sum of the strata''s variances)^2 / sum(variance^2 / (PSUs - 1)), at most sampled communes (PSUs) minus strata (fractional); summed over provinces for a region or the nation; the t quantile of the interval uses it';
 COMMENT ON COLUMN sipas_indices.deff IS 'Design effect: null for tree nodes (a composite of indicators has no single simple-random-sampling reference)';
 COMMENT ON COLUMN sipas_indices.n_eff IS 'Effective sample size: null for tree nodes (see deff)';
 COMMENT ON COLUMN sipas_indices.small_sample IS 'Small sample (mẫu nhỏ): n below the methodology''s threshold (design.small_sample, 30): read the value with care';
@@ -278,7 +278,7 @@ CREATE TABLE IF NOT EXISTS par_totals (
     se DOUBLE,
     ci_low DOUBLE,
     ci_high DOUBLE,
-    df BIGINT,
+    df DOUBLE,
     PRIMARY KEY (run_id, province_code)
 );
 COMMENT ON TABLE par_totals IS 'PAR INDEX (Chỉ số cải cách hành chính) per province: total, its appraisal and survey parts, and the group';
@@ -293,7 +293,7 @@ COMMENT ON COLUMN par_totals."group" IS 'Group (nhóm) A-E by the PAR INDEX, bou
 COMMENT ON COLUMN par_totals.se IS 'Standard error of the PAR INDEX from its survey part (sai số chuẩn): officials'' and citizens'' points are independent samples, variances added; the citizens'' sub-criteria combined through the respondents'' linearised scores; appraisal points carry none';
 COMMENT ON COLUMN par_totals.ci_low IS 'Lower bound of the 95% confidence interval of the PAR INDEX: value - t(df) x se, clipped to 0-100';
 COMMENT ON COLUMN par_totals.ci_high IS 'Upper bound of the 95% confidence interval of the PAR INDEX: value + t(df) x se, clipped to 0-100';
-COMMENT ON COLUMN par_totals.df IS 'Degrees of freedom of the PAR INDEX interval: Welch-Satterthwaite combination of the officials'' (officials - 1) and citizens'' (communes - strata) degrees of freedom';
+COMMENT ON COLUMN par_totals.df IS 'Degrees of freedom of the PAR INDEX interval: Welch-Satterthwaite combination of the officials'' (officials - 1) and citizens'' (the Satterthwaite df of their points) degrees of freedom, rounded down';
 
 CREATE TABLE IF NOT EXISTS ranks (
     run_id VARCHAR NOT NULL,
@@ -302,7 +302,7 @@ CREATE TABLE IF NOT EXISTS ranks (
     measure VARCHAR NOT NULL,
     value DOUBLE,
     se DOUBLE,
-    df BIGINT,
+    df DOUBLE,
     region_code VARCHAR NOT NULL,
     rank_national BIGINT,
     rank_regional BIGINT,

@@ -192,7 +192,10 @@ def combinations(est: IndicatorEstimates, coefficients: pl.DataFrame, keys: list
                          g, {"value": pl.col("c") * pl.col("value")}, ["indicator_id"])
     var = stratified_variance(combine_scores(est.scores, coefficients, "indicator_id", keys), keys, est.n_h)
     df = est.values.select(DOMAIN, "df").unique(DOMAIN)
+    # the composite's Satterthwaite df, within [1, PSUs - strata]; the plain count where it has no variance
+    satterthwaite = pl.min_horizontal(pl.max_horizontal(pl.col("df_satterthwaite"), pl.lit(1.0)), pl.col("df"))
     return (value.join(var, on=g, how="left").with_columns(pl.col("var") * 1e4).join(df, on=DOMAIN, how="left")
+            .with_columns(pl.coalesce(satterthwaite, pl.col("df")).cast(pl.Float64).alias("df"))
             .join(est.respondents, on=DOMAIN, how="left").select(*g, "value", "var", "df", "n").sort(*g))
 
 
@@ -207,7 +210,7 @@ def sipas_tree(m: Methodology, est: IndicatorEstimates) -> pl.DataFrame:
     return (every.join(found, on=[DOMAIN, "level", "node"], how="left")
             .join(est.values.select(DOMAIN, "df").unique(DOMAIN), on=DOMAIN, how="left", suffix="_p")
             .join(est.respondents, on=DOMAIN, how="left", suffix="_p")
-            .select(DOMAIN, "level", "node", "value", "var", pl.coalesce("df", "df_p").alias("df"),
+            .select(DOMAIN, "level", "node", "value", "var", pl.coalesce("df", pl.col("df_p").cast(pl.Float64)).alias("df"),
                     pl.coalesce("n", "n_p").cast(pl.Int64).alias("n")).sort(DOMAIN, "level", "node"))
 
 
@@ -224,7 +227,7 @@ def roll_up(m: Methodology, by_province: pl.DataFrame, keys: list[str], sums: li
         k = pl.col("value").count()
         present = pl.col("value").is_not_null()
         agg += [pl.when(k > 0).then(pl.when(present).then(pl.col("var")).sort_by("province_code").sum() / k ** 2).alias("var"),
-                pl.when(k > 0).then(pl.when(present).then(pl.col("df")).sum()).alias("df")]
+                pl.when(k > 0).then(pl.when(present).then(pl.col("df")).sort_by("province_code").sum()).alias("df")]
         extra = ["var", "df"]
     region = prov.group_by("region_code", *keys).agg(agg).rename({"region_code": "unit_code"})
     nation = prov.group_by(*keys).agg(agg).with_columns(pl.lit("VN").alias("unit_code"))

@@ -158,7 +158,7 @@ def par_totals(m: Methodology, points: pl.DataFrame, survey: pl.DataFrame | None
     welch = (pl.when((v1 + v2) > 0).then(((v1 + v2) ** 2 / (v1 ** 2 / d1 + v2 ** 2 / d2)).floor())
              .otherwise(pl.min_horizontal(d1, d2)))
     totals = totals.join(survey.select("province_code", (v1 + v2).alias("var"),
-                                       pl.max_horizontal(welch, pl.lit(1)).cast(pl.Int64).alias("df")),
+                                       pl.max_horizontal(welch, pl.lit(1)).floor().alias("df")),
                          on="province_code", how="left")
     se = np.sqrt(totals["var"].to_numpy().astype(float))
     low, high = t_interval(totals["par_index"].to_numpy(), se, totals["df"].to_numpy().astype(float), m.design.confidence)

@@ -11,7 +11,7 @@ _UNCERTAINTY = {
     "se": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
     "ci_low": pa.Column(pl.Float64, _PCT, nullable=True),
     "ci_high": pa.Column(pl.Float64, _PCT, nullable=True),
-    "df": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "df": pa.Column(pl.Float64, pa.Check.ge(1), nullable=True),
     "deff": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
     "n_eff": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
     "small_sample": pa.Column(pl.Boolean, nullable=True),
@@ -53,7 +53,7 @@ PAR_TOTALS = pa.DataFrameSchema({
     "se": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
     "ci_low": pa.Column(pl.Float64, _PCT, nullable=True),
     "ci_high": pa.Column(pl.Float64, _PCT, nullable=True),
-    "df": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "df": pa.Column(pl.Float64, pa.Check.ge(1), nullable=True),
 }, name="par_totals")
 
 RANKS = pa.DataFrameSchema({

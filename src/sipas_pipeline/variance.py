@@ -10,7 +10,10 @@ with z_hj the PSU totals of z (zero outside the domain) and n_h the PSUs of the 
 with-replacement approximation at the first stage, no finite population correction. A stratum with a
 single PSU ("lonely PSU") contributes its PSU's squared deviation from the grand mean of PSU totals,
 which is zero for a linearised score (R survey's `lonely.psu = "adjust"`), with factor 1; the rule
-`fail` stops the run instead. Degrees of freedom: PSUs - strata of the domain (at least 1).
+`fail` stops the run instead. Degrees of freedom: PSUs - strata of the domain (at least 1) for an
+indicator; for a composite (a tree node), whose strata contribute unequal shares of the variance, the
+Satterthwaite effective df (sum_h v_h)^2 / sum_h (v_h^2 / (n_h - 1)), at most PSUs - strata (Korn and
+Graubard 1999, 5.2): with about 4 PSUs per province the plain count over-states the df of the SIPAS.
 
 A node of the SIPAS tree is a linear combination sum_i c_i R_i of indicators; its score is the same
 combination of the indicators' scores. Because PSU totals are sums, combining the PSU totals of the
@@ -89,7 +92,13 @@ def stratified_variance(scores: pl.DataFrame, keys: list[str], n_h: pl.DataFrame
     nh = pl.col("n_h")
     v = (pl.when(nh > 1).then(nh / (nh - 1) * (pl.col("ss") + (nh - pl.col("m")) * (pl.col("s1") / nh) ** 2))
          .otherwise(pl.col("ss")))
-    return ordered_sums(ss, [DOMAIN, *keys], {"var": v}, [STRATUM])
+    # Satterthwaite: df = (sum_h v_h)^2 / sum_h v_h^2 / (n_h - 1), over the strata with more than one PSU
+    per_stratum = ss.with_columns(v.alias("v"))
+    out = ordered_sums(per_stratum, [DOMAIN, *keys],
+                       {"var": pl.col("v"), "v2": pl.when(nh > 1).then(pl.col("v") ** 2 / (nh - 1)).otherwise(0.0)},
+                       [STRATUM])
+    return out.select(DOMAIN, *keys, "var", pl.when(pl.col("v2") > 0).then(pl.col("var") ** 2 / pl.col("v2"))
+                      .alias("df_satterthwaite"))
 
 
 def ratio_scores(psu_sums: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -126,7 +135,7 @@ def proportion_interval(p: np.ndarray, var: np.ndarray, n: np.ndarray, df: np.nd
                         confidence: float) -> dict[str, np.ndarray]:
     """Korn-Graubard (1998) interval of a proportion `p` (0-1) with design variance `var`, `n` respondents and
     `df` design degrees of freedom: Clopper-Pearson with the effective sample size n_eff = p(1-p)/var, capped at
-    n and scaled by (t_{n-1} / t_df)^2: n* = min(n_eff, n) (t_{n-1} / t_df)^2, x = p n*. At p = 0 or 1 (or
+    scaled by (t_{n-1} / t_df)^2 and capped at n: n* = min(n_eff (t_{n-1} / t_df)^2, n), x = p n*. At p = 0 or 1 (or
     var = 0) n_eff = n. Never zero-width for n > 0, always inside [0, 1]. Also returns the design effect
     var / (p(1-p)/n) and n_eff."""
     p, var, n, df = (np.asarray(a, dtype=float) for a in (p, var, n, df))
@@ -135,7 +144,7 @@ def proportion_interval(p: np.ndarray, var: np.ndarray, n: np.ndarray, df: np.nd
         deff = np.where(pq > 0, var / (pq / n), np.nan)
         n_eff = np.where((pq > 0) & (var > 0), pq / var, n)
         ratio = (quantile_t(np.maximum(n - 1, 1), confidence) / quantile_t(df, confidence)) ** 2
-        n_star = np.minimum(n_eff, n) * ratio
+        n_star = np.minimum(n_eff * ratio, n)
         x = p * n_star
         alpha = 1 - confidence
         low = np.where(x > 0, special.betaincinv(x, n_star - x + 1, alpha / 2), 0.0)
@@ -168,6 +177,6 @@ def add_uncertainty(frame: pl.DataFrame, design: Design, proportion: bool) -> pl
     present = pl.col("value").is_not_null()
     return frame.drop("var").with_columns(
         *[pl.Series(k, v, dtype=pl.Float64).fill_nan(None) for k, v in cols.items()],
-        pl.Series("small_sample", small), pl.col("df").cast(pl.Int64),
+        pl.Series("small_sample", small), pl.col("df").cast(pl.Float64),
     ).with_columns(pl.when(present).then(pl.col(c)).alias(c)
                    for c in ("se", "ci_low", "ci_high", "deff", "n_eff", "df", "small_sample"))
