@@ -21,8 +21,9 @@ def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tu
     Each official's ratings are one cluster of a simple random sample per province (with replacement): the
     mean R_k = S_k / C_k (sum and count of ratings) has the linearised score z_rk = (s_rk - R_k c_rk) / C_k per
     official r; var(points_k) = b_k^2 n/(n-1) sum_r z_rk^2 with b_k = max / (max - min), and the officials'
-    points together have the score u_r = sum_k b_k z_rk. Sums run row after row (numpy bincount) over
-    the rows sorted on all their columns: identical bits for the same forms in any order.
+    points together have the score u_r = sum_k b_k z_rk, so var = b' Z b with Z_jk = sum_r z_rj z_rk. Z comes
+    from the integer moments of the officials' sums and counts (exact in any order): identical bits for the same
+    forms in any order.
     Returns (province_code, subcriterion_id, points, se) and (province_code, var, df)."""
     items = (m.forms["official"].filter(pl.col("refs").str.starts_with("par:"))
              .select(pl.col("field_id").alias("item"), pl.col("refs").str.strip_prefix("par:").alias("subcriterion_id")))
@@ -41,30 +42,33 @@ def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tu
         *[pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int16) for c in cols]).cast(pl.Int16).alias(f"c{j}")
           for j, cols in enumerate(per_sub.values())])
         .collect(engine="streaming" if lazy else "auto"))
-    rated = rated.sort(rated.columns)  # a canonical row order: the same sums whatever order the forms came in
-    index = rated["p"].to_numpy().astype(np.intp)
-
-    def per_province(x: pl.Series | np.ndarray) -> np.ndarray:
-        """Sum of x per province, row after row in the canonical order (numpy bincount): the same bits in every run."""
-        return np.bincount(index, weights=np.asarray(x, dtype=np.float64), minlength=codes.len())
-
+    rated = rated.sort("p")  # each province's forms together (their order within it does not matter below)
     k_ = range(subs.height)
-    n = per_province(np.ones(rated.height))
-    big_s = np.stack([per_province(rated[f"s{j}"]) for j in k_], axis=1)  # integer-valued: exact
-    big_c = np.stack([per_province(rated[f"c{j}"]) for j in k_], axis=1)
+    n = np.bincount(rated["p"].to_numpy().astype(np.intp), minlength=codes.len()).astype(np.float64)
+    # per province the integer moments S'S, S'C, C'C of the officials' sums and counts: sums of small integers,
+    # exact in floating point whatever the order of the forms, so the variances below have the same bits in every run
+    bounds = np.concatenate([[0], np.cumsum(n.astype(np.int64))])
+    big_s = np.zeros((codes.len(), subs.height))
+    big_c = np.zeros_like(big_s)
+    moments = np.zeros((codes.len(), 3, subs.height, subs.height))
+    for p in np.flatnonzero(n):  # one matrix product per province with forms (not per cell)
+        part = rated.slice(int(bounds[p]), int(n[p]))
+        sp = part.select(f"s{j}" for j in k_).to_numpy().astype(np.float64)
+        cp = part.select(f"c{j}" for j in k_).to_numpy().astype(np.float64)
+        big_s[p], big_c[p] = sp.sum(axis=0), cp.sum(axis=0)
+        moments[p] = (sp.T @ sp, sp.T @ cp, cp.T @ cp)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = big_s / big_c
         factor = np.where(n > 1, n / np.maximum(n - 1, 1), np.nan)
+        # sum over officials of z_j z_k, z_j = (s_j - R_j c_j) / C_j:
+        # (S'S - S'C diag(R) - diag(R) C'S + diag(R) C'C diag(R))_jk / (C_j C_k)
+        rr = np.nan_to_num(r)
+        ss, sc, cc = moments[:, 0], moments[:, 1], moments[:, 2]
+        cross = (ss - sc * rr[:, None, :] - np.swapaxes(sc, 1, 2) * rr[:, :, None]
+                 + cc * rr[:, :, None] * rr[:, None, :]) / (big_c[:, :, None] * big_c[:, None, :])
     b = subs["max_points"].to_numpy() / (hi - lo)
-
-    u = np.zeros(rated.height)
-    var_k = np.empty_like(r)
-    for j in k_:  # one vectorised pass per sub-criterion definition
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r_j, c_inv = np.ascontiguousarray(r[:, j]), 1.0 / big_c[:, j]
-            z = (rated[f"s{j}"].to_numpy() - r_j[index] * rated[f"c{j}"].to_numpy()) * c_inv[index]
-        var_k[:, j] = per_province(z * z)
-        u += b[j] * z
+    var_k = np.diagonal(cross, axis1=1, axis2=2)
+    var_u = np.einsum("j,pjk,k->p", b, np.nan_to_num(cross), b)
     points = b[None, :] * (r - lo)
     ses = b[None, :] * np.sqrt(factor[:, None] * var_k)
     provinces = codes.to_numpy()
@@ -73,7 +77,7 @@ def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tu
                         "subcriterion_id": np.tile(subs["subcriterion_id"].to_numpy(), int(seen.sum())),
                         "points": points[seen].ravel(), "se": ses[seen].ravel()},
                        schema={"province_code": pl.Utf8, "subcriterion_id": pl.Utf8, "points": pl.Float64, "se": pl.Float64})
-    total = pl.DataFrame({"province_code": provinces[seen], "var": (factor * per_province(u * u))[seen],
+    total = pl.DataFrame({"province_code": provinces[seen], "var": (factor * var_u)[seen],
                           "df": np.maximum(n - 1, 1).astype(np.int64)[seen]})
     return out.fill_nan(None), total.fill_nan(None)
 
