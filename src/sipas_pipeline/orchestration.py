@@ -284,7 +284,7 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
             applied = fixed["applied"]
             run["timings"].append({"stage": "corrections", "seconds": fixed["seconds"]})
         else:
-            applied = [f.row() | {"rows": 0, "outcome": "replaced"} for f in fixes]
+            applied = [f.audit(0, "replaced") for f in fixes]
         report = stages.validation_report(m, ingested, checked) | {"run_id": run["run_id"]}
         run |= {"inputs": stages.run_inputs(ingested, checked), "unreadable_files": report["unreadable_files"],
                 "ignored_files": report["ignored_files"],
