@@ -47,7 +47,7 @@ def previous_results(db: Path, year: int) -> pl.DataFrame | None:
                              FROM ranks k JOIN current_runs r USING (run_id) WHERE k.year = $year AND k.value IS NOT NULL
                              ORDER BY k.measure, k.province_code""", {"year": year - 1})
         frame = pl.DataFrame(cur.fetchall(), schema=[d[0] for d in cur.description], orient="row")
-    except (duckdb.CatalogException, duckdb.BinderException):  # no ranks, or ranks without se (an older schema): no results to use
+    except (duckdb.CatalogException, duckdb.BinderException):  # no ranks, or ranks without se (older schema): none
         return None
     finally:
         con.close()

@@ -13,7 +13,8 @@ CSS = """body{font-family:'DejaVu Sans',Arial,sans-serif;margin:2em auto;max-wid
 h1{font-size:1.6em}h2{border-bottom:2px solid #2c7fb8;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;font-size:.9em}
 td.n{text-align:right}.en{color:#666;font-size:.9em}.card{border:1px solid #ccc;padding:.5em 1em;margin:1.5em 0}
-.card:target{border:2px solid #2c7fb8;background:#f4f9fd}nav a{margin-right:.6em;white-space:nowrap}svg{max-width:100%;height:auto}
+.card:target{border:2px solid #2c7fb8;background:#f4f9fd}nav a{margin-right:.6em;white-space:nowrap}
+svg{max-width:100%;height:auto}
 .warn{color:#b30000}"""
 
 
@@ -80,11 +81,13 @@ def scorecard(data: ReportData, code: str) -> str:
     region = top["region_code"]
     k = data["ranks"].filter((pl.col("unit_code") == code) & (pl.col("measure") == "sipas")).row(0, named=True)
     p = data["par"].filter((pl.col("unit_level") == "province") & (pl.col("unit_code") == code)).row(0, named=True)
-    change = ("–" if k["change_value"] is None else
-              f"{k['change_value']:+.2f} ({'có ý nghĩa / significant' if k['change_significant'] else 'không có ý nghĩa / not significant' if k['change_significant'] is False else 'so với số liệu công bố / against published figures'})")
+    verdict = {True: "có ý nghĩa / significant", False: "không có ý nghĩa / not significant",
+               None: "so với số liệu công bố / against published figures"}[k["change_significant"]]
+    change = "–" if k["change_value"] is None else f"{k['change_value']:+.2f} ({verdict})"
     facts = [
         [bi("SIPAS", "SIPAS index"), f"{num(top['value'])} ({num(top['ci_low'])}–{num(top['ci_high'])})"],
-        [bi("Xếp hạng toàn quốc", "national rank"), f"{k['rank_national'] or '–'} ({k['rank_low'] or '–'}–{k['rank_high'] or '–'})"],
+        [bi("Xếp hạng toàn quốc", "national rank"),
+         f"{k['rank_national'] or '–'} ({k['rank_low'] or '–'}–{k['rank_high'] or '–'})"],
         [bi("Xếp hạng trong vùng", "rank in the region"),
          f"{k['rank_regional'] or '–'} ({k['rank_regional_low'] or '–'}–{k['rank_regional_high'] or '–'})"],
         [bi("Thay đổi so với năm trước", "change since last year"), escape(change)],
@@ -110,8 +113,9 @@ def scorecard(data: ReportData, code: str) -> str:
             f" {escape(code)})</span></h3>"
             + (f"<p class='warn'>{escape(top['incomplete_reason'])}</p>" if top["incomplete_reason"] else "")
             + table([bi("Chỉ tiêu", "Measure"), bi("Giá trị", "Value")], facts)
-            + f"<h4>{bi('Yếu tố mạnh nhất và yếu nhất so với toàn quốc', 'Strongest and weakest elements against the nation')}</h4>"
-            + table([bi("Yếu tố", "Element"), bi("Tỉnh", "Province"), bi("Toàn quốc", "Nation"), bi("Chênh lệch", "Gap")], el_rows)
+            + f"<h4>{bi('Yếu tố mạnh nhất và yếu nhất so với toàn quốc', 'Strongest and weakest elements vs the nation')}</h4>"
+            + table([bi("Yếu tố", "Element"), bi("Tỉnh", "Province"), bi("Toàn quốc", "Nation"), bi("Chênh lệch", "Gap")],
+                    el_rows)
             + f"<h4>{bi('Lĩnh vực Chỉ số CCHC', 'PAR INDEX fields')} (% {bi('điểm tối đa', 'of maximum')})</h4>"
             + table([bi("Lĩnh vực", "Field"), bi("Điểm", "Points"), bi("Tối đa", "Max"), "%", bi("Vùng", "Region") + " %",
                      bi("Toàn quốc", "Nation") + " %"], f_rows)
@@ -123,7 +127,8 @@ def page(data: ReportData, charts: dict[str, str]) -> str:
     run = data["run"].row(0, named=True)
     provinces = (data["sipas"].filter((pl.col("unit_level") == "province") & (pl.col("level") == "sipas"))
                  .sort("unit_sort_key"))
-    nav = "".join(f"<a href='#{anchor(c)}'>{escape(n)}</a> " for c, n in provinces.select("unit_code", "unit_name_vi").iter_rows())
+    nav = "".join(f"<a href='#{anchor(c)}'>{escape(n)}</a> "
+                  for c, n in provinces.select("unit_code", "unit_name_vi").iter_rows())
     sections = [
         ("sipas-chart", bi("SIPAS của các tỉnh, khoảng tin cậy và trung bình toàn quốc",
                            "SIPAS of every province with its confidence interval and the national mean"), "sipas"),
