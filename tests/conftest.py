@@ -64,10 +64,11 @@ def sample_db(tmp_path_factory, methodology, sample_work) -> Path:
     from datetime import UTC, datetime
 
     from sipas_pipeline.publish import publish
-    from sipas_pipeline.stages import read_quarantine, read_results
+    from sipas_pipeline.stages import read_quarantine, read_results, run_inputs
 
     db = tmp_path_factory.mktemp("sample_db") / "sipas.duckdb"
     run = {"run_id": "2024-sample", "started_at": datetime.now(UTC), "parameters": {"year": 2024}, "code_version": "test",
-           "timings": []}
+           "timings": [], "inputs": run_inputs(sample_work["ingested"], sample_work["checked"]),
+           "accounting": [{"source": s} | c for s, c in sample_work["checked"]["sources"].items()]}
     publish(db, methodology, run, read_results(sample_work["work"]), read_quarantine(sample_work["work"]))
     return db

@@ -47,7 +47,8 @@ def test_publish_tables_views_and_comments(tmp_path, methodology, sample_work):
     par = query(db, "SELECT count(*), count(DISTINCT rank_national), min(rank_national) FROM current_par_index "
                      "WHERE unit_level = 'province'")
     assert par[0][0] == 63 and par[0][2] == 1
-    assert query(db, "SELECT count(*) FROM current_par_index WHERE unit_level = 'province' AND par_group NOT IN ('A','B','C','D','E')") == [(0,)]
+    assert query(db, "SELECT count(*) FROM current_par_index WHERE unit_level = 'province' "
+                     "AND par_group NOT IN ('A','B','C','D','E')") == [(0,)]
     # PAR points: sub-criteria, criteria and fields, each province's fields sum to its total
     diff = query(db, """SELECT max(abs(f.s - t.par_index)) FROM (SELECT unit_code, sum(points) s FROM current_par_points
                         WHERE level = 'field' GROUP BY 1) f JOIN current_par_index t USING (unit_code)""")
