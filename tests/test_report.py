@@ -192,3 +192,44 @@ def test_sipas_report_command(sample_db, tmp_path):
     bad = CliRunner().invoke(app, ["report", "--year", "2019", "--db", str(sample_db), "--out", str(out), "--json"])
     assert bad.exit_code == 2 and json.loads(bad.stdout)["error"].endswith("no published run of 2019 (see `sipas runs list`)")
     shutil.rmtree(out)
+
+
+@pytest.mark.integration
+def test_runs_list_fits_80_columns_and_json_keeps_vietnamese(sample_db, methodology, sample_work, tmp_path):
+    """Two runs with real-length ids: the table fits 80 columns; --json output keeps Vietnamese unescaped;
+    a --json failure is a JSON object; a long error is one line in a narrow terminal."""
+    from datetime import UTC, datetime
+
+    from sipas_pipeline.cli import app
+    from sipas_pipeline.publish import publish
+    from sipas_pipeline.stages import read_quarantine, read_results
+
+    db = tmp_path / "sipas.duckdb"
+    shutil.copyfile(sample_db, db)
+    tables = read_results(sample_work["work"])
+    hit = (pl.col("province_code") == "01") & (pl.col("measure") == "sipas")
+    moved = tables | {"ranks": tables["ranks"].with_columns(pl.when(hit).then(pl.col("value") + 0.5)
+                                                            .otherwise(pl.col("value")).alias("value"))}
+    run_id = "2024-20261126T214055Z-a1b2c3"  # the format of orchestration.new_run_id
+    publish(db, methodology, {"run_id": run_id, "started_at": datetime.now(UTC), "parameters": {}, "code_version": "t",
+                              "timings": [], "accounting": [{"source": "citizen", "read": 36512, "valid": 36400,
+                                                             "quarantined": 112}]}, moved, read_quarantine(sample_work["work"]))
+    runner = CliRunner()
+    table = runner.invoke(app, ["runs", "list", "--db", str(db)], env={"COLUMNS": "80"})
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, table.stdout
+    assert any(run_id in line and "current" in line and "36,512" in line for line in lines)
+    assert any("2024-sample" in line and "published" in line for line in lines)
+    diff = runner.invoke(app, ["runs", "diff", "2024-sample", run_id, "--db", str(db), "--json"])
+    assert diff.exit_code == 0, diff.output
+    assert '"unit_name_vi": "Hà Nội"' in diff.stdout and "\\u" not in diff.stdout
+    assert {(d["kind"], d["unit_code"], d["item"]) for d in json.loads(diff.stdout)} == {("rank", "01", "sipas")}
+    bad = runner.invoke(app, ["runs", "diff", "2024-sample", "no-such-run", "--db", str(db), "--json"])
+    assert bad.exit_code == 2 and json.loads(bad.stdout) == {
+        "error": "no run 'no-such-run' in the database (see `sipas runs list`)", "exit_code": 2}
+    long_name = "thư_mục_rất_dài_" * 8
+    narrow = runner.invoke(app, ["report", "--year", "2024", "--db", str(tmp_path / long_name / "x.duckdb"), "--out",
+                                 str(tmp_path / "o")], env={"COLUMNS": "40"})
+    assert narrow.exit_code == 2
+    assert narrow.stderr.strip().count("\n") == 0 and narrow.stderr.startswith("error: ") and long_name in narrow.stderr

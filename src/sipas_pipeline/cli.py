@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -232,7 +231,8 @@ def run(
         fail(str(exc))
     if as_json:
         keys = ("run_id", "status", "year", "db", "raw", "flow_run_id", "sources", "unreadable_files", "ignored_files",
-                "timings", "cached", "corrections", "results_hash", "national", "groups", "incomplete", "sipas", "par")
+                "timings", "cached", "corrections", "results_hash", "national", "groups", "incomplete", "sipas", "par",
+                "release")
         print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
         return
     print_run(result)
@@ -264,6 +264,9 @@ def print_run(result: dict) -> None:
                              f"{r['rank_interval'][1]})" for r in result[measure][end])
             console.print(f"{title} {end}: {rows}")
     console.print(f"DuckDB: {result['db']} (open read-only; views current_*)")
+    if result.get("release"):
+        console.print(f"Report (báo cáo): {result['release']['html']}; workbook: {result['release']['workbook']}",
+                      highlight=False, soft_wrap=True)
 
 
 runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded in the DuckDB file (lần chạy).")
@@ -302,9 +305,9 @@ def runs_list(year: Annotated[int | None, typer.Option("--year", help="Only this
         print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], ensure_ascii=False, default=str))
         return
     # fits 80 columns: the year is in the run id, the status says which run is current, figures are compact
-    t = Table(title="Runs (lần chạy)", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    t = Table(title="Runs (lần chạy)", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
     for name, right in (("run_id", False), ("status", False), ("started UTC", False), ("read", True),
-                        ("quarant.", True), ("corr.", True)):
+                        ("quar.", True), ("corr.", True)):
         t.add_column(name, justify="right" if right else "left", no_wrap=True)
     for r in rows:
         d = dict(zip(keys, r, strict=True))
