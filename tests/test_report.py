@@ -191,6 +191,14 @@ def test_sipas_report_command(sample_db, tmp_path):
     assert all(Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in files["pngs"])
     bad = CliRunner().invoke(app, ["report", "--year", "2019", "--db", str(sample_db), "--out", str(out), "--json"])
     assert bad.exit_code == 2 and json.loads(bad.stdout)["error"].endswith("no published run of 2019 (see `sipas runs list`)")
+    again = CliRunner().invoke(app, ["report", "--year", "2024", "--db", str(sample_db), "--out", str(out)])
+    assert again.exit_code == 0, again.output  # its own folder: made again
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("an analyst's file", encoding="utf-8")
+    refused = CliRunner().invoke(app, ["report", "--year", "2024", "--db", str(sample_db), "--out", str(mine)])
+    assert refused.exit_code == 2 and "not empty and not made by sipas" in refused.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
     shutil.rmtree(out)
 
 

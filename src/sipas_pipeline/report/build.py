@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from sipas_pipeline.errors import InputError
+from sipas_pipeline.paths import fresh_dir
 from sipas_pipeline.report import charts
 from sipas_pipeline.report.data import read
 from sipas_pipeline.report.excel import write_workbook
@@ -31,12 +31,10 @@ class ReportFiles:
 def build(db: Path, year: int, out_dir: Path) -> ReportFiles:
     """Read `year`'s current run from `db` (read-only) and write into `out_dir` (made if missing):
     sipas_<year>_report.html (self-contained), PNGs of the main charts, sipas_<year>.xlsx and the CSVs.
-    Only these files are written (each replaced when it exists); InputError for a missing file or year."""
+    `out_dir` must be new, empty or made by an earlier report (then emptied first): a folder holding other
+    files is never touched (InputError, one line), nor is a missing file or year (InputError)."""
     data = read(Path(db), year)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: is a file, not a folder: pass --out DIR")
-    out.mkdir(parents=True, exist_ok=True)
+    out = fresh_dir(Path(out_dir), "report")  # new, empty, or made by an earlier report: never a folder of other files
     s = data["sipas"]
     provinces = s.filter((pl.col("unit_level") == "province") & (pl.col("level") == "sipas"))
     national = s.filter((pl.col("unit_level") == "nation") & (pl.col("level") == "sipas"))["value"][0]
