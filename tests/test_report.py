@@ -241,3 +241,27 @@ def test_runs_list_fits_80_columns_and_json_keeps_vietnamese(sample_db, methodol
                                  str(tmp_path / "o")], env={"COLUMNS": "40"})
     assert narrow.exit_code == 2
     assert narrow.stderr.strip().count("\n") == 0 and narrow.stderr.startswith("error: ") and long_name in narrow.stderr
+
+
+def test_incomplete_province_is_said_not_hidden(sample_db, tmp_path):
+    """A province published without a figure (--allow-incomplete) is named with its reason, left out of the charts,
+    and still has its scorecard."""
+    from sipas_pipeline.report import charts
+    from sipas_pipeline.report.data import read
+    from sipas_pipeline.report.html import page
+
+    data = read(sample_db, 2024)
+    why = "no forms of citizens (không có phiếu người dân)"
+    gone = pl.col("unit_code") == "01"
+    data.frames["ranks"] = data["ranks"].with_columns(
+        pl.when(gone).then(None).otherwise(pl.col(c)).alias(c) for c in ("value", "rank_national", "rank_low", "rank_high")
+    ).with_columns(pl.when(gone).then(pl.lit(why)).otherwise(pl.col("incomplete_reason")).alias("incomplete_reason"))
+    mine = (pl.col("unit_code") == "01") & (pl.col("unit_level") == "province")
+    data.frames["sipas"] = data["sipas"].with_columns(
+        pl.when(mine).then(None).otherwise(pl.col(c)).alias(c) for c in ("value", "ci_low", "ci_high"))
+    provinces = data["sipas"].filter((pl.col("unit_level") == "province") & (pl.col("level") == "sipas"))
+    svg = charts.sipas_ranking(provinces, 80.0)
+    (name,), = query(sample_db, "SELECT name_vi FROM units WHERE unit_level = 'province' AND unit_code = '01'")
+    assert f">{name}<" not in svg and svg.count("<text") > 62
+    html = page(data, {k: "<svg></svg>" for k in ("sipas", "par", "regions", "heatmap", "ranks")})
+    assert f"{name}: {why}" in html and "id='p-01'" in html
