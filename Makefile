@@ -16,6 +16,7 @@ run: $(BIN)/.installed
 	$(BIN)/sipas run --year 2024 --demo
 
 test: $(BIN)/.installed
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)  # the report test opens the HTML
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

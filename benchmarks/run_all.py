@@ -28,6 +28,7 @@ FULL = [
      "51 satisfaction indicators per province: project Polars vs plain pandas vs plain DuckDB SQL"),
     ("rerun.py", ["--repeat", "3"], "A re-run after a one-province correction beside a full run"),
     ("generator.py", ["--scale", "100"], "The synthetic-year generator at 100x"),
+    ("report.py", ["--repeat", "3"], "`sipas report` (HTML report, PNGs, workbook, CSVs) on the full-size year"),
     ("coverage.py", ["--years", "200"],
      "Coverage of the 95% and 90% rank intervals on 200 simulated years with commune, village and respondent effects"),
 ]
@@ -38,6 +39,7 @@ QUICK = {
     "satisfaction.py": ["--base-scale", "0.02", "--scales", "1", "2", "--repeat", "1"],
     "rerun.py": ["--scale", "0.02", "--repeat", "1"],
     "generator.py": ["--scale", "0.01"],
+    "report.py": ["--scale", "0.02", "--repeat", "1"],
     "coverage.py": ["--years", "2"],
 }
 PACKAGES = ("polars", "pyarrow", "pandera", "prefect", "duckdb", "pandas")

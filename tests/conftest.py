@@ -56,3 +56,19 @@ def sample_work(tmp_path_factory, methodology, sample_year) -> dict:
     checked = validate(methodology, work)
     summary = compute(methodology, work)
     return {"work": work, "ingested": ingested, "checked": checked, "summary": summary}
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory, methodology, sample_work) -> Path:
+    """The committed sample year published (publish called directly, no Prefect) into a real DuckDB file."""
+    from datetime import UTC, datetime
+
+    from sipas_pipeline.publish import publish
+    from sipas_pipeline.stages import read_quarantine, read_results, run_inputs
+
+    db = tmp_path_factory.mktemp("sample_db") / "sipas.duckdb"
+    run = {"run_id": "2024-sample", "started_at": datetime.now(UTC), "parameters": {"year": 2024}, "code_version": "test",
+           "timings": [], "inputs": run_inputs(sample_work["ingested"], sample_work["checked"]),
+           "accounting": [{"source": s} | c for s, c in sample_work["checked"]["sources"].items()]}
+    publish(db, methodology, run, read_results(sample_work["work"]), read_quarantine(sample_work["work"]))
+    return db

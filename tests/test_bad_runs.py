@@ -413,9 +413,9 @@ def test_dropped_citizen_batch_stops_then_publishes_incomplete(tmp_path, prefect
     assert f"incomplete (thiếu dữ liệu), published without value or rank: province 01: {why}" in err
     with duckdb.connect(str(db), read_only=True) as con:
         ranks = con.execute("SELECT measure, value, rank_national, rank_regional, incomplete_reason FROM current_ranks "
-                            "WHERE province_code = '01' ORDER BY measure").fetchall()
-        par = con.execute("SELECT par_index, \"group\", incomplete_reason FROM current_par_index "
-                          "WHERE province_code = '01'").fetchall()
+                            "WHERE unit_code = '01' ORDER BY measure").fetchall()
+        par = con.execute("SELECT par_index, par_group, incomplete_reason FROM current_par_index "
+                          "WHERE unit_code = '01'").fetchall()
         sipas = con.execute("SELECT count(*), count(value), min(incomplete_reason) FROM current_sipas_indices "
                             "WHERE unit_code = '01'").fetchall()
         nation = con.execute("SELECT incomplete_reason FROM current_sipas_indices WHERE unit_level = 'nation' "

@@ -27,7 +27,7 @@ def test_flow_publishes_the_year(flow_run, sample_work):
     assert query(db, "SELECT run_id, status FROM current_runs") == [(flow_run["run_id"], "published")]
     assert query(db, "SELECT count(*) FROM current_indicator_values WHERE unit_level = 'province'") == [(63 * 103,)]
     assert query(db, "SELECT count(*) FROM current_sipas_indices WHERE level = 'sipas' AND unit_level = 'province'") == [(63,)]
-    assert query(db, "SELECT count(*), count(\"group\") FROM current_par_index") == [(63, 63)]
+    assert query(db, "SELECT count(*), count(par_group) FROM current_par_index WHERE unit_level = 'province'") == [(63, 63)]
     # the flow gives the same results as the stages called directly
     assert flow_run["results_hash"] == sample_work["summary"]["results_hash"]
     assert flow_run["national"] == sample_work["summary"]["national"]
@@ -59,7 +59,11 @@ def test_flow_artifacts(flow_run):
         arts = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run["flow_run_id"]])))
         run = client.read_flow_run(flow_run["flow_run_id"])
     by_key = {a.key: a for a in arts}
-    assert set(by_key) == {"sipas-2024-validation", "sipas-2024-ranking", "par-2024-ranking"}
+    assert set(by_key) == {"sipas-2024-validation", "sipas-2024-ranking", "par-2024-ranking", "sipas-2024-release"}
+    # the release stage after publish: the report and the workbook, linked from the artifact
+    release = flow_run["release"]
+    assert Path(release["html"]).is_file() and Path(release["workbook"]).is_file()
+    assert Path(release["html"]).as_uri() in by_key["sipas-2024-release"].data
     assert by_key["sipas-2024-validation"].type == "markdown"
     assert "quarantined" in by_key["sipas-2024-validation"].data and flow_run["run_id"] in by_key["sipas-2024-validation"].data
     table = by_key["par-2024-ranking"].data

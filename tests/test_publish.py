@@ -44,12 +44,14 @@ def test_publish_tables_views_and_comments(tmp_path, methodology, sample_work):
     levels = dict(query(db, "SELECT level, count(*) FROM current_sipas_indices WHERE unit_level = 'province' GROUP BY 1"))
     assert levels == {"element": 63 * 14, "part": 63 * 2, "sipas": 63}
     assert query(db, "SELECT count(*) FROM current_sipas_indices WHERE label_vi IS NULL") == [(0,)]
-    par = query(db, "SELECT count(*), count(DISTINCT rank_national), min(rank_national) FROM current_par_index")
+    par = query(db, "SELECT count(*), count(DISTINCT rank_national), min(rank_national) FROM current_par_index "
+                     "WHERE unit_level = 'province'")
     assert par[0][0] == 63 and par[0][2] == 1
-    assert query(db, "SELECT count(*) FROM current_par_index WHERE \"group\" NOT IN ('A','B','C','D','E')") == [(0,)]
+    assert query(db, "SELECT count(*) FROM current_par_index WHERE unit_level = 'province' "
+                     "AND par_group NOT IN ('A','B','C','D','E')") == [(0,)]
     # PAR points: sub-criteria, criteria and fields, each province's fields sum to its total
-    diff = query(db, """SELECT max(abs(f.s - t.par_index)) FROM (SELECT province_code, sum(points) s FROM current_par_points
-                        WHERE level = 'field' GROUP BY 1) f JOIN current_par_index t USING (province_code)""")
+    diff = query(db, """SELECT max(abs(f.s - t.par_index)) FROM (SELECT unit_code, sum(points) s FROM current_par_points
+                        WHERE level = 'field' GROUP BY 1) f JOIN current_par_index t USING (unit_code)""")
     assert diff[0][0] < 1e-6
     # the quarantine: one row per reason, every quarantined row present
     q = sample_work["checked"]["sources"]

@@ -28,9 +28,10 @@ def test_every_estimate_row_has_its_uncertainty(db):
                              FROM {view} WHERE value IS NOT NULL""")
         total, se, ci, df, small, outside = rows[0]
         assert total > 0 and se == ci == df == small == total and outside == 0, view
-    kinds = dict(query(db, "SELECT kind, count(se) FROM current_par_points WHERE level = 'subcriterion' GROUP BY 1"))
+    kinds = dict(query(db, "SELECT kind, count(se) FROM current_par_points WHERE level = 'subcriterion' "
+                                "AND unit_level = 'province' GROUP BY 1"))
     assert kinds["appraisal"] == 0 and kinds["survey_official"] > 0 and kinds["survey_citizen"] > 0
-    par = query(db, "SELECT count(*), count(se), min(ci_high - ci_low) FROM current_par_index")[0]
+    par = query(db, "SELECT count(*), count(se), min(ci_high - ci_low) FROM current_par_index WHERE unit_level = 'province'")[0]
     assert par[0] == par[1] == 63 and par[2] > 0
     ranks = query(db, """SELECT count(*) FILTER (WHERE rank_low <= rank_national AND rank_national <= rank_high),
                                 count(*), count(differs_from_above), min(p_top5), max(p_top5) FROM current_ranks""")[0]

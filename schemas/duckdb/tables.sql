@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS units (
     name_vi VARCHAR NOT NULL,
     name_en VARCHAR NOT NULL,
     region_code VARCHAR,
+    name_sort VARCHAR,
     PRIMARY KEY (year, unit_level, unit_code)
 );
 COMMENT ON TABLE units IS 'Administrative units (đơn vị hành chính): the provinces (tỉnh/thành phố), the regions (vùng) and the nation (toàn quốc) of a year';
@@ -49,6 +50,7 @@ COMMENT ON COLUMN units.unit_level IS 'Level of the unit: province (tỉnh), reg
 COMMENT ON COLUMN units.unit_code IS 'Unit code: the two-digit province code (mã tỉnh), the region code, or VN for the nation';
 COMMENT ON COLUMN units.name_vi IS 'Name in Vietnamese (tên tiếng Việt), NFC';
 COMMENT ON COLUMN units.name_en IS 'Name in English (tên tiếng Anh)';
+COMMENT ON COLUMN units.name_sort IS 'Sort key of name_vi in Vietnamese alphabetical order (khóa sắp xếp): letters a ă â b c d đ e ê ... then tones; ORDER BY name_sort, not name_vi (byte order)';
 COMMENT ON COLUMN units.region_code IS 'Region (vùng) a province belongs to; the region''s own code on region rows; null for the nation';
 
 CREATE TABLE IF NOT EXISTS indicators (
@@ -398,6 +400,8 @@ CREATE TABLE IF NOT EXISTS corrections (
     requested_at DATE NOT NULL,
     "rows" BIGINT NOT NULL,
     outcome VARCHAR NOT NULL,
+    province_code VARCHAR,
+    file_sha256 VARCHAR,
     PRIMARY KEY (run_id, file, line)
 );
 COMMENT ON TABLE corrections IS 'Corrections (đính chính) applied in a run: what, why, who asked and when; the audit trail';
@@ -415,4 +419,6 @@ COMMENT ON COLUMN corrections.reason IS 'Why (lý do)';
 COMMENT ON COLUMN corrections.requested_by IS 'Who asked for it (người đề nghị)';
 COMMENT ON COLUMN corrections.requested_at IS 'When it was asked for (ngày đề nghị)';
 COMMENT ON COLUMN corrections."rows" IS 'Rows of the source the correction touched';
+COMMENT ON COLUMN corrections.province_code IS 'Province (mã tỉnh) of the corrected form (of the re-sent batch''s rows for replace_batch when one province)';
+COMMENT ON COLUMN corrections.file_sha256 IS 'SHA-256 of the correction file''s content when the run read it';
 COMMENT ON COLUMN corrections.outcome IS 'What became of the form: valid, quarantined (still breaks another rule), withdrawn, or replaced (batch)';

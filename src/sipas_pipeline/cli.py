@@ -11,9 +11,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sipas_pipeline.errors import UserError, storage_error
+
+try:  # typer 0.29 carries its own click
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover
+    from click import get_current_context
 from sipas_pipeline.methodology import load_methodology
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -26,9 +32,19 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print a user-facing error (no traceback) and exit."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)  # one line, never wrapped
+    """Print a user-facing error (no traceback) and exit: one line on stderr, never wrapped; with --json a JSON
+    object {"error": ..., "exit_code": ...} on stdout instead (Vietnamese kept as is)."""
+    if json_requested():
+        print(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False))
+    else:
+        err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def json_requested() -> bool:
+    """Whether the running command was given --json."""
+    ctx = get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("as_json"))
 
 
 def _methodology(year: int):
@@ -215,7 +231,8 @@ def run(
         fail(str(exc))
     if as_json:
         keys = ("run_id", "status", "year", "db", "raw", "flow_run_id", "sources", "unreadable_files", "ignored_files",
-                "timings", "cached", "corrections", "results_hash", "national", "groups", "incomplete", "sipas", "par")
+                "timings", "cached", "corrections", "results_hash", "national", "groups", "incomplete", "sipas", "par",
+                "release")
         print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
         return
     print_run(result)
@@ -247,6 +264,9 @@ def print_run(result: dict) -> None:
                              f"{r['rank_interval'][1]})" for r in result[measure][end])
             console.print(f"{title} {end}: {rows}")
     console.print(f"DuckDB: {result['db']} (open read-only; views current_*)")
+    if result.get("release"):
+        console.print(f"Report (báo cáo): {result['release']['html']}; workbook: {result['release']['workbook']}",
+                      highlight=False, soft_wrap=True)
 
 
 runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded in the DuckDB file (lần chạy).")
@@ -284,14 +304,15 @@ def runs_list(year: Annotated[int | None, typer.Option("--year", help="Only this
     if as_json:
         print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], ensure_ascii=False, default=str))
         return
-    t = Table(title="Runs (lần chạy)")
-    shown = ("run_id", "status", "started", "input_files", "corrections", "read", "valid", "quarantined", "current")
-    for k in shown:
-        t.add_column(k, justify="right" if k in ("input_files", "corrections", "read", "valid", "quarantined") else "left",
-                     no_wrap=k in ("run_id", "started"))
+    # fits 80 columns: the year is in the run id, the status says which run is current, figures are compact
+    t = Table(title="Runs (lần chạy)", box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
+    for name, right in (("run_id", False), ("status", False), ("started UTC", False), ("read", True),
+                        ("quar.", True), ("corr.", True)):
+        t.add_column(name, justify="right" if right else "left", no_wrap=True)
     for r in rows:
-        d = dict(zip(keys, r, strict=True)) | {"current": "current" if r[11] else ""}
-        t.add_row(*[str("" if d[k] is None else d[k]) for k in shown])
+        d = dict(zip(keys, r, strict=True))
+        t.add_row(d["run_id"], "current" if d["current"] else d["status"], (d["started"] or "")[5:16],
+                  f"{d['read'] or 0:,}", f"{d['quarantined'] or 0:,}", str(d["corrections"]))
     console.print(t)
 
 
@@ -305,10 +326,9 @@ def runs_diff(run_a: Annotated[str, typer.Argument(help="The earlier run id.")],
     for r in (run_a, run_b):
         if r not in known:
             fail(f"no run {r!r} in the database (see `sipas runs list`)")
-    rows = _read(db, """SELECT d.*, u.name_vi FROM run_diff($a, $b) d
-                        LEFT JOIN units u ON u.unit_level = d.unit_level AND u.unit_code = d.unit_code
-                         AND u.year = (SELECT year FROM runs WHERE run_id = $b)""", {"a": run_a, "b": run_b})
-    keys = ("kind", "unit_level", "unit_code", "item", "value_a", "value_b", "change", "rank_a", "rank_b", "places", "name_vi")
+    rows = _read(db, "SELECT * FROM run_diff($a, $b)", {"a": run_a, "b": run_b})
+    keys = ("kind", "unit_level", "unit_code", "unit_name_vi", "unit_name_en", "item", "value_a", "value_b", "change",
+            "rank_a", "rank_b", "places")
     diff = [dict(zip(keys, r, strict=True)) for r in rows]
     if as_json:
         print(json.dumps(diff, ensure_ascii=False))
@@ -328,9 +348,33 @@ def runs_diff(run_a: Annotated[str, typer.Argument(help="The earlier run id.")],
             t.add_column(col, justify="left" if col in ("unit", "item") else "right")
         for d in part:
             ranks = [str(d["rank_a"]), str(d["rank_b"])] if kind == "rank" else []
-            t.add_row(d["name_vi"] or d["unit_code"], d["item"], _num(d["value_a"]), _num(d["value_b"]),
+            t.add_row(d["unit_name_vi"] or d["unit_code"], d["item"], _num(d["value_a"]), _num(d["value_b"]),
                       _num(d["change"]), *ranks)
         console.print(t)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the report, PNGs, workbook and CSVs (made if missing).")],
+    year: YearOpt = 2024, db: DbOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """The analyst release of a year's current run: one self-contained HTML report (charts, a scorecard per
+    province), PNGs of the main charts, an Excel workbook and UTF-8-BOM CSVs. Reads the DuckDB file only."""
+    from sipas_pipeline.paths import default_db
+    from sipas_pipeline.report import build
+
+    try:
+        files = build(db or default_db(), year, out)
+    except UserError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps({"year": year, "html": str(files.html), "workbook": str(files.workbook),
+                          "pngs": [str(p) for p in files.pngs], "csvs": [str(p) for p in files.csvs]}, ensure_ascii=False))
+        return
+    console.print(f"Report (báo cáo): {files.html}", highlight=False, soft_wrap=True)
+    console.print(f"Workbook (Excel): {files.workbook}", highlight=False, soft_wrap=True)
+    for p in [*files.pngs, *files.csvs]:
+        console.print(f"  {p}", highlight=False, soft_wrap=True)
 
 
 def _num(v: float | None) -> str:

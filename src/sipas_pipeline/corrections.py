@@ -73,6 +73,13 @@ class Correction:
         """The correction as a flat dict (the audit table's columns)."""
         return dict(vars(self))
 
+    def audit(self, rows: int, outcome: str, province_code: str | None = None) -> dict[str, Any]:
+        """The audit row of the applied correction: the correction, rows touched, outcome, the form's province
+        and the SHA-256 of the correction file's content."""
+        path = Path(self.file)
+        return self.row() | {"rows": rows, "outcome": outcome, "province_code": province_code,
+                             "file_sha256": sha256_file(path) if path.is_file() else None}
+
 
 def read_table(path: Path) -> pl.DataFrame:
     """A correction file's rows as text, read like an export: CSV/TSV/TXT in UTF-8 (with or without
@@ -250,8 +257,7 @@ def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections
     of the corrected sources."""
     rows = [c for c in corrections if c.action != "replace_batch"]
     problems: list[str] = []
-    audit: list[dict[str, Any]] = [c.row() | {"rows": 0, "outcome": "replaced"} for c in corrections
-                                   if c.action == "replace_batch"]
+    audit: list[dict[str, Any]] = [c.audit(0, "replaced") for c in corrections if c.action == "replace_batch"]
     sources, batches, frames, reasons = {}, [], {}, {}
     for source in m.meta["sources"]:
         mine = [c for c in rows if c.source == source]
@@ -360,7 +366,7 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
         hits = by_form.get(c.form_id, [])
         outcome = ("withdrawn" if c.action == "withdraw" else "kept" if c.action == "keep" else
                    "quarantined" if any((r["source_file"], r["source_row"]) in bad_at for r in hits) else "valid")
-        audit.append(c.row() | {"rows": len(hits), "outcome": outcome})
+        audit.append(c.audit(len(hits), outcome, next((r["province_code"] for r in hits if r.get("province_code")), None)))
     lineage = ["source_file", "source_row"]
     affected = rows.select(lineage)
     silver = silver.join(affected, on=lineage, how="anti")

@@ -181,6 +181,18 @@ def report_task(year: int, report: dict[str, Any], work: str) -> list[str]:
     return [str(k) for k in keys]
 
 
+@task(name="release", cache_policy=NO_CACHE)
+def release_task(year: int, db: str, out: str) -> dict[str, Any]:
+    """The analyst release after publish (report.build: HTML report, PNGs, workbook, CSVs), linked as an artifact."""
+    from sipas_pipeline.report import build
+
+    files = build(Path(db), year, Path(out))
+    create_markdown_artifact(f"# Báo cáo / Report {year}\n\n- report: [{files.html.name}]({files.html.as_uri()})\n"
+                             f"- workbook: [{files.workbook.name}]({files.workbook.as_uri()})\n",
+                             key=f"sipas-{year}-release", description=f"Analyst release {year} (báo cáo)")
+    return {"html": str(files.html), "workbook": str(files.workbook), "files": [str(p) for p in files.all()]}
+
+
 def validation_markdown(report: dict[str, Any]) -> str:
     """The validation summary as a markdown document."""
     lines = [f"# Validation {report['year']} — run `{report['run_id']}`", "",
@@ -284,7 +296,7 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
             applied = fixed["applied"]
             run["timings"].append({"stage": "corrections", "seconds": fixed["seconds"]})
         else:
-            applied = [f.row() | {"rows": 0, "outcome": "replaced"} for f in fixes]
+            applied = [f.audit(0, "replaced") for f in fixes]
         report = stages.validation_report(m, ingested, checked) | {"run_id": run["run_id"]}
         run |= {"inputs": stages.run_inputs(ingested, checked), "unreadable_files": report["unreadable_files"],
                 "ignored_files": report["ignored_files"],
@@ -309,13 +321,14 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
             raise storage from exc
         raise
     artifacts = report_task(year, report, str(work_out))
+    release = release_task(year, db, str(work_out / "report"))
     timings = {t["stage"]: t["seconds"] for t in run["timings"]} | {"publish": published["seconds"]}
     cached = [s for s, hit in (("ingest", hit_i), ("validate", hit_v), ("compute", hit_c)) if hit]
     return {"run_id": run["run_id"], "status": "published", "year": year, "db": db, "raw": raw,
             "flow_run_id": run["flow_run_id"], "sources": report["sources"],
             "unreadable_files": report["unreadable_files"], "ignored_files": report["ignored_files"],
             "top_reasons": report["top_reasons"],
-            "timings": timings, "cached": cached, "corrections": applied, "artifacts": artifacts,
+            "timings": timings, "cached": cached, "corrections": applied, "artifacts": artifacts, "release": release,
             "results_hash": published["results_hash"], "national": summary["national"], "groups": summary["groups"],
             "incomplete": summary.get("incomplete", {}),
             "sipas": summary["sipas"], "par": summary["par"]}

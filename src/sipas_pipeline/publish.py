@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from sipas_pipeline.collation import sort_key_vi
 from sipas_pipeline.duckdb_file import check_database, connect, migrate, next_file, read_query
 from sipas_pipeline.errors import DatabaseError, DatabaseLocked
 from sipas_pipeline.hashing import frames_sha256
@@ -42,11 +43,11 @@ def previous_results(db: Path, year: int) -> pl.DataFrame | None:
         return None
     con = connect(db, read_only=True)
     try:
-        cur = con.execute("""SELECT province_code, measure, value, se, df, rank_national, 'results' AS basis
-                             FROM current_ranks WHERE year = $year AND value IS NOT NULL
-                             ORDER BY measure, province_code""", {"year": year - 1})
+        cur = con.execute("""SELECT k.province_code, k.measure, k.value, k.se, k.df, k.rank_national, 'results' AS basis
+                             FROM ranks k JOIN current_runs r USING (run_id) WHERE k.year = $year AND k.value IS NOT NULL
+                             ORDER BY k.measure, k.province_code""", {"year": year - 1})
         frame = pl.DataFrame(cur.fetchall(), schema=[d[0] for d in cur.description], orient="row")
-    except duckdb.CatalogException:  # no current_ranks, or one without se (an older schema): no results to use
+    except (duckdb.CatalogException, duckdb.BinderException):  # no ranks, or ranks without se (older schema): none
         return None
     finally:
         con.close()
@@ -127,6 +128,7 @@ def dimension_frames(m: Methodology) -> dict[str, pl.DataFrame]:
     ind = m.indicators.select(year, pl.exclude("weight"), pl.col("weight").cast(pl.Float64)).with_columns(
         pl.col("in_index").cast(pl.Utf8).str.to_lowercase().is_in(["true", "yes", "1"]),
         pl.col("counting_codes").cast(pl.Utf8))
+    units = units.with_columns(pl.col("name_vi").map_elements(sort_key_vi, return_dtype=pl.Utf8).alias("name_sort"))
     return {"units": units, "indicators": ind, "sipas_structure": sipas, "par_structure": par}
 
 

@@ -1,0 +1,57 @@
+"""`build`: the whole release for one year from the DuckDB file into a folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from sipas_pipeline.paths import fresh_dir
+from sipas_pipeline.report import charts
+from sipas_pipeline.report.data import read
+from sipas_pipeline.report.excel import write_workbook
+from sipas_pipeline.report.exports import write_csvs
+from sipas_pipeline.report.html import page
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What `build` wrote: the HTML report, the press PNGs, the workbook and the CSVs."""
+
+    html: Path
+    workbook: Path
+    pngs: list[Path] = field(default_factory=list)
+    csvs: list[Path] = field(default_factory=list)
+
+    def all(self) -> list[Path]:
+        return [self.html, self.workbook, *self.pngs, *self.csvs]
+
+
+def build(db: Path, year: int, out_dir: Path) -> ReportFiles:
+    """Read `year`'s current run from `db` (read-only) and write into `out_dir` (made if missing):
+    sipas_<year>_report.html (self-contained), PNGs of the main charts, sipas_<year>.xlsx and the CSVs.
+    `out_dir` must be new, empty or made by an earlier report (then emptied first): a folder holding other
+    files is never touched (InputError, one line), nor is a missing file or year (InputError)."""
+    data = read(Path(db), year)
+    out = fresh_dir(Path(out_dir), "report")  # new, empty, or made by an earlier report: never a folder of other files
+    s = data["sipas"]
+    provinces = s.filter((pl.col("unit_level") == "province") & (pl.col("level") == "sipas"))
+    national = s.filter((pl.col("unit_level") == "nation") & (pl.col("level") == "sipas"))["value"][0]
+    par = data["par"]
+    regions = (s.filter((pl.col("unit_level") == "region") & (pl.col("level") == "sipas"))
+               .select("unit_code", "unit_name_vi", sipas="value")
+               .join(par.filter(pl.col("unit_level") == "region").select("unit_code", "par_index"), on="unit_code")
+               .sort("unit_code"))
+    pngs = [out / f"sipas_{year}_sipas.png", out / f"sipas_{year}_par_index.png"]
+    figures = {
+        "sipas": charts.sipas_ranking(provinces, national, pngs[0]),
+        "par": charts.par_index(par.filter(pl.col("unit_level") == "province"), pngs[1]),
+        "regions": charts.regional_means(regions),
+        "heatmap": charts.element_heatmap(s.filter((pl.col("unit_level") == "province") & (pl.col("level") == "element"))),
+        "ranks": charts.rank_intervals(data["ranks"].filter(pl.col("measure") == "sipas")),
+    }
+    html = out / f"sipas_{year}_report.html"
+    html.write_text(page(data, figures), encoding="utf-8")
+    workbook = write_workbook(data, out / f"sipas_{year}.xlsx")
+    return ReportFiles(html=html, workbook=workbook, pngs=pngs, csvs=write_csvs(data, out))
