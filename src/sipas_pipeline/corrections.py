@@ -32,6 +32,7 @@ from typing import Any
 
 import polars as pl
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.errors import CorrectionError
 from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest import LINEAGE
@@ -39,8 +40,7 @@ from sipas_pipeline.ingest.readers import TEXT_SUFFIXES, UnreadableFile, read_ex
 from sipas_pipeline.ingest.readers import read_table as read_raw_table
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.paths import MARKER, fresh_dir
-from sipas_pipeline.stages import reason_counts
-from sipas_pipeline.validate import batch_accounting, read_bronze, recount, validate_source
+from sipas_pipeline.validate import batch_accounting, read_bronze, reason_counts, recount, validate_source
 
 COLUMNS = ["action", "source", "form_id", "field", "old_value", "new_value", "reason", "requested_by", "requested_at"]
 ACTIONS = ("set", "move", "withdraw", "replace_batch", "keep")
@@ -241,13 +241,14 @@ def inside(path: Path, folder: Path) -> bool:
     return Path(path).resolve().is_relative_to(Path(folder).resolve())
 
 
-def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections: list[Correction],
-                      batches_in: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def apply_corrections(m: Methodology, work_in: Path | StageFolder, work_out: Path | StageFolder,
+                      corrections: list[Correction], batches_in: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Silver + quarantine of `work_in` with the row corrections applied -> `work_out`; the corrected
     forms are validated again (with every row sharing their key, so duplicates stay duplicates).
     A source without corrections is copied as it is, its accounting (`batches_in`, from validate)
     kept. Returns the audit rows, the accounting per source and batch, and the quarantine reasons
     of the corrected sources."""
+    work_in, work_out = (w if isinstance(w, StageFolder) else StageFolder(Path(w)) for w in (work_in, work_out))
     rows = [c for c in corrections if c.action != "replace_batch"]
     problems: list[str] = []
     audit: list[dict[str, Any]] = [c.row() | {"rows": 0, "outcome": "replaced"} for c in corrections
@@ -260,31 +261,31 @@ def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections
             frames[source] = None
             acc = pl.DataFrame(kept)
         else:
-            silver = pl.read_parquet(work_in / "silver" / f"{source}.parquet")
-            quarantine = pl.read_parquet(work_in / "quarantine" / f"{source}.parquet")
+            silver = pl.read_parquet(work_in.silver(source))
+            quarantine = pl.read_parquet(work_in.quarantine(source))
             if mine:
                 ids = sorted({c.form_id for c in mine})
-                forms = (pl.scan_parquet(work_in / "bronze" / source / "*.parquet")
+                forms = (pl.scan_parquet(work_in.bronze_files(source))
                          .filter(form_key(m, source).is_in(ids)).collect())
                 silver, quarantine, done = correct_source(m, source, forms, silver, quarantine, mine, problems)
                 audit += done
                 reasons[source] = reason_counts(quarantine)
             frames[source] = (silver, quarantine)
             acc = (recount(pl.DataFrame(kept), silver, quarantine, source) if kept else
-                   batch_accounting(read_bronze(work_in / "bronze", source), silver, quarantine, source))
+                   batch_accounting(read_bronze(work_in, source), silver, quarantine, source))
             acc = acc.with_columns(pl.lit(source).alias("source"))
         sources[source] = {k: int(acc[k].sum()) for k in ("read", "valid", "quarantined")}
         batches += acc.to_dicts()
     if problems:  # nothing is written unless every correction applies
         raise CorrectionError("\n".join(problems))
-    for sub in ("silver", "quarantine"):
-        (work_out / sub).mkdir(parents=True, exist_ok=True)
+    for sub in (work_out.silver_dir, work_out.quarantine_dir):
+        sub.mkdir(parents=True, exist_ok=True)
     for source, corrected in frames.items():
-        for sub, frame in zip(("silver", "quarantine"), corrected or (None, None), strict=True):
+        for where, frame in zip((StageFolder.silver, StageFolder.quarantine), corrected or (None, None), strict=True):
             if frame is None:
-                shutil.copyfile(work_in / sub / f"{source}.parquet", work_out / sub / f"{source}.parquet")
+                shutil.copyfile(where(work_in, source), where(work_out, source))
             else:
-                frame.write_parquet(work_out / sub / f"{source}.parquet")
+                frame.write_parquet(where(work_out, source))
     order = {(c.file, c.line): i for i, c in enumerate(corrections)}
     return {"applied": sorted(audit, key=lambda a: order[(a["file"], a["line"])]), "sources": sources, "batches": batches,
             "top_reasons": reasons}
