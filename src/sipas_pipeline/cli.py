@@ -18,6 +18,7 @@ from sipas_pipeline.methodology import load_methodology
 
 if TYPE_CHECKING:
     from sipas_pipeline.orchestration import RunResult
+    from sipas_pipeline.stages import ValidationReport
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="SIPAS and PAR INDEX pipeline (Chỉ số SIPAS và PAR INDEX).")
@@ -112,7 +113,7 @@ def validate(
     whose valid inputs miss the methodology's minimum (a run would stop on them)."""
     from sipas_pipeline import completeness
     from sipas_pipeline.paths import year_dir
-    from sipas_pipeline.stages import TOP_REASONS, ingest_and_validate
+    from sipas_pipeline.stages import ingest_and_validate
 
     m = _methodology(year)
     work = work or year_dir(year, "work")
@@ -130,7 +131,15 @@ def validate(
         shown = {k: v for k, v in report.as_dict().items() if k != "batches"}
         print(json.dumps(shown | {"incomplete": incomplete}, ensure_ascii=False))
         return
-    t = Table(title=f"Ingest and validate {year} (kiểm tra dữ liệu)")
+    print_validation(report, incomplete, work)
+
+
+def print_validation(report: ValidationReport, incomplete: dict[str, str], work: Path) -> None:
+    """The validate command's report for people: the accounting table, top reasons, unreadable, incomplete,
+    ignored files and the readers' notes."""
+    from sipas_pipeline.stages import TOP_REASONS
+
+    t = Table(title=f"Ingest and validate {report.year} (kiểm tra dữ liệu)")
     for col in ("source (nguồn)", "read (đọc)", "valid (hợp lệ)", "quarantined (cách ly)", "unreadable files"):
         t.add_column(col, justify="right" if col[0] != "s" else "left")
     for source, c in report.sources.items():
@@ -145,10 +154,15 @@ def validate(
         err.print(f"incomplete (thiếu dữ liệu): province {code}: {why}", highlight=False, soft_wrap=True)
     print_ignored(report.ignored_files)
     for f in (f for files in report.files.values() for f in files):
-        for note in [*f.get("notes", []), *([f"{f['row_shape']} rows quarantined for their shape (rule row_shape)"]
-                                            if f.get("row_shape") else [])]:
-            err.print(f"note: {f['file']}: {note}", highlight=False, markup=False, soft_wrap=True)
+        print_notes(f)
     console.print(f"Parquet written under {work} (bronze/, silver/, quarantine/)")
+
+
+def print_notes(f: dict) -> None:
+    """A file's readers' notes and its rows quarantined for their shape (on stderr, one line each)."""
+    shape = [f"{f['row_shape']} rows quarantined for their shape (rule row_shape)"] if f.get("row_shape") else []
+    for note in [*f.get("notes", []), *shape]:
+        err.print(f"note: {f['file']}: {note}", highlight=False, markup=False, soft_wrap=True)
 
 
 def print_ignored(ignored: list[dict]) -> None:

@@ -145,44 +145,59 @@ def conflicts(corrections: list[Correction]) -> list[str]:
 
 def line_problems(m: Methodology, c: Correction) -> list[str]:
     """What is wrong with one correction line on its own."""
-    p = []
     if c.action not in ACTIONS:
         return [f"unknown action {c.action!r} (one of {', '.join(ACTIONS)})"]
+    return common_problems(m, c) + (batch_problems(c) if c.action == "replace_batch" else form_problems(m, c))
+
+
+def common_problems(m: Methodology, c: Correction) -> list[str]:
+    """The source and the request (reason, who, a date) of any line."""
+    p = []
     if c.source not in m.meta["sources"]:
         p.append(f"unknown source {c.source!r} (one of {', '.join(m.meta['sources'])})")
-    for k in ("reason", "requested_by", "requested_at"):
-        if not getattr(c, k):
-            p.append(f"{k} is required")
+    p += [f"{k} is required" for k in ("reason", "requested_by", "requested_at") if not getattr(c, k)]
     if c.requested_at:
         try:
             date.fromisoformat(c.requested_at)
         except ValueError:
             p.append(f"requested_at {c.requested_at!r} is not a date (YYYY-MM-DD)")
-    if c.action == "replace_batch":
-        if not c.field or not c.new_value:
-            p.append("replace_batch needs field (the batch file in the raw folder) and new_value (the re-sent file)")
-        elif c.field.startswith(("/", "../")) or c.field == ".." or PureWindowsPath(c.field).drive:
-            p.append(f"batch file {c.field} is outside the raw folder (give its path inside it, e.g. citizen/x.csv)")
-        return p
-    if not c.form_id:
-        p.append("form_id is required")
+    return p
+
+
+def batch_problems(c: Correction) -> list[str]:
+    """A `replace_batch` line names a file inside the raw folder and the re-sent file."""
+    if not c.field or not c.new_value:
+        return ["replace_batch needs field (the batch file in the raw folder) and new_value (the re-sent file)"]
+    if c.field.startswith(("/", "../")) or c.field == ".." or PureWindowsPath(c.field).drive:
+        return [f"batch file {c.field} is outside the raw folder (give its path inside it, e.g. citizen/x.csv)"]
+    return []
+
+
+def form_problems(m: Methodology, c: Correction) -> list[str]:
+    """A line about one form (set, move, withdraw, keep): its id and what its action needs."""
+    p = [] if c.form_id else ["form_id is required"]
     if c.action == "set" and c.source in m.forms:
-        form = m.forms[c.source]
-        fields = dict(zip(form["field_id"], form["pii"], strict=True))
-        key = m.meta["sources"][c.source]["key"]
-        if c.field not in fields:
-            p.append(f"field {c.field!r} is not a field of the {c.source} form")
-        elif fields[c.field] != "no" or c.field in LINEAGE:
-            p.append(f"field {c.field!r} holds personal data and is not kept: it cannot be corrected")
-        elif c.field in key:
-            p.append(f"field {c.field!r} is the form's key: withdraw the form instead")
-        elif c.field in GEOGRAPHY:
-            p.append(f"field {c.field!r} is geography: use move")
+        p += set_problems(m, c)
     if c.action == "keep" and not c.field:
         p.append("keep needs field: the file of the copy to keep (as in the raw folder, e.g. citizen/x_v2.csv, or file:row)")
     if c.action == "move" and (c.field not in ("", "village_code") or not c.new_value):
         p.append("move needs new_value (the village code); field is village_code or empty")
     return p
+
+
+def set_problems(m: Methodology, c: Correction) -> list[str]:
+    """What is wrong with the field of a `set` line: not a field of the form, personal data, the key, geography."""
+    form = m.forms[c.source]
+    fields = dict(zip(form["field_id"], form["pii"], strict=True))
+    if c.field not in fields:
+        return [f"field {c.field!r} is not a field of the {c.source} form"]
+    if fields[c.field] != "no" or c.field in LINEAGE:
+        return [f"field {c.field!r} holds personal data and is not kept: it cannot be corrected"]
+    if c.field in m.meta["sources"][c.source]["key"]:
+        return [f"field {c.field!r} is the form's key: withdraw the form instead"]
+    if c.field in GEOGRAPHY:
+        return [f"field {c.field!r} is geography: use move"]
+    return []
 
 
 def corrections_key(corrections: list[Correction]) -> str:
@@ -205,26 +220,8 @@ def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: P
         return Path(raw)
     problems, by_file = [], {}
     for c in swaps:
-        old, new = Path(raw) / c.field, Path(c.file).parent / c.new_value
-        if not inside(old, Path(raw)):
-            problems.append(f"{c.where}: batch file {c.field} is outside the raw folder {raw}")
-        elif not old.is_file():
-            problems.append(f"{c.where}: batch file {c.field} is not in {raw}")
-        elif c.old_value and not sha256_file(old).startswith(c.old_value.lower()):
-            problems.append(f"{c.where}: {c.field} is not the file named by old_value {c.old_value} (its content changed)")
-        if not (inside(new, Path(c.file).parent) or inside(new, Path(raw))):
-            problems.append(f"{c.where}: re-sent file {c.new_value} is outside the correction file's folder and the raw "
-                            "folder")
-        elif not new.is_file():
-            problems.append(f"{c.where}: re-sent file {new} not found")
-        else:
-            try:
-                read_export(new)
-            except UnreadableFile as exc:
-                problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.reason}")
-            except OSError as exc:
-                problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.strerror or exc}")
-        by_file[c.field] = new
+        problems += swap_problems(c, Path(raw))
+        by_file[c.field] = Path(c.file).parent / c.new_value
     if problems:
         raise CorrectionError("\n".join(problems))
     out = fresh_dir(out, "raw folder with re-sent batches")
@@ -234,6 +231,32 @@ def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: P
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to((by_file.get(rel) or path).resolve())
     return out
+
+
+def swap_problems(c: Correction, raw: Path) -> list[str]:
+    """What stops one `replace_batch` line: the replaced file (in the raw folder, the content old_value names)
+    and the re-sent one (beside the correction file or in the raw folder, readable)."""
+    old, new = raw / c.field, Path(c.file).parent / c.new_value
+    problems = []
+    if not inside(old, raw):
+        problems.append(f"{c.where}: batch file {c.field} is outside the raw folder {raw}")
+    elif not old.is_file():
+        problems.append(f"{c.where}: batch file {c.field} is not in {raw}")
+    elif c.old_value and not sha256_file(old).startswith(c.old_value.lower()):
+        problems.append(f"{c.where}: {c.field} is not the file named by old_value {c.old_value} (its content changed)")
+    if not (inside(new, Path(c.file).parent) or inside(new, raw)):
+        problems.append(f"{c.where}: re-sent file {c.new_value} is outside the correction file's folder and the raw "
+                        "folder")
+    elif not new.is_file():
+        problems.append(f"{c.where}: re-sent file {new} not found")
+    else:
+        try:
+            read_export(new)
+        except UnreadableFile as exc:
+            problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.reason}")
+        except OSError as exc:
+            problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.strerror or exc}")
+    return problems
 
 
 def inside(path: Path, folder: Path) -> bool:
@@ -261,14 +284,9 @@ def apply_corrections(m: Methodology, work_in: Path | StageFolder, work_out: Pat
             frames[source] = None
             acc = pl.DataFrame(kept)
         else:
-            silver = pl.read_parquet(work_in.silver(source))
-            quarantine = pl.read_parquet(work_in.quarantine(source))
+            silver, quarantine, done = corrected_source(m, work_in, source, mine, problems)
+            audit += done
             if mine:
-                ids = sorted({c.form_id for c in mine})
-                forms = (pl.scan_parquet(work_in.bronze_files(source))
-                         .filter(form_key(m, source).is_in(ids)).collect())
-                silver, quarantine, done = correct_source(m, source, forms, silver, quarantine, mine, problems)
-                audit += done
                 reasons[source] = reason_counts(quarantine)
             frames[source] = (silver, quarantine)
             acc = (recount(pl.DataFrame(kept), silver, quarantine, source) if kept else
@@ -278,6 +296,27 @@ def apply_corrections(m: Methodology, work_in: Path | StageFolder, work_out: Pat
         batches += acc.to_dicts()
     if problems:  # nothing is written unless every correction applies
         raise CorrectionError("\n".join(problems))
+    write_corrected(work_in, work_out, frames)
+    order = {(c.file, c.line): i for i, c in enumerate(corrections)}
+    return {"applied": sorted(audit, key=lambda a: order[(a["file"], a["line"])]), "sources": sources, "batches": batches,
+            "top_reasons": reasons}
+
+
+def corrected_source(m: Methodology, work_in: StageFolder, source: str, mine: list[Correction],
+                     problems: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, list[dict[str, Any]]]:
+    """A source's silver and quarantine with its row corrections `mine` applied (as they are when none)."""
+    silver = pl.read_parquet(work_in.silver(source))
+    quarantine = pl.read_parquet(work_in.quarantine(source))
+    if not mine:
+        return silver, quarantine, []
+    ids = sorted({c.form_id for c in mine})
+    forms = pl.scan_parquet(work_in.bronze_files(source)).filter(form_key(m, source).is_in(ids)).collect()
+    return correct_source(m, source, forms, silver, quarantine, mine, problems)
+
+
+def write_corrected(work_in: StageFolder, work_out: StageFolder,
+                    frames: dict[str, tuple[pl.DataFrame, pl.DataFrame] | None]) -> None:
+    """Each source's corrected silver and quarantine into `work_out`; an untouched source (None) is copied."""
     for sub in (work_out.silver_dir, work_out.quarantine_dir):
         sub.mkdir(parents=True, exist_ok=True)
     for source, corrected in frames.items():
@@ -286,9 +325,6 @@ def apply_corrections(m: Methodology, work_in: Path | StageFolder, work_out: Pat
                 shutil.copyfile(where(work_in, source), where(work_out, source))
             else:
                 frame.write_parquet(where(work_out, source))
-    order = {(c.file, c.line): i for i, c in enumerate(corrections)}
-    return {"applied": sorted(audit, key=lambda a: order[(a["file"], a["line"])]), "sources": sources, "batches": batches,
-            "top_reasons": reasons}
 
 
 def form_key(m: Methodology, source: str) -> pl.Expr:
