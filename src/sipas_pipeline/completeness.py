@@ -8,6 +8,7 @@ many provinces their mean covers."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,9 @@ LISTED = 8  # ids listed per cause before "…"
 Missing = dict[str, dict[str, str]]  # province_code -> {source: what is missing}
 
 
-def _read(work: Path | StageFolder, part: str, source: str) -> pl.DataFrame:
-    out = work if isinstance(work, StageFolder) else StageFolder(Path(work))
-    return pl.read_parquet(out.silver(source) if part == "silver" else out.quarantine(source))
+def _read(work: Path | StageFolder, part: Callable[[StageFolder, str], Path], source: str) -> pl.DataFrame:
+    """A source's Parquet of one part of the stage folder (`StageFolder.silver` or `StageFolder.quarantine`)."""
+    return pl.read_parquet(part(work if isinstance(work, StageFolder) else StageFolder(Path(work)), source))
 
 
 def _rules(quarantine: pl.DataFrame) -> pl.DataFrame:
@@ -83,8 +84,8 @@ def _short_of_forms(m: Methodology, work_dir: Path | StageFolder, source: str, f
                     batches: list[dict[str, Any]], unreadable: list[dict[str, Any]]) -> dict[str, str]:
     """Provinces with fewer valid forms of a survey than the minimum, each with why."""
     minimum = int(m.completeness[source]["min_valid_forms"])
-    counts = dict(_read(work_dir, "silver", source).group_by("province_code").len().iter_rows())
-    rules = _rules(_read(work_dir, "quarantine", source))
+    counts = dict(_read(work_dir, StageFolder.silver, source).group_by("province_code").len().iter_rows())
+    rules = _rules(_read(work_dir, StageFolder.quarantine, source))
     notes = _batch_notes(source, files.get(source, []), batches, unreadable, rules)
     out = {}
     for code in (c for c in m.provinces["province_code"].sort().to_list() if counts.get(c, 0) < minimum):
@@ -102,10 +103,10 @@ def _missing_points(m: Methodology, work_dir: Path | StageFolder, files: dict[st
                     batches: list[dict[str, Any]], unreadable: list[dict[str, Any]]) -> dict[str, str]:
     """Provinces without appraised points for every appraisal sub-criterion, each with which and why."""
     required = m.par_subcriteria.filter(pl.col("kind") == "appraisal")["subcriterion_id"].sort().to_list()
-    silver = _read(work_dir, "silver", "appraisal")
+    silver = _read(work_dir, StageFolder.silver, "appraisal")
     have = {(p, s) for p, s, v in silver.select("province_code", "subcriterion_id", "appraised_points").iter_rows()
             if v is not None}
-    rules = _rules(_read(work_dir, "quarantine", "appraisal"))
+    rules = _rules(_read(work_dir, StageFolder.quarantine, "appraisal"))
     why_q: dict[tuple[str, str], set[str]] = {
         (p, s): {"blank"} for p, s, v in silver.select("province_code", "subcriterion_id", "appraised_points").iter_rows()
         if v is None}
