@@ -111,7 +111,11 @@ def main() -> None:
 
 @contextlib.contextmanager
 def running_server():
-    """A Prefect server started once, as a user's `prefect server start` would be; yields its API URL."""
+    """The Prefect server at PREFECT_API_URL when one is set (run_all --quick shares one), else one started
+    here, as a user's `prefect server start` would be; yields its API URL."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield os.environ["PREFECT_API_URL"]
+        return
     from sipas_pipeline.config import prefect_defaults
 
     prefect_defaults(ROOT / ".prefect")

@@ -49,6 +49,9 @@ def one_province_file(work_in: Path, out: Path) -> int:
 
 
 def main() -> None:
+    from sipas_pipeline.config import prefect_defaults
+
+    prefect_defaults(Path(__file__).resolve().parents[1] / ".prefect")  # before Prefect is imported
     from sipas_pipeline.orchestration import annual_run
 
     ap = argparse.ArgumentParser()
