@@ -249,7 +249,7 @@ def print_run(result: RunResult) -> None:
     console.print(t)
     print_ignored(result.ignored_files)
     console.print("Stages (giây): " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
-                  + (f"; from Prefect's cache: {', '.join(result.cached)}" if result.cached else ""))
+                  + (f"; served from the stage manifests (cache): {', '.join(result.cached)}" if result.cached else ""))
     if result.corrections:
         outcomes = Counter(c["outcome"] for c in result.corrections)
         console.print(f"Corrections (đính chính): {len(result.corrections)} applied, {dict(outcomes)}")
