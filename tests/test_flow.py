@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from sipas_pipeline.publish import read_query as query
 
+pytestmark = pytest.mark.integration  # real Prefect flow runs and DuckDB files
+
 
 @pytest.fixture(scope="module")
 def flow_run(prefect_harness, sample_year, tmp_path_factory) -> dict:
@@ -18,7 +20,7 @@ def flow_run(prefect_harness, sample_year, tmp_path_factory) -> dict:
 
     tmp = tmp_path_factory.mktemp("flow")
     result = annual_run(year=2024, raw=str(sample_year), db=str(tmp / "sipas.duckdb"), work=str(tmp / "work"))
-    return result | {"tmp": tmp}
+    return result.as_dict() | {"tmp": tmp}
 
 
 def test_flow_publishes_the_year(flow_run, sample_work):

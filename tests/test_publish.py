@@ -18,6 +18,8 @@ from sipas_pipeline.publish import DatabaseLocked, publish
 from sipas_pipeline.publish import read_query as query
 from sipas_pipeline.stages import read_quarantine, read_results, run_inputs
 
+pytestmark = pytest.mark.integration  # DuckDB files and a publishing subprocess
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -123,7 +125,7 @@ def test_killed_mid_publish_leaves_previous_run_current(tmp_path, methodology, s
     db = tmp_path / "r.duckdb"
     publish_sample(db, methodology, sample_work, "run-a")
     state = tmp_path / "state.json"
-    state.write_text(json.dumps({k: (str(v) if k == "work" else v) for k, v in sample_work.items()}, default=str))
+    state.write_text(json.dumps({k: (str(v) if k == "work" else v.as_dict()) for k, v in sample_work.items()}))
     marker = tmp_path / "marker"
     code = HANG.format(tests=str(ROOT / "tests"), state=str(state), marker=str(marker), db=str(db))
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True)

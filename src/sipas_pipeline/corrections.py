@@ -32,6 +32,7 @@ from typing import Any
 
 import polars as pl
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.errors import CorrectionError
 from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest import LINEAGE
@@ -39,8 +40,7 @@ from sipas_pipeline.ingest.readers import TEXT_SUFFIXES, UnreadableFile, read_ex
 from sipas_pipeline.ingest.readers import read_table as read_raw_table
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.paths import MARKER, fresh_dir
-from sipas_pipeline.stages import reason_counts
-from sipas_pipeline.validate import batch_accounting, read_bronze, recount, validate_source
+from sipas_pipeline.validate import batch_accounting, read_bronze, reason_counts, recount, validate_source
 
 COLUMNS = ["action", "source", "form_id", "field", "old_value", "new_value", "reason", "requested_by", "requested_at"]
 ACTIONS = ("set", "move", "withdraw", "replace_batch", "keep")
@@ -152,44 +152,59 @@ def conflicts(corrections: list[Correction]) -> list[str]:
 
 def line_problems(m: Methodology, c: Correction) -> list[str]:
     """What is wrong with one correction line on its own."""
-    p = []
     if c.action not in ACTIONS:
         return [f"unknown action {c.action!r} (one of {', '.join(ACTIONS)})"]
+    return common_problems(m, c) + (batch_problems(c) if c.action == "replace_batch" else form_problems(m, c))
+
+
+def common_problems(m: Methodology, c: Correction) -> list[str]:
+    """The source and the request (reason, who, a date) of any line."""
+    p = []
     if c.source not in m.meta["sources"]:
         p.append(f"unknown source {c.source!r} (one of {', '.join(m.meta['sources'])})")
-    for k in ("reason", "requested_by", "requested_at"):
-        if not getattr(c, k):
-            p.append(f"{k} is required")
+    p += [f"{k} is required" for k in ("reason", "requested_by", "requested_at") if not getattr(c, k)]
     if c.requested_at:
         try:
             date.fromisoformat(c.requested_at)
         except ValueError:
             p.append(f"requested_at {c.requested_at!r} is not a date (YYYY-MM-DD)")
-    if c.action == "replace_batch":
-        if not c.field or not c.new_value:
-            p.append("replace_batch needs field (the batch file in the raw folder) and new_value (the re-sent file)")
-        elif c.field.startswith(("/", "../")) or c.field == ".." or PureWindowsPath(c.field).drive:
-            p.append(f"batch file {c.field} is outside the raw folder (give its path inside it, e.g. citizen/x.csv)")
-        return p
-    if not c.form_id:
-        p.append("form_id is required")
+    return p
+
+
+def batch_problems(c: Correction) -> list[str]:
+    """A `replace_batch` line names a file inside the raw folder and the re-sent file."""
+    if not c.field or not c.new_value:
+        return ["replace_batch needs field (the batch file in the raw folder) and new_value (the re-sent file)"]
+    if c.field.startswith(("/", "../")) or c.field == ".." or PureWindowsPath(c.field).drive:
+        return [f"batch file {c.field} is outside the raw folder (give its path inside it, e.g. citizen/x.csv)"]
+    return []
+
+
+def form_problems(m: Methodology, c: Correction) -> list[str]:
+    """A line about one form (set, move, withdraw, keep): its id and what its action needs."""
+    p = [] if c.form_id else ["form_id is required"]
     if c.action == "set" and c.source in m.forms:
-        form = m.forms[c.source]
-        fields = dict(zip(form["field_id"], form["pii"], strict=True))
-        key = m.meta["sources"][c.source]["key"]
-        if c.field not in fields:
-            p.append(f"field {c.field!r} is not a field of the {c.source} form")
-        elif fields[c.field] != "no" or c.field in LINEAGE:
-            p.append(f"field {c.field!r} holds personal data and is not kept: it cannot be corrected")
-        elif c.field in key:
-            p.append(f"field {c.field!r} is the form's key: withdraw the form instead")
-        elif c.field in GEOGRAPHY:
-            p.append(f"field {c.field!r} is geography: use move")
+        p += set_problems(m, c)
     if c.action == "keep" and not c.field:
         p.append("keep needs field: the file of the copy to keep (as in the raw folder, e.g. citizen/x_v2.csv, or file:row)")
     if c.action == "move" and (c.field not in ("", "village_code") or not c.new_value):
         p.append("move needs new_value (the village code); field is village_code or empty")
     return p
+
+
+def set_problems(m: Methodology, c: Correction) -> list[str]:
+    """What is wrong with the field of a `set` line: not a field of the form, personal data, the key, geography."""
+    form = m.forms[c.source]
+    fields = dict(zip(form["field_id"], form["pii"], strict=True))
+    if c.field not in fields:
+        return [f"field {c.field!r} is not a field of the {c.source} form"]
+    if fields[c.field] != "no" or c.field in LINEAGE:
+        return [f"field {c.field!r} holds personal data and is not kept: it cannot be corrected"]
+    if c.field in m.meta["sources"][c.source]["key"]:
+        return [f"field {c.field!r} is the form's key: withdraw the form instead"]
+    if c.field in GEOGRAPHY:
+        return [f"field {c.field!r} is geography: use move"]
+    return []
 
 
 def corrections_key(corrections: list[Correction]) -> str:
@@ -212,26 +227,8 @@ def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: P
         return Path(raw)
     problems, by_file = [], {}
     for c in swaps:
-        old, new = Path(raw) / c.field, Path(c.file).parent / c.new_value
-        if not inside(old, Path(raw)):
-            problems.append(f"{c.where}: batch file {c.field} is outside the raw folder {raw}")
-        elif not old.is_file():
-            problems.append(f"{c.where}: batch file {c.field} is not in {raw}")
-        elif c.old_value and not sha256_file(old).startswith(c.old_value.lower()):
-            problems.append(f"{c.where}: {c.field} is not the file named by old_value {c.old_value} (its content changed)")
-        if not (inside(new, Path(c.file).parent) or inside(new, Path(raw))):
-            problems.append(f"{c.where}: re-sent file {c.new_value} is outside the correction file's folder and the raw "
-                            "folder")
-        elif not new.is_file():
-            problems.append(f"{c.where}: re-sent file {new} not found")
-        else:
-            try:
-                read_export(new)
-            except UnreadableFile as exc:
-                problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.reason}")
-            except OSError as exc:
-                problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.strerror or exc}")
-        by_file[c.field] = new
+        problems += swap_problems(c, Path(raw))
+        by_file[c.field] = Path(c.file).parent / c.new_value
     if problems:
         raise CorrectionError("\n".join(problems))
     out = fresh_dir(out, "raw folder with re-sent batches")
@@ -243,18 +240,45 @@ def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: P
     return out
 
 
+def swap_problems(c: Correction, raw: Path) -> list[str]:
+    """What stops one `replace_batch` line: the replaced file (in the raw folder, the content old_value names)
+    and the re-sent one (beside the correction file or in the raw folder, readable)."""
+    old, new = raw / c.field, Path(c.file).parent / c.new_value
+    problems = []
+    if not inside(old, raw):
+        problems.append(f"{c.where}: batch file {c.field} is outside the raw folder {raw}")
+    elif not old.is_file():
+        problems.append(f"{c.where}: batch file {c.field} is not in {raw}")
+    elif c.old_value and not sha256_file(old).startswith(c.old_value.lower()):
+        problems.append(f"{c.where}: {c.field} is not the file named by old_value {c.old_value} (its content changed)")
+    if not (inside(new, Path(c.file).parent) or inside(new, raw)):
+        problems.append(f"{c.where}: re-sent file {c.new_value} is outside the correction file's folder and the raw "
+                        "folder")
+    elif not new.is_file():
+        problems.append(f"{c.where}: re-sent file {new} not found")
+    else:
+        try:
+            read_export(new)
+        except UnreadableFile as exc:
+            problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.reason}")
+        except OSError as exc:
+            problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.strerror or exc}")
+    return problems
+
+
 def inside(path: Path, folder: Path) -> bool:
     """Whether `path` (links and `..` resolved) lies inside `folder`."""
     return Path(path).resolve().is_relative_to(Path(folder).resolve())
 
 
-def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections: list[Correction],
-                      batches_in: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def apply_corrections(m: Methodology, work_in: Path | StageFolder, work_out: Path | StageFolder,
+                      corrections: list[Correction], batches_in: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Silver + quarantine of `work_in` with the row corrections applied -> `work_out`; the corrected
     forms are validated again (with every row sharing their key, so duplicates stay duplicates).
     A source without corrections is copied as it is, its accounting (`batches_in`, from validate)
     kept. Returns the audit rows, the accounting per source and batch, and the quarantine reasons
     of the corrected sources."""
+    work_in, work_out = (w if isinstance(w, StageFolder) else StageFolder(Path(w)) for w in (work_in, work_out))
     rows = [c for c in corrections if c.action != "replace_batch"]
     problems: list[str] = []
     audit: list[dict[str, Any]] = [c.audit(0, "replaced") for c in corrections if c.action == "replace_batch"]
@@ -266,40 +290,65 @@ def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections
             frames[source] = None
             acc = pl.DataFrame(kept)
         else:
-            silver = pl.read_parquet(work_in / "silver" / f"{source}.parquet")
-            quarantine = pl.read_parquet(work_in / "quarantine" / f"{source}.parquet")
+            silver, quarantine, done = corrected_source(m, work_in, source, mine, problems)
+            audit += done
             if mine:
-                ids = sorted({c.form_id for c in mine})
-                forms = (pl.scan_parquet(work_in / "bronze" / source / "*.parquet")
-                         .filter(form_key(m, source).is_in(ids)).collect())
-                silver, quarantine, done = correct_source(m, source, forms, silver, quarantine, mine, problems)
-                audit += done
                 reasons[source] = reason_counts(quarantine)
             frames[source] = (silver, quarantine)
             acc = (recount(pl.DataFrame(kept), silver, quarantine, source) if kept else
-                   batch_accounting(read_bronze(work_in / "bronze", source), silver, quarantine, source))
+                   batch_accounting(read_bronze(work_in, source), silver, quarantine, source))
             acc = acc.with_columns(pl.lit(source).alias("source"))
         sources[source] = {k: int(acc[k].sum()) for k in ("read", "valid", "quarantined")}
         batches += acc.to_dicts()
     if problems:  # nothing is written unless every correction applies
         raise CorrectionError("\n".join(problems))
-    for sub in ("silver", "quarantine"):
-        (work_out / sub).mkdir(parents=True, exist_ok=True)
-    for source, corrected in frames.items():
-        for sub, frame in zip(("silver", "quarantine"), corrected or (None, None), strict=True):
-            if frame is None:
-                shutil.copyfile(work_in / sub / f"{source}.parquet", work_out / sub / f"{source}.parquet")
-            else:
-                frame.write_parquet(work_out / sub / f"{source}.parquet")
+    write_corrected(work_in, work_out, frames)
     order = {(c.file, c.line): i for i, c in enumerate(corrections)}
     return {"applied": sorted(audit, key=lambda a: order[(a["file"], a["line"])]), "sources": sources, "batches": batches,
             "top_reasons": reasons}
+
+
+def corrected_source(m: Methodology, work_in: StageFolder, source: str, mine: list[Correction],
+                     problems: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, list[dict[str, Any]]]:
+    """A source's silver and quarantine with its row corrections `mine` applied (as they are when none)."""
+    silver = pl.read_parquet(work_in.silver(source))
+    quarantine = pl.read_parquet(work_in.quarantine(source))
+    if not mine:
+        return silver, quarantine, []
+    ids = sorted({c.form_id for c in mine})
+    forms = pl.scan_parquet(work_in.bronze_files(source)).filter(form_key(m, source).is_in(ids)).collect()
+    return correct_source(m, source, forms, silver, quarantine, mine, problems)
+
+
+def write_corrected(work_in: StageFolder, work_out: StageFolder,
+                    frames: dict[str, tuple[pl.DataFrame, pl.DataFrame] | None]) -> None:
+    """Each source's corrected silver and quarantine into `work_out`; an untouched source (None) is copied."""
+    for sub in (work_out.silver_dir, work_out.quarantine_dir):
+        sub.mkdir(parents=True, exist_ok=True)
+    for source, corrected in frames.items():
+        for where, frame in zip((StageFolder.silver, StageFolder.quarantine), corrected or (None, None), strict=True):
+            if frame is None:
+                shutil.copyfile(where(work_in, source), where(work_out, source))
+            else:
+                frame.write_parquet(where(work_out, source))
 
 
 def form_key(m: Methodology, source: str) -> pl.Expr:
     """A source's form id as written in correction files (key columns joined by '/')."""
     key = m.meta["sources"][source]["key"]
     return pl.concat_str([pl.col(k) for k in key], separator="/") if len(key) > 1 else pl.col(key[0])
+
+
+Where = tuple[str, int]  # a row's lineage: source_file, source_row
+
+
+@dataclass
+class RowEdits:
+    """What one source's corrections do to its rows, row by row (the lineage `Where`)."""
+
+    withdrawn: dict[Where, Correction]
+    not_kept: dict[Where, Correction]
+    touched: dict[Where, list[tuple[Correction, list[str]]]]
 
 
 def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.DataFrame, quarantine: pl.DataFrame,
@@ -309,64 +358,84 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
     rows = forms.sort("source_file", "source_row")
     records = rows.to_dicts()
     key_cols = m.meta["sources"][source]["key"]
-    frame = m.sampling_frame.select(GEOGRAPHY).unique(subset=["village_code"])
-    villages = {r["village_code"]: r for r in frame.iter_rows(named=True)}
     by_form: dict[str, list[dict]] = {}
     for r in records:
         by_form.setdefault("/".join(str(r[k]) for k in key_cols), []).append(r)
-    withdrawn: dict[tuple[str, int], Correction] = {}
-    not_kept: dict[tuple[str, int], Correction] = {}
-    touched: dict[tuple[str, int], list[tuple[Correction, list[str]]]] = {}
-    for c in corrections:
-        hits = by_form.get(c.form_id, [])
-        if not hits:
-            problems.append(f"{c.where}: form {c.form_id!r} not found in source {source}")
-            continue
-        if c.action == "keep":
-            chosen = [r for r in hits if c.field in (r["source_file"], f"{r['source_file']}:{r['source_row']}")]
-            if len(chosen) != 1:
-                copies = ", ".join(f"{r['source_file']}:{r['source_row']}" for r in hits)
-                problems.append(f"{c.where}: keep {c.field!r} names {len(chosen)} of the copies of form {c.form_id} "
-                                f"({copies}); name one (file, or file:row)")
-                continue
-            not_kept |= {(r["source_file"], r["source_row"]): c for r in hits if r is not chosen[0]}
-            continue
-        for r in hits:
-            at = (r["source_file"], r["source_row"])
-            if c.action == "withdraw":
-                withdrawn[at] = c
-                continue
-            field = c.field if c.action == "set" else "village_code"
-            current = r.get(field) or ""
-            if current != c.old_value:
-                problems.append(f"{c.where}: old value {c.old_value!r} of {field} does not match {current!r} "
-                                f"in form {c.form_id} ({r['source_file']} row {r['source_row']})")
-                continue
-            if c.action == "set":
-                r[field] = c.new_value or None
-                touched.setdefault(at, []).append((c, [field]))
-            elif c.new_value not in villages:
-                problems.append(f"{c.where}: village {c.new_value!r} is not in the sampling frame (rule geography)")
-            else:
-                r.update({g: villages[c.new_value][g] for g in GEOGRAPHY})
-                touched.setdefault(at, []).append((c, GEOGRAPHY))
-    kept = [r for r in records if (r["source_file"], r["source_row"]) not in withdrawn | not_kept]
+    edits = edit_rows(m, source, by_form, corrections, problems)
+    gone = edits.withdrawn | edits.not_kept
+    kept = [r for r in records if (r["source_file"], r["source_row"]) not in gone]
     again = validate_source(m, source, pl.DataFrame(kept, schema=forms.schema, orient="row")) if kept else None
-    audit = []
     bad_at = {}
     if again is not None and again.quarantine.height:
         for r in again.quarantine.select("source_file", "source_row", "reasons").iter_rows(named=True):
             bad_at[(r["source_file"], r["source_row"])] = r["reasons"]
-    for at, changes in touched.items():
+    for at, changes in edits.touched.items():
         for c, fields in changes:
-            broken = [x for x in bad_at.get(at, []) if x["column"] in fields]
-            for x in broken:
+            for x in (x for x in bad_at.get(at, []) if x["column"] in fields):
                 problems.append(f"{c.where}: new value {c.new_value!r} breaks rule {x['rule']} on {x['column']}: {x['message']}")
+    audit = []
     for c in corrections:
         hits = by_form.get(c.form_id, [])
         outcome = ("withdrawn" if c.action == "withdraw" else "kept" if c.action == "keep" else
                    "quarantined" if any((r["source_file"], r["source_row"]) in bad_at for r in hits) else "valid")
         audit.append(c.audit(len(hits), outcome, next((r["province_code"] for r in hits if r.get("province_code")), None)))
+    silver, quarantine = rebuild(source, rows, silver, quarantine, again, edits)
+    return silver, quarantine, audit
+
+
+def edit_rows(m: Methodology, source: str, by_form: dict[str, list[dict]], corrections: list[Correction],
+              problems: list[str]) -> RowEdits:
+    """Apply each correction to the rows of its form (in place), noting withdrawn, not kept and changed rows."""
+    frame = m.sampling_frame.select(GEOGRAPHY).unique(subset=["village_code"])
+    villages = {r["village_code"]: r for r in frame.iter_rows(named=True)}
+    edits = RowEdits({}, {}, {})
+    for c in corrections:
+        hits = by_form.get(c.form_id, [])
+        if not hits:
+            problems.append(f"{c.where}: form {c.form_id!r} not found in source {source}")
+        elif c.action == "keep":
+            keep_one(c, hits, edits, problems)
+        elif c.action == "withdraw":
+            edits.withdrawn |= {(r["source_file"], r["source_row"]): c for r in hits}
+        else:
+            for r in hits:
+                change_row(c, r, villages, edits, problems)
+    return edits
+
+
+def keep_one(c: Correction, hits: list[dict], edits: RowEdits, problems: list[str]) -> None:
+    """`keep`: the copy named by `field` stays, the others are not kept."""
+    chosen = [r for r in hits if c.field in (r["source_file"], f"{r['source_file']}:{r['source_row']}")]
+    if len(chosen) != 1:
+        copies = ", ".join(f"{r['source_file']}:{r['source_row']}" for r in hits)
+        problems.append(f"{c.where}: keep {c.field!r} names {len(chosen)} of the copies of form {c.form_id} "
+                        f"({copies}); name one (file, or file:row)")
+        return
+    edits.not_kept |= {(r["source_file"], r["source_row"]): c for r in hits if r is not chosen[0]}
+
+
+def change_row(c: Correction, r: dict, villages: dict[str, dict], edits: RowEdits, problems: list[str]) -> None:
+    """`set` a field or `move` the form to a village, when the old value matches."""
+    at = (r["source_file"], r["source_row"])
+    field = c.field if c.action == "set" else "village_code"
+    current = r.get(field) or ""
+    if current != c.old_value:
+        problems.append(f"{c.where}: old value {c.old_value!r} of {field} does not match {current!r} "
+                        f"in form {c.form_id} ({r['source_file']} row {r['source_row']})")
+    elif c.action == "set":
+        r[field] = c.new_value or None
+        edits.touched.setdefault(at, []).append((c, [field]))
+    elif c.new_value not in villages:
+        problems.append(f"{c.where}: village {c.new_value!r} is not in the sampling frame (rule geography)")
+    else:
+        r.update({g: villages[c.new_value][g] for g in GEOGRAPHY})
+        edits.touched.setdefault(at, []).append((c, GEOGRAPHY))
+
+
+def rebuild(source: str, rows: pl.DataFrame, silver: pl.DataFrame, quarantine: pl.DataFrame, again: Any,
+            edits: RowEdits) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Silver and quarantine with the corrected forms' rows replaced by their new validation, withdrawn and
+    not-kept rows quarantined with their reason."""
     lineage = ["source_file", "source_row"]
     affected = rows.select(lineage)
     silver = silver.join(affected, on=lineage, how="anti")
@@ -375,9 +444,9 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
         silver = pl.concat([silver, again.silver], how="vertical_relaxed")
         parts.append(again.quarantine)
     out = [(at, "withdrawn", f"withdrawn by {c.where}: {c.reason} ({c.requested_by}, {c.requested_at})")
-           for at, c in withdrawn.items()]
+           for at, c in edits.withdrawn.items()]
     out += [(at, "not_kept", f"another copy ({c.field}) kept by {c.where}: {c.reason} ({c.requested_by}, {c.requested_at})")
-            for at, c in not_kept.items() if at not in withdrawn]
+            for at, c in edits.not_kept.items() if at not in edits.withdrawn]
     if out:
         why = pl.DataFrame({"source_file": [a for (a, _), _, _ in out], "source_row": [b for (_, b), _, _ in out],
                             "rule": [r for _, r, _ in out], "message": [msg for _, _, msg in out]},
@@ -387,4 +456,4 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
                                      pl.lit(None, pl.Utf8).alias("value"), pl.col("message"))).alias("reasons"),
             pl.lit(source).alias("source")).drop("message", "rule"))
     quarantine = pl.concat([q.select(parts[0].columns) for q in parts if q.height] or parts[:1], how="vertical_relaxed")
-    return silver.sort(lineage), quarantine.sort(lineage), audit
+    return silver.sort(lineage), quarantine.sort(lineage)
