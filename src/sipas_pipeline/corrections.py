@@ -44,7 +44,6 @@ from sipas_pipeline.validate import batch_accounting, read_bronze, recount, vali
 
 COLUMNS = ["action", "source", "form_id", "field", "old_value", "new_value", "reason", "requested_by", "requested_at"]
 ACTIONS = ("set", "move", "withdraw", "replace_batch", "keep")
-GEOGRAPHY = ["province_code", "district_code", "commune_code", "village_code"]
 
 
 
@@ -176,7 +175,7 @@ def line_problems(m: Methodology, c: Correction) -> list[str]:
             p.append(f"field {c.field!r} holds personal data and is not kept: it cannot be corrected")
         elif c.field in key:
             p.append(f"field {c.field!r} is the form's key: withdraw the form instead")
-        elif c.field in GEOGRAPHY:
+        elif c.field in m.geography:
             p.append(f"field {c.field!r} is geography: use move")
     if c.action == "keep" and not c.field:
         p.append("keep needs field: the file of the copy to keep (as in the raw folder, e.g. citizen/x_v2.csv, or file:row)")
@@ -303,7 +302,8 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
     rows = forms.sort("source_file", "source_row")
     records = rows.to_dicts()
     key_cols = m.meta["sources"][source]["key"]
-    frame = m.sampling_frame.select(GEOGRAPHY).unique(subset=["village_code"])
+    geography = m.geography  # the year's levels (methodology.yaml)
+    frame = m.sampling_frame.select(geography).unique(subset=["village_code"])
     villages = {r["village_code"]: r for r in frame.iter_rows(named=True)}
     by_form: dict[str, list[dict]] = {}
     for r in records:
@@ -342,8 +342,8 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
             elif c.new_value not in villages:
                 problems.append(f"{c.where}: village {c.new_value!r} is not in the sampling frame (rule geography)")
             else:
-                r.update({g: villages[c.new_value][g] for g in GEOGRAPHY})
-                touched.setdefault(at, []).append((c, GEOGRAPHY))
+                r.update({g: villages[c.new_value][g] for g in geography})
+                touched.setdefault(at, []).append((c, geography))
     kept = [r for r in records if (r["source_file"], r["source_row"]) not in withdrawn | not_kept]
     again = validate_source(m, source, pl.DataFrame(kept, schema=forms.schema, orient="row")) if kept else None
     audit = []

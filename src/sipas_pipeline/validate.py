@@ -105,10 +105,10 @@ def form_rules(m: Methodology, source: str) -> list[Rule]:
                    f"outside the survey window {start} to {end}")
         if row["refs"] == "sampling_frame":
             frame = m.sampling_frame
-            geo = ["province_code", "district_code", "commune_code", "village_code"]
+            geo = m.geography  # the year's levels, top down (methodology.yaml geography)
             valid = frame.select(pl.concat_str(geo, separator="/").alias("k"))["k"].to_list()
             _check(lambda k, g=geo, v=valid: pl.concat_str(g, separator="/").is_in(v).fill_null(False),
-                   "geography", "village, commune, district and province do not nest in the sampling frame")
+                   "geography", f"{', '.join(g.removesuffix('_code') for g in reversed(geo))} do not nest in the sampling frame")
     key = spec["key"]
     f = key[-1]
     _check(lambda k: pl.col(COPIES).is_null() | (pl.col(COPIES) != "exact"), "duplicate_key",
