@@ -348,7 +348,7 @@ COMMENT ON COLUMN ranks.change_ci_low IS 'Lower bound of the 95% interval of the
 COMMENT ON COLUMN ranks.change_ci_high IS 'Upper bound of the 95% interval of the change; null without change_se';
 COMMENT ON COLUMN ranks.change_significant IS 'The change is significant (có ý nghĩa thống kê): its 95% interval excludes 0; null when last year has no se (change_basis = published)';
 COMMENT ON COLUMN ranks.change_places IS 'Places gained since last year''s rank (positive = moved up)';
-COMMENT ON COLUMN ranks.change_basis IS 'What the change is against: results (last year''s current run in this file, with se) or published (published figures without se)';
+COMMENT ON COLUMN ranks.change_basis IS 'What the change is against: results (last year''s current run in this file, with se), published (published figures without se) or reestimated (last year re-estimated on this year''s units from its silver forms, with se: the units changed)';
 
 CREATE TABLE IF NOT EXISTS quarantine (
     run_id VARCHAR NOT NULL,

@@ -54,7 +54,7 @@ from sipas_pipeline.corrections import (  # noqa: E402
 )
 from sipas_pipeline.errors import InputError, UserError, storage_error  # noqa: E402
 from sipas_pipeline.hashing import frames_sha256  # noqa: E402
-from sipas_pipeline.methodology import load_methodology  # noqa: E402
+from sipas_pipeline.methodology import Methodology, load_methodology  # noqa: E402
 
 USER_ERRORS = (UserError,)  # every error a user can fix (sipas_pipeline.errors)
 
@@ -292,12 +292,13 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
         missing = completeness.assess(m, work_out, ingested["files"], checked["batches"], report["unreadable_files"])
         if missing and not allow_incomplete:
             raise InputError(completeness.message(m, missing))
-        previous = publishing.previous_results(Path(db), year)  # last year's own results, read before compute
+        previous = previous_year(m, Path(db), year)  # last year's own results, read before compute
         prev_key = frames_sha256({"previous": previous})[:16] if previous is not None else "published"
         summary, hit_c = run_stage(compute_task, work_out / "results" / "summary.json", year, str(work_out),
                                    f"{key}-{fixes_key or 'none'}-{prev_key}", missing,
                                    previous.to_dicts() if previous is not None else None)
         run["timings"].append({"stage": "compute", "seconds": 0.0 if hit_c else summary["seconds"]})
+        run["parameters"]["silver"] = str(work_out / "silver")  # a later year re-estimates this one on its units
         published = publish_task(year, str(work_out), db, run, applied)
     except Exception as exc:
         if isinstance(exc, USER_ERRORS):
@@ -319,6 +320,20 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
             "results_hash": published["results_hash"], "national": summary["national"], "groups": summary["groups"],
             "incomplete": summary.get("incomplete", {}),
             "sipas": summary["sipas"], "par": summary["par"]}
+
+
+def previous_year(m: Methodology, db: Path, year: int) -> pl.DataFrame | None:
+    """Last year's results for the change columns: its own results in `db`; when the units changed (a `comparable`
+    block), last year re-estimated on this year's units from its silver forms, or None (no change) without them."""
+    from sipas_pipeline import comparable
+
+    if not m.comparable:
+        return publishing.previous_results(db, year)
+    try:
+        return comparable.comparable_previous(m, comparable.previous_silver(db, int(m.comparable["previous_year"])))
+    except InputError as exc:
+        get_run_logger().warning("no comparable previous year: %s", exc)
+        return None
 
 
 ANNUAL_CRON = "0 2 1 3 *"  # 02:00 on 1 March, Vietnam time: last year's survey is closed and checked

@@ -107,10 +107,11 @@ def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0,
         off_file.write(b"\xef\xbb\xbf")
         for k, (code, name, name_en) in enumerate(provinces.select("province_code", "name_vi", "name_en").iter_rows()):
             fr = frame.filter(pl.col("province_code") == code)
+            above = m.geography[max(m.geography.index("commune_code") - 1, 1)]  # district, or the commune itself
             siblings = {d: g["commune_code"].unique().sort().to_list()
-                        for (d,), g in fr.partition_by("district_code", as_dict=True).items()}
+                        for (d,), g in fr.partition_by(above, as_dict=True).items()}
             info = {"province_code": code, "province_name": name, "name_en": name_en,
-                    "other_batch_ids": prev_ids or ["24-00-000001"], "sibling_communes": siblings}
+                    "other_batch_ids": prev_ids or [f"{year % 100}-00-000001"], "sibling_communes": siblings}
             # citizens: one batch file per province
             prng = np.random.default_rng([seed, 1, k])
             batch = citizen_batch(m, code, int(size_cit[k]), sample_by[(code,)], population, prng)
