@@ -76,8 +76,9 @@ def nations(previous_units: pl.DataFrame, previous_published: pl.DataFrame | Non
         return units.sort("measure")
     own = previous_published.group_by("measure").agg(
         pl.col("value").mean(), ((pl.col("se") ** 2).sum().sqrt() / pl.len()).alias("se"),
-        pl.len().alias("k")).with_columns((pl.lit("mean of ") + pl.col("k").cast(pl.Utf8) + pl.lit(" provinces (as published)"))
-                                          .alias("definition")).drop("k")
+        pl.len().alias("k")).with_columns(
+        (pl.lit("mean of ") + pl.col("k").cast(pl.Utf8) + pl.lit(" provinces (as that year computed it)")).alias("definition"))
+    own = own.drop("k")
     return pl.concat([units, own.filter(pl.col("measure").is_in(units["measure"].to_list()))]).sort("measure", "definition")
 
 

@@ -229,7 +229,13 @@ def load_methodology(year: int, root: Path | None = None) -> Methodology:
 
     folder = (root or schemas_root()) / str(year)
     if not folder.is_dir():
-        raise MethodologyError([f"{folder}: no methodology folder for year {year}"])
+        from sipas_pipeline.methodology.scaffold import available_years
+
+        years = available_years(root)
+        latest = max((y for y in years if y < year), default=max(years, default=None))
+        add = f"; add one with `sipas methodology init --year {year} --from {latest}`" if latest else ""
+        raise MethodologyError([f"{folder}: no methodology folder for year {year} (years with one: "
+                                f"{', '.join(map(str, years)) or 'none'}){add}"])
     return _cached(folder.resolve(), _folder_stamp(folder), check_methodology)
 
 
