@@ -226,9 +226,11 @@ def run_name() -> str:
     return f"sipas-{survey_year(flow_run.parameters.get('year'))}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-def survey_year(year: int | None) -> int:
-    """The year to compute: as given, or last calendar year in Vietnam time (a scheduled spring run)."""
-    return year if year is not None else datetime.now(ZoneInfo(TIMEZONE)).year - 1
+def survey_year(year: int | None, now: datetime | None = None) -> int:
+    """The year to compute: as given, or last calendar year in Vietnam time (a scheduled spring run: the 1 March
+    2026 run computes 2025). A year without a methodology folder then fails in one line listing those that have
+    one and how to add one (`load_methodology`)."""
+    return year if year is not None else (now or datetime.now(ZoneInfo(TIMEZONE))).astimezone(ZoneInfo(TIMEZONE)).year - 1
 
 
 @flow(name="sipas-annual-run", flow_run_name=run_name, log_prints=False)
@@ -336,6 +338,13 @@ def previous_year(m: Methodology, db: Path, year: int) -> pl.DataFrame | None:
         return None
 
 
+def latest_year() -> int:
+    """The latest year with a methodology folder (the manual re-run's default year)."""
+    from sipas_pipeline.methodology.scaffold import available_years
+
+    return max(available_years())
+
+
 ANNUAL_CRON = "0 2 1 3 *"  # 02:00 on 1 March, Vietnam time: last year's survey is closed and checked
 
 
@@ -348,7 +357,8 @@ def deployments(raw: str | None = None, db: str | None = None) -> list[RunnerDep
         parameters=common | {"trigger": "schedule"}, entrypoint_type=EntrypointType.MODULE_PATH,
         description="SIPAS and PAR INDEX of last year, every 1 March at 02:00 Vietnam time.", tags=["sipas", "annual"])
     manual = annual_run.to_deployment(
-        name="manual-rerun", concurrency_limit=1, parameters=common | {"year": 2024, "corrections": [], "trigger": "manual"},
+        name="manual-rerun", concurrency_limit=1,
+        parameters=common | {"year": latest_year(), "corrections": [], "trigger": "manual"},
         entrypoint_type=EntrypointType.MODULE_PATH, tags=["sipas", "rerun"],
         description="Re-run a year after data corrections: set year, raw, corrections (files) and db.")
     return [annual, manual]
