@@ -8,6 +8,7 @@ rows go to silver (typed), the others to quarantine with every reason (column, r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pandera.polars as pa
@@ -98,7 +99,7 @@ def form_rules(m: Methodology, source: str) -> list[Rule]:
             _check(lambda k: pl.col(k).is_null() | pl.col(k).str.to_date("%Y-%m-%d", strict=False).is_not_null(),
                    "not_a_date", "not a date (ISO, dd/mm/yyyy or an Excel serial)")
             if window and f == spec.get("date_field"):
-                start, end = window["start"], window["end"]
+                start, end = (date.fromisoformat(str(window[k])) for k in ("start", "end"))  # YAML date or quoted text
                 day = pl.col(f).str.to_date("%Y-%m-%d", strict=False)
                 in_window = day.is_between(start, end)
                 _check(lambda k, d=day, w=in_window: d.is_null() | w, "survey_window",

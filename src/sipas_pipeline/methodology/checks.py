@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 
 import polars as pl
 
@@ -274,10 +275,24 @@ def _check_design(m: Methodology) -> Iterable[str]:
         yield f"{where}.small_sample: rule 'positive': {d.small_sample}"
 
 
+def _check_window(m: Methodology) -> Iterable[str]:
+    """The survey window: two ISO dates, start before end, in the year's calendar year or after it."""
+    where = f"{m.root / 'methodology.yaml'}: survey_window"
+    window = m.meta.get("survey_window")
+    try:
+        start, end = (date.fromisoformat(str(window[k])) for k in ("start", "end"))
+    except (TypeError, KeyError, ValueError):
+        yield f"{where}: rule 'two dates': start and end as YYYY-MM-DD, found {window!r}"
+        return
+    if start > end or start.year != m.year:
+        yield f"{where}: rule 'in the survey year': {start} to {end} for year {m.year}"
+
+
 def check_methodology(m: Methodology) -> list[str]:
     """Every broken rule of the year's files, as messages (empty when all hold)."""
     problems: list[str] = []
-    for check in (_check_forms, _check_indicators, _check_par, _check_units, _check_completeness, _check_design):
+    for check in (_check_forms, _check_indicators, _check_par, _check_units, _check_completeness, _check_design,
+                  _check_window):
         problems.extend(check(m))
     if not problems:  # counts read best once the entries themselves are sound
         problems.extend(_check_counts(m))
