@@ -156,3 +156,13 @@ def test_series_views_and_compare(two_years):
     assert len(sipas) == 34 and all(r["previous_value"] is not None for r in sipas)
     assert {r["definition"] for r in result["previous_nation"] if r["measure"] == "sipas"} == {
         "mean of 34 units (re-estimated)", "mean of 63 provinces (as that year computed it)"}
+
+
+def test_rows_naming_a_former_province_are_noted():
+    from sipas_pipeline.ingest.bronze import old_unit_notes
+
+    rows = pl.DataFrame({"province_code": ["Bình Thuận", "Lâm Đồng", "Tỉnh Bình Thuận", "Bắc Giang", None]})
+    (note,) = old_unit_notes(load_methodology(2025), "citizen", rows)
+    assert note.startswith("3 rows name a former province in province_code")
+    assert "Bình Thuận -> 68" in note and "Bắc Giang -> 24" in note
+    assert old_unit_notes(load_methodology(2025), "citizen", rows.head(2).tail(1)) == []

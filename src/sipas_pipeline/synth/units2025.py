@@ -64,13 +64,13 @@ def build(merger_csv: Path, out: Path | None = None, old_year: int = 2024) -> Pa
     new_names = set(units["name_vi"])
     aliases = pl.concat([
         merger.filter(~pl.col("old_name").is_in(list(new_names)))
-        .select(pl.col("old_name").alias("alias"), pl.col("new_code").alias("province_code")),
-        old_aliases.with_columns(pl.col("province_code").replace_strict(to_new)),
+        .select(pl.col("old_name").alias("alias"), pl.col("new_code").alias("province_code"), pl.lit("yes").alias("old_unit")),
+        old_aliases.with_columns(pl.col("province_code").replace_strict(to_new), pl.lit("no").alias("old_unit")),
     ]).unique("alias", keep="first", maintain_order=True)
     (out / "province_aliases.csv").write_text(
         "# Other ways a unit is written in the exports. A 2024 province's name resolves to the 2025 unit that took it\n"
-        "# in (an export still spelling an old province); the validation report counts such rows (old_name_alias).\n"
-        "alias,province_code\n" + aliases.write_csv(include_header=False), encoding="utf-8")
+        "# in (an export still spelling an old province): old_unit = yes, and the ingest report notes such rows per file.\n"
+        "alias,province_code,old_unit\n" + aliases.write_csv(include_header=False), encoding="utf-8")
     frame = pl.read_csv(old / "sampling_frame.csv", comment_prefix="#", infer_schema=False)
     frame = (frame.with_columns(pl.col("province_code").replace_strict(to_new))
              .with_columns((pl.col("province_code") + pl.lit("-") + pl.col("stratum")).alias("stratum"))
