@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.synth import generate_year
 
 # where benchmark years and scratch files go (gitignored); the smoke tests point it at a temporary folder
@@ -36,7 +37,7 @@ def silver(scale: float) -> Path:
     from sipas_pipeline.stages import ingest, validate
 
     work = OUT / f"work_x{scale:g}"
-    if not (work / "silver" / "citizen.parquet").is_file():
+    if not (StageFolder(work).silver("citizen")).is_file():
         m = load_methodology(2024)
         ingest(m, year(scale), work)
         validate(m, work)

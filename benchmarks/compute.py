@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, line, peak_rss_mb, timed
 from common import silver as silver_work
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.methodology import load_methodology
 from sipas_pipeline.stages import compute_results
 
@@ -38,7 +39,7 @@ def replicated(work: Path, k: int, base: float) -> Path:
         path = folder / f"{source}.parquet"
         if not path.is_file():
             folder.mkdir(parents=True, exist_ok=True)
-            pl.concat([pl.scan_parquet(work / "silver" / f"{source}.parquet")] * k).sink_parquet(path)
+            pl.concat([pl.scan_parquet(StageFolder(work).silver(source))] * k).sink_parquet(path)
     return folder
 
 
@@ -46,9 +47,9 @@ def one_scale(k: int, base: float, repeat: int) -> dict:
     """Time the compute stage at scale k in this process; its figures as a dict."""
     m = load_methodology(2024)
     work = silver_work(base)
-    appraisal = pl.read_parquet(work / "silver" / "appraisal.parquet")
+    appraisal = pl.read_parquet(StageFolder(work).silver("appraisal"))
     if k == 1:
-        cit, off = (pl.read_parquet(work / "silver" / f"{s}.parquet") for s in ("citizen", "official"))
+        cit, off = (pl.read_parquet(StageFolder(work).silver(s)) for s in ("citizen", "official"))
         rows = (cit.height, off.height)
     else:
         folder = replicated(work, k, base)

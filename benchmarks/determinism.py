@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import polars as pl
 from common import OUT, silver, year
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.duckdb_file import read_query
 from sipas_pipeline.methodology import load_methodology
 from sipas_pipeline.publish import results_hash
@@ -41,7 +42,7 @@ def stage_hashes(scale: float, times: int) -> Counter:
     """The results hash of `times` computations of the year from its silver Parquet."""
     m = load_methodology(2024)
     work = silver(scale)
-    frames = {s: pl.read_parquet(work / "silver" / f"{s}.parquet") for s in SOURCES}
+    frames = {s: pl.read_parquet(StageFolder(work).silver(s)) for s in SOURCES}
     seen: Counter = Counter()
     for _ in range(times):
         tables = compute_results(m, frames["citizen"], frames["official"], frames["appraisal"], previous_published(m))

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import polars as pl
 from common import OUT, year
 
+from sipas_pipeline.catalog import Catalog, StageFolder
 from sipas_pipeline.corrections import COLUMNS
 
 PROVINCE = "01"
@@ -30,8 +31,8 @@ QUESTIONS = ["s_s_acc_location", "s_s_pro_posted", "s_s_sta_courtesy", "s_s_res_
 
 def one_province_file(work_in: Path, out: Path) -> int:
     """Correction lines setting QUESTIONS to 1 on every valid form of PROVINCE; returns the line count."""
-    silver = pl.read_parquet(work_in / "silver" / "citizen.parquet").filter(pl.col("province_code") == PROVINCE)
-    bronze = pl.concat([pl.read_parquet(p) for p in sorted((work_in / "bronze" / "citizen").glob("*.parquet"))])
+    silver = pl.read_parquet(StageFolder(work_in).silver("citizen")).filter(pl.col("province_code") == PROVINCE)
+    bronze = pl.concat([pl.read_parquet(p) for p in StageFolder(work_in).bronze_files("citizen")])
     forms = bronze.join(silver.select("source_file", "source_row"), on=["source_file", "source_row"])
     n = 0
     with out.open("w", encoding="utf-8", newline="") as f:
@@ -66,7 +67,7 @@ def main() -> None:
         a = annual_run(**kw)
         full.append((sum(a["timings"].values()), time.perf_counter() - t0))
         fix = root / "fix.csv"
-        lines = one_province_file(next((root / "work").glob("inputs-*")), fix)
+        lines = one_province_file(Catalog(root / "work").input_folders()[0].root, fix)
         t0 = time.perf_counter()
         b = annual_run(**kw, corrections=[str(fix)])
         rerun.append((sum(b["timings"].values()), time.perf_counter() - t0))

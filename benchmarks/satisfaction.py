@@ -24,6 +24,7 @@ import polars as pl
 from common import OUT, peak_rss_mb
 from common import silver as silver_work
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.methodology import load_methodology
 
 METHODS = ("polars", "duckdb", "pandas")
@@ -137,7 +138,7 @@ def main() -> None:
         method, path, repeat, out = args.child
         child(method, Path(path), int(repeat), Path(out))
         return
-    base = silver_work(args.base_scale) / "silver" / "citizen.parquet"
+    base = StageFolder(silver_work(args.base_scale)).silver("citizen")
     n_ind = len(indicator_specs())
     print(f"{n_ind} satisfaction indicators per province, three ways, {args.repeat} runs each "
           "(median, range; peak RSS of each way's own process)")

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 
-from sipas_pipeline.orchestration import annual_run, deployments
+from sipas_pipeline.config import prefect_defaults
+
+prefect_defaults()  # Prefect reads its settings when imported: the defaults go first
+from sipas_pipeline.orchestration import annual_run, deployments  # noqa: E402
 
 __all__ = ["annual_run", "deployments"]
 

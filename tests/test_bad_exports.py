@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 import xlsxwriter
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.ingest import ingest_source
 from sipas_pipeline.synth.writers import encode_cp1258
 from sipas_pipeline.validate import read_bronze, validate_source
@@ -115,7 +116,7 @@ def ingest_files(m, tmp_path: Path, files: dict[str, bytes]) -> Outcome:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     report = ingest_source(m, "citizen", raw, tmp_path / "bronze")
-    bronze = read_bronze(tmp_path / "bronze", "citizen")
+    bronze = read_bronze(StageFolder(tmp_path), "citizen")
     if bronze is None:
         empty = pl.DataFrame()
         return Outcome(report, None, empty, empty)
@@ -381,7 +382,7 @@ def test_sipas_validate_on_bad_exports(sample_year, tmp_path):
     for c in data["sources"].values():
         assert c["read"] == c["valid"] + c["quarantined"]
     assert data["sources"]["citizen"]["read"] == 1096
-    q = pl.read_parquet(tmp_path / "work" / "quarantine" / "citizen.parquet").explode("reasons").unnest("reasons")
+    q = pl.read_parquet(StageFolder(tmp_path / "work").quarantine("citizen")).explode("reasons").unnest("reasons")
     shape = q.filter(pl.col("rule") == "row_shape")
     assert shape.select("source_file", "source_row").rows() == [("citizen/sipas2024_01_ha-noi.csv", 4)]
     assert shape["form_id"].to_list() == [None] and shape["message"][0].startswith(f"line 4: {len(HEADER) - 1} fields")

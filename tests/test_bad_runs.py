@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sipas_pipeline import completeness
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.cli import app
 from sipas_pipeline.corrections import COLUMNS, CorrectionError, overlay_raw, read_corrections
 from sipas_pipeline.stages import ingest, validate
@@ -161,12 +162,12 @@ def test_sample_replaces_only_what_it_made(tmp_path):
 
 def test_bronze_folder_not_made_by_sipas_is_not_deleted(tmp_path, methodology, sample_year):
     work = tmp_path / "work"
-    (work / "bronze").mkdir(parents=True)
-    (work / "bronze" / "mine.parquet").write_bytes(b"PAR1")
+    StageFolder(work).bronze_dir.mkdir(parents=True)
+    (StageFolder(work).bronze_dir / "mine.parquet").write_bytes(b"PAR1")
     with pytest.raises(Exception, match="not empty and not made by sipas") as exc:
         ingest(methodology, sample_year, work)
     assert type(exc.value).__name__ == "InputError"
-    assert (work / "bronze" / "mine.parquet").read_bytes() == b"PAR1"
+    assert (StageFolder(work).bronze_dir / "mine.parquet").read_bytes() == b"PAR1"
 
 
 def unreadable_as(path: Path) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.stages import compute, ingest_and_validate
 
 
@@ -13,7 +14,7 @@ def computed(full_year, methodology, tmp_path_factory):
     work = tmp_path_factory.mktemp("computed")
     ingest_and_validate(methodology, full_year, work)
     summary = compute(methodology, work)
-    tables = {p.stem: pl.read_parquet(p) for p in (work / "results").glob("*.parquet")}
+    tables = {p.stem: pl.read_parquet(p) for p in StageFolder(work).result_files()}
     return summary, tables
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.corrections import COLUMNS, CorrectionError, apply_corrections, overlay_raw, read_corrections
 from sipas_pipeline.validate import read_bronze
 
@@ -27,8 +28,8 @@ def write_corrections(path: Path, rows: list[dict]) -> Path:
 def bronze_forms(sample_work: dict, province: str, n: int, where: pl.Expr | None = None) -> list[dict]:
     """The first n valid citizens' forms of a province, as bronze text."""
     work = sample_work["work"]
-    silver = pl.read_parquet(work / "silver" / "citizen.parquet").filter(pl.col("province_code") == province)
-    bronze = read_bronze(work / "bronze", "citizen").join(silver.select("source_file", "source_row"),
+    silver = pl.read_parquet(StageFolder(work).silver("citizen")).filter(pl.col("province_code") == province)
+    bronze = read_bronze(StageFolder(work), "citizen").join(silver.select("source_file", "source_row"),
                                                          on=["source_file", "source_row"])
     return bronze.filter(where if where is not None else pl.lit(True)).head(n).to_dicts()
 
@@ -66,8 +67,8 @@ def test_set_move_withdraw_applied_and_validated_again(tmp_path, methodology, sa
     ])
     out = apply_corrections(methodology, sample_work["work"], tmp_path / "out", read_corrections(methodology, [path]))
     assert [x["outcome"] for x in out["applied"]] == ["valid", "withdrawn", "valid"]
-    silver = pl.read_parquet(tmp_path / "out" / "silver" / "citizen.parquet")
-    quarantine = pl.read_parquet(tmp_path / "out" / "quarantine" / "citizen.parquet")
+    silver = pl.read_parquet(StageFolder(tmp_path / "out").silver("citizen"))
+    quarantine = pl.read_parquet(StageFolder(tmp_path / "out").quarantine("citizen"))
     assert silver.filter(pl.col("form_id") == a["form_id"])["s_s_overall"].to_list() == [5]
     moved = silver.filter(pl.col("form_id") == c["form_id"]).row(0, named=True)
     assert (moved["village_code"], moved["commune_code"], moved["district_code"]) == (
@@ -79,7 +80,7 @@ def test_set_move_withdraw_applied_and_validated_again(tmp_path, methodology, sa
     assert out["sources"]["citizen"] == {"read": before["read"], "valid": before["valid"] - 1,
                                          "quarantined": before["quarantined"] + 1}
     # rows untouched by the corrections are unchanged
-    old = pl.read_parquet(sample_work["work"] / "silver" / "citizen.parquet")
+    old = pl.read_parquet(StageFolder(sample_work["work"]).silver("citizen"))
     untouched = ~pl.col("form_id").is_in([a["form_id"], b["form_id"], c["form_id"]])
     assert silver.filter(untouched).equals(old.filter(untouched))
 

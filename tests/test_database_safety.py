@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 from test_publish import publish_sample
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.duckdb_file import (
     NEXT,
     SCHEMA_VERSION,
@@ -230,7 +231,7 @@ def test_full_disk(tmp_path, published, sample_work):
     disk = tmp_path / "disk"
     disk.mkdir()
     state = tmp_path / "state.json"
-    state.write_text(json.dumps({k: (str(v) if k == "work" else v) for k, v in sample_work.items()}, default=str))
+    state.write_text(json.dumps({k: (str(v) if k == "work" else v.as_dict()) for k, v in sample_work.items()}))
     size_kb = published.stat().st_size // 1024 + 256  # room for the current file, not for its copy
     db = disk / "sipas.duckdb"
     script = (f"mount -t tmpfs -o size={size_kb}k tmpfs {disk} && cp {published} {db} && sha256sum {db} && "
@@ -283,7 +284,7 @@ def test_older_schema_is_migrated(tmp_path, published, methodology, sample_work)
     assert out["notes"] == [f"{db}: migrated from schema version 1, added indicator_values.se"]
     assert query(db, "SELECT version, run_id, change FROM schema_info") == [
         (SCHEMA_VERSION, "run-b", "migrated from schema version 1, added indicator_values.se")]
-    with_se = pl.read_parquet(sample_work["work"] / "results" / "indicator_values.parquet")["se"].count()
+    with_se = pl.read_parquet(StageFolder(sample_work["work"]).result("indicator_values"))["se"].count()
     assert with_se > 0
     assert query(db, "SELECT run_id, count(*), count(se) FROM indicator_values GROUP BY 1 ORDER BY 1") == [
         ("run-a", 7210, 0), ("run-b", 7210, with_se)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.hashing import frames_sha256
 from sipas_pipeline.publish import results_hash
 from sipas_pipeline.stages import SOURCES, compute_results, previous_published
@@ -26,14 +27,14 @@ from sipas_pipeline.methodology import load_methodology
 from sipas_pipeline.publish import results_hash
 from sipas_pipeline.stages import SOURCES, compute_results, previous_published
 m = load_methodology(2024)
-silver = {s: pl.read_parquet(Path(sys.argv[1]) / "silver" / f"{s}.parquet") for s in SOURCES}
+silver = {s: pl.read_parquet(StageFolder(Path(sys.argv[1])).silver(s)) for s in SOURCES}
 tables = compute_results(m, silver["citizen"], silver["official"], silver["appraisal"], previous_published(m))
 print(pl.thread_pool_size(), results_hash(tables))
 """
 
 
 def silver_frames(work: Path) -> dict[str, pl.DataFrame]:
-    return {s: pl.read_parquet(work / "silver" / f"{s}.parquet") for s in SOURCES}
+    return {s: pl.read_parquet(StageFolder(work).silver(s)) for s in SOURCES}
 
 
 def _float_sum(values: list[float]) -> float:

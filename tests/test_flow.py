@@ -18,7 +18,7 @@ def flow_run(prefect_harness, sample_year, tmp_path_factory) -> dict:
 
     tmp = tmp_path_factory.mktemp("flow")
     result = annual_run(year=2024, raw=str(sample_year), db=str(tmp / "sipas.duckdb"), work=str(tmp / "work"))
-    return result | {"tmp": tmp}
+    return result.as_dict() | {"tmp": tmp}
 
 
 def test_flow_publishes_the_year(flow_run, sample_work):

@@ -84,7 +84,10 @@ def test_no_personal_data_in_any_output(prefect_harness, sample_year, tmp_path):
     assert result["status"] == "published" and result["top_reasons"]["citizen"]["row_shape"] == 2
     assert any("validate:" in r for r in records)
 
-    texts: dict[str, str] = {"log": "\n".join(records), "result": json.dumps(result, ensure_ascii=False)}
+    texts: dict[str, str] = {"log": "\n".join(records), "result": json.dumps(result.as_dict(), ensure_ascii=False)}
+    manifests = sorted(work.rglob("*.json"))  # the stage manifests and the run record in the catalog
+    assert {p.name for p in manifests} >= {"_manifest.json", f"{result.run_id}.json"}
+    texts |= {str(p): p.read_text(encoding="utf-8") for p in manifests}
     parquet = sorted(work.rglob("*.parquet"))
     assert {p.parent.name for p in parquet} >= {"citizen", "silver", "quarantine", "results"}
     # text, nested and JSON columns (digits of floats could match a phone number by chance)

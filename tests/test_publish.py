@@ -121,7 +121,7 @@ def test_killed_mid_publish_leaves_previous_run_current(tmp_path, methodology, s
     db = tmp_path / "r.duckdb"
     publish_sample(db, methodology, sample_work, "run-a")
     state = tmp_path / "state.json"
-    state.write_text(json.dumps({k: (str(v) if k == "work" else v) for k, v in sample_work.items()}, default=str))
+    state.write_text(json.dumps({k: (str(v) if k == "work" else v.as_dict()) for k, v in sample_work.items()}))
     marker = tmp_path / "marker"
     code = HANG.format(tests=str(ROOT / "tests"), state=str(state), marker=str(marker), db=str(db))
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True)

@@ -11,6 +11,7 @@ import pytest
 from test_corrections import write_corrections
 from typer.testing import CliRunner
 
+from sipas_pipeline.catalog import Catalog, StageFolder
 from sipas_pipeline.publish import read_query as query
 
 # questions of the SIPAS tree and the overall satisfaction (a PAR sub-criterion) that one province's
@@ -21,8 +22,8 @@ PROVINCE = "01"
 
 def one_province_corrections(path: Path, work: Path) -> tuple[Path, int]:
     """Correction lines setting QUESTIONS to 1 on every valid form of PROVINCE (as bronze text)."""
-    silver = pl.read_parquet(work / "silver" / "citizen.parquet").filter(pl.col("province_code") == PROVINCE)
-    bronze = pl.concat([pl.read_parquet(p) for p in sorted((work / "bronze" / "citizen").glob("*.parquet"))])
+    silver = pl.read_parquet(StageFolder(work).silver("citizen")).filter(pl.col("province_code") == PROVINCE)
+    bronze = pl.concat([pl.read_parquet(p) for p in StageFolder(work).bronze_files("citizen")])
     forms = bronze.join(silver.select("source_file", "source_row"), on=["source_file", "source_row"])
     rows = [{"action": "set", "source": "citizen", "form_id": f["form_id"], "field": q, "old_value": f[q],
              "new_value": "1"}
@@ -41,7 +42,7 @@ def reruns(prefect_harness, sample_year, tmp_path_factory) -> dict:
         return annual_run(year=2024, raw=str(kw.pop("raw", sample_year)), db=str(db), work=str(work), **kw)
 
     first = run()
-    work_in = next(work.glob("inputs-*"))
+    work_in = Catalog(work).input_folders()[0].root
     fix, lines = one_province_corrections(tmp / "fix.csv", work_in)
     corrected = run(corrections=[str(fix)])
     return {"db": db, "work": work, "run": run, "first": first, "corrected": corrected, "lines": lines, "tmp": tmp}

@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.stages import InputError, ingest_and_validate
 from sipas_pipeline.validate import validate_source
 
@@ -22,7 +23,7 @@ def validated(full_year, methodology, tmp_path_factory):
 
 
 def _reasons(work: Path) -> pl.DataFrame:
-    frames = [pl.read_parquet(work / "quarantine" / f"{s}.parquet").select(
+    frames = [pl.read_parquet(StageFolder(work).quarantine(s)).select(
         "source_file", "source_row", pl.col("subcriterion_id" if s == "appraisal" else "form_id").alias("key"), "reasons")
         for s in ("citizen", "official", "appraisal")]
     return (pl.concat(frames).explode("reasons").unnest("reasons")
@@ -57,8 +58,8 @@ def test_row_accounting(validated):
     report, work = validated
     for source, c in report["sources"].items():
         assert c["read"] == c["valid"] + c["quarantined"]
-        silver = pl.read_parquet(work / "silver" / f"{source}.parquet")
-        quarantine = pl.read_parquet(work / "quarantine" / f"{source}.parquet")
+        silver = pl.read_parquet(StageFolder(work).silver(source))
+        quarantine = pl.read_parquet(StageFolder(work).quarantine(source))
         assert silver.height == c["valid"] and quarantine.height == c["quarantined"]
     assert report["sources"]["citizen"]["read"] == 36_525
     assert report["sources"]["official"]["read"] == 49_159
@@ -68,18 +69,18 @@ def test_row_accounting(validated):
 
 def test_duplicates_keep_the_first_and_name_it(validated, full_year):
     _, work = validated
-    q = pl.read_parquet(work / "quarantine" / "citizen.parquet").explode("reasons").unnest("reasons")
+    q = pl.read_parquet(StageFolder(work).quarantine("citizen")).explode("reasons").unnest("reasons")
     dup = q.filter(pl.col("rule") == "duplicate_key")
     assert dup.height > 0 and dup["message"].str.contains(r"^exact copy of the row first at citizen/.+:\d+").all()
     conflict = q.filter(pl.col("rule") == "conflicting_duplicate")
     assert conflict.height > 0 and conflict["message"].str.contains(r"copies at citizen/.+:\d+, citizen/.+:\d+").all()
-    silver = pl.read_parquet(work / "silver" / "citizen.parquet")
+    silver = pl.read_parquet(StageFolder(work).silver("citizen"))
     assert silver["form_id"].is_unique().all()
 
 
 def test_silver_is_typed_and_repaired(validated):
     _, work = validated
-    silver = pl.read_parquet(work / "silver" / "citizen.parquet")
+    silver = pl.read_parquet(StageFolder(work).silver("citizen"))
     assert silver.schema["interview_date"] == pl.Date and silver.schema["s_p_eco_content"] == pl.Int64
     assert silver.schema["weight"] == pl.Float64
     assert set(silver["province_code"].unique()) == {f"{c}" for c in silver["province_code"].unique()}

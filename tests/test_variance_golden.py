@@ -46,6 +46,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.errors import ComputeError
 from sipas_pipeline.indicators import estimate_indicators, province_indicators, roll_up, sipas_tree
 from sipas_pipeline.methodology.loader import Design
@@ -240,7 +241,7 @@ def test_results_do_not_depend_on_row_order(methodology, sample_work):
     from sipas_pipeline.hashing import frames_sha256
     from sipas_pipeline.stages import compute_results
 
-    silver = {s: pl.read_parquet(sample_work["work"] / "silver" / f"{s}.parquet") for s in ("citizen", "official", "appraisal")}
+    silver = {s: pl.read_parquet(StageFolder(sample_work["work"]).silver(s)) for s in ("citizen", "official", "appraisal")}
     first = compute_results(methodology, silver["citizen"], silver["official"], silver["appraisal"])
     shuffled = compute_results(methodology, silver["citizen"].sample(fraction=1.0, shuffle=True, seed=3),
                                silver["official"], silver["appraisal"])

@@ -8,6 +8,7 @@ import warnings
 import polars as pl
 import pytest
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.indicators import answer_flags, estimate_indicators, sipas_tree, with_code_masks
 
 svy = pytest.importorskip("svy", reason="svy is a dev dependency (pip install -e '.[dev]')")
@@ -18,7 +19,7 @@ REL = 1e-9
 @pytest.fixture(scope="module")
 def sample(methodology, sample_work):
     """The sample year's silver citizens with one 0/1 column per indicator for hits (y_) and answers (a_)."""
-    citizen = pl.read_parquet(sample_work["work"] / "silver" / "citizen.parquet")
+    citizen = pl.read_parquet(StageFolder(sample_work["work"]).silver("citizen"))
     flags = answer_flags(methodology, methodology.indicators)
     frame = with_code_masks(methodology, citizen).select("form_id", "province_code", "stratum", "psu", "weight",
                            *[h.cast(pl.Float64).alias(f"y_{i}") for i, (_, h) in flags.items()],

@@ -7,7 +7,7 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,10 @@ from rich.table import Table
 
 from sipas_pipeline.errors import UserError, storage_error
 from sipas_pipeline.methodology import load_methodology
+
+if TYPE_CHECKING:
+    from sipas_pipeline.orchestration import RunResult
+    from sipas_pipeline.stages import ValidationReport
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="SIPAS and PAR INDEX pipeline (Chỉ số SIPAS và PAR INDEX).")
@@ -137,31 +141,43 @@ def validate(
         if storage is None:
             raise
         fail(str(storage))
-    incomplete = completeness.reasons(completeness.assess(m, work, report["files"], report["batches"],
-                                                          report["unreadable_files"]))
+    incomplete = completeness.reasons(completeness.assess(m, work, report.files, report.batches, report.unreadable_files))
     if as_json:
-        print(json.dumps({k: report[k] for k in ("year", "sources", "unreadable_files", "ignored_files", "top_reasons",
-                                                 "files")} | {"incomplete": incomplete}, ensure_ascii=False))
+        shown = {k: v for k, v in report.as_dict().items() if k != "batches"}
+        print(json.dumps(shown | {"incomplete": incomplete}, ensure_ascii=False))
         return
-    t = Table(title=f"Ingest and validate {year} (kiểm tra dữ liệu)")
+    print_validation(report, incomplete, work)
+
+
+def print_validation(report: ValidationReport, incomplete: dict[str, str], work: Path) -> None:
+    """The validate command's report for people: the accounting table, top reasons, unreadable, incomplete,
+    ignored files and the readers' notes."""
+    from sipas_pipeline.stages import TOP_REASONS
+
+    t = Table(title=f"Ingest and validate {report.year} (kiểm tra dữ liệu)")
     for col in ("source (nguồn)", "read (đọc)", "valid (hợp lệ)", "quarantined (cách ly)", "unreadable files"):
         t.add_column(col, justify="right" if col[0] != "s" else "left")
-    for source, c in report["sources"].items():
+    for source, c in report.sources.items():
         t.add_row(source, f"{c['read']:,}", f"{c['valid']:,}", f"{c['quarantined']:,}", str(c["unreadable_files"]))
     console.print(t)
-    for source, rules in report["top_reasons"].items():
+    for source, rules in report.top_reasons.items():
         if rules:
-            console.print(f"{source}: top reasons " + ", ".join(f"{r} {n}" for r, n in list(rules.items())[:6]))
-    for u in report["unreadable_files"]:
+            console.print(f"{source}: top reasons " + ", ".join(f"{r} {n}" for r, n in list(rules.items())[:TOP_REASONS]))
+    for u in report.unreadable_files:
         err.print(f"unreadable: {u['file']}: {u['reason']}", highlight=False)
     for code, why in incomplete.items():
         err.print(f"incomplete (thiếu dữ liệu): province {code}: {why}", highlight=False, soft_wrap=True)
-    print_ignored(report["ignored_files"])
-    for f in (f for files in report["files"].values() for f in files):
-        for note in [*f.get("notes", []), *([f"{f['row_shape']} rows quarantined for their shape (rule row_shape)"]
-                                            if f.get("row_shape") else [])]:
-            err.print(f"note: {f['file']}: {note}", highlight=False, markup=False, soft_wrap=True)
+    print_ignored(report.ignored_files)
+    for f in (f for files in report.files.values() for f in files):
+        print_notes(f)
     console.print(f"Parquet written under {work} (bronze/, silver/, quarantine/)")
+
+
+def print_notes(f: dict) -> None:
+    """A file's readers' notes and its rows quarantined for their shape (on stderr, one line each)."""
+    shape = [f"{f['row_shape']} rows quarantined for their shape (rule row_shape)"] if f.get("row_shape") else []
+    for note in [*f.get("notes", []), *shape]:
+        err.print(f"note: {f['file']}: {note}", highlight=False, markup=False, soft_wrap=True)
 
 
 def print_ignored(ignored: list[dict]) -> None:
@@ -210,7 +226,10 @@ def run(
         raw = year_dir(year, "raw")
         if not raw.exists():
             fail(f"{raw}: no such folder: pass --raw DIR (the year's exports) or --demo (a synthetic year)")
+    from sipas_pipeline.config import prefect_defaults
     from sipas_pipeline.corrections import read_corrections
+
+    prefect_defaults()  # before Prefect is imported (it reads its settings then)
     from sipas_pipeline.orchestration import annual_run, start_embedded_server
     from sipas_pipeline.publish import check_database
     from sipas_pipeline.stages import check_raw
@@ -229,39 +248,37 @@ def run(
     except UserError as exc:
         fail(str(exc))
     if as_json:
-        keys = ("run_id", "status", "year", "db", "raw", "flow_run_id", "sources", "unreadable_files", "ignored_files",
-                "timings", "cached", "corrections", "results_hash", "national", "groups", "incomplete", "sipas", "par")
-        print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
+        print(json.dumps(result.public(), ensure_ascii=False))
         return
     print_run(result)
 
 
-def print_run(result: dict) -> None:
+def print_run(result: RunResult) -> None:
     """A run's figures for people: accounting, timings, national figures, rankings' ends, the file."""
-    t = Table(title=f"Run {result['run_id']} (lần chạy) — {result['year']}")
+    t = Table(title=f"Run {result.run_id} (lần chạy) — {result.year}")
     for col in ("source (nguồn)", "read (đọc)", "valid (hợp lệ)", "quarantined (cách ly)"):
         t.add_column(col, justify="left" if col[0] == "s" else "right")
-    for source, c in result["sources"].items():
+    for source, c in result.sources.items():
         t.add_row(source, f"{c['read']:,}", f"{c['valid']:,}", f"{c['quarantined']:,}")
     console.print(t)
-    print_ignored(result.get("ignored_files", []))
-    console.print("Stages (giây): " + ", ".join(f"{k} {v:.2f} s" for k, v in result["timings"].items())
-                  + (f"; from Prefect's cache: {', '.join(result['cached'])}" if result["cached"] else ""))
-    if result["corrections"]:
-        outcomes = Counter(c["outcome"] for c in result["corrections"])
-        console.print(f"Corrections (đính chính): {len(result['corrections'])} applied, {dict(outcomes)}")
-    n = result["national"]
+    print_ignored(result.ignored_files)
+    console.print("Stages (giây): " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+                  + (f"; from Prefect's cache: {', '.join(result.cached)}" if result.cached else ""))
+    if result.corrections:
+        outcomes = Counter(c["outcome"] for c in result.corrections)
+        console.print(f"Corrections (đính chính): {len(result.corrections)} applied, {dict(outcomes)}")
+    n = result.national
     console.print(f"National (toàn quốc): SIPAS {n['sipas']:.2f} (policy {n['sipas_policy']:.2f}, "
-                  f"service {n['sipas_service']:.2f}); PAR INDEX mean {n['par']:.2f}; groups {result['groups']}")
-    for code, why in result.get("incomplete", {}).items():
+                  f"service {n['sipas_service']:.2f}); PAR INDEX mean {n['par']:.2f}; groups {result.groups}")
+    for code, why in result.incomplete.items():
         err.print(f"incomplete (thiếu dữ liệu), published without value or rank: province {code}: {why}",
                   highlight=False, soft_wrap=True)
     for measure, title in (("sipas", "SIPAS"), ("par", "PAR INDEX")):
         for end in ("top5", "bottom5"):
             rows = ", ".join(f"{r['rank']}. {r['province']} {r['value']:.2f} (rank {r['rank_interval'][0]}–"
-                             f"{r['rank_interval'][1]})" for r in result[measure][end])
+                             f"{r['rank_interval'][1]})" for r in getattr(result, measure)[end])
             console.print(f"{title} {end}: {rows}")
-    console.print(f"DuckDB: {result['db']} (open read-only; views current_*)")
+    console.print(f"DuckDB: {result.db} (open read-only; views current_*)")
 
 
 @app.command()

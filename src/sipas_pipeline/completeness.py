@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.methodology import Methodology
 
 SURVEYS = ("citizen", "official")
@@ -24,8 +25,9 @@ LISTED = 8  # ids listed per cause before "…"
 Missing = dict[str, dict[str, str]]  # province_code -> {source: what is missing}
 
 
-def _read(work_dir: Path, part: str, source: str) -> pl.DataFrame:
-    return pl.read_parquet(Path(work_dir) / part / f"{source}.parquet")
+def _read(work: Path | StageFolder, part: str, source: str) -> pl.DataFrame:
+    out = work if isinstance(work, StageFolder) else StageFolder(Path(work))
+    return pl.read_parquet(out.silver(source) if part == "silver" else out.quarantine(source))
 
 
 def _rules(quarantine: pl.DataFrame) -> pl.DataFrame:
@@ -62,7 +64,7 @@ def _batch_notes(source: str, files: list[dict[str, Any]], batches: list[dict[st
     return notes
 
 
-def assess(m: Methodology, work_dir: Path, files: dict[str, list[dict[str, Any]]], batches: list[dict[str, Any]],
+def assess(m: Methodology, work_dir: Path | StageFolder, files: dict[str, list[dict[str, Any]]], batches: list[dict[str, Any]],
            unreadable: list[dict[str, Any]]) -> Missing:
     """What each province lacks, from the silver and quarantine Parquet under `work_dir`, the ingest
     report's files (`files`, per source), validate's batch accounting and the unreadable files.

@@ -32,6 +32,7 @@ from typing import Any
 
 import polars as pl
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.errors import CorrectionError
 from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest import LINEAGE
@@ -39,8 +40,7 @@ from sipas_pipeline.ingest.readers import TEXT_SUFFIXES, UnreadableFile, read_ex
 from sipas_pipeline.ingest.readers import read_table as read_raw_table
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.paths import MARKER, fresh_dir
-from sipas_pipeline.stages import reason_counts
-from sipas_pipeline.validate import batch_accounting, read_bronze, recount, validate_source
+from sipas_pipeline.validate import batch_accounting, read_bronze, reason_counts, recount, validate_source
 
 COLUMNS = ["action", "source", "form_id", "field", "old_value", "new_value", "reason", "requested_by", "requested_at"]
 ACTIONS = ("set", "move", "withdraw", "replace_batch", "keep")
@@ -144,44 +144,59 @@ def conflicts(corrections: list[Correction]) -> list[str]:
 
 def line_problems(m: Methodology, c: Correction) -> list[str]:
     """What is wrong with one correction line on its own."""
-    p = []
     if c.action not in ACTIONS:
         return [f"unknown action {c.action!r} (one of {', '.join(ACTIONS)})"]
+    return common_problems(m, c) + (batch_problems(c) if c.action == "replace_batch" else form_problems(m, c))
+
+
+def common_problems(m: Methodology, c: Correction) -> list[str]:
+    """The source and the request (reason, who, a date) of any line."""
+    p = []
     if c.source not in m.meta["sources"]:
         p.append(f"unknown source {c.source!r} (one of {', '.join(m.meta['sources'])})")
-    for k in ("reason", "requested_by", "requested_at"):
-        if not getattr(c, k):
-            p.append(f"{k} is required")
+    p += [f"{k} is required" for k in ("reason", "requested_by", "requested_at") if not getattr(c, k)]
     if c.requested_at:
         try:
             date.fromisoformat(c.requested_at)
         except ValueError:
             p.append(f"requested_at {c.requested_at!r} is not a date (YYYY-MM-DD)")
-    if c.action == "replace_batch":
-        if not c.field or not c.new_value:
-            p.append("replace_batch needs field (the batch file in the raw folder) and new_value (the re-sent file)")
-        elif c.field.startswith(("/", "../")) or c.field == ".." or PureWindowsPath(c.field).drive:
-            p.append(f"batch file {c.field} is outside the raw folder (give its path inside it, e.g. citizen/x.csv)")
-        return p
-    if not c.form_id:
-        p.append("form_id is required")
+    return p
+
+
+def batch_problems(c: Correction) -> list[str]:
+    """A `replace_batch` line names a file inside the raw folder and the re-sent file."""
+    if not c.field or not c.new_value:
+        return ["replace_batch needs field (the batch file in the raw folder) and new_value (the re-sent file)"]
+    if c.field.startswith(("/", "../")) or c.field == ".." or PureWindowsPath(c.field).drive:
+        return [f"batch file {c.field} is outside the raw folder (give its path inside it, e.g. citizen/x.csv)"]
+    return []
+
+
+def form_problems(m: Methodology, c: Correction) -> list[str]:
+    """A line about one form (set, move, withdraw, keep): its id and what its action needs."""
+    p = [] if c.form_id else ["form_id is required"]
     if c.action == "set" and c.source in m.forms:
-        form = m.forms[c.source]
-        fields = dict(zip(form["field_id"], form["pii"], strict=True))
-        key = m.meta["sources"][c.source]["key"]
-        if c.field not in fields:
-            p.append(f"field {c.field!r} is not a field of the {c.source} form")
-        elif fields[c.field] != "no" or c.field in LINEAGE:
-            p.append(f"field {c.field!r} holds personal data and is not kept: it cannot be corrected")
-        elif c.field in key:
-            p.append(f"field {c.field!r} is the form's key: withdraw the form instead")
-        elif c.field in m.geography:
-            p.append(f"field {c.field!r} is geography: use move")
+        p += set_problems(m, c)
     if c.action == "keep" and not c.field:
         p.append("keep needs field: the file of the copy to keep (as in the raw folder, e.g. citizen/x_v2.csv, or file:row)")
     if c.action == "move" and (c.field not in ("", "village_code") or not c.new_value):
         p.append("move needs new_value (the village code); field is village_code or empty")
     return p
+
+
+def set_problems(m: Methodology, c: Correction) -> list[str]:
+    """What is wrong with the field of a `set` line: not a field of the form, personal data, the key, geography."""
+    form = m.forms[c.source]
+    fields = dict(zip(form["field_id"], form["pii"], strict=True))
+    if c.field not in fields:
+        return [f"field {c.field!r} is not a field of the {c.source} form"]
+    if fields[c.field] != "no" or c.field in LINEAGE:
+        return [f"field {c.field!r} holds personal data and is not kept: it cannot be corrected"]
+    if c.field in m.meta["sources"][c.source]["key"]:
+        return [f"field {c.field!r} is the form's key: withdraw the form instead"]
+    if c.field in m.geography:
+        return [f"field {c.field!r} is geography: use move"]
+    return []
 
 
 def corrections_key(corrections: list[Correction]) -> str:
@@ -204,26 +219,8 @@ def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: P
         return Path(raw)
     problems, by_file = [], {}
     for c in swaps:
-        old, new = Path(raw) / c.field, Path(c.file).parent / c.new_value
-        if not inside(old, Path(raw)):
-            problems.append(f"{c.where}: batch file {c.field} is outside the raw folder {raw}")
-        elif not old.is_file():
-            problems.append(f"{c.where}: batch file {c.field} is not in {raw}")
-        elif c.old_value and not sha256_file(old).startswith(c.old_value.lower()):
-            problems.append(f"{c.where}: {c.field} is not the file named by old_value {c.old_value} (its content changed)")
-        if not (inside(new, Path(c.file).parent) or inside(new, Path(raw))):
-            problems.append(f"{c.where}: re-sent file {c.new_value} is outside the correction file's folder and the raw "
-                            "folder")
-        elif not new.is_file():
-            problems.append(f"{c.where}: re-sent file {new} not found")
-        else:
-            try:
-                read_export(new)
-            except UnreadableFile as exc:
-                problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.reason}")
-            except OSError as exc:
-                problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.strerror or exc}")
-        by_file[c.field] = new
+        problems += swap_problems(c, Path(raw))
+        by_file[c.field] = Path(c.file).parent / c.new_value
     if problems:
         raise CorrectionError("\n".join(problems))
     out = fresh_dir(out, "raw folder with re-sent batches")
@@ -235,18 +232,45 @@ def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: P
     return out
 
 
+def swap_problems(c: Correction, raw: Path) -> list[str]:
+    """What stops one `replace_batch` line: the replaced file (in the raw folder, the content old_value names)
+    and the re-sent one (beside the correction file or in the raw folder, readable)."""
+    old, new = raw / c.field, Path(c.file).parent / c.new_value
+    problems = []
+    if not inside(old, raw):
+        problems.append(f"{c.where}: batch file {c.field} is outside the raw folder {raw}")
+    elif not old.is_file():
+        problems.append(f"{c.where}: batch file {c.field} is not in {raw}")
+    elif c.old_value and not sha256_file(old).startswith(c.old_value.lower()):
+        problems.append(f"{c.where}: {c.field} is not the file named by old_value {c.old_value} (its content changed)")
+    if not (inside(new, Path(c.file).parent) or inside(new, raw)):
+        problems.append(f"{c.where}: re-sent file {c.new_value} is outside the correction file's folder and the raw "
+                        "folder")
+    elif not new.is_file():
+        problems.append(f"{c.where}: re-sent file {new} not found")
+    else:
+        try:
+            read_export(new)
+        except UnreadableFile as exc:
+            problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.reason}")
+        except OSError as exc:
+            problems.append(f"{c.where}: re-sent file {new} cannot be read: {exc.strerror or exc}")
+    return problems
+
+
 def inside(path: Path, folder: Path) -> bool:
     """Whether `path` (links and `..` resolved) lies inside `folder`."""
     return Path(path).resolve().is_relative_to(Path(folder).resolve())
 
 
-def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections: list[Correction],
-                      batches_in: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def apply_corrections(m: Methodology, work_in: Path | StageFolder, work_out: Path | StageFolder,
+                      corrections: list[Correction], batches_in: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Silver + quarantine of `work_in` with the row corrections applied -> `work_out`; the corrected
     forms are validated again (with every row sharing their key, so duplicates stay duplicates).
     A source without corrections is copied as it is, its accounting (`batches_in`, from validate)
     kept. Returns the audit rows, the accounting per source and batch, and the quarantine reasons
     of the corrected sources."""
+    work_in, work_out = (w if isinstance(w, StageFolder) else StageFolder(Path(w)) for w in (work_in, work_out))
     rows = [c for c in corrections if c.action != "replace_batch"]
     problems: list[str] = []
     audit: list[dict[str, Any]] = [c.row() | {"rows": 0, "outcome": "replaced"} for c in corrections
@@ -259,34 +283,47 @@ def apply_corrections(m: Methodology, work_in: Path, work_out: Path, corrections
             frames[source] = None
             acc = pl.DataFrame(kept)
         else:
-            silver = pl.read_parquet(work_in / "silver" / f"{source}.parquet")
-            quarantine = pl.read_parquet(work_in / "quarantine" / f"{source}.parquet")
+            silver, quarantine, done = corrected_source(m, work_in, source, mine, problems)
+            audit += done
             if mine:
-                ids = sorted({c.form_id for c in mine})
-                forms = (pl.scan_parquet(work_in / "bronze" / source / "*.parquet")
-                         .filter(form_key(m, source).is_in(ids)).collect())
-                silver, quarantine, done = correct_source(m, source, forms, silver, quarantine, mine, problems)
-                audit += done
                 reasons[source] = reason_counts(quarantine)
             frames[source] = (silver, quarantine)
             acc = (recount(pl.DataFrame(kept), silver, quarantine, source) if kept else
-                   batch_accounting(read_bronze(work_in / "bronze", source), silver, quarantine, source))
+                   batch_accounting(read_bronze(work_in, source), silver, quarantine, source))
             acc = acc.with_columns(pl.lit(source).alias("source"))
         sources[source] = {k: int(acc[k].sum()) for k in ("read", "valid", "quarantined")}
         batches += acc.to_dicts()
     if problems:  # nothing is written unless every correction applies
         raise CorrectionError("\n".join(problems))
-    for sub in ("silver", "quarantine"):
-        (work_out / sub).mkdir(parents=True, exist_ok=True)
-    for source, corrected in frames.items():
-        for sub, frame in zip(("silver", "quarantine"), corrected or (None, None), strict=True):
-            if frame is None:
-                shutil.copyfile(work_in / sub / f"{source}.parquet", work_out / sub / f"{source}.parquet")
-            else:
-                frame.write_parquet(work_out / sub / f"{source}.parquet")
+    write_corrected(work_in, work_out, frames)
     order = {(c.file, c.line): i for i, c in enumerate(corrections)}
     return {"applied": sorted(audit, key=lambda a: order[(a["file"], a["line"])]), "sources": sources, "batches": batches,
             "top_reasons": reasons}
+
+
+def corrected_source(m: Methodology, work_in: StageFolder, source: str, mine: list[Correction],
+                     problems: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, list[dict[str, Any]]]:
+    """A source's silver and quarantine with its row corrections `mine` applied (as they are when none)."""
+    silver = pl.read_parquet(work_in.silver(source))
+    quarantine = pl.read_parquet(work_in.quarantine(source))
+    if not mine:
+        return silver, quarantine, []
+    ids = sorted({c.form_id for c in mine})
+    forms = pl.scan_parquet(work_in.bronze_files(source)).filter(form_key(m, source).is_in(ids)).collect()
+    return correct_source(m, source, forms, silver, quarantine, mine, problems)
+
+
+def write_corrected(work_in: StageFolder, work_out: StageFolder,
+                    frames: dict[str, tuple[pl.DataFrame, pl.DataFrame] | None]) -> None:
+    """Each source's corrected silver and quarantine into `work_out`; an untouched source (None) is copied."""
+    for sub in (work_out.silver_dir, work_out.quarantine_dir):
+        sub.mkdir(parents=True, exist_ok=True)
+    for source, corrected in frames.items():
+        for where, frame in zip((StageFolder.silver, StageFolder.quarantine), corrected or (None, None), strict=True):
+            if frame is None:
+                shutil.copyfile(where(work_in, source), where(work_out, source))
+            else:
+                frame.write_parquet(where(work_out, source))
 
 
 def form_key(m: Methodology, source: str) -> pl.Expr:

@@ -1,5 +1,8 @@
 """The Prefect flow: the only module of the package that imports Prefect. Each task calls one pure
-stage of `sipas_pipeline.stages`; data passes between them as Parquet under the work folder."""
+stage of `sipas_pipeline.stages`; data passes between them as Parquet in the work folder's catalog
+(`sipas_pipeline.catalog`), whose stage manifests are the one cache (a stage whose output is complete
+for its content key is not run again). Prefect's defaults (`config.prefect_defaults`) are applied by the
+command that starts a run, before Prefect is imported, never by importing this module."""
 
 from __future__ import annotations
 
@@ -10,53 +13,39 @@ import os
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import duckdb
+import polars as pl
+import psutil
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.runtime import flow_run
+from prefect.schedules import Cron
+from prefect.states import Failed
+
+from sipas_pipeline import completeness, stages
+from sipas_pipeline import publish as publishing
+from sipas_pipeline.catalog import Catalog, StageFolder
+from sipas_pipeline.config import prefect_defaults
+from sipas_pipeline.corrections import Correction, apply_corrections, corrections_key, overlay_raw, read_corrections
+from sipas_pipeline.errors import InputError, UserError, storage_error
+from sipas_pipeline.hashing import frames_sha256
+from sipas_pipeline.methodology import Methodology, load_methodology
 from sipas_pipeline.paths import default_db, year_dir
+from sipas_pipeline.stages import TOP_REASONS, Computed, Ingested, Report, Validated
 
+__all__ = ["RunRecord", "RunResult", "annual_run", "deployments", "prefect_defaults", "start_embedded_server",
+           "stop_orphan_servers"]
 TIMEZONE = "Asia/Ho_Chi_Minh"
-
-
-def prefect_defaults(home: Path | None = None) -> None:
-    """Offline, embedded-server defaults, each unless the user has set it: a project-local Prefect
-    home, no analytics or telemetry, and a start-up timeout that survives the first database migration."""
-    os.environ.setdefault("PREFECT_HOME", str(home or Path.cwd() / ".prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
-
-prefect_defaults()
-
-import duckdb  # noqa: E402
-import polars as pl  # noqa: E402
-import psutil  # noqa: E402
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.deployments.runner import EntrypointType, RunnerDeployment  # noqa: E402
-from prefect.runtime import flow_run  # noqa: E402
-from prefect.schedules import Cron  # noqa: E402
-from prefect.states import Failed  # noqa: E402
-
-from sipas_pipeline import completeness, stages  # noqa: E402
-from sipas_pipeline import publish as publishing  # noqa: E402
-from sipas_pipeline.corrections import (  # noqa: E402
-    Correction,
-    apply_corrections,
-    corrections_key,
-    overlay_raw,
-    read_corrections,
-)
-from sipas_pipeline.errors import InputError, UserError, storage_error  # noqa: E402
-from sipas_pipeline.hashing import frames_sha256  # noqa: E402
-from sipas_pipeline.methodology import Methodology, load_methodology  # noqa: E402
-
-USER_ERRORS = (UserError,)  # every error a user can fix (sipas_pipeline.errors)
 
 
 def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
@@ -66,67 +55,58 @@ def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
     return isinstance(exc, OSError | duckdb.IOException) and storage_error(exc) is None
 
 
-RETRY_IO = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": retry_on_io}
-IO = RETRY_IO | {"cache_policy": NO_CACHE}  # stages that always run
-STAGE = RETRY_IO | {"persist_result": True}  # stages cached on their inputs' content (cache_key_fn=content_key)
+STAGE = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": retry_on_io, "cache_policy": NO_CACHE}
 
 
-def timed(fn, *args) -> tuple[Any, float]:
+def timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
     """Call fn(*args); return its result and the seconds it took."""
     t0 = time.perf_counter()
     out = fn(*args)
     return out, round(time.perf_counter() - t0, 3)
 
 
-def content_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Prefect cache key of a stage: its name and the content key of its inputs (`key`): a changed
-    input file, methodology, correction or code gives a new key, so never a stale hit."""
-    return f"{context.task.name}-{parameters['key']}"
+# ---- the stages as Prefect tasks: each returns (its report as a dict, seconds) ---------------------------------
+
+@task(name="ingest", **STAGE)
+def ingest_task(year: int, raw: str, work: str) -> tuple[dict[str, Any], float]:
+    """Raw exports -> bronze Parquet."""
+    report, seconds = timed(stages.ingest, load_methodology(year), Path(raw), StageFolder(Path(work)))
+    files = {s: len(f) for s, f in report.files.items()}
+    get_run_logger().info("ingest: %s files read, %d unreadable, %.2f s", files, len(report.unreadable_files), seconds)
+    return report.as_dict(), seconds
 
 
-@task(name="ingest", cache_key_fn=content_key, **STAGE)
-def ingest_task(year: int, raw: str, work: str, key: str) -> dict[str, Any]:
-    """Raw exports -> bronze Parquet (cached on the inputs' content key)."""
-    report, seconds = timed(stages.ingest, load_methodology(year), Path(raw), Path(work))
-    files = {s: len(f) for s, f in report["files"].items()}
-    get_run_logger().info("ingest: %s files read, %d unreadable, %.2f s", files, len(report["unreadable_files"]), seconds)
-    return report | {"seconds": seconds}
+@task(name="validate", **STAGE)
+def validate_task(year: int, work: str) -> tuple[dict[str, Any], float]:
+    """Bronze -> silver + quarantine Parquet, with the row accounting."""
+    checked, seconds = timed(stages.validate, load_methodology(year), StageFolder(Path(work)))
+    get_run_logger().info("validate: %s, %.2f s", checked.sources, seconds)
+    return checked.as_dict(), seconds
 
 
-@task(name="validate", cache_key_fn=content_key, **STAGE)
-def validate_task(year: int, work: str, key: str) -> dict[str, Any]:
-    """Bronze -> silver + quarantine Parquet, with the row accounting (cached on the inputs' key)."""
-    checked, seconds = timed(stages.validate, load_methodology(year), Path(work))
-    (Path(work) / "validated.json").write_text(json.dumps({"key": key, "sources": checked["sources"]}))
-    get_run_logger().info("validate: %s, %.2f s", checked["sources"], seconds)
-    return checked | {"seconds": seconds}
-
-
-@task(name="corrections", **IO)
+@task(name="corrections", **STAGE)
 def corrections_task(year: int, work_in: str, work: str, corrections: list[dict[str, Any]],
-                     batches: list[dict[str, Any]]) -> dict[str, Any]:
+                     batches: list[dict[str, Any]]) -> tuple[dict[str, Any], float]:
     """Row corrections applied to silver + quarantine, corrected forms validated again."""
-    m = load_methodology(year)
     parsed = [Correction(**c) for c in corrections]
-    out, seconds = timed(apply_corrections, m, Path(work_in), Path(work), parsed, batches)
+    out, seconds = timed(apply_corrections, load_methodology(year), StageFolder(Path(work_in)), StageFolder(Path(work)),
+                         parsed, batches)
     get_run_logger().info("corrections: %d applied, %s, %.2f s", len(out["applied"]), out["sources"], seconds)
-    return out | {"seconds": seconds}
+    return out, seconds
 
 
-@task(name="compute", cache_key_fn=content_key, **STAGE)
-def compute_task(year: int, work: str, key: str, incomplete: dict[str, dict[str, str]],
-                 previous: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Silver -> result tables (indicators, SIPAS tree, PAR INDEX, ranks); cached on inputs + corrections + last
-    year's results (`previous`, rows of `publish.previous_results`, part of the key); `incomplete`, the provinces
-    published as incomplete, follows from the inputs."""
+@task(name="compute", **STAGE)
+def compute_task(year: int, work: str, incomplete: dict[str, dict[str, str]],
+                 previous: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], float]:
+    """Silver -> result tables (indicators, SIPAS tree, PAR INDEX, ranks); `previous`: rows of
+    `publish.previous_results`; `incomplete`: the provinces published as incomplete."""
     prev = pl.DataFrame(previous) if previous else None
-    summary, seconds = timed(stages.compute, load_methodology(year), Path(work), prev, incomplete)
-    (Path(work) / "results" / "summary.json").write_text(json.dumps(summary, ensure_ascii=False))
-    get_run_logger().info("compute: national %s, %.2f s", summary["national"], seconds)
-    return summary | {"seconds": seconds}
+    summary, seconds = timed(stages.compute, load_methodology(year), StageFolder(Path(work)), prev, incomplete)
+    get_run_logger().info("compute: national %s, %.2f s", summary.national, seconds)
+    return summary.as_dict(), seconds
 
 
-@task(name="publish", **IO)
+@task(name="publish", **STAGE)
 def publish_task(year: int, work: str, db: str, run: dict[str, Any], corrections: list[dict[str, Any]]) -> dict[str, Any]:
     """Result tables + quarantine + corrections audit -> DuckDB, one transaction into the next file, swapped
     in; the results hash is of the tables published (a cached compute's too)."""
@@ -140,11 +120,199 @@ def publish_task(year: int, work: str, db: str, run: dict[str, Any], corrections
     return out
 
 
-def run_stage(task_fn: Any, output: Path, *args: Any) -> tuple[dict[str, Any], bool]:
-    """Run a cached stage; return its result and whether Prefect served it from the cache. A cached
-    result is used only while the stage's `output` file is still on disk (else the stage runs again)."""
-    state = task_fn.with_options(refresh_cache=not output.is_file())(*args, return_state=True)
-    return state.result(), state.name == "Cached"
+@dataclass
+class StageRun:
+    """One stage of a run: its name, seconds (0 when served from its manifest) and whether it was."""
+
+    stage: str
+    seconds: float
+    cached: bool = False
+
+
+def cached_stage(out: StageFolder, stage: str, key: str, task_fn: Any, *args: Any) -> tuple[dict[str, Any], StageRun]:
+    """Run a stage unless `out` holds its manifest for `key` (then its recorded report, 0 s). The manifest is
+    removed before the stage runs and written after every file of its output: the only proof of completion."""
+    report = out.cached(stage, key)
+    if report is not None:
+        return report, StageRun(task_fn.name, 0.0, True)
+    out.forget(stage)
+    report, seconds = task_fn(*args)
+    out.write_manifest(stage, key, report)
+    return report, StageRun(task_fn.name, seconds)
+
+
+@dataclass
+class RunRecord:
+    """The record of a run, as published in the `runs` table (`publish.run_row`) and written to the catalog."""
+
+    run_id: str
+    started_at: datetime
+    flow_run_id: str
+    code_version: str
+    parameters: dict[str, Any]
+    timings: list[dict[str, Any]] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    accounting: list[dict[str, Any]] = field(default_factory=list)
+    unreadable_files: list[dict[str, Any]] = field(default_factory=list)
+    ignored_files: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass
+class RunResult(Report):
+    """What a published run returns (the flow's result; `sipas run --json` prints `public()`)."""
+
+    run_id: str
+    status: str
+    year: int
+    db: str
+    raw: str
+    flow_run_id: str
+    sources: dict[str, dict[str, int]]
+    unreadable_files: list[dict[str, Any]]
+    ignored_files: list[dict[str, Any]]
+    top_reasons: dict[str, dict[str, int]]
+    timings: dict[str, float]
+    cached: list[str]
+    corrections: list[dict[str, Any]]
+    artifacts: list[str]
+    results_hash: str
+    national: dict[str, float]
+    groups: dict[str, int]
+    incomplete: dict[str, str]
+    sipas: dict[str, list[dict[str, Any]]]
+    par: dict[str, list[dict[str, Any]]]
+
+    def public(self) -> dict[str, Any]:
+        """The fields `sipas run --json` prints (all but the quarantine reasons and the artifacts' keys)."""
+        return {k: v for k, v in self.as_dict().items() if k not in ("top_reasons", "artifacts")}
+
+
+class Run:
+    """One run of a year through the stages, in order; each method is one stage and keeps what it made."""
+
+    def __init__(self, m: Methodology, raw: str, db: str, work: str, fixes: list[Correction], files: list[str],
+                 trigger: str, allow_incomplete: bool) -> None:
+        self.m, self.raw, self.db, self.allow_incomplete = m, raw, db, allow_incomplete
+        self.catalog = Catalog(Path(work))
+        self.fixes, self.fixes_key = fixes, corrections_key(fixes)
+        self.record = RunRecord(
+            run_id=new_run_id(m.year), started_at=datetime.now(UTC), flow_run_id=str(flow_run.id or ""),
+            code_version=code_version(),
+            parameters={"year": m.year, "raw": raw, "db": db, "work": work, "corrections": files,
+                        "trigger": trigger, "allow_incomplete": allow_incomplete,
+                        "design": m.meta.get("design", {})})  # the uncertainty settings (rank seed, draws) on record
+        self.stages: list[StageRun] = []
+        self.applied: list[dict[str, Any]] = [f.row() | {"rows": 0, "outcome": "replaced"} for f in fixes]
+        self.missing: completeness.Missing = {}
+
+    @classmethod
+    def start(cls, year: int, raw: str | None, db: str | None, work: str | None, corrections: list[str] | None,
+              trigger: str, allow_incomplete: bool) -> Run:
+        """Check what a run needs before any stage: correction files, the raw folder, the DuckDB file."""
+        m = load_methodology(year)
+        raw, db = str(raw or year_dir(year, "raw")), str(db or default_db())
+        fixes = read_corrections(m, [Path(c) for c in corrections or []])  # a bad file stops here, before anything
+        stages.check_raw(m, Path(raw))
+        publishing.check_database(Path(db))  # a file a run could not publish into stops here, before the stages
+        return cls(m, raw, db, str(work or year_dir(year, "work")), fixes, [str(c) for c in corrections or []], trigger,
+                   allow_incomplete)
+
+    def ingest(self) -> None:
+        """Raw exports (with re-sent batches in place) -> bronze, unless the inputs' content is already there."""
+        raw = overlay_raw(self.m, Path(self.raw), self.fixes, self.catalog.overlay(self.fixes_key))
+        self.key = stages.inputs_key(self.m, raw)
+        self.inputs = self.out = self.catalog.inputs(self.key)
+        report, done = cached_stage(self.inputs, "ingest", self.key, ingest_task, self.m.year, str(raw), str(self.inputs.root))
+        self.ingested = Ingested.from_dict(report)
+        self.stages.append(done)
+
+    def validate(self) -> None:
+        """Bronze -> silver + quarantine."""
+        report, done = cached_stage(self.inputs, "validate", self.key, validate_task, self.m.year, str(self.inputs.root))
+        self.checked = Validated.from_dict(report)
+        self.stages.append(done)
+
+    def correct(self) -> None:
+        """Row corrections (set, move, withdraw, keep) -> a corrected copy of silver + quarantine."""
+        if not any(f.action != "replace_batch" for f in self.fixes):
+            return
+        self.out = self.inputs.corrected(self.fixes_key)
+        fixed, done = cached_stage(self.out, "correct", f"{self.key}-{self.fixes_key}", corrections_task, self.m.year,
+                                   str(self.inputs.root), str(self.out.root), [f.row() for f in self.fixes],
+                                   self.checked.batches)
+        self.checked = Validated(sources=fixed["sources"], batches=fixed["batches"],
+                                 top_reasons=self.checked.top_reasons | fixed["top_reasons"])
+        self.applied = fixed["applied"]
+        self.stages.append(done)
+
+    def check_completeness(self) -> None:
+        """Stop before compute when a province lacks what the methodology needs (unless allowed)."""
+        self.report = stages.validation_report(self.m, self.ingested, self.checked)
+        r = self.record
+        r.inputs = stages.run_inputs(self.ingested, self.checked)
+        r.unreadable_files, r.ignored_files = self.report.unreadable_files, self.report.ignored_files
+        r.accounting = [{"source": s} | c for s, c in self.report.sources.items()]
+        self.missing = completeness.assess(self.m, self.out, self.ingested.files, self.checked.batches,
+                                           self.report.unreadable_files)
+        if self.missing and not self.allow_incomplete:
+            raise InputError(completeness.message(self.m, self.missing))
+
+    def compute(self) -> None:
+        """Silver -> result tables; keyed on the inputs, the corrections and last year's own results."""
+        previous = previous_year(self.m, Path(self.db))  # last year's results (or re-estimated on new units), before compute
+        prev_key = frames_sha256({"previous": previous})[:16] if previous is not None else "published"
+        key = f"{self.key}-{self.fixes_key or 'none'}-{prev_key}"
+        summary, done = cached_stage(self.out, "compute", key, compute_task, self.m.year, str(self.out.root), self.missing,
+                                     previous.to_dicts() if previous is not None else None)
+        self.computed = Computed.from_dict(summary)
+        self.stages.append(done)
+
+    def publish(self) -> None:
+        """Results, quarantine, corrections audit and the run record -> the DuckDB file."""
+        self.record.timings = [{"stage": s.stage, "seconds": s.seconds} for s in self.stages]
+        self.record.parameters["silver"] = str(self.out.silver_dir)  # a later year re-estimates this one on its units
+        self.published = publish_task(self.m.year, str(self.out.root), self.db, self.record.as_dict(), self.applied)
+
+    def report_artifacts(self) -> None:
+        """The validation summary and the rankings as Prefect artifacts."""
+        self.artifacts = report_task(self.m.year, self.report.as_dict() | {"run_id": self.record.run_id}, str(self.out.root))
+
+    @contextlib.contextmanager
+    def recording_failure(self):
+        """A failure that is not the user's is recorded in the DuckDB file (status failed) and raised; a full
+        disk or an unwritable work folder becomes one StorageError line."""
+        try:
+            yield
+        except UserError:
+            raise
+        except Exception as exc:
+            storage = storage_error(exc, self.catalog.root)
+            with contextlib.suppress(Exception):  # the failure record must not hide the cause (e.g. the same full disk)
+                why = str(storage) if storage else f"{type(exc).__name__}: {exc}"
+                publishing.record_failure(Path(self.db), self.m, self.record.as_dict(), why)
+            if storage:
+                raise storage from exc
+            raise
+
+    def result(self) -> RunResult:
+        """The published run's figures; its record is written to the catalog too."""
+        c, r = self.computed, self.record
+        out = RunResult(
+            run_id=r.run_id, status="published", year=self.m.year, db=self.db, raw=self.raw, flow_run_id=r.flow_run_id,
+            sources=self.report.sources, unreadable_files=self.report.unreadable_files,
+            ignored_files=self.report.ignored_files, top_reasons=self.report.top_reasons,
+            timings={s.stage: s.seconds for s in self.stages} | {"publish": self.published["seconds"]},
+            cached=[s.stage for s in self.stages if s.cached], corrections=self.applied, artifacts=self.artifacts,
+            results_hash=self.published["results_hash"], national=c.national, groups=c.groups, incomplete=c.incomplete,
+            sipas=c.sipas, par=c.par)
+        path = self.catalog.run_record(r.run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"record": r.as_dict(), "result": out.as_dict()}, ensure_ascii=False, default=str),
+                        encoding="utf-8")
+        return out
 
 
 def interval(row: dict[str, Any], confidence: float) -> str | None:
@@ -191,7 +359,7 @@ def validation_markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Top reasons (lý do)", ""]
     for source, rules in report["top_reasons"].items():
         if rules:
-            lines.append(f"- **{source}**: " + ", ".join(f"{r} {n:,}" for r, n in list(rules.items())[:8]))
+            lines.append(f"- **{source}**: " + ", ".join(f"{r} {n:,}" for r, n in list(rules.items())[:TOP_REASONS]))
     if report["unreadable_files"]:
         lines += ["", "## Unreadable files", ""] + [f"- `{u['file']}`: {u['reason']}" for u in report["unreadable_files"]]
     notes = [f"- `{f['file']}`: {n}" for files in report.get("files", {}).values() for f in files for n in f.get("notes", [])]
@@ -233,104 +401,13 @@ def survey_year(year: int | None, now: datetime | None = None) -> int:
     return year if year is not None else (now or datetime.now(ZoneInfo(TIMEZONE))).astimezone(ZoneInfo(TIMEZONE)).year - 1
 
 
-@flow(name="sipas-annual-run", flow_run_name=run_name, log_prints=False)
-def annual_run(year: int | None = None, raw: str | None = None, db: str | None = None, work: str | None = None,
-               corrections: list[str] | None = None, trigger: str = "manual",
-               allow_incomplete: bool = False) -> dict[str, Any]:
-    """A raw survey year -> SIPAS and PAR INDEX tables in DuckDB: ingest, validate, corrections,
-    compute, publish, report. Stages whose inputs did not change are served from Prefect's cache.
-    A province lacking inputs the methodology requires stops the run before publishing, unless
-    `allow_incomplete` (then it is published marked incomplete). A user's mistake (input, corrections,
-    methodology, a held database, a full disk) fails the run with its one-line message as the state
-    message and no traceback; calling the flow raises that same error."""
-    try:
-        return run_year(survey_year(year), raw, db, work, corrections, trigger, allow_incomplete)
-    except USER_ERRORS as exc:
-        get_run_logger().error("%s", exc)
-        return Failed(message=str(exc), data=exc)
-
-
-def run_year(year: int, raw: str | None, db: str | None, work: str | None, corrections: list[str] | None,
-             trigger: str, allow_incomplete: bool = False) -> dict[str, Any]:
-    """The body of `annual_run` (runs inside the flow: its tasks are Prefect task runs)."""
-    m = load_methodology(year)
-    raw = str(raw or year_dir(year, "raw"))
-    db = str(db or default_db())
-    root = Path(work or year_dir(year, "work"))
-    fixes = read_corrections(m, [Path(c) for c in corrections or []])  # a bad file stops here, before anything
-    fixes_key = corrections_key(fixes)
-    run: dict[str, Any] = {
-        "run_id": new_run_id(year), "started_at": datetime.now(UTC), "flow_run_id": str(flow_run.id or ""),
-        "code_version": code_version(), "timings": [],
-        "parameters": {"year": year, "raw": raw, "db": db, "work": str(root),
-                       "corrections": [str(c) for c in corrections or []], "trigger": trigger,
-                       "allow_incomplete": allow_incomplete,
-                       "design": m.meta.get("design", {})}}  # the uncertainty settings (rank seed, draws) on record
-    stages.check_raw(m, Path(raw))
-    publishing.check_database(Path(db))  # a file a run could not publish into stops here, before the stages
-    try:
-        effective_raw = overlay_raw(m, Path(raw), fixes, root / f"raw-{fixes_key[:16]}")
-        key = stages.inputs_key(m, effective_raw)
-        work_in = root / f"inputs-{key[:16]}"
-        done = work_in / "validated.json"
-        ingested, hit_i = run_stage(ingest_task, done, year, str(effective_raw), str(work_in), key)
-        checked, hit_v = run_stage(validate_task, done, year, str(work_in), key)
-        run["timings"] += [{"stage": "ingest", "seconds": 0.0 if hit_i else ingested["seconds"]},
-                           {"stage": "validate", "seconds": 0.0 if hit_v else checked["seconds"]}]
-        work_out, applied = work_in, []
-        if any(f.action != "replace_batch" for f in fixes):
-            work_out = work_in / f"corrected-{fixes_key[:16]}"
-            fixed = corrections_task(year, str(work_in), str(work_out), [f.row() for f in fixes], checked["batches"])
-            checked = checked | {"sources": fixed["sources"], "batches": fixed["batches"],
-                                 "top_reasons": checked["top_reasons"] | fixed["top_reasons"]}
-            applied = fixed["applied"]
-            run["timings"].append({"stage": "corrections", "seconds": fixed["seconds"]})
-        else:
-            applied = [f.row() | {"rows": 0, "outcome": "replaced"} for f in fixes]
-        report = stages.validation_report(m, ingested, checked) | {"run_id": run["run_id"]}
-        run |= {"inputs": stages.run_inputs(ingested, checked), "unreadable_files": report["unreadable_files"],
-                "ignored_files": report["ignored_files"],
-                "accounting": [{"source": s} | c for s, c in report["sources"].items()]}
-        missing = completeness.assess(m, work_out, ingested["files"], checked["batches"], report["unreadable_files"])
-        if missing and not allow_incomplete:
-            raise InputError(completeness.message(m, missing))
-        previous = previous_year(m, Path(db), year)  # last year's own results, read before compute
-        prev_key = frames_sha256({"previous": previous})[:16] if previous is not None else "published"
-        summary, hit_c = run_stage(compute_task, work_out / "results" / "summary.json", year, str(work_out),
-                                   f"{key}-{fixes_key or 'none'}-{prev_key}", missing,
-                                   previous.to_dicts() if previous is not None else None)
-        run["timings"].append({"stage": "compute", "seconds": 0.0 if hit_c else summary["seconds"]})
-        run["parameters"]["silver"] = str(work_out / "silver")  # a later year re-estimates this one on its units
-        published = publish_task(year, str(work_out), db, run, applied)
-    except Exception as exc:
-        if isinstance(exc, USER_ERRORS):
-            raise
-        storage = storage_error(exc, root)  # a full disk or an unwritable work folder: say so, in one line
-        with contextlib.suppress(Exception):  # the failure record must not hide the cause (e.g. the same full disk)
-            publishing.record_failure(Path(db), m, run, str(storage) if storage else f"{type(exc).__name__}: {exc}")
-        if storage:
-            raise storage from exc
-        raise
-    artifacts = report_task(year, report, str(work_out))
-    timings = {t["stage"]: t["seconds"] for t in run["timings"]} | {"publish": published["seconds"]}
-    cached = [s for s, hit in (("ingest", hit_i), ("validate", hit_v), ("compute", hit_c)) if hit]
-    return {"run_id": run["run_id"], "status": "published", "year": year, "db": db, "raw": raw,
-            "flow_run_id": run["flow_run_id"], "sources": report["sources"],
-            "unreadable_files": report["unreadable_files"], "ignored_files": report["ignored_files"],
-            "top_reasons": report["top_reasons"],
-            "timings": timings, "cached": cached, "corrections": applied, "artifacts": artifacts,
-            "results_hash": published["results_hash"], "national": summary["national"], "groups": summary["groups"],
-            "incomplete": summary.get("incomplete", {}),
-            "sipas": summary["sipas"], "par": summary["par"]}
-
-
-def previous_year(m: Methodology, db: Path, year: int) -> pl.DataFrame | None:
+def previous_year(m: Methodology, db: Path) -> pl.DataFrame | None:
     """Last year's results for the change columns: its own results in `db`; when the units changed (a `comparable`
     block), last year re-estimated on this year's units from its silver forms, or None (no change) without them."""
     from sipas_pipeline import comparable
 
     if not m.comparable:
-        return publishing.previous_results(db, year)
+        return publishing.previous_results(db, m.year)
     try:
         return comparable.comparable_previous(m, comparable.previous_silver(db, int(m.comparable["previous_year"])))
     except InputError as exc:
@@ -343,6 +420,38 @@ def latest_year() -> int:
     from sipas_pipeline.methodology.scaffold import available_years
 
     return max(available_years())
+
+
+@flow(name="sipas-annual-run", flow_run_name=run_name, log_prints=False)
+def annual_run(year: int | None = None, raw: str | None = None, db: str | None = None, work: str | None = None,
+               corrections: list[str] | None = None, trigger: str = "manual",
+               allow_incomplete: bool = False) -> RunResult:
+    """A raw survey year -> SIPAS and PAR INDEX tables in DuckDB: ingest, validate, corrections,
+    compute, publish, report. Stages whose inputs did not change are served from their manifests.
+    A province lacking inputs the methodology requires stops the run before publishing, unless
+    `allow_incomplete` (then it is published marked incomplete). A user's mistake (input, corrections,
+    methodology, a held database, a full disk) fails the run with its one-line message as the state
+    message and no traceback; calling the flow raises that same error."""
+    try:
+        return run_year(survey_year(year), raw, db, work, corrections, trigger, allow_incomplete)
+    except UserError as exc:
+        get_run_logger().error("%s", exc)
+        return Failed(message=str(exc), data=exc)
+
+
+def run_year(year: int, raw: str | None, db: str | None, work: str | None, corrections: list[str] | None,
+             trigger: str, allow_incomplete: bool = False) -> RunResult:
+    """The body of `annual_run`: the stages in order (inside the flow: its tasks are Prefect task runs)."""
+    run = Run.start(year, raw, db, work, corrections, trigger, allow_incomplete)
+    with run.recording_failure():
+        run.ingest()
+        run.validate()
+        run.correct()
+        run.check_completeness()
+        run.compute()
+        run.publish()
+    run.report_artifacts()
+    return run.result()
 
 
 ANNUAL_CRON = "0 2 1 3 *"  # 02:00 on 1 March, Vietnam time: last year's survey is closed and checked

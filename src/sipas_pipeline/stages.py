@@ -1,25 +1,99 @@
-"""The pipeline's stages as plain functions over folders of Parquet: what the Prefect flow wires."""
+"""The pipeline's stages as plain functions over a work folder of Parquet (`catalog.StageFolder`): what the
+Prefect flow wires. Each stage returns a typed report (a dataclass below); `as_dict()` gives its JSON form
+(the manifest's and the run record's), `from_dict` reads it back."""
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import polars as pl
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.completeness import Missing, mark_incomplete
 from sipas_pipeline.errors import InputError
 from sipas_pipeline.hashing import code_fingerprint, sha256_file
 from sipas_pipeline.ingest import ingest_source
 from sipas_pipeline.ingest.bronze import ignored_files, list_files
 from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.methodology.loader import SOURCES
 from sipas_pipeline.paths import fresh_dir
-from sipas_pipeline.validate import read_bronze, validate_source
+from sipas_pipeline.validate import read_bronze, reason_counts, validate_source
 
-SOURCES = ("citizen", "official", "appraisal")
+__all__ = ["SOURCES", "Computed", "Ingested", "Report", "StageFolder", "Validated", "ValidationReport", "check_raw",
+           "compute", "compute_results", "ingest", "ingest_and_validate", "inputs_key", "read_quarantine", "read_results",
+           "validate"]
+
+Work = Path | str | StageFolder
+TOP_REASONS = 8  # quarantine rules shown per source (the validate command, the flow's validation summary)
+
+
+def folder(work: Work) -> StageFolder:
+    """A stage folder from a path (or itself)."""
+    return work if isinstance(work, StageFolder) else StageFolder(Path(work))
+
+
+class Report:
+    """A stage's typed report. `as_dict()` is its JSON form; `report["key"]` reads a field (for callers that
+    still index reports like the dicts they were)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+@dataclass
+class Ingested(Report):
+    """Ingest: per source the files read (rows, sha256, format notes), the unreadable and ignored files."""
+
+    files: dict[str, list[dict[str, Any]]]
+    unreadable_files: list[dict[str, Any]] = field(default_factory=list)
+    ignored_files: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Validated(Report):
+    """Validate (or correct): rows read / valid / quarantined per source and per batch, the top reasons."""
+
+    sources: dict[str, dict[str, int]]
+    batches: list[dict[str, Any]]
+    top_reasons: dict[str, dict[str, int]]
+
+
+@dataclass
+class ValidationReport(Report):
+    """Ingest and validate together: what `sipas validate` prints and the flow's validation artifact shows."""
+
+    year: int
+    sources: dict[str, dict[str, int]]
+    unreadable_files: list[dict[str, Any]]
+    ignored_files: list[dict[str, Any]]
+    top_reasons: dict[str, dict[str, int]]
+    batches: list[dict[str, Any]]
+    files: dict[str, list[dict[str, Any]]]
+
+
+@dataclass
+class Computed(Report):
+    """Compute: the national figures, PAR groups, incomplete provinces, the rankings' ends and the results hash."""
+
+    national: dict[str, float]
+    groups: dict[str, int]
+    incomplete: dict[str, str]
+    sipas: dict[str, list[dict[str, Any]]]
+    par: dict[str, list[dict[str, Any]]]
+    results_hash: str
 
 
 def check_raw(m: Methodology, raw_dir: Path) -> None:
@@ -58,33 +132,33 @@ def inputs_key(m: Methodology, raw_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def ingest(m: Methodology, raw_dir: Path, work_dir: Path) -> dict[str, Any]:
-    """Raw exports -> `work_dir/bronze/<source>/*.parquet`; returns the ingest report."""
-    raw_dir = Path(raw_dir)
+def ingest(m: Methodology, raw_dir: Path, work: Work) -> Ingested:
+    """Raw exports -> `bronze/<source>/*.parquet` of the stage folder; returns the ingest report."""
+    raw_dir, out = Path(raw_dir), folder(work)
     check_raw(m, raw_dir)
-    bronze = fresh_dir(Path(work_dir) / "bronze", "bronze Parquet")  # replaced only when made by sipas
+    bronze = fresh_dir(out.bronze_dir, "bronze Parquet")  # replaced only when made by sipas
     reports = {s: ingest_source(m, s, raw_dir, bronze) for s in SOURCES}
     unreadable = [u for r in reports.values() for u in r.unreadable]
     for source, r in reports.items():
         if not r.files:
-            folder = raw_dir / m.meta["sources"][source]["folder"]
+            where = raw_dir / m.meta["sources"][source]["folder"]
             why = "; ".join(f"{u['file']}: {u['reason']}" for u in r.unreadable) or "no export files there"
-            raise InputError(f"source {source!r}: no readable file in {folder} ({why})")
-    return {"files": {s: r.files for s, r in reports.items()}, "unreadable_files": unreadable,
-            "ignored_files": [i for r in reports.values() for i in r.ignored]}
+            raise InputError(f"source {source!r}: no readable file in {where} ({why})")
+    return Ingested(files={s: r.files for s, r in reports.items()}, unreadable_files=unreadable,
+                    ignored_files=[i for r in reports.values() for i in r.ignored])
 
 
-def validate(m: Methodology, work_dir: Path) -> dict[str, Any]:
+def validate(m: Methodology, work: Work) -> Validated:
     """Bronze -> `silver/<source>.parquet` and `quarantine/<source>.parquet`; returns the accounting."""
-    work_dir = Path(work_dir)
-    for sub in ("silver", "quarantine"):
-        fresh_dir(work_dir / sub, f"{sub} Parquet")  # replaced only when made by sipas
+    out = folder(work)
+    fresh_dir(out.silver_dir, "silver Parquet")  # replaced only when made by sipas
+    fresh_dir(out.quarantine_dir, "quarantine Parquet")
     sources, batches, reasons = {}, [], {}
 
     def one(source: str):
-        result = validate_source(m, source, read_bronze(work_dir / "bronze", source))
-        result.silver.write_parquet(work_dir / "silver" / f"{source}.parquet")
-        result.quarantine.write_parquet(work_dir / "quarantine" / f"{source}.parquet")
+        result = validate_source(m, source, read_bronze(out, source))
+        result.silver.write_parquet(out.silver(source))
+        result.quarantine.write_parquet(out.quarantine(source))
         return result
 
     # sources are independent; Polars releases the GIL, so two run at once on two cores
@@ -96,31 +170,21 @@ def validate(m: Methodology, work_dir: Path) -> dict[str, Any]:
                            "quarantined": int(acc["quarantined"].sum())}
         batches += acc.with_columns(pl.lit(source).alias("source")).to_dicts()
         reasons[source] = reason_counts(result.quarantine)
-    return {"sources": sources, "batches": batches, "top_reasons": reasons}
+    return Validated(sources=sources, batches=batches, top_reasons=reasons)
 
 
-def reason_counts(quarantine: pl.DataFrame) -> dict[str, int]:
-    """How many quarantined rows break each rule, most frequent first."""
-    rules: Counter = Counter()
-    if quarantine.height:
-        exploded = quarantine.select("reasons").explode("reasons").unnest("reasons")
-        rules.update(dict(exploded.group_by("rule").len().iter_rows()))
-    return dict(rules.most_common())
-
-
-def ingest_and_validate(m: Methodology, raw_dir: Path, work_dir: Path) -> dict[str, Any]:
+def ingest_and_validate(m: Methodology, raw_dir: Path, work: Work) -> ValidationReport:
     """Both first stages; the report the `validate` command prints."""
-    return validation_report(m, ingest(m, raw_dir, work_dir), validate(m, work_dir))
+    return validation_report(m, ingest(m, raw_dir, work), validate(m, work))
 
 
-def validation_report(m: Methodology, report: dict[str, Any], checked: dict[str, Any]) -> dict[str, Any]:
+def validation_report(m: Methodology, ingested: Ingested, checked: Validated) -> ValidationReport:
     """Merge the ingest report and the validate accounting into the stages' report."""
-    unreadable_by_source = Counter(u["source"] for u in report["unreadable_files"])
-    for source, counts in checked["sources"].items():
-        counts["unreadable_files"] = unreadable_by_source.get(source, 0)
-    return {"year": m.year, "sources": checked["sources"], "unreadable_files": report["unreadable_files"],
-            "ignored_files": report.get("ignored_files", []), "top_reasons": checked["top_reasons"],
-            "batches": checked["batches"], "files": report["files"]}
+    unreadable_by_source = Counter(u["source"] for u in ingested.unreadable_files)
+    sources = {s: c | {"unreadable_files": unreadable_by_source.get(s, 0)} for s, c in checked.sources.items()}
+    return ValidationReport(year=m.year, sources=sources, unreadable_files=ingested.unreadable_files,
+                            ignored_files=ingested.ignored_files, top_reasons=checked.top_reasons,
+                            batches=checked.batches, files=ingested.files)
 
 
 def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, official: pl.DataFrame | pl.LazyFrame,
@@ -167,35 +231,35 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
     return out
 
 
-def compute(m: Methodology, work_dir: Path, previous: pl.DataFrame | None = None,
-            incomplete: Missing | None = None) -> dict[str, Any]:
+def compute(m: Methodology, work: Work, previous: pl.DataFrame | None = None,
+            incomplete: Missing | None = None) -> Computed:
     """Silver Parquet -> `results/<table>.parquet`; returns national figures and the rankings' ends. `previous`:
     last year's own results (`publish.previous_results`); without them the change is against `published.csv`.
     `incomplete` (completeness.assess) names the provinces published as incomplete."""
-    work_dir = Path(work_dir)
-    silver = {s: pl.read_parquet(work_dir / "silver" / f"{s}.parquet") for s in SOURCES}
+    out = folder(work)
+    silver = {s: pl.read_parquet(out.silver(s)) for s in SOURCES}
     previous = previous if previous is not None else previous_published(m)
     tables = compute_results(m, silver["citizen"], silver["official"], silver["appraisal"], previous, incomplete)
-    fresh_dir(work_dir / "results", "result tables")  # replaced only when made by sipas
+    fresh_dir(out.results_dir, "result tables")  # replaced only when made by sipas
     for name, table in tables.items():
-        table.write_parquet(work_dir / "results" / f"{name}.parquet")
+        table.write_parquet(out.result(name))
     from sipas_pipeline.publish import results_hash
 
-    return summarise(m, tables) | {"results_hash": results_hash(tables)}
+    return Computed(**summarise(m, tables), results_hash=results_hash(tables))
 
 
-def read_results(work_dir: Path) -> dict[str, pl.DataFrame]:
-    """The result tables the compute stage wrote under `work_dir/results`."""
-    return {p.stem: pl.read_parquet(p) for p in sorted((Path(work_dir) / "results").glob("*.parquet"))}
+def read_results(work: Work) -> dict[str, pl.DataFrame]:
+    """The result tables the compute stage wrote under `results/`."""
+    return {p.stem: pl.read_parquet(p) for p in folder(work).result_files()}
 
 
-def read_quarantine(work_dir: Path) -> pl.DataFrame:
+def read_quarantine(work: Work) -> pl.DataFrame:
     """Every source's quarantined rows in one frame (columns of all sources, missing ones null)."""
-    frames = [pl.read_parquet(p) for p in sorted((Path(work_dir) / "quarantine").glob("*.parquet"))]
+    frames = [pl.read_parquet(p) for p in folder(work).quarantine_files()]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 
-def run_inputs(ingested: dict[str, Any], checked: dict[str, Any]) -> list[dict[str, Any]]:
+def run_inputs(ingested: Ingested, checked: Validated) -> list[dict[str, Any]]:
     """Each input file with its content hash and its rows read / valid / quarantined."""
     counts = {b["source_file"]: b for b in checked["batches"]}
     out = []

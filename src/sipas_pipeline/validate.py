@@ -7,14 +7,15 @@ rows go to silver (typed), the others to quarantine with every reason (column, r
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaErrors
 
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.ingest import LINEAGE
 from sipas_pipeline.ingest.bronze import ROW_SHAPE
 from sipas_pipeline.methodology import Methodology
@@ -284,8 +285,18 @@ def recount(read: pl.DataFrame, valid: pl.DataFrame, quarantined: pl.DataFrame, 
     return acc
 
 
-def read_bronze(bronze_dir: Path, source: str) -> pl.DataFrame | None:
-    files = sorted((bronze_dir / source).glob("*.parquet"))
+def read_bronze(work: StageFolder, source: str) -> pl.DataFrame | None:
+    """A source's bronze rows (every batch of the stage folder `work`), or None when it has none."""
+    files = work.bronze_files(source)
     if not files:
         return None
     return pl.concat([pl.read_parquet(f) for f in files], how="vertical")
+
+
+def reason_counts(quarantine: pl.DataFrame) -> dict[str, int]:
+    """How many quarantined rows break each rule, most frequent first."""
+    rules: Counter = Counter()
+    if quarantine.height:
+        exploded = quarantine.select("reasons").explode("reasons").unnest("reasons")
+        rules.update(dict(exploded.group_by("rule").len().iter_rows()))
+    return dict(rules.most_common())
