@@ -30,6 +30,8 @@ FULL = [
     ("generator.py", ["--scale", "100"], "The synthetic-year generator at 100x"),
     ("coverage.py", ["--years", "200"],
      "Coverage of the 95% and 90% rank intervals on 200 simulated years with commune, village and respondent effects"),
+    ("year2025.py", ["--repeat", "5"],
+     "Survey year 2025 on the 34 units: its compute stage and 2024 re-estimated on the 34 units (comparable series)"),
 ]
 QUICK = {
     "pipeline.py": ["--scale", "0.02", "--repeat", "1", "--command-repeat", "1"],
@@ -39,6 +41,7 @@ QUICK = {
     "rerun.py": ["--scale", "0.02", "--repeat", "1"],
     "generator.py": ["--scale", "0.01"],
     "coverage.py": ["--years", "2"],
+    "year2025.py": ["--scale", "0.05", "--repeat", "1"],
 }
 PACKAGES = ("polars", "pyarrow", "pandera", "prefect", "duckdb", "pandas")
 
