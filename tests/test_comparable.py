@@ -64,12 +64,17 @@ def test_two_province_merge_golden(years):
     assert out.filter(pl.col("measure") == "sipas_service")["value"][0] is None
 
 
-def test_change_against_the_reestimated_year(years):
+def _against_2024(years, measure: str, value: float, se: float, df: float) -> dict:
+    """The series row of unit 08 for a 2025 estimate, against the golden re-estimated 2024."""
     prev, m = years
     before = comparable.reestimate(prev, m, _forms(prev))
-    now = pl.DataFrame({"province_code": ["08"], "measure": ["sipas"], "value": [50.0], "se": [10.0], "df": [10.0],
+    now = pl.DataFrame({"province_code": ["08"], "measure": [measure], "value": [value], "se": [se], "df": [df],
                         "rank_national": [1]})
-    r = comparable.series(now, before, 0.95).row(0, named=True)
+    return comparable.series(now, before, 0.95).row(0, named=True)
+
+
+def test_change_against_the_reestimated_year(years):
+    r = _against_2024(years, "sipas", 50.0, 10.0, 10.0)
     assert r["previous_value"] == pytest.approx(37.5) and r["change_value"] == pytest.approx(12.5)
     assert r["change_se"] == pytest.approx(math.sqrt(100 + SE**2), rel=1e-12)
     assert r["change_ci_low"] < 0 < r["change_ci_high"] and r["change_significant"] is False
@@ -77,11 +82,7 @@ def test_change_against_the_reestimated_year(years):
 
 
 def test_par_is_not_comparable(years):
-    prev, m = years
-    before = comparable.reestimate(prev, m, _forms(prev))
-    now = pl.DataFrame({"province_code": ["08"], "measure": ["par"], "value": [90.0], "se": [0.5], "df": [50.0],
-                        "rank_national": [1]})
-    r = comparable.series(now, before, 0.95).row(0, named=True)
+    r = _against_2024(years, "par", 90.0, 0.5, 50.0)
     assert r["change_value"] is None and r["previous_value"] is None and r["change_basis"] == "not comparable"
 
 
