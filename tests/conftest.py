@@ -12,6 +12,18 @@ ROOT = Path(__file__).resolve().parents[1]
 prefect_defaults(ROOT / ".prefect")  # before any test imports Prefect
 
 
+INTEGRATION_FIXTURES = {"prefect_harness", "full_year"}  # a real Prefect server, the full-size year
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tiers: `-m "not integration"` is the fast tier (pure functions, golden fixtures, small frames). A test
+    is in the integration tier when marked so (real flows, DuckDB files, subprocesses), by itself or its
+    module's `pytestmark`, or when it uses a real Prefect server or the full-size year."""
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def methodology():
     from sipas_pipeline.methodology import load_methodology

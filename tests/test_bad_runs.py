@@ -151,6 +151,7 @@ def test_sample_refuses_a_folder_it_did_not_make(tmp_path):
     assert (out / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
 
+@pytest.mark.integration
 def test_sample_replaces_only_what_it_made(tmp_path):
     out = tmp_path / "demo"
     assert cli(["sample", "--out", str(out), "--scale", "0.01", "--json"])[0] == 0
@@ -248,6 +249,7 @@ def test_correction_file_xlsx_is_read(tmp_path, methodology):
     assert (got[0].action, got[0].form_id, got[0].new_value, got[0].line) == ("set", "24-01-000001", "4", 2)
 
 
+@pytest.mark.integration
 def test_correction_file_old_excel_refused(tmp_path, methodology):
     (tmp_path / "fix.xls").write_bytes(b"\xd0\xcf\x11\xe0" + b"\x00" * 64)
     one_line_error(cli(["run", "--raw", str(ROOT / "sample_data" / "2024"), "--db", str(tmp_path / "x.duckdb"),
@@ -351,6 +353,7 @@ def header_only(path: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
 
 
+@pytest.mark.integration
 def test_header_only_batch(tmp_path, methodology, sample_year):
     raw = raw_copy(tmp_path, sample_year)
     header_only(raw / "citizen" / "sipas2024_01_ha-noi.csv")
@@ -359,6 +362,7 @@ def test_header_only_batch(tmp_path, methodology, sample_year):
                           "(batch citizen/sipas2024_01_ha-noi.csv header-only)")
 
 
+@pytest.mark.integration
 def test_all_rows_quarantined_batch(tmp_path, methodology, sample_year):
     raw = raw_copy(tmp_path, sample_year)
     path = raw / "citizen" / "sipas2024_01_ha-noi.csv"
@@ -383,6 +387,7 @@ def set_points(code: str, subs: list[str], value: str | None):
 
 @pytest.mark.parametrize(("value", "cause"), [("99", "quarantined: above maximum"), ("-1", "quarantined: negative"),
                                               (None, "blank")])
+@pytest.mark.integration
 def test_appraisal_points_unusable(tmp_path, methodology, sample_year, value, cause):
     raw = raw_copy(tmp_path, sample_year)
     edit_appraisal(raw, set_points("02", ["1.2.1", "3.4.2"], value))
@@ -390,6 +395,7 @@ def test_appraisal_points_unusable(tmp_path, methodology, sample_year, value, ca
     assert msg == HEAD + f"02 Hà Giang: appraisal: 2 of 68 sub-criteria missing: 1.2.1, 3.4.2 ({cause})"
 
 
+@pytest.mark.integration
 def test_appraisal_province_missing(tmp_path, methodology, sample_year):
     raw = raw_copy(tmp_path, sample_year)
     edit_appraisal(raw, lambda d: d.filter(pl.col("Mã tỉnh") != "04"))

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # the benchmark scripts run in a subprocess, with Prefect servers
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -8,6 +8,8 @@ import pytest
 from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.stages import compute, ingest_and_validate
 
+pytestmark = pytest.mark.integration  # the full-size year (made once per session)
+
 
 @pytest.fixture(scope="module")
 def computed(full_year, methodology, tmp_path_factory):

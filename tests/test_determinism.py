@@ -70,6 +70,7 @@ def test_frames_hash_is_canonical_and_sees_the_last_bit():
     assert frames_sha256({"t": frame.with_columns(pl.col("value").fill_null(0.0))}) != base  # null is not 0
 
 
+@pytest.mark.integration
 def test_row_order_does_not_change_the_results_hash(methodology, sample_work):
     silver = silver_frames(sample_work["work"])
     prev = previous_published(methodology)

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from sipas_pipeline.publish import read_query as query
 
+pytestmark = pytest.mark.integration  # real Prefect flow runs and DuckDB files
+
 
 @pytest.fixture(scope="module")
 def flow_run(prefect_harness, sample_year, tmp_path_factory) -> dict:

@@ -23,6 +23,7 @@ def test_summary_counts_come_from_the_files(methodology):
     assert s["sampling_frame"] == {"districts": 195, "communes": 385, "villages": 1170}
 
 
+@pytest.mark.integration
 def test_cli_json(tmp_path):
     out = subprocess.run([sys.executable, "-m", "sipas_pipeline.cli", "methodology", "--year", "2024", "--json"],
                          capture_output=True, text=True, check=True)

@@ -18,6 +18,8 @@ from sipas_pipeline.publish import DatabaseLocked, publish
 from sipas_pipeline.publish import read_query as query
 from sipas_pipeline.stages import read_quarantine, read_results, run_inputs
 
+pytestmark = pytest.mark.integration  # DuckDB files and a publishing subprocess
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from sipas_pipeline.catalog import Catalog, StageFolder
 from sipas_pipeline.publish import read_query as query
 
+pytestmark = pytest.mark.integration  # real Prefect flow runs and DuckDB files
+
 # questions of the SIPAS tree and the overall satisfaction (a PAR sub-criterion) that one province's
 # corrections set to "very dissatisfied" (1): its figures must move, and only its figures
 QUESTIONS = ["s_s_acc_location", "s_s_pro_posted", "s_s_sta_courtesy", "s_s_res_correct", "s_s_overall"]

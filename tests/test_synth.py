@@ -14,6 +14,8 @@ import pytest
 
 from sipas_pipeline.synth.writers import encode_cp1258
 
+pytestmark = pytest.mark.integration  # the full-size year and generator subprocesses
+
 
 def _count_rows(path) -> int:
     """Rows of a raw export counted independently of the pipeline's readers."""

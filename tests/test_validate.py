@@ -112,6 +112,7 @@ def test_no_personal_data_in_any_parquet(validated, full_year):
         assert not any(p in blob for p in phones), parquet
 
 
+@pytest.mark.integration
 def test_unreadable_files_are_reported_and_the_rest_goes_on(tmp_path, sample_year, methodology):
     import shutil
 
@@ -128,6 +129,7 @@ def test_unreadable_files_are_reported_and_the_rest_goes_on(tmp_path, sample_yea
     assert report["sources"]["citizen"]["read"] == 1096 and report["sources"]["citizen"]["unreadable_files"] == 3
 
 
+@pytest.mark.integration
 def test_input_errors(tmp_path, methodology, sample_year):
     with pytest.raises(InputError, match="no such folder"):
         ingest_and_validate(methodology, tmp_path / "nope", tmp_path / "w")
@@ -155,6 +157,7 @@ def test_every_reason_of_a_row_is_kept(methodology, tmp_path):
     assert rules == {2: ["max_points", "not_a_number"], 3: ["range", "reference"]}
 
 
+@pytest.mark.integration
 def test_cli_json(sample_year, tmp_path):
     out = subprocess.run([sys.executable, "-m", "sipas_pipeline.cli", "validate", "--year", "2024", "--raw",
                           str(sample_year), "--work", str(tmp_path), "--json"], capture_output=True, text=True, check=True)

@@ -235,6 +235,7 @@ def test_rank_intervals_by_hand(methodology):
     assert out.equals(rank_intervals(methodology, ranks(methodology, values)))
 
 
+@pytest.mark.integration
 def test_results_do_not_depend_on_row_order(methodology, sample_work):
     """The citizens' forms in another order give the same bits (their sums run in a fixed order of the design's
     keys, not the input's); the same inputs twice, the same bits (the officials' sums follow the forms' order)."""

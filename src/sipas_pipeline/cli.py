@@ -208,7 +208,6 @@ def run(
     synthetic year in data/demo/<year>/raw, made once. Runs on the embedded Prefect server unless
     PREFECT_API_URL names one."""
     from sipas_pipeline.paths import default_db, demo_dir, made_by_us, year_dir
-    from sipas_pipeline.synth import generate_year
 
     m = _methodology(year)
     if demo and raw is not None:
@@ -218,6 +217,8 @@ def run(
         raw = demo_dir(year)
         if not (made_by_us(raw) and (raw / "truth" / "manifest.json").is_file()):
             err.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
+            from sipas_pipeline.synth import generate_year
+
             try:
                 generate_year(year, raw, seed=7, scale=1.0)
             except UserError as exc:

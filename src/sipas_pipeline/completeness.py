@@ -8,6 +8,7 @@ many provinces their mean covers."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,9 @@ LISTED = 8  # ids listed per cause before "…"
 Missing = dict[str, dict[str, str]]  # province_code -> {source: what is missing}
 
 
-def _read(work: Path | StageFolder, part: str, source: str) -> pl.DataFrame:
-    out = work if isinstance(work, StageFolder) else StageFolder(Path(work))
-    return pl.read_parquet(out.silver(source) if part == "silver" else out.quarantine(source))
+def _read(work: Path | StageFolder, part: Callable[[StageFolder, str], Path], source: str) -> pl.DataFrame:
+    """A source's Parquet of one part of the stage folder (`StageFolder.silver` or `StageFolder.quarantine`)."""
+    return pl.read_parquet(part(work if isinstance(work, StageFolder) else StageFolder(Path(work)), source))
 
 
 def _rules(quarantine: pl.DataFrame) -> pl.DataFrame:
@@ -69,54 +70,72 @@ def assess(m: Methodology, work_dir: Path | StageFolder, files: dict[str, list[d
     """What each province lacks, from the silver and quarantine Parquet under `work_dir`, the ingest
     report's files (`files`, per source), validate's batch accounting and the unreadable files.
     An empty dict: every province is complete."""
-    need = m.completeness
-    codes = m.provinces["province_code"].sort().to_list()
     missing: Missing = {}
     for source in SURVEYS:
-        minimum = int(need[source]["min_valid_forms"])
-        counts = dict(_read(work_dir, "silver", source).group_by("province_code").len().iter_rows())
-        rules = _rules(_read(work_dir, "quarantine", source))
-        short = [c for c in codes if counts.get(c, 0) < minimum]
-        notes = _batch_notes(source, files.get(source, []), batches, unreadable, rules)
-        for code in short:
-            n = counts.get(code, 0)
-            why = [text for named, text in notes if named is None or code in named]
-            quarantined = rules.filter(pl.col("province_code") == code)
-            if quarantined.height and not any("rows quarantined" in w for w in why):
-                top = ", ".join(f"{r} {k}" for r, k in Counter(quarantined["rule"].to_list()).most_common(3))
-                why.append(f"quarantined: {top}")
-            detail = f" ({'; '.join(why)})" if why else ""
-            missing.setdefault(code, {})[source] = f"{source}: {n} valid forms, minimum {minimum}{detail}"
-    if need["appraisal"]["every_subcriterion"]:
-        required = m.par_subcriteria.filter(pl.col("kind") == "appraisal")["subcriterion_id"].sort().to_list()
-        silver = _read(work_dir, "silver", "appraisal")
-        have = {(p, s) for p, s, v in silver.select("province_code", "subcriterion_id", "appraised_points").iter_rows()
-                if v is not None}
-        rules = _rules(_read(work_dir, "quarantine", "appraisal"))
-        why_q: dict[tuple[str, str], set[str]] = {
-            (p, s): {"blank"} for p, s, v in silver.select("province_code", "subcriterion_id", "appraised_points").iter_rows()
-            if v is None}
-        for p, s, r in rules.select("province_code", "subcriterion_id", "rule").iter_rows():
-            why_q.setdefault((p, s), set()).add(RULE_WORDS.get(r, r))
-        notes = [text for _, text in _batch_notes("appraisal", files.get("appraisal", []), batches, unreadable, rules)]
-        for code in codes:
-            gone = [s for s in required if (code, s) not in have]
-            if not gone:
-                continue
-            causes: dict[str, list[str]] = {}
-            for s in gone:
-                words = why_q.get((code, s))
-                causes.setdefault(("blank" if words == {"blank"} else f"quarantined: {', '.join(sorted(words))}")
-                                  if words else "no row in the export",
-                                  []).append(s)
-            parts = ([f"({next(iter(causes))})"] if len(gone) == len(required) and len(causes) == 1 else
-                     [f"{_ids(ids)} ({cause})" for cause, ids in sorted(causes.items())])
-            extra = f"; {'; '.join(notes)}" if notes and len(gone) == len(required) else ""
-            what = "all" if len(gone) == len(required) else f"{len(gone)} of"
-            missing.setdefault(code, {})["appraisal"] = (
-                f"appraisal: {what} {len(required)} sub-criteria missing{' ' if parts[0][0] == '(' else ': '}"
-                f"{'; '.join(parts)}{extra}")
+        for code, why in _short_of_forms(m, work_dir, source, files, batches, unreadable).items():
+            missing.setdefault(code, {})[source] = why
+    if m.completeness["appraisal"]["every_subcriterion"]:
+        for code, why in _missing_points(m, work_dir, files, batches, unreadable).items():
+            missing.setdefault(code, {})["appraisal"] = why
     return missing
+
+
+def _short_of_forms(m: Methodology, work_dir: Path | StageFolder, source: str, files: dict[str, list[dict[str, Any]]],
+                    batches: list[dict[str, Any]], unreadable: list[dict[str, Any]]) -> dict[str, str]:
+    """Provinces with fewer valid forms of a survey than the minimum, each with why."""
+    minimum = int(m.completeness[source]["min_valid_forms"])
+    counts = dict(_read(work_dir, StageFolder.silver, source).group_by("province_code").len().iter_rows())
+    rules = _rules(_read(work_dir, StageFolder.quarantine, source))
+    notes = _batch_notes(source, files.get(source, []), batches, unreadable, rules)
+    out = {}
+    for code in (c for c in m.provinces["province_code"].sort().to_list() if counts.get(c, 0) < minimum):
+        why = [text for named, text in notes if named is None or code in named]
+        quarantined = rules.filter(pl.col("province_code") == code)
+        if quarantined.height and not any("rows quarantined" in w for w in why):
+            top = ", ".join(f"{r} {k}" for r, k in Counter(quarantined["rule"].to_list()).most_common(3))
+            why.append(f"quarantined: {top}")
+        detail = f" ({'; '.join(why)})" if why else ""
+        out[code] = f"{source}: {counts.get(code, 0)} valid forms, minimum {minimum}{detail}"
+    return out
+
+
+def _missing_points(m: Methodology, work_dir: Path | StageFolder, files: dict[str, list[dict[str, Any]]],
+                    batches: list[dict[str, Any]], unreadable: list[dict[str, Any]]) -> dict[str, str]:
+    """Provinces without appraised points for every appraisal sub-criterion, each with which and why."""
+    required = m.par_subcriteria.filter(pl.col("kind") == "appraisal")["subcriterion_id"].sort().to_list()
+    silver = _read(work_dir, StageFolder.silver, "appraisal")
+    have = {(p, s) for p, s, v in silver.select("province_code", "subcriterion_id", "appraised_points").iter_rows()
+            if v is not None}
+    rules = _rules(_read(work_dir, StageFolder.quarantine, "appraisal"))
+    why_q: dict[tuple[str, str], set[str]] = {
+        (p, s): {"blank"} for p, s, v in silver.select("province_code", "subcriterion_id", "appraised_points").iter_rows()
+        if v is None}
+    for p, s, r in rules.select("province_code", "subcriterion_id", "rule").iter_rows():
+        why_q.setdefault((p, s), set()).add(RULE_WORDS.get(r, r))
+    notes = [text for _, text in _batch_notes("appraisal", files.get("appraisal", []), batches, unreadable, rules)]
+    out = {}
+    for code in m.provinces["province_code"].sort().to_list():
+        gone = [s for s in required if (code, s) not in have]
+        if gone:
+            out[code] = _points_reason(gone, required, why_q, code, notes)
+    return out
+
+
+def _points_reason(gone: list[str], required: list[str], why_q: dict[tuple[str, str], set[str]], code: str,
+                   notes: list[str]) -> str:
+    """One province's missing sub-criteria grouped by cause (blank, quarantined for a rule, no row)."""
+    causes: dict[str, list[str]] = {}
+    for s in gone:
+        words = why_q.get((code, s))
+        causes.setdefault(("blank" if words == {"blank"} else f"quarantined: {', '.join(sorted(words))}")
+                          if words else "no row in the export",
+                          []).append(s)
+    parts = ([f"({next(iter(causes))})"] if len(gone) == len(required) and len(causes) == 1 else
+             [f"{_ids(ids)} ({cause})" for cause, ids in sorted(causes.items())])
+    extra = f"; {'; '.join(notes)}" if notes and len(gone) == len(required) else ""
+    what = "all" if len(gone) == len(required) else f"{len(gone)} of"
+    return (f"appraisal: {what} {len(required)} sub-criteria missing{' ' if parts[0][0] == '(' else ': '}"
+            f"{'; '.join(parts)}{extra}")
 
 
 def _ids(ids: list[str]) -> str:

@@ -5,7 +5,7 @@ problem stops the run with one message per problem naming file and line; nothing
 A correction file is read like an export (CSV/TSV/TXT in UTF-8, UTF-8 with BOM, UTF-16 or Windows-1258,
 any of , ; tab |; or an .xlsx workbook's first sheet) with the columns of `COLUMNS`, one correction per line:
 - `set`: change `field` of the form `form_id` from `old_value` (must match what is there) to `new_value`;
-- `move`: move the form to the village `new_value` (district and commune follow from the sampling
+- `move`: move the form to the village `new_value` (the levels above it follow from the sampling
   frame); `old_value` is the village it is in now;
 - `withdraw`: take the form out (it goes to quarantine with rule `withdrawn` and the reason);
 - `keep`: of a form delivered more than once with different answers (rule `conflicting_duplicate`),
@@ -332,6 +332,18 @@ def form_key(m: Methodology, source: str) -> pl.Expr:
     return pl.concat_str([pl.col(k) for k in key], separator="/") if len(key) > 1 else pl.col(key[0])
 
 
+Where = tuple[str, int]  # a row's lineage: source_file, source_row
+
+
+@dataclass
+class RowEdits:
+    """What one source's corrections do to its rows, row by row (the lineage `Where`)."""
+
+    withdrawn: dict[Where, Correction]
+    not_kept: dict[Where, Correction]
+    touched: dict[Where, list[tuple[Correction, list[str]]]]
+
+
 def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.DataFrame, quarantine: pl.DataFrame,
                    corrections: list[Correction], problems: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, list[dict]]:
     """Apply one source's row corrections to `forms` (the bronze text of every row whose form id a
@@ -339,65 +351,85 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
     rows = forms.sort("source_file", "source_row")
     records = rows.to_dicts()
     key_cols = m.meta["sources"][source]["key"]
-    geography = m.geography  # the year's levels (methodology.yaml)
-    frame = m.sampling_frame.select(geography).unique(subset=["village_code"])
-    villages = {r["village_code"]: r for r in frame.iter_rows(named=True)}
     by_form: dict[str, list[dict]] = {}
     for r in records:
         by_form.setdefault("/".join(str(r[k]) for k in key_cols), []).append(r)
-    withdrawn: dict[tuple[str, int], Correction] = {}
-    not_kept: dict[tuple[str, int], Correction] = {}
-    touched: dict[tuple[str, int], list[tuple[Correction, list[str]]]] = {}
-    for c in corrections:
-        hits = by_form.get(c.form_id, [])
-        if not hits:
-            problems.append(f"{c.where}: form {c.form_id!r} not found in source {source}")
-            continue
-        if c.action == "keep":
-            chosen = [r for r in hits if c.field in (r["source_file"], f"{r['source_file']}:{r['source_row']}")]
-            if len(chosen) != 1:
-                copies = ", ".join(f"{r['source_file']}:{r['source_row']}" for r in hits)
-                problems.append(f"{c.where}: keep {c.field!r} names {len(chosen)} of the copies of form {c.form_id} "
-                                f"({copies}); name one (file, or file:row)")
-                continue
-            not_kept |= {(r["source_file"], r["source_row"]): c for r in hits if r is not chosen[0]}
-            continue
-        for r in hits:
-            at = (r["source_file"], r["source_row"])
-            if c.action == "withdraw":
-                withdrawn[at] = c
-                continue
-            field = c.field if c.action == "set" else "village_code"
-            current = r.get(field) or ""
-            if current != c.old_value:
-                problems.append(f"{c.where}: old value {c.old_value!r} of {field} does not match {current!r} "
-                                f"in form {c.form_id} ({r['source_file']} row {r['source_row']})")
-                continue
-            if c.action == "set":
-                r[field] = c.new_value or None
-                touched.setdefault(at, []).append((c, [field]))
-            elif c.new_value not in villages:
-                problems.append(f"{c.where}: village {c.new_value!r} is not in the sampling frame (rule geography)")
-            else:
-                r.update({g: villages[c.new_value][g] for g in geography})
-                touched.setdefault(at, []).append((c, geography))
-    kept = [r for r in records if (r["source_file"], r["source_row"]) not in withdrawn | not_kept]
+    edits = edit_rows(m, source, by_form, corrections, problems)
+    gone = edits.withdrawn | edits.not_kept
+    kept = [r for r in records if (r["source_file"], r["source_row"]) not in gone]
     again = validate_source(m, source, pl.DataFrame(kept, schema=forms.schema, orient="row")) if kept else None
-    audit = []
     bad_at = {}
     if again is not None and again.quarantine.height:
         for r in again.quarantine.select("source_file", "source_row", "reasons").iter_rows(named=True):
             bad_at[(r["source_file"], r["source_row"])] = r["reasons"]
-    for at, changes in touched.items():
+    for at, changes in edits.touched.items():
         for c, fields in changes:
-            broken = [x for x in bad_at.get(at, []) if x["column"] in fields]
-            for x in broken:
+            for x in (x for x in bad_at.get(at, []) if x["column"] in fields):
                 problems.append(f"{c.where}: new value {c.new_value!r} breaks rule {x['rule']} on {x['column']}: {x['message']}")
+    audit = []
     for c in corrections:
         hits = by_form.get(c.form_id, [])
         outcome = ("withdrawn" if c.action == "withdraw" else "kept" if c.action == "keep" else
                    "quarantined" if any((r["source_file"], r["source_row"]) in bad_at for r in hits) else "valid")
         audit.append(c.row() | {"rows": len(hits), "outcome": outcome})
+    silver, quarantine = rebuild(source, rows, silver, quarantine, again, edits)
+    return silver, quarantine, audit
+
+
+def edit_rows(m: Methodology, source: str, by_form: dict[str, list[dict]], corrections: list[Correction],
+              problems: list[str]) -> RowEdits:
+    """Apply each correction to the rows of its form (in place), noting withdrawn, not kept and changed rows."""
+    frame = m.sampling_frame.select(m.geography).unique(subset=["village_code"])  # the year's levels
+    villages = {r["village_code"]: r for r in frame.iter_rows(named=True)}
+    edits = RowEdits({}, {}, {})
+    for c in corrections:
+        hits = by_form.get(c.form_id, [])
+        if not hits:
+            problems.append(f"{c.where}: form {c.form_id!r} not found in source {source}")
+        elif c.action == "keep":
+            keep_one(c, hits, edits, problems)
+        elif c.action == "withdraw":
+            edits.withdrawn |= {(r["source_file"], r["source_row"]): c for r in hits}
+        else:
+            for r in hits:
+                change_row(c, r, villages, edits, problems)
+    return edits
+
+
+def keep_one(c: Correction, hits: list[dict], edits: RowEdits, problems: list[str]) -> None:
+    """`keep`: the copy named by `field` stays, the others are not kept."""
+    chosen = [r for r in hits if c.field in (r["source_file"], f"{r['source_file']}:{r['source_row']}")]
+    if len(chosen) != 1:
+        copies = ", ".join(f"{r['source_file']}:{r['source_row']}" for r in hits)
+        problems.append(f"{c.where}: keep {c.field!r} names {len(chosen)} of the copies of form {c.form_id} "
+                        f"({copies}); name one (file, or file:row)")
+        return
+    edits.not_kept |= {(r["source_file"], r["source_row"]): c for r in hits if r is not chosen[0]}
+
+
+def change_row(c: Correction, r: dict, villages: dict[str, dict], edits: RowEdits, problems: list[str]) -> None:
+    """`set` a field or `move` the form to a village, when the old value matches."""
+    at = (r["source_file"], r["source_row"])
+    field = c.field if c.action == "set" else "village_code"
+    current = r.get(field) or ""
+    if current != c.old_value:
+        problems.append(f"{c.where}: old value {c.old_value!r} of {field} does not match {current!r} "
+                        f"in form {c.form_id} ({r['source_file']} row {r['source_row']})")
+    elif c.action == "set":
+        r[field] = c.new_value or None
+        edits.touched.setdefault(at, []).append((c, [field]))
+    elif c.new_value not in villages:
+        problems.append(f"{c.where}: village {c.new_value!r} is not in the sampling frame (rule geography)")
+    else:
+        geography = list(villages[c.new_value])  # the year's levels, as the frame gives them
+        r.update(villages[c.new_value])
+        edits.touched.setdefault(at, []).append((c, geography))
+
+
+def rebuild(source: str, rows: pl.DataFrame, silver: pl.DataFrame, quarantine: pl.DataFrame, again: Any,
+            edits: RowEdits) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Silver and quarantine with the corrected forms' rows replaced by their new validation, withdrawn and
+    not-kept rows quarantined with their reason."""
     lineage = ["source_file", "source_row"]
     affected = rows.select(lineage)
     silver = silver.join(affected, on=lineage, how="anti")
@@ -406,9 +438,9 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
         silver = pl.concat([silver, again.silver], how="vertical_relaxed")
         parts.append(again.quarantine)
     out = [(at, "withdrawn", f"withdrawn by {c.where}: {c.reason} ({c.requested_by}, {c.requested_at})")
-           for at, c in withdrawn.items()]
+           for at, c in edits.withdrawn.items()]
     out += [(at, "not_kept", f"another copy ({c.field}) kept by {c.where}: {c.reason} ({c.requested_by}, {c.requested_at})")
-            for at, c in not_kept.items() if at not in withdrawn]
+            for at, c in edits.not_kept.items() if at not in edits.withdrawn]
     if out:
         why = pl.DataFrame({"source_file": [a for (a, _), _, _ in out], "source_row": [b for (_, b), _, _ in out],
                             "rule": [r for _, r, _ in out], "message": [msg for _, _, msg in out]},
@@ -418,4 +450,4 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
                                      pl.lit(None, pl.Utf8).alias("value"), pl.col("message"))).alias("reasons"),
             pl.lit(source).alias("source")).drop("message", "rule"))
     quarantine = pl.concat([q.select(parts[0].columns) for q in parts if q.height] or parts[:1], how="vertical_relaxed")
-    return silver.sort(lineage), quarantine.sort(lineage), audit
+    return silver.sort(lineage), quarantine.sort(lineage)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+from functools import cache
 from pathlib import Path
 
 import polars as pl
 
 
 def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in blocks."""
+    """SHA-256 of a file's bytes, read in blocks; a file already hashed by this process, unchanged since
+    (same inode, size and modification time), is not read again (the run's key and ingest share it)."""
+    st = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@cache
+def _sha256(path: str, inode: int, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with Path(path).open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -32,6 +40,7 @@ def frames_sha256(frames: dict[str, pl.DataFrame]) -> str:
     return digest.hexdigest()
 
 
+@cache
 def code_fingerprint() -> str:
     """SHA-256 over the package's own source files: a code change invalidates cached stage results."""
     root = Path(__file__).resolve().parent

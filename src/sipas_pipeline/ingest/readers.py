@@ -270,6 +270,27 @@ def read_excel(path: Path, sheet: str | None = None, score: Score | None = None)
     except Exception as exc:  # calamine raises its own error types for corrupt workbooks
         raise UnreadableFile(path, f"cannot open workbook: {str(exc).splitlines()[0]}") from exc
     sheets = {sheet: sheets} if sheet else sheets
+    name, grid, found, h = _header_sheet(path, sheets, score)
+    grid = grid.with_columns(pl.all().str.normalize("NFC").str.replace_all(INVISIBLE_RE, ""))
+    first = _sheet_first_rows(path).get(unicodedata.normalize("NFC", str(name)), 1)
+    header = [c if c is None else invisible_free(unicodedata.normalize("NFC", c)) for c in grid.row(h)]
+    width = max((i + 1 for i, c in enumerate(header) if c and c.strip()), default=0)
+    body = grid.slice(h + 1).with_row_index("_i")
+    body = body.filter(~pl.all_horizontal(pl.exclude("_i").is_null()))  # empty rows are no rows
+    line = (body["_i"].cast(pl.Int64) + first + h + 1).alias("line")
+    shape = _overflow(body, line, grid.columns[width:], width)
+    frame = body.select(grid.columns[:width]).rename(dict(zip(grid.columns[:width], header_names(header[:width]),
+                                                              strict=True)))
+    if shape.null_count() != shape.len():
+        frame = frame.with_columns([pl.when(shape.is_null()).then(pl.col(c)).alias(c) for c in frame.columns])
+    notes = [f"header found on sheet {name!r}, row {first + h}"] if h or first > 1 or name != next(iter(sheets)) else []
+    info = {"format": "xlsx", "sheet": str(name), "sheets": [str(s) for s in sheets], "header_row": first + h,
+            "header_score": found, "notes": notes}
+    return RawTable(frame, line, shape, info)
+
+
+def _header_sheet(path: Path, sheets: dict, score: Score | None) -> tuple[str, pl.DataFrame, int, int]:
+    """The sheet whose header row maps the most form fields: its name, grid, score and header row index."""
     best = None
     for name, grid in sheets.items():
         if grid.height == 0:
@@ -279,32 +300,20 @@ def read_excel(path: Path, sheet: str | None = None, score: Score | None = None)
             best = (name, grid, found, h)
     if best is None:
         raise UnreadableFile(path, f"no rows in any sheet ({', '.join(map(str, sheets))})")
-    name, grid, found, h = best
-    grid = grid.with_columns(pl.all().str.normalize("NFC").str.replace_all(INVISIBLE_RE, ""))
-    first = _sheet_first_rows(path).get(unicodedata.normalize("NFC", str(name)), 1)
-    header = [c if c is None else invisible_free(unicodedata.normalize("NFC", c)) for c in grid.row(h)]
-    width = max((i + 1 for i, c in enumerate(header) if c and c.strip()), default=0)
-    body = grid.slice(h + 1).with_row_index("_i")
-    body = body.filter(~pl.all_horizontal(pl.exclude("_i").is_null()))  # empty rows are no rows
-    line = (body["_i"].cast(pl.Int64) + first + h + 1).alias("line")
-    extra = grid.columns[width:]
+    return best
+
+
+def _overflow(body: pl.DataFrame, line: pl.Series, extra: list[str], width: int) -> pl.Series:
+    """Per row, why it has cells beyond the header's `width` columns (`extra`), else null."""
     shape = pl.repeat(None, body.height, dtype=pl.Utf8, eager=True).alias("shape")
-    if extra:
-        found_cells = pl.sum_horizontal(pl.col(extra).is_not_null().cast(pl.Int32))
-        overflow = body.select(pl.any_horizontal(pl.col(extra).is_not_null()).alias("x"),
-                               (width + found_cells).alias("n"))
-        shape = pl.Series("shape", [
-            f"row {ln}: cells beyond the header's {width} columns (up to {n}); the row is quarantined whole, as its "
-            "values may stand in the wrong columns" if x else None
-            for ln, x, n in zip(line, overflow["x"], overflow["n"], strict=True)], dtype=pl.Utf8)
-    frame = body.select(grid.columns[:width]).rename(dict(zip(grid.columns[:width], header_names(header[:width]),
-                                                              strict=True)))
-    if shape.null_count() != shape.len():
-        frame = frame.with_columns([pl.when(shape.is_null()).then(pl.col(c)).alias(c) for c in frame.columns])
-    notes = [f"header found on sheet {name!r}, row {first + h}"] if h or first > 1 or name != next(iter(sheets)) else []
-    info = {"format": "xlsx", "sheet": str(name), "sheets": [str(s) for s in sheets], "header_row": first + h,
-            "header_score": found, "notes": notes}
-    return RawTable(frame, line, shape, info)
+    if not extra:
+        return shape
+    found_cells = pl.sum_horizontal(pl.col(extra).is_not_null().cast(pl.Int32))
+    overflow = body.select(pl.any_horizontal(pl.col(extra).is_not_null()).alias("x"), (width + found_cells).alias("n"))
+    return pl.Series("shape", [
+        f"row {ln}: cells beyond the header's {width} columns (up to {n}); the row is quarantined whole, as its "
+        "values may stand in the wrong columns" if x else None
+        for ln, x, n in zip(line, overflow["x"], overflow["n"], strict=True)], dtype=pl.Utf8)
 
 
 def read_parquet(path: Path) -> RawTable:

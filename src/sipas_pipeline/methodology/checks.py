@@ -120,6 +120,14 @@ def _check_par(m: Methodology) -> Iterable[str]:
         if row["field_id"] not in field_ids:
             detail = f"field {row['field_id']} is not in methodology.yaml"
             yield _p(m, "par_criteria", row["criterion_id"], "field exists", detail)
+    yield from _check_par_subcriteria(m, crit_field)
+    yield from _check_par_points(m)
+
+
+def _check_par_subcriteria(m: Methodology, crit_field: dict[str, str]) -> Iterable[str]:
+    """Each sub-criterion: in a known criterion of its field, of a known kind, a positive maximum, fed by a
+    survey item or SIPAS result when it is a survey one; each officials' item feeds a survey sub-criterion."""
+    subs = m.par_subcriteria
     official_refs = {r.removeprefix("par:") for r in m.forms["official"]["refs"].to_list() if r.startswith("par:")}
     sources = _citizen_sources(m)
     for row in subs.iter_rows(named=True):
@@ -143,6 +151,11 @@ def _check_par(m: Methodology) -> Iterable[str]:
         if kinds.get(ref) != "survey_official":
             detail = f"{ref} is not a survey_official sub-criterion"
             yield _p(m, "official_form", f"par:{ref}", "feeds a survey sub-criterion", detail)
+
+
+def _check_par_points(m: Methodology) -> Iterable[str]:
+    """Points add up per field and to 100; group bounds descend."""
+    subs, fields = m.par_subcriteria, m.par_fields
     sums = subs.group_by("field_id").agg(pl.col("max_points").sum())
     totals = dict(zip(sums["field_id"], sums["max_points"], strict=True))
     for row in fields.iter_rows(named=True):
