@@ -23,6 +23,7 @@ HASH_IN_A_PROCESS = """
 import sys
 from pathlib import Path
 import polars as pl
+from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.methodology import load_methodology
 from sipas_pipeline.publish import results_hash
 from sipas_pipeline.stages import SOURCES, compute_results, previous_published
