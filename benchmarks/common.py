@@ -31,24 +31,24 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, float]:
     return statistics.median(times), min(times), max(times)
 
 
-def silver(scale: float) -> Path:
+def silver(scale: float, survey_year: int = 2024) -> Path:
     """The work folder of the synthetic year at `scale` after ingest and validate (made once)."""
     from sipas_pipeline.methodology import load_methodology
     from sipas_pipeline.stages import ingest, validate
 
-    work = OUT / f"work_x{scale:g}"
+    work = OUT / (f"work_x{scale:g}" if survey_year == 2024 else f"work_{survey_year}_x{scale:g}")
     if not (StageFolder(work).silver("citizen")).is_file():
-        m = load_methodology(2024)
-        ingest(m, year(scale), work)
+        m = load_methodology(survey_year)
+        ingest(m, year(scale, survey_year=survey_year), work)
         validate(m, work)
     return work
 
 
-def year(scale: float, seed: int = 7) -> Path:
+def year(scale: float, seed: int = 7, survey_year: int = 2024) -> Path:
     """A synthetic raw year at `scale`, made once under benchmarks/out/."""
-    raw = OUT / f"raw_2024_x{scale:g}"
+    raw = OUT / f"raw_{survey_year}_x{scale:g}"
     if not (raw / "truth" / "manifest.json").is_file():
-        generate_year(2024, raw, seed=seed, scale=scale)
+        generate_year(survey_year, raw, seed=seed, scale=scale)
     return raw
 
 

@@ -32,6 +32,8 @@ FULL = [
     ("report.py", ["--repeat", "3"], "`sipas report` (HTML report, PNGs, workbook, CSVs) on the full-size year"),
     ("coverage.py", ["--years", "200"],
      "Coverage of the 95% and 90% rank intervals on 200 simulated years with commune, village and respondent effects"),
+    ("year2025.py", ["--repeat", "5"],
+     "Survey year 2025 on the 34 units: its compute stage and 2024 re-estimated on the 34 units (comparable series)"),
 ]
 QUICK = {
     "pipeline.py": ["--scale", "0.02", "--repeat", "1", "--command-repeat", "1"],
@@ -42,6 +44,7 @@ QUICK = {
     "generator.py": ["--scale", "0.01"],
     "report.py": ["--scale", "0.02", "--repeat", "1"],
     "coverage.py": ["--years", "2"],
+    "year2025.py": ["--scale", "0.05", "--repeat", "1"],
 }
 PACKAGES = ("polars", "pyarrow", "pandera", "prefect", "duckdb", "pandas")
 

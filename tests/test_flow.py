@@ -138,7 +138,7 @@ def test_deployments_schedule_and_parameters():
     assert annual.name == "annual" and manual.name == "manual-rerun"
     (sched,) = annual.schedules
     assert sched.schedule.cron == "0 2 1 3 *" and sched.schedule.timezone == "Asia/Ho_Chi_Minh"
-    assert manual.schedules == [] and manual.parameters["year"] == 2024 and manual.parameters["db"] == "d.duckdb"
+    assert manual.schedules == [] and manual.parameters["year"] == 2025 and manual.parameters["db"] == "d.duckdb"
     assert annual.entrypoint == manual.entrypoint == "sipas_pipeline.orchestration.annual_run"
     assert flows_file.annual_run is annual_run_in_package()
 

@@ -53,6 +53,24 @@ COMMENT ON COLUMN units.name_en IS 'Name in English (tên tiếng Anh)';
 COMMENT ON COLUMN units.name_sort IS 'Sort key of name_vi in Vietnamese alphabetical order (khóa sắp xếp): letters a ă â b c d đ e ê ... then tones; ORDER BY name_sort, not name_vi (byte order)';
 COMMENT ON COLUMN units.region_code IS 'Region (vùng) a province belongs to; the region''s own code on region rows; null for the nation';
 
+-- The units of a year that changed its geography, mapped from the previous year's (issue #13: 63 -> 34 provinces).
+CREATE TABLE IF NOT EXISTS unit_mappings (
+    year INTEGER NOT NULL,
+    from_year INTEGER NOT NULL,
+    from_code VARCHAR NOT NULL,
+    from_name VARCHAR NOT NULL,
+    to_code VARCHAR NOT NULL,
+    to_name VARCHAR NOT NULL,
+    PRIMARY KEY (year, from_code)
+);
+COMMENT ON TABLE unit_mappings IS 'Which unit of a year each province of the previous year became (sáp nhập tỉnh): old -> new, from the year''s unit_mapping.csv';
+COMMENT ON COLUMN unit_mappings.year IS 'The year whose units the mapping leads to (năm của đơn vị mới)';
+COMMENT ON COLUMN unit_mappings.from_year IS 'The year of the old units';
+COMMENT ON COLUMN unit_mappings.from_code IS 'Old province code (mã tỉnh cũ)';
+COMMENT ON COLUMN unit_mappings.from_name IS 'Old province name (tên tỉnh cũ), Vietnamese, NFC';
+COMMENT ON COLUMN unit_mappings.to_code IS 'The unit it became (mã tỉnh mới)';
+COMMENT ON COLUMN unit_mappings.to_name IS 'Name of the unit it became (tên tỉnh mới)';
+
 CREATE TABLE IF NOT EXISTS indicators (
     year INTEGER NOT NULL,
     indicator_id VARCHAR NOT NULL,
@@ -350,7 +368,7 @@ COMMENT ON COLUMN ranks.change_ci_low IS 'Lower bound of the 95% interval of the
 COMMENT ON COLUMN ranks.change_ci_high IS 'Upper bound of the 95% interval of the change; null without change_se';
 COMMENT ON COLUMN ranks.change_significant IS 'The change is significant (có ý nghĩa thống kê): its 95% interval excludes 0; null when last year has no se (change_basis = published)';
 COMMENT ON COLUMN ranks.change_places IS 'Places gained since last year''s rank (positive = moved up)';
-COMMENT ON COLUMN ranks.change_basis IS 'What the change is against: results (last year''s current run in this file, with se) or published (published figures without se)';
+COMMENT ON COLUMN ranks.change_basis IS 'What the change is against: results (last year''s current run in this file, with se), published (published figures without se) or reestimated (last year re-estimated on this year''s units from its silver forms, with se: the units changed)';
 
 CREATE TABLE IF NOT EXISTS quarantine (
     run_id VARCHAR NOT NULL,

@@ -241,3 +241,45 @@ COMMENT ON COLUMN current_changes.rank_b IS 'National rank in the current run (r
 COMMENT ON COLUMN current_changes.places IS 'Places gained (positive = moved up)';
 COMMENT ON COLUMN current_changes.unit_name_vi IS 'Unit name in Vietnamese (tên đơn vị)';
 COMMENT ON COLUMN current_changes.unit_name_en IS 'Unit name in English';
+
+-- ---- Series across years (issue #13, year2025): kept apart from the analyst views above ----------------------
+CREATE OR REPLACE VIEW unit_series AS
+SELECT k.unit_code, k.year AS unit_year, k.year, k.measure, k.unit_name_vi, k.unit_name_en,
+       k.value, k.se, k.df, k.rank_national, 'results' AS basis, k.run_id
+FROM current_ranks k
+UNION ALL
+SELECT k.unit_code, k.year, m.from_year, k.measure, k.unit_name_vi, k.unit_name_en,
+       k.value - k.change_value, sqrt(greatest(k.change_se * k.change_se - k.se * k.se, 0)), NULL,
+       k.rank_national + k.change_places, 'reestimated', k.run_id
+FROM current_ranks k
+JOIN (SELECT DISTINCT year, from_year FROM unit_mappings) m ON m.year = k.year
+WHERE k.change_basis = 'reestimated';
+COMMENT ON VIEW unit_series IS 'A unit''s series across years (chuỗi số liệu): each year''s own results on its own units, and the previous year re-estimated on a later year''s units (basis reestimated) so that the years compare: SELECT * FROM unit_series WHERE unit_code = ''68'' AND unit_year = 2025 ORDER BY measure, year';
+COMMENT ON COLUMN unit_series.unit_code IS 'The unit (mã tỉnh) in the geography of unit_year';
+COMMENT ON COLUMN unit_series.unit_year IS 'The year whose units the row is on (năm của đơn vị)';
+COMMENT ON COLUMN unit_series.year IS 'The survey year the value estimates (năm khảo sát)';
+COMMENT ON COLUMN unit_series.measure IS 'sipas, sipas_policy, sipas_service or par (par has no re-estimated rows: not comparable across the merger)';
+COMMENT ON COLUMN unit_series.unit_name_vi IS 'Unit name in Vietnamese (tên đơn vị), NFC';
+COMMENT ON COLUMN unit_series.unit_name_en IS 'Unit name in English';
+COMMENT ON COLUMN unit_series.run_id IS 'The current run the row comes from (for re-estimated rows: the later year''s run)';
+COMMENT ON COLUMN unit_series.value IS 'The estimate (%), own results or the previous year re-estimated on unit_year''s units';
+COMMENT ON COLUMN unit_series.se IS 'Its design-based standard error (sai số chuẩn)';
+COMMENT ON COLUMN unit_series.df IS 'Degrees of freedom (null on re-estimated rows: see the change in current_ranks)';
+COMMENT ON COLUMN unit_series.rank_national IS 'National rank among unit_year''s units';
+COMMENT ON COLUMN unit_series.basis IS 'results (the year''s own run) or reestimated (the previous year''s forms pooled on these units)';
+
+CREATE OR REPLACE VIEW nation_series AS
+SELECT unit_year, year, measure, avg(value) AS value, sqrt(sum(se * se)) / count(*) AS se, count(*) AS units, basis,
+       'mean of ' || count(*) || ' units of ' || unit_year || ' (' || basis || ')' AS definition
+FROM unit_series
+WHERE value IS NOT NULL
+GROUP BY unit_year, year, measure, basis;
+COMMENT ON VIEW nation_series IS 'The national mean (toàn quốc) of every year on every geography: the mean of the units, so its definition changes with their number (2024: 63 provinces as computed then, and 34 units re-estimated): both are published, never mixed';
+COMMENT ON COLUMN nation_series.unit_year IS 'The year whose units are averaged';
+COMMENT ON COLUMN nation_series.year IS 'The survey year estimated';
+COMMENT ON COLUMN nation_series.measure IS 'sipas, sipas_policy, sipas_service or par';
+COMMENT ON COLUMN nation_series.value IS 'Mean of the units'' values (%)';
+COMMENT ON COLUMN nation_series.se IS 'Its standard error: sqrt(sum se^2) / units (units are independent strata)';
+COMMENT ON COLUMN nation_series.units IS 'How many units the mean is over';
+COMMENT ON COLUMN nation_series.basis IS 'results or reestimated (see unit_series)';
+COMMENT ON COLUMN nation_series.definition IS 'What the national figure is a mean of, in words';

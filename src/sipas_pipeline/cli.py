@@ -59,8 +59,23 @@ def _methodology(year: int):
 
 
 @app.command()
-def methodology(year: YearOpt = 2024, as_json: JsonOpt = False) -> None:
-    """Check a year's methodology files and print what they hold."""
+def methodology(action: Annotated[str | None, typer.Argument(help="init: scaffold YEAR's folder from --from.")] = None,
+                year: YearOpt = 2024, as_json: JsonOpt = False,
+                from_year: Annotated[int | None, typer.Option("--from", help="init: the year to copy.")] = None) -> None:
+    """Check a year's methodology files and print what they hold; `init --year 2026 --from 2025` copies a year's
+    folder for the next year (year fields updated, nothing overwritten)."""
+    if action is not None:
+        if action != "init" or from_year is None:
+            fail(f"methodology {action}: the only action is `init --year YEAR --from EARLIER_YEAR`")
+        from sipas_pipeline.methodology.scaffold import init_year
+
+        try:
+            folder = init_year(year, from_year)
+        except UserError as exc:
+            fail(str(exc))
+        console.print(f"Made {folder} from {from_year}: edit its files (units, frame, forms, window), then "
+                      f"`sipas methodology --year {year}` checks them.")
+        return
     m = _methodology(year)
     s = m.summary()
     if as_json:
@@ -284,6 +299,54 @@ def print_run(result: RunResult) -> None:
     if result.release:
         console.print(f"Report (báo cáo): {result.release['html']}; workbook: {result.release['workbook']}",
                       highlight=False, soft_wrap=True)
+
+
+@app.command()
+def compare(year: YearOpt = 2025, db: Annotated[Path | None, typer.Option("--db", help="DuckDB file.")] = None,
+            previous_silver: Annotated[Path | None, typer.Option(
+                "--previous-silver", help="The previous year's silver citizen.parquet (default: its current run's).")] = None,
+            as_json: JsonOpt = False) -> None:
+    """The comparable series: YEAR's current results beside the previous year re-estimated on YEAR's units
+    (change, interval, significance); the PAR INDEX is not comparable across the merger."""
+    import polars as pl
+
+    from sipas_pipeline import comparable
+    from sipas_pipeline.paths import default_db
+
+    m = _methodology(year)
+    db = db or default_db()
+    if not m.comparable:
+        fail(f"year {year}: its units did not change (no comparable block): `sipas runs` and current_ranks give the change")
+    try:
+        prev_year = int(m.comparable["previous_year"])
+        silver = previous_silver or comparable.previous_silver(db, prev_year)
+        before = comparable.comparable_previous(m, silver)
+        rows = _read(db, "SELECT province_code, measure, value, se, df, rank_national FROM current_ranks WHERE year = ?", [year])
+        own = _read(db, "SELECT province_code, measure, value, se FROM current_ranks WHERE year = ?", [prev_year])
+    except UserError as exc:
+        fail(str(exc))
+    if not rows:
+        fail(f"{db}: no current run of {year}: run `sipas run --year {year}` first")
+    cols = ["province_code", "measure", "value", "se", "df", "rank_national"]
+    table = comparable.series(pl.DataFrame(rows, schema=cols, orient="row"), before, m.design.confidence)
+    nations = comparable.nations(before, pl.DataFrame(own, schema=cols[:4], orient="row") if own else None)
+    if as_json:
+        print(json.dumps({"year": year, "previous_year": prev_year, "series": table.to_dicts(),
+                          "previous_nation": nations.to_dicts()}, ensure_ascii=False, default=str))
+        return
+    names = dict(zip(m.provinces["province_code"], m.provinces["name_vi"], strict=True))
+    t = Table(title=f"SIPAS {year} vs {prev_year} on the {len(names)} units (so sánh trên đơn vị mới)")
+    for c in ("unit", f"{year}", f"{prev_year} (re-est.)", "change", "interval", "significant"):
+        t.add_column(c)
+    for r in table.filter(pl.col("measure") == "sipas").iter_rows(named=True):
+        t.add_row(f"{r['province_code']} {names.get(r['province_code'], '')}", _num(r["value"]), _num(r["previous_value"]),
+                  _num(r["change_value"]), f"{_num(r['change_ci_low'])} to {_num(r['change_ci_high'])}",
+                  {True: "yes", False: "no"}.get(r["change_significant"], "-"))
+    console.print(t)
+    for r in nations.iter_rows(named=True):
+        console.print(f"  {prev_year} nation, {r['measure']}: {r['value']:.2f} ({r['definition']})")
+    console.print("  The national mean is the mean of the units: its definition changes with their number. "
+                  "PAR INDEX: not comparable across the merger.")
 
 
 runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded in the DuckDB file (lần chạy).")

@@ -5,7 +5,7 @@ problem stops the run with one message per problem naming file and line; nothing
 A correction file is read like an export (CSV/TSV/TXT in UTF-8, UTF-8 with BOM, UTF-16 or Windows-1258,
 any of , ; tab |; or an .xlsx workbook's first sheet) with the columns of `COLUMNS`, one correction per line:
 - `set`: change `field` of the form `form_id` from `old_value` (must match what is there) to `new_value`;
-- `move`: move the form to the village `new_value` (district and commune follow from the sampling
+- `move`: move the form to the village `new_value` (the levels above it follow from the sampling
   frame); `old_value` is the village it is in now;
 - `withdraw`: take the form out (it goes to quarantine with rule `withdrawn` and the reason);
 - `keep`: of a form delivered more than once with different answers (rule `conflicting_duplicate`),
@@ -44,7 +44,6 @@ from sipas_pipeline.validate import batch_accounting, read_bronze, reason_counts
 
 COLUMNS = ["action", "source", "form_id", "field", "old_value", "new_value", "reason", "requested_by", "requested_at"]
 ACTIONS = ("set", "move", "withdraw", "replace_batch", "keep")
-GEOGRAPHY = ["province_code", "district_code", "commune_code", "village_code"]
 
 
 
@@ -202,7 +201,7 @@ def set_problems(m: Methodology, c: Correction) -> list[str]:
         return [f"field {c.field!r} holds personal data and is not kept: it cannot be corrected"]
     if c.field in m.meta["sources"][c.source]["key"]:
         return [f"field {c.field!r} is the form's key: withdraw the form instead"]
-    if c.field in GEOGRAPHY:
+    if c.field in m.geography:
         return [f"field {c.field!r} is geography: use move"]
     return []
 
@@ -386,7 +385,7 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
 def edit_rows(m: Methodology, source: str, by_form: dict[str, list[dict]], corrections: list[Correction],
               problems: list[str]) -> RowEdits:
     """Apply each correction to the rows of its form (in place), noting withdrawn, not kept and changed rows."""
-    frame = m.sampling_frame.select(GEOGRAPHY).unique(subset=["village_code"])
+    frame = m.sampling_frame.select(m.geography).unique(subset=["village_code"])  # the year's levels
     villages = {r["village_code"]: r for r in frame.iter_rows(named=True)}
     edits = RowEdits({}, {}, {})
     for c in corrections:
@@ -428,8 +427,9 @@ def change_row(c: Correction, r: dict, villages: dict[str, dict], edits: RowEdit
     elif c.new_value not in villages:
         problems.append(f"{c.where}: village {c.new_value!r} is not in the sampling frame (rule geography)")
     else:
-        r.update({g: villages[c.new_value][g] for g in GEOGRAPHY})
-        edits.touched.setdefault(at, []).append((c, GEOGRAPHY))
+        geography = list(villages[c.new_value])  # the year's levels, as the frame gives them
+        r.update(villages[c.new_value])
+        edits.touched.setdefault(at, []).append((c, geography))
 
 
 def rebuild(source: str, rows: pl.DataFrame, silver: pl.DataFrame, quarantine: pl.DataFrame, again: Any,

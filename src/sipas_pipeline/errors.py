@@ -25,7 +25,8 @@ class MethodologyError(UserError):
 
     def __init__(self, problems: list[str]):
         self.problems = problems
-        super().__init__("methodology check failed:\n  " + "\n  ".join(problems))
+        sep = " " if len(problems) == 1 else "\n  "  # one problem, one line (e.g. a year without a folder)
+        super().__init__("methodology check failed:" + sep + "\n  ".join(problems))
 
 
 class ComputeError(UserError):

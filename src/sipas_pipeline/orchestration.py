@@ -264,7 +264,7 @@ class Run:
 
     def compute(self) -> None:
         """Silver -> result tables; keyed on the inputs, the corrections and last year's own results."""
-        previous = publishing.previous_results(Path(self.db), self.m.year)  # last year's own results, read before compute
+        previous = previous_year(self.m, Path(self.db))  # last year's results (or re-estimated on new units), before compute
         prev_key = frames_sha256({"previous": previous})[:16] if previous is not None else "published"
         key = f"{self.key}-{self.fixes_key or 'none'}-{prev_key}"
         summary, done = cached_stage(self.out, "compute", key, compute_task, self.m.year, str(self.out.root), self.missing,
@@ -275,6 +275,7 @@ class Run:
     def publish(self) -> None:
         """Results, quarantine, corrections audit and the run record -> the DuckDB file."""
         self.record.timings = [{"stage": s.stage, "seconds": s.seconds} for s in self.stages]
+        self.record.parameters["silver"] = str(self.out.silver_dir)  # a later year re-estimates this one on its units
         self.published = publish_task(self.m.year, str(self.out.root), self.db, self.record.as_dict(), self.applied)
 
     def report_artifacts(self) -> None:
@@ -411,9 +412,32 @@ def run_name() -> str:
     return f"sipas-{survey_year(flow_run.parameters.get('year'))}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-def survey_year(year: int | None) -> int:
-    """The year to compute: as given, or last calendar year in Vietnam time (a scheduled spring run)."""
-    return year if year is not None else datetime.now(ZoneInfo(TIMEZONE)).year - 1
+def survey_year(year: int | None, now: datetime | None = None) -> int:
+    """The year to compute: as given, or last calendar year in Vietnam time (a scheduled spring run: the 1 March
+    2026 run computes 2025). A year without a methodology folder then fails in one line listing those that have
+    one and how to add one (`load_methodology`)."""
+    return year if year is not None else (now or datetime.now(ZoneInfo(TIMEZONE))).astimezone(ZoneInfo(TIMEZONE)).year - 1
+
+
+def previous_year(m: Methodology, db: Path) -> pl.DataFrame | None:
+    """Last year's results for the change columns: its own results in `db`; when the units changed (a `comparable`
+    block), last year re-estimated on this year's units from its silver forms, or None (no change) without them."""
+    from sipas_pipeline import comparable
+
+    if not m.comparable:
+        return publishing.previous_results(db, m.year)
+    try:
+        return comparable.comparable_previous(m, comparable.previous_silver(db, int(m.comparable["previous_year"])))
+    except InputError as exc:
+        get_run_logger().warning("no comparable previous year: %s", exc)
+        return None
+
+
+def latest_year() -> int:
+    """The latest year with a methodology folder (the manual re-run's default year)."""
+    from sipas_pipeline.methodology.scaffold import available_years
+
+    return max(available_years())
 
 
 @flow(name="sipas-annual-run", flow_run_name=run_name, log_prints=False)
@@ -461,7 +485,8 @@ def deployments(raw: str | None = None, db: str | None = None) -> list[RunnerDep
         parameters=common | {"trigger": "schedule"}, entrypoint_type=EntrypointType.MODULE_PATH,
         description="SIPAS and PAR INDEX of last year, every 1 March at 02:00 Vietnam time.", tags=["sipas", "annual"])
     manual = annual_run.to_deployment(
-        name="manual-rerun", concurrency_limit=1, parameters=common | {"year": 2024, "corrections": [], "trigger": "manual"},
+        name="manual-rerun", concurrency_limit=1,
+        parameters=common | {"year": latest_year(), "corrections": [], "trigger": "manual"},
         entrypoint_type=EntrypointType.MODULE_PATH, tags=["sipas", "rerun"],
         description="Re-run a year after data corrections: set year, raw, corrections (files) and db.")
     return [annual, manual]

@@ -129,7 +129,11 @@ def dimension_frames(m: Methodology) -> dict[str, pl.DataFrame]:
         pl.col("in_index").cast(pl.Utf8).str.to_lowercase().is_in(["true", "yes", "1"]),
         pl.col("counting_codes").cast(pl.Utf8))
     units = units.with_columns(pl.col("name_vi").map_elements(sort_key_vi, return_dtype=pl.Utf8).alias("name_sort"))
-    return {"units": units, "indicators": ind, "sipas_structure": sipas, "par_structure": par}
+    mapping = (m.unit_mapping.select(year, pl.col("from_year").cast(pl.Int32), "from_code", "from_name", "to_code", "to_name")
+               if m.unit_mapping is not None else pl.DataFrame(schema={
+                   "year": pl.Int32, "from_year": pl.Int32, "from_code": pl.Utf8, "from_name": pl.Utf8, "to_code": pl.Utf8,
+                   "to_name": pl.Utf8}))
+    return {"units": units, "indicators": ind, "sipas_structure": sipas, "par_structure": par, "unit_mappings": mapping}
 
 
 def fact_frames(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:

@@ -112,7 +112,7 @@ def change(current: pl.DataFrame, previous: pl.DataFrame | None, confidence: flo
     welch = se2 ** 2 / (pl.col("se") ** 4 / pl.col("df") + pl.col("prev_se") ** 4 / pl.col("prev_df"))
     q = welch.map_batches(lambda s: pl.Series(quantile_t(s.to_numpy(), confidence)), return_dtype=pl.Float64)
     half = q * se2.sqrt()
-    with_se = (pl.col("change_basis") == "results") & se2.is_not_null()
+    with_se = pl.col("change_basis").is_in(["results", "reestimated"]) & se2.is_not_null()  # own microdata: with se
     return (joined.with_columns(diff.alias("change_value"), pl.when(with_se).then(se2.sqrt()).alias("change_se"),
                                 pl.when(with_se).then(diff - half).alias("change_ci_low"),
                                 pl.when(with_se).then(diff + half).alias("change_ci_high"),

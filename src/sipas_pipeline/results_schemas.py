@@ -69,6 +69,6 @@ RANKS = pa.DataFrameSchema({
     "p_top5": pa.Column(pl.Float64, pa.Check.in_range(0, 1), nullable=True),
     "p_bottom5": pa.Column(pl.Float64, pa.Check.in_range(0, 1), nullable=True),
     "differs_from_above": pa.Column(pl.Boolean, nullable=True),
-    "change_basis": pa.Column(pl.Utf8, pa.Check.isin(["results", "published"]), nullable=True),
+    "change_basis": pa.Column(pl.Utf8, pa.Check.isin(["results", "published", "reestimated"]), nullable=True),
     "change_significant": pa.Column(pl.Boolean, nullable=True),
 }, name="ranks", unique=["province_code", "measure"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 
 import pandera.polars as pa
 import polars as pl
@@ -99,17 +100,17 @@ def form_rules(m: Methodology, source: str) -> list[Rule]:
             _check(lambda k: pl.col(k).is_null() | pl.col(k).str.to_date("%Y-%m-%d", strict=False).is_not_null(),
                    "not_a_date", "not a date (ISO, dd/mm/yyyy or an Excel serial)")
             if window and f == spec.get("date_field"):
-                start, end = window["start"], window["end"]
+                start, end = (date.fromisoformat(str(window[k])) for k in ("start", "end"))  # YAML date or quoted text
                 day = pl.col(f).str.to_date("%Y-%m-%d", strict=False)
                 in_window = day.is_between(start, end)
                 _check(lambda k, d=day, w=in_window: d.is_null() | w, "survey_window",
                    f"outside the survey window {start} to {end}")
         if row["refs"] == "sampling_frame":
             frame = m.sampling_frame
-            geo = ["province_code", "district_code", "commune_code", "village_code"]
+            geo = m.geography  # the year's levels, top down (methodology.yaml geography)
             valid = frame.select(pl.concat_str(geo, separator="/").alias("k"))["k"].to_list()
             _check(lambda k, g=geo, v=valid: pl.concat_str(g, separator="/").is_in(v).fill_null(False),
-                   "geography", "village, commune, district and province do not nest in the sampling frame")
+                   "geography", f"{', '.join(g.removesuffix('_code') for g in reversed(geo))} do not nest in the sampling frame")
     key = spec["key"]
     f = key[-1]
     _check(lambda k: pl.col(COPIES).is_null() | (pl.col(COPIES) != "exact"), "duplicate_key",

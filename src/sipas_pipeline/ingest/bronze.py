@@ -14,6 +14,7 @@ from sipas_pipeline.ingest.normalize import (
     clean_text,
     header_key,
     normalise_dates,
+    place_key,
     province_lookup,
     resolve_provinces,
     without_invisible,
@@ -124,6 +125,27 @@ def public_fields(m: Methodology, source: str) -> list[str]:
     return source_fields(m, source).filter(pl.col("pii") == "no")["field_id"].to_list()
 
 
+def old_unit_notes(m: Methodology, source: str, rows: pl.DataFrame) -> list[str]:
+    """A note when rows name a province by an alias marked `old_unit` in province_aliases.csv (a previous year's
+    province now part of a unit, e.g. Bình Thuận in Lâm Đồng from 2025): resolved, and said so in the report."""
+    aliases = m.province_aliases
+    if "old_unit" not in aliases.columns:
+        return []
+    old = {place_key(a): c for a, c, flag in aliases.select("alias", "province_code", "old_unit").iter_rows() if flag == "yes"}
+    form = source_fields(m, source)
+    notes = []
+    for f in form.filter(pl.col("dtype") == "province")["field_id"]:
+        if f not in rows.columns:
+            continue
+        counts = rows.group_by(f).len()
+        found = [(v, old[place_key(v)], n) for v, n in counts.iter_rows() if v is not None and place_key(v) in old]
+        if found:
+            named = ", ".join(f"{v} -> {c}" for v, c, _ in sorted(found)[:3])
+            notes.append(f"{sum(n for *_, n in found)} rows name a former province in {f} ({named}): "
+                         "resolved to the unit that took it in (unit_mapping.csv)")
+    return notes
+
+
 def normalise(frame: pl.DataFrame, m: Methodology, source: str, lookup: dict[str, str] | None = None) -> pl.DataFrame:
     """Canonical raw text -> bronze: trimmed, blanks null, provinces as codes, dates as ISO.
     Run once over all of a source's files (one pass, whatever the number of batches)."""
@@ -205,7 +227,8 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) 
             return None, {"file": rel, "source": source, "reason": exc.reason}
         except OSError as exc:  # permission denied, a file that vanished: unreadable, with the cause
             return None, {"file": rel, "source": source, "reason": f"cannot be read: {(exc.strerror or str(exc)).lower()}"}
-        return rows, summary | table.info
+        info = table.info | {"notes": [*table.info.get("notes", []), *old_unit_notes(m, source, rows)]}
+        return rows, summary | info
 
     # files are independent: read them on all cores, report them in name order
     frames = []

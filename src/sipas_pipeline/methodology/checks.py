@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 
 import polars as pl
 
@@ -191,13 +192,48 @@ def _check_units(m: Methodology) -> Iterable[str]:
     if "in_sample" in frame.columns:
         for code in frame.filter(~pl.col("in_sample").is_in(["yes", "no"]))["village_code"].to_list():
             yield _p(m, "sampling_frame", code, "in_sample", "in_sample must be yes or no")
-    for level, parent in (("commune_code", "district_code"), ("district_code", "province_code"),
-                          ("commune_code", "stratum")):
+    levels = m.geography
+    if not levels or levels[0] != "province_code" or any(c not in frame.columns for c in levels):
+        yield (f"{m.root / 'methodology.yaml'}: geography.levels: rule 'levels in the frame': {levels!r} must start "
+               f"with province_code and name columns of {_name(m, 'sampling_frame')} ({', '.join(frame.columns)})")
+        return
+    citizen_fields = set(m.forms["citizen"]["field_id"].to_list())
+    for level in levels:
+        if level not in citizen_fields:
+            yield _p(m, "citizen_form", level, "geography level is a field", "named in geography.levels, not in the form")
+    pairs = [(levels[i + 1], levels[i]) for i in range(len(levels) - 1)]
+    for level, parent in [*pairs[::-1], ("commune_code", "stratum")]:
+        if level not in frame.columns:
+            continue
         bad = frame.group_by(level).agg(pl.col(parent).n_unique()).filter(pl.col(parent) > 1)
         for code in bad[level].to_list():
             yield _p(m, 'sampling_frame', code, "nests", f"{level} {code} lies in more than one {parent}")
     for code in sorted(set(frame["province_code"].to_list()) - codes):
         yield _p(m, 'sampling_frame', code, "province exists", "not in provinces.csv")
+    yield from _check_mapping(m, codes)
+
+
+def _check_mapping(m: Methodology, codes: set[str]) -> Iterable[str]:
+    """The `comparable` block: a previous year, and a mapping whose every target is a unit of this year."""
+    block = m.comparable
+    if not block:
+        return
+    where = f"{m.root / 'methodology.yaml'}: comparable"
+    if not isinstance(block.get("previous_year"), int) or block["previous_year"] >= m.year:
+        yield f"{where}.previous_year: rule 'an earlier year': {block.get('previous_year')!r}"
+    if block.get("par", "not_comparable") != "not_comparable":
+        yield f"{where}.par: rule 'known rule': {block.get('par')!r} is not one of ['not_comparable']"
+    mapping = m.unit_mapping
+    if mapping is None:
+        yield f"{where}.mapping: rule 'file named in files': {block.get('mapping', 'unit_mapping')!r}"
+        return
+    key = str(block.get("mapping", "unit_mapping"))
+    yield from _unique(m, key, mapping, "from_code")
+    for row in mapping.iter_rows(named=True):
+        if row["to_code"] not in codes:
+            yield _p(m, key, row["from_code"], "unit exists", f"{row['to_code']} is not in provinces.csv")
+    for code in sorted(codes - set(mapping["to_code"].to_list())):
+        yield _p(m, key, code, "every unit mapped", "no previous-year province maps to it")
 
 
 def _check_completeness(m: Methodology) -> Iterable[str]:
@@ -252,10 +288,24 @@ def _check_design(m: Methodology) -> Iterable[str]:
         yield f"{where}.small_sample: rule 'positive': {d.small_sample}"
 
 
+def _check_window(m: Methodology) -> Iterable[str]:
+    """The survey window: two ISO dates, start before end, in the year's calendar year or after it."""
+    where = f"{m.root / 'methodology.yaml'}: survey_window"
+    window = m.meta.get("survey_window")
+    try:
+        start, end = (date.fromisoformat(str(window[k])) for k in ("start", "end"))
+    except (TypeError, KeyError, ValueError):
+        yield f"{where}: rule 'two dates': start and end as YYYY-MM-DD, found {window!r}"
+        return
+    if start > end or start.year != m.year:
+        yield f"{where}: rule 'in the survey year': {start} to {end} for year {m.year}"
+
+
 def check_methodology(m: Methodology) -> list[str]:
     """Every broken rule of the year's files, as messages (empty when all hold)."""
     problems: list[str] = []
-    for check in (_check_forms, _check_indicators, _check_par, _check_units, _check_completeness, _check_design):
+    for check in (_check_forms, _check_indicators, _check_par, _check_units, _check_completeness, _check_design,
+                  _check_window):
         problems.extend(check(m))
     if not problems:  # counts read best once the entries themselves are sound
         problems.extend(_check_counts(m))

@@ -63,6 +63,17 @@ class Methodology:
     population_frame: pl.DataFrame  # every commune and village the sample was drawn from
     content_hash: str
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    unit_mapping: pl.DataFrame | None = None  # previous-year province -> this year's unit (`comparable:` block)
+
+    @property
+    def geography(self) -> list[str]:
+        """The frame's and forms' geography columns, top down (`geography: levels` in methodology.yaml)."""
+        return [str(level) for level in self.meta.get("geography", {}).get("levels", [])]
+
+    @property
+    def comparable(self) -> dict[str, Any]:
+        """The `comparable:` block (previous year, mapping, PAR rule), empty when the year has none."""
+        return dict(self.meta.get("comparable") or {})
 
     @property
     def version(self) -> str:
@@ -119,13 +130,15 @@ class Methodology:
             },
             "units": self.provinces.height,
             "regions": self.regions.height,
-            "sampling_frame": {
-                "districts": self.sampling_frame["district_code"].n_unique(),
-                "communes": self.sampling_frame["commune_code"].n_unique(),
-                "villages": self.sampling_frame.height,
-            },
+            "sampling_frame": {_plural(level): self.sampling_frame[level].n_unique()
+                               for level in self.geography[1:] if level in self.sampling_frame.columns},
             "questions": {s: f.filter(pl.col("pii") == "no").height for s, f in self.forms.items()},
         }
+
+
+def _plural(level: str) -> str:
+    """`commune_code` -> `communes`: how a geography level is counted in summaries and expected_counts."""
+    return level.removesuffix("_code") + "s"
 
 
 def _read_csv(path: Path) -> pl.DataFrame:
@@ -206,6 +219,7 @@ def read_methodology(root: Path) -> Methodology:
         population_frame=frame,
         content_hash=digest,
         files=hashes,
+        unit_mapping=tables.get((meta.get("comparable") or {}).get("mapping", "unit_mapping")),
     )
 
 
@@ -215,7 +229,13 @@ def load_methodology(year: int, root: Path | None = None) -> Methodology:
 
     folder = (root or schemas_root()) / str(year)
     if not folder.is_dir():
-        raise MethodologyError([f"{folder}: no methodology folder for year {year}"])
+        from sipas_pipeline.methodology.scaffold import available_years
+
+        years = available_years(root)
+        latest = max((y for y in years if y < year), default=max(years, default=None))
+        add = f"; add one with `sipas methodology init --year {year} --from {latest}`" if latest else ""
+        raise MethodologyError([f"{folder}: no methodology folder for year {year} (years with one: "
+                                f"{', '.join(map(str, years)) or 'none'}){add}"])
     return _cached(folder.resolve(), _folder_stamp(folder), check_methodology)
 
 

@@ -68,9 +68,50 @@ def _assign(values: np.ndarray, fixed: dict[str, int], codes: list[str], regions
     return {c: float(values[rank_of[c] - 1]) for c in codes}
 
 
+# A year with no published figures but a `comparable` block (2025 on the 34 units): the previous year's targets
+# averaged over the provinces a unit took in (weighted by adults in the frame), plus a plausible year's drift
+# (points; the published national SIPAS moved +1.28 and the PAR INDEX +1.39 from 2023 to 2024).
+DRIFT = {"sipas": (0.8, 0.9), "par": (1.0, 0.8)}  # mean, sd across units
+PART_NOISE = 0.5  # the parts drift apart by this sd (points)
+
+
+def unit_weights(prev: Methodology, m: Methodology) -> pl.DataFrame:
+    """Each previous-year province with the unit it became and its adults in the frame (the pooling weight)."""
+    adults = prev.population_frame.group_by("province_code").agg(pl.col("population").sum().alias("adults"))
+    mapping = m.unit_mapping.select(pl.col("from_code").alias("province_code"), pl.col("to_code").alias("unit_code"))
+    return mapping.join(adults, on="province_code", how="left")
+
+
+def derived_targets(m: Methodology, seed: int) -> pl.DataFrame:
+    """Targets of a year without published figures: the previous year's targets on this year's units plus drift."""
+    from sipas_pipeline.methodology import load_methodology
+
+    prev = load_methodology(int(m.comparable["previous_year"]), m.root.parent)
+    old = province_targets(prev, seed)
+    measures = ["sipas", "policy", "service", "par"]
+    pooled = (old.join(unit_weights(prev, m), on="province_code")
+              .group_by("unit_code").agg([((pl.col(c) * pl.col("adults")).sum() / pl.col("adults").sum()).alias(c)
+                                          for c in measures])
+              .rename({"unit_code": "province_code"}))
+    units = m.provinces.select("province_code", "region_code").sort("province_code").join(pooled, on="province_code")
+    rng = np.random.default_rng([seed, m.year, 1])
+    n = units.height
+    d_sipas = rng.normal(*DRIFT["sipas"], n)
+    d_part = rng.normal(0, PART_NOISE, n)
+    d_par = rng.normal(*DRIFT["par"], n)
+    return units.with_columns(
+        (pl.col("policy") + d_sipas - d_part).clip(40, 98.5).alias("policy"),
+        (pl.col("service") + d_sipas + d_part).clip(40, 98.5).alias("service"),
+        (pl.col("par") + d_par).clip(40, 99.0).alias("par"),
+    ).with_columns(((pl.col("policy") + pl.col("service")) / 2).alias("sipas")).select(
+        "province_code", "region_code", *measures)
+
+
 def province_targets(m: Methodology, seed: int) -> pl.DataFrame:
     """SIPAS, its two parts and the PAR INDEX targeted for every province."""
     pub = m.published()
+    if (pub is None or pub.filter(pl.col("year") == m.year).height == 0) and m.comparable:
+        return derived_targets(m, seed)
     if pub is None:
         raise ValueError(f"{m.root / 'published.csv'}: needed to calibrate a synthetic year")
     pub = pub.filter(pl.col("year") == m.year)

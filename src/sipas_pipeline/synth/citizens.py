@@ -15,7 +15,7 @@ from sipas_pipeline.synth.design import respondents
 from sipas_pipeline.synth.population import DONT_KNOW_RATE, SERVICE_USED, Population
 from sipas_pipeline.synth.truth import EXPECTATION_BASE
 
-FIELDWORK = (date(2024, 8, 1), 120)  # first day, number of days
+FIELDWORK = (31, 120)  # first day after the survey window opens, number of days
 
 
 def _sat_codes(rng: np.random.Generator, satisfied: np.ndarray) -> np.ndarray:
@@ -75,14 +75,13 @@ def citizen_batch(m: Methodology, province_code: str, n_forms: int, sample: pl.D
     idx, weight = respondents(sample, n_forms)
     n = idx.size
     name = m.provinces.filter(pl.col("province_code") == province_code)["name_vi"][0]
-    start, days = FIELDWORK
+    offset, days = FIELDWORK
+    start = date.fromisoformat(str(m.meta["survey_window"]["start"])) + timedelta(days=offset)
     day = rng.integers(0, days, n)
     cols: dict[str, list] = {
         "form_id": [f"{m.year % 100}-{province_code}-{i + 1:06d}" for i in range(n)],
         "province_code": [name] * n,
-        "district_code": sample["district_code"].to_numpy()[idx].tolist(),
-        "commune_code": sample["commune_code"].to_numpy()[idx].tolist(),
-        "village_code": sample["village_code"].to_numpy()[idx].tolist(),
+        **{level: sample[level].to_numpy()[idx].tolist() for level in m.geography[1:]},
         "interview_date": [(start + timedelta(days=int(d))).isoformat() for d in day],
         "stratum": sample["stratum"].to_numpy()[idx].tolist(),
         "psu": sample["commune_code"].to_numpy()[idx].tolist(),

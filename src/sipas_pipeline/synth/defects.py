@@ -34,7 +34,7 @@ class Batch:
     name_en: str
     rng: np.random.Generator
     other_batch_ids: list[str]
-    sibling_communes: dict[str, list[str]]  # district -> communes of the same province
+    sibling_communes: dict[str, list[str]]  # district (or commune, with two tiers) -> communes of the province
 
 
 def _cell_choice(b: Batch, i: int, prefix: str) -> str | None:
@@ -78,7 +78,8 @@ def outside_window(b: Batch, i: int):
 
 
 def geography_mismatch(b: Batch, i: int):
-    district, commune = b.cols["district_code"][i], b.cols["commune_code"][i]
+    commune = b.cols["commune_code"][i]
+    district = b.cols["district_code"][i] if "district_code" in b.cols else commune  # two tiers: any other commune
     others = [c for d, cs in b.sibling_communes.items() if d != district for c in cs if c != commune]
     return _set(b, i, "commune_code", others[int(b.rng.integers(0, len(others)))])
 

@@ -13,7 +13,7 @@ from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.synth import people
 
 RESPONDENT_TYPE_SHARE = [0.03, 0.17, 0.15, 0.40, 0.15, 0.10]
-SUBMISSIONS = (datetime(2024, 8, 15, 7, 0, 0), 90)  # first moment, days
+SUBMISSIONS = (timedelta(days=45, hours=7), 90)  # first moment after the survey window opens, days
 
 
 def citizen_points(m: Methodology, tree: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
@@ -75,7 +75,8 @@ def official_batch(m: Methodology, province_code: str, n_forms: int, phi: dict[s
                    rng: np.random.Generator) -> pl.DataFrame:
     """`n_forms` officials' forms of one province with canonical field ids; answers as text."""
     form = m.forms["official"]
-    first, days = SUBMISSIONS
+    after, days = SUBMISSIONS
+    first = datetime.fromisoformat(str(m.meta["survey_window"]["start"])) + after
     seconds = rng.integers(0, days * 86400, n_forms)
     types = rng.choice(np.arange(1, 7), size=n_forms, p=RESPONDENT_TYPE_SHARE)
     ids = rng.integers(0, 2**63, size=(n_forms, 2), dtype=np.int64)

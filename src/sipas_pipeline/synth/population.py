@@ -47,6 +47,18 @@ class Population:
     eta: np.ndarray  # (villages, items)
     truth: pl.DataFrame  # province_code, indicator_id, value (%): finite-population values
     design: DesignParams
+    asked: np.ndarray | None = None  # (villages, items): adults asked the item, the finite-population weights
+
+    def domain_truth(self, unit_of: dict[str, str]) -> pl.DataFrame:
+        """Finite-population values (%) of the modelled items on other domains: `unit_of` maps each province
+        to its domain (a merged unit); the same weights as `truth`, pooled over the domain's villages."""
+        units, u_idx = np.unique(np.array([unit_of[c] for c in self.frame["province_code"].to_list()]), return_inverse=True)
+        p_v = norm_cdf(self.eta / self.design.within_sd)
+        values = {it.indicator_id: 100 * np.bincount(u_idx, self.asked[:, j] * p_v[:, j]) / np.bincount(u_idx, self.asked[:, j])
+                  for j, it in enumerate(self.items)}
+        return (pl.DataFrame({"province_code": units.tolist()} | values)
+                .unpivot(index="province_code", variable_name="indicator_id", value_name="value")
+                .sort("province_code", "indicator_id"))
 
     def column(self, question_id: str) -> int:
         return next(j for j, it in enumerate(self.items) if it.question_id == question_id)
@@ -112,10 +124,12 @@ def build_population(m: Methodology, targets: pl.DataFrame, design: DesignParams
                                                  ("svc_used", 2): np.full(n_v, 1 - SERVICE_USED)}
     closure: dict[str, set] = {}
     truth = {}
+    asked = np.empty((n_v, n_j))
     for j, it in enumerate(items):
         offset = effects[:, j] + (shift if it.type == "satisfaction" else 0.0)
         w = adults * _asked_probability(it, p_code, closure, n_v)
         w_p = np.bincount(p_idx, w)
+        asked[:, j] = w
         t = target[it.indicator_id].to_numpy() / 100
         mu = s * np.log(t / (1 - t)) / 1.702  # logistic start
         for _ in range(50):
@@ -136,7 +150,7 @@ def build_population(m: Methodology, targets: pl.DataFrame, design: DesignParams
         truth[it.indicator_id] = 100 * np.bincount(p_idx, w * p_v) / w_p
     long = pl.DataFrame({"province_code": provinces.tolist()} | truth).unpivot(
         index="province_code", variable_name="indicator_id", value_name="value")
-    return Population(frame, items, eta, long, design)
+    return Population(frame, items, eta, long, design, asked)
 
 
 def with_truth(targets: pl.DataFrame, population: Population) -> pl.DataFrame:

@@ -54,7 +54,7 @@ def simulate_citizens(m: Methodology, seed: int, design: DesignParams | None = N
         offset += group.height
     idx = np.concatenate(rows)
     answers = answer_codes(population, frame_rows(population, sample)[idx], rng)
-    forms = sample.select("province_code", "district_code", "commune_code", "village_code", "stratum",
+    forms = sample.select(*m.geography, "stratum",
                           pl.col("commune_code").alias("psu"))[idx]
     citizen = forms.with_columns(pl.Series("weight", np.concatenate(weights)),
                                  *[pl.Series(q, a, pl.Int64) for q, a in answers.items()],

@@ -70,6 +70,21 @@ def population_truth(m: Methodology, seed: int, design: DesignParams,
     return targets, population, with_truth(calibrated, population)
 
 
+def comparable_truth(m: Methodology, seed: int, design: DesignParams, tree: pl.DataFrame) -> pl.DataFrame | None:
+    """For a year whose units changed (a `comparable` block): per unit and SIPAS node, the previous year's true
+    value on this year's units (the finite population of the old provinces pooled, same seed and design as the
+    previous synthetic year), this year's true value (`tree`) and the true change. None for other years."""
+    if not m.comparable:
+        return None
+    prev = load_methodology(int(m.comparable["previous_year"]), m.root.parent)
+    _, population, _ = population_truth(prev, seed, design)
+    unit_of = dict(zip(m.unit_mapping["from_code"], m.unit_mapping["to_code"], strict=True))
+    before = tree_truth(prev, population.domain_truth(unit_of))
+    return (tree.join(before.rename({"value": "previous_value"}), on=["province_code", "node"], how="inner")
+            .select("province_code", "node", "previous_value", "value", (pl.col("value") - pl.col("previous_value"))
+                    .alias("change")).sort("province_code", "node"))
+
+
 def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0,
                   design: DesignParams | None = None) -> dict[str, Any]:
     """Write the raw exports of a synthetic year into `out` (citizen/, official/, appraisal/)
@@ -107,10 +122,11 @@ def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0,
         off_file.write(b"\xef\xbb\xbf")
         for k, (code, name, name_en) in enumerate(provinces.select("province_code", "name_vi", "name_en").iter_rows()):
             fr = frame.filter(pl.col("province_code") == code)
+            above = m.geography[max(m.geography.index("commune_code") - 1, 1)]  # district, or the commune itself
             siblings = {d: g["commune_code"].unique().sort().to_list()
-                        for (d,), g in fr.partition_by("district_code", as_dict=True).items()}
+                        for (d,), g in fr.partition_by(above, as_dict=True).items()}
             info = {"province_code": code, "province_name": name, "name_en": name_en,
-                    "other_batch_ids": prev_ids or ["24-00-000001"], "sibling_communes": siblings}
+                    "other_batch_ids": prev_ids or [f"{year % 100}-00-000001"], "sibling_communes": siblings}
             # citizens: one batch file per province
             prng = np.random.default_rng([seed, 1, k])
             batch = citizen_batch(m, code, int(size_cit[k]), sample_by[(code,)], population, prng)
@@ -138,6 +154,9 @@ def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0,
     for f in files:
         f["sha256"] = sha256_file(out / f["path"])
     sample.write_csv(out / "truth" / "sample.csv", float_precision=8)
+    series = comparable_truth(m, seed, design, tree)
+    if series is not None:
+        series.write_csv(out / "truth" / "comparable.csv", float_precision=6)
     return _write_truth(m, out, seed, scale, design, targets, truth, tree, levels, par_totals, files, defect_rows)
 
 
@@ -191,6 +210,7 @@ def _write_truth(m, out, seed, scale, design, targets, truth, tree, levels, par_
                     "by_action": dict(sorted(dfr.group_by("action").len().iter_rows()))},
         "truth": {"provinces": "truth/provinces.csv", "indicators": "truth/indicators.csv",
                   "tree": "truth/tree.csv", "par_inputs": "truth/par_inputs.csv",
+                  **({"comparable": "truth/comparable.csv"} if (t / "comparable.csv").is_file() else {}),
                   "national_mean": {"sipas": round(float(provinces["sipas"].mean()), 4),
                                     "par": round(float(provinces["par"].mean()), 4)}},
     }

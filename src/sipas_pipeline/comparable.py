@@ -1,0 +1,125 @@
+"""The comparable series: the previous year re-estimated on this year's units (domain estimation).
+
+When the units change (63 provinces in 2024 -> 34 units from 1 July 2025), a unit's previous-year value is not
+an average of its old provinces' published percentages: it is estimated again from the previous year's silver
+citizens' forms, the old provinces' forms pooled with their design weights, so that the estimate represents the
+merged population. Nothing else changes: the strata and PSUs of the old provinces stay the design's (each
+stratum lies in one old province, so in one unit), the variance is the same Taylor linearisation over them
+(`indicators.estimate_indicators`), the tree the same linear combination (`indicators.sipas_tree`), all with
+the previous year's methodology (its indicator set and tree). The year-on-year change is then a difference of
+two independent estimates with se = sqrt(se1^2 + se2^2) (`ranking.change`, basis 'reestimated').
+
+The PAR INDEX is not comparable across the merger (its appraisal points belong to the old provinces and are not
+a sample): it gets no previous value (methodology `comparable.par: not_comparable`), never an average.
+The national mean is the mean of the units, so its definition changes with their number: the series publishes
+the previous year's nation both as published (mean of the old provinces) and as the mean of the re-estimated
+units (`nations`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from sipas_pipeline.errors import InputError, MethodologyError
+from sipas_pipeline.methodology import Methodology, load_methodology
+
+BASIS = "reestimated"  # change_basis of a change against the re-estimated previous year
+SIPAS_MEASURES = {"sipas": "sipas", "policy": "sipas_policy", "service": "sipas_service"}
+
+
+def previous_methodology(m: Methodology) -> Methodology | None:
+    """The previous year's methodology when this year's units differ from it (a `comparable:` block), else None."""
+    if not m.comparable:
+        return None
+    return load_methodology(int(m.comparable["previous_year"]), m.root.parent)
+
+
+def on_units(mapping: pl.DataFrame, citizen: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """The previous year's citizens' forms with `province_code` replaced by the unit each province became
+    (`mapping`: from_code, to_code). A form of a province the mapping does not know is an error, never dropped."""
+    known = mapping["from_code"].to_list()
+    lazy = citizen.lazy()
+    unknown = lazy.filter(~pl.col("province_code").is_in(known)).select("province_code").unique().collect()
+    if unknown.height:
+        raise MethodologyError([f"unit_mapping: provinces {sorted(unknown['province_code'].to_list())} of the previous "
+                                "year's forms map to no unit"])
+    out = lazy.with_columns(pl.col("province_code").replace_strict(known, mapping["to_code"].to_list()))
+    return out if isinstance(citizen, pl.LazyFrame) else out.collect()
+
+
+def reestimate(prev: Methodology, m: Methodology, citizen: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The previous year's SIPAS and parts on this year's units: province_code (the unit), measure, value, se,
+    df, n, rank_national (among the units) and basis 'reestimated', with the previous year's indicators, tree
+    and design."""
+    from sipas_pipeline.indicators import estimate_indicators, sipas_tree
+    from sipas_pipeline.ranking import ranks
+
+    est = estimate_indicators(prev, on_units(m.unit_mapping, citizen))
+    tree = sipas_tree(prev, est).filter(pl.col("level") != "element")
+    values = tree.select("province_code",
+                         pl.when(pl.col("level") == "sipas").then(pl.lit("sipas"))
+                         .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"),
+                         "value", pl.col("var").sqrt().alias("se"), "df", "n")
+    return ranks(m, values).drop("rank_regional", "region_code").with_columns(pl.lit(BASIS).alias("basis"))
+
+
+def nations(previous_units: pl.DataFrame, previous_published: pl.DataFrame | None) -> pl.DataFrame:
+    """The previous year's national figure per measure in both definitions: the mean of the re-estimated units
+    (comparable with this year's nation) and the nation as the previous year computed it (mean of its provinces)."""
+    k = previous_units["province_code"].n_unique()
+    units = (previous_units.group_by("measure").agg(pl.col("value").mean(), ((pl.col("se") ** 2).sum().sqrt() / k).alias("se"))
+             .with_columns(pl.lit(f"mean of {k} units (re-estimated)").alias("definition")))
+    if previous_published is None or previous_published.height == 0:
+        return units.sort("measure")
+    own = previous_published.group_by("measure").agg(
+        pl.col("value").mean(), ((pl.col("se") ** 2).sum().sqrt() / pl.len()).alias("se"),
+        pl.len().alias("k")).with_columns(
+        (pl.lit("mean of ") + pl.col("k").cast(pl.Utf8) + pl.lit(" provinces (as that year computed it)")).alias("definition"))
+    own = own.drop("k")
+    return pl.concat([units, own.filter(pl.col("measure").is_in(units["measure"].to_list()))]).sort("measure", "definition")
+
+
+def previous_silver(db: Path, year: int) -> Path:
+    """The silver citizens' forms of `year`'s current run in `db` (recorded in the run's parameters)."""
+    from sipas_pipeline.duckdb_file import connect
+
+    db = Path(db)
+    if not db.is_file():
+        raise InputError(f"{db}: no database: run year {year} first (its silver data are re-estimated on the new units)")
+    con = connect(db, read_only=True)
+    try:
+        rows = con.execute("SELECT parameters FROM current_runs WHERE year = $year", {"year": year}).fetchall()
+    finally:
+        con.close()
+    silver = json.loads(rows[0][0]).get("silver") if rows else None
+    path = Path(silver) / "citizen.parquet" if silver else None
+    if path is None or not path.is_file():
+        raise InputError(f"{db}: no current run of {year} with its silver citizens' forms on disk"
+                         f"{f' ({path} is missing)' if path else ''}: run `sipas run --year {year}` again, "
+                         "or pass --previous-silver")
+    return path
+
+
+def comparable_previous(m: Methodology, silver: Path) -> pl.DataFrame:
+    """`reestimate` from a silver citizens' Parquet file of the previous year."""
+    prev = previous_methodology(m)
+    if prev is None:
+        raise MethodologyError([f"{m.root / 'methodology.yaml'}: no comparable block: the units did not change"])
+    return reestimate(prev, m, pl.scan_parquet(silver))
+
+
+def series(current: pl.DataFrame, previous_units: pl.DataFrame, confidence: float) -> pl.DataFrame:
+    """Per unit and measure: this year's value and se, the previous year on these units, the change, its interval
+    and significance (`ranking.change`). PAR rows get no previous value: 'not comparable'."""
+    from sipas_pipeline.ranking import change
+
+    cur = current.select("province_code", "measure", "value", "se", "df", "rank_national")
+    out = change(cur, previous_units, confidence).join(
+        previous_units.select("province_code", "measure", pl.col("value").alias("previous_value"),
+                              pl.col("se").alias("previous_se"), pl.col("rank_national").alias("previous_rank")),
+        on=["province_code", "measure"], how="left")
+    return out.with_columns(pl.when(pl.col("measure") == "par").then(pl.lit("not comparable"))
+                            .otherwise(pl.col("change_basis")).alias("change_basis")).sort("measure", "province_code")
