@@ -321,7 +321,8 @@ def compare(year: YearOpt = 2025, db: Annotated[Path | None, typer.Option("--db"
         prev_year = int(m.comparable["previous_year"])
         silver = previous_silver or comparable.previous_silver(db, prev_year)
         before = comparable.comparable_previous(m, silver)
-        rows = _read(db, "SELECT unit_code AS province_code, measure, value, se, df, rank_national FROM current_ranks WHERE year = ?", [year])
+        rows = _read(db, "SELECT unit_code AS province_code, measure, value, se, df, rank_national "
+                         "FROM current_ranks WHERE year = ?", [year])
         own = _read(db, "SELECT unit_code AS province_code, measure, value, se FROM current_ranks WHERE year = ?", [prev_year])
     except UserError as exc:
         fail(str(exc))
