@@ -364,22 +364,29 @@ def correct_source(m: Methodology, source: str, forms: pl.DataFrame, silver: pl.
     gone = edits.withdrawn | edits.not_kept
     kept = [r for r in records if (r["source_file"], r["source_row"]) not in gone]
     again = validate_source(m, source, pl.DataFrame(kept, schema=forms.schema, orient="row")) if kept else None
-    bad_at = {}
-    if again is not None and again.quarantine.height:
-        for r in again.quarantine.select("source_file", "source_row", "reasons").iter_rows(named=True):
-            bad_at[(r["source_file"], r["source_row"])] = r["reasons"]
+    bad_at = broken_rules(again)
     for at, changes in edits.touched.items():
         for c, fields in changes:
             for x in (x for x in bad_at.get(at, []) if x["column"] in fields):
                 problems.append(f"{c.where}: new value {c.new_value!r} breaks rule {x['rule']} on {x['column']}: {x['message']}")
-    audit = []
-    for c in corrections:
-        hits = by_form.get(c.form_id, [])
-        outcome = ("withdrawn" if c.action == "withdraw" else "kept" if c.action == "keep" else
-                   "quarantined" if any((r["source_file"], r["source_row"]) in bad_at for r in hits) else "valid")
-        audit.append(c.audit(len(hits), outcome, next((r["province_code"] for r in hits if r.get("province_code")), None)))
+    audit = [audit_row(c, by_form.get(c.form_id, []), bad_at) for c in corrections]
     silver, quarantine = rebuild(source, rows, silver, quarantine, again, edits)
     return silver, quarantine, audit
+
+
+def broken_rules(again: Any) -> dict[tuple[str, int], list[dict]]:
+    """The reasons of the corrected rows that validation quarantined again, by (file, row)."""
+    if again is None or not again.quarantine.height:
+        return {}
+    return {(r["source_file"], r["source_row"]): r["reasons"]
+            for r in again.quarantine.select("source_file", "source_row", "reasons").iter_rows(named=True)}
+
+
+def audit_row(c: Correction, hits: list[dict], bad_at: dict[tuple[str, int], list[dict]]) -> dict[str, Any]:
+    """The audit row of one correction: rows touched, outcome and the form's province."""
+    outcome = ("withdrawn" if c.action == "withdraw" else "kept" if c.action == "keep" else
+               "quarantined" if any((r["source_file"], r["source_row"]) in bad_at for r in hits) else "valid")
+    return c.audit(len(hits), outcome, next((r["province_code"] for r in hits if r.get("province_code")), None))
 
 
 def edit_rows(m: Methodology, source: str, by_form: dict[str, list[dict]], corrections: list[Correction],

@@ -46,78 +46,86 @@ class Rule:
     passes: pl.Expr
 
 
+def _rule(column: str, name: str, message: str, passes: pl.Expr) -> Rule:
+    """One rule on one column; a null result counts as broken."""
+    return Rule(column, name, message, passes.fill_null(False))
+
+
+def answer_rules(m: Methodology, row: dict) -> list[Rule]:
+    """The rules of one field's answer: required, skip logic, number, codes, minimum."""
+    f, dtype, col = row["field_id"], row["dtype"], pl.col(row["field_id"])
+    rules = []
+    asked = condition_expr(row["ask_if"]) if row["ask_if"] else pl.lit(True)
+    if row["required"] == "yes":
+        rules.append(_rule(f, "required", "answer required", ~asked | col.is_not_null()))
+    if row["ask_if"]:
+        rules.append(_rule(f, "skip_logic", f"answered although not asked ({row['ask_if']} is false)",
+                           asked | col.is_null()))
+    if dtype in ("int", "float"):
+        pattern = INT_RE if dtype == "int" else FLOAT_RE
+        rules.append(_rule(f, "not_a_number", f"not a number ({dtype})", col.is_null() | col.str.contains(pattern)))
+    if row["code_list"] and dtype == "int":
+        codes = m.codes(row["code_list"])
+        rules.append(_rule(f, "allowed_codes", f"not a code of {row['code_list']} {codes}",
+                           col.is_null() | _num(f, "int").is_in(codes).fill_null(False)))
+    if row["code_list"] and dtype == "multi":
+        codes = [str(c) for c in m.codes(row["code_list"])]
+        rules.append(_rule(f, "allowed_codes", f"an option is not a code of {row['code_list']}",
+                           col.is_null() | col.str.split(" ").list.eval(pl.element().is_in(codes)).list.all()))
+    if row["min"]:
+        lo = float(row["min"])
+        rules.append(_rule(f, "range", f"below the minimum {lo:g}", _num(f, dtype).is_null() | (_num(f, dtype) >= lo)))
+    return rules
+
+
+def reference_rules(m: Methodology, spec: dict, row: dict) -> list[Rule]:
+    """The rules that check one field against the methodology: PAR maxima and sub-criteria, provinces, dates
+    and the survey window, the geography of the sampling frame."""
+    f, dtype, col = row["field_id"], row["dtype"], pl.col(row["field_id"])
+    subs = m.par_subcriteria
+    max_points = dict(zip(subs["subcriterion_id"], subs["max_points"], strict=True))
+    rules = []
+    if row["refs"] == "max_points":
+        maxima = pl.col("subcriterion_id").replace_strict(max_points, default=None, return_dtype=pl.Float64)
+        rules.append(_rule(f, "max_points", "above the sub-criterion's maximum points",
+                           _num(f, dtype).is_null() | maxima.is_null() | (_num(f, dtype) <= maxima + 1e-9)))
+    if row["refs"] == "par_subcriteria":
+        rules.append(_rule(f, "reference", "not a sub-criterion of par_subcriteria.csv",
+                           col.is_null() | col.is_in(list(max_points))))
+    if dtype == "province":
+        rules.append(_rule(f, "province_known", "not a province code, name or known alias",
+                           col.is_null() | col.is_in(m.provinces["province_code"].to_list())))
+    if dtype == "date":
+        day = col.str.to_date("%Y-%m-%d", strict=False)
+        rules.append(_rule(f, "not_a_date", "not a date (ISO, dd/mm/yyyy or an Excel serial)", col.is_null() | day.is_not_null()))
+        window = m.meta.get("survey_window")
+        if window and f == spec.get("date_field"):
+            start, end = (date.fromisoformat(str(window[k])) for k in ("start", "end"))  # YAML date or quoted text
+            rules.append(_rule(f, "survey_window", f"outside the survey window {start} to {end}",
+                               day.is_null() | day.is_between(start, end)))
+    if row["refs"] == "sampling_frame":
+        geo = m.geography  # the year's levels, top down (methodology.yaml geography)
+        valid = m.sampling_frame.select(pl.concat_str(geo, separator="/").alias("k"))["k"].to_list()
+        rules.append(_rule(f, "geography",
+                           f"{', '.join(g.removesuffix('_code') for g in reversed(geo))} do not nest in the sampling frame",
+                           pl.concat_str(geo, separator="/").is_in(valid).fill_null(False)))
+    return rules
+
+
 def form_rules(m: Methodology, source: str) -> list[Rule]:
     """Every rule of a source, generated from its form definition (types, codes, required answers,
     skip logic, ranges, references, geography, survey window, unique key)."""
-    rules: list[Rule] = []
-
-    def _check(expr_fn, name: str, message: str) -> None:
-        rules.append(Rule(f, name, message, expr_fn(f).fill_null(False)))
-
-    form = m.forms[source].filter(pl.col("pii") == "no")
     spec = m.meta["sources"][source]
-    window = m.meta.get("survey_window")
-    provinces = m.provinces["province_code"].to_list()
-    subs = m.par_subcriteria
-    max_points = dict(zip(subs["subcriterion_id"], subs["max_points"], strict=True))
-    for row in form.iter_rows(named=True):
-        f, dtype = row["field_id"], row["dtype"]
-        asked = condition_expr(row["ask_if"]) if row["ask_if"] else pl.lit(True)
-        if row["required"] == "yes":
-            _check(lambda k, a=asked: ~a | pl.col(k).is_not_null(), "required", "answer required")
-        if row["ask_if"]:
-            _check(lambda k, a=asked: a | pl.col(k).is_null(), "skip_logic",
-                   f"answered although not asked ({row['ask_if']} is false)")
-        if dtype in ("int", "float"):
-            pattern = INT_RE if dtype == "int" else FLOAT_RE
-            _check(lambda k, p=pattern: pl.col(k).is_null() | pl.col(k).str.contains(p),
-                   "not_a_number", f"not a number ({dtype})")
-        if row["code_list"] and dtype == "int":
-            codes = m.codes(row["code_list"])
-            _check(lambda k, c=codes: pl.col(k).is_null() | _num(k, "int").is_in(c).fill_null(False),
-                   "allowed_codes", f"not a code of {row['code_list']} {codes}")
-        if row["code_list"] and dtype == "multi":
-            codes = [str(c) for c in m.codes(row["code_list"])]
-            _check(lambda k, c=codes: pl.col(k).is_null()
-                   | pl.col(k).str.split(" ").list.eval(pl.element().is_in(c)).list.all(),
-                   "allowed_codes", f"an option is not a code of {row['code_list']}")
-        if row["min"]:
-            lo = float(row["min"])
-            _check(lambda k, lo=lo, d=dtype: _num(k, d).is_null() | (_num(k, d) >= lo), "range",
-                   f"below the minimum {lo:g}")
-        if row["refs"] == "max_points":
-            maxima = pl.col("subcriterion_id").replace_strict(max_points, default=None, return_dtype=pl.Float64)
-            _check(lambda k, mx=maxima, d=dtype: _num(k, d).is_null() | mx.is_null() | (_num(k, d) <= mx + 1e-9),
-                   "max_points", "above the sub-criterion's maximum points")
-        if row["refs"] == "par_subcriteria":
-            ids = list(max_points)
-            _check(lambda k, ids=ids: pl.col(k).is_null() | pl.col(k).is_in(ids), "reference",
-                   "not a sub-criterion of par_subcriteria.csv")
-        if dtype == "province":
-            _check(lambda k: pl.col(k).is_null() | pl.col(k).is_in(provinces), "province_known",
-                   "not a province code, name or known alias")
-        if dtype == "date":
-            _check(lambda k: pl.col(k).is_null() | pl.col(k).str.to_date("%Y-%m-%d", strict=False).is_not_null(),
-                   "not_a_date", "not a date (ISO, dd/mm/yyyy or an Excel serial)")
-            if window and f == spec.get("date_field"):
-                start, end = (date.fromisoformat(str(window[k])) for k in ("start", "end"))  # YAML date or quoted text
-                day = pl.col(f).str.to_date("%Y-%m-%d", strict=False)
-                in_window = day.is_between(start, end)
-                _check(lambda k, d=day, w=in_window: d.is_null() | w, "survey_window",
-                   f"outside the survey window {start} to {end}")
-        if row["refs"] == "sampling_frame":
-            frame = m.sampling_frame
-            geo = m.geography  # the year's levels, top down (methodology.yaml geography)
-            valid = frame.select(pl.concat_str(geo, separator="/").alias("k"))["k"].to_list()
-            _check(lambda k, g=geo, v=valid: pl.concat_str(g, separator="/").is_in(v).fill_null(False),
-                   "geography", f"{', '.join(g.removesuffix('_code') for g in reversed(geo))} do not nest in the sampling frame")
+    rules: list[Rule] = []
+    for row in m.forms[source].filter(pl.col("pii") == "no").iter_rows(named=True):
+        rules += answer_rules(m, row) + reference_rules(m, spec, row)
     key = spec["key"]
-    f = key[-1]
-    _check(lambda k: pl.col(COPIES).is_null() | (pl.col(COPIES) != "exact"), "duplicate_key",
-           "exact copy of an earlier row with the same " + "+".join(key))
-    _check(lambda k: pl.col(COPIES).is_null() | (pl.col(COPIES) != "conflict"), "conflicting_duplicate",
-           "the same " + "+".join(key) + " delivered with different answers: every copy is quarantined until a "
-           "correction keeps one (action keep)")
+    copies = pl.col(COPIES)
+    rules.append(_rule(key[-1], "duplicate_key", "exact copy of an earlier row with the same " + "+".join(key),
+                       copies.is_null() | (copies != "exact")))
+    rules.append(_rule(key[-1], "conflicting_duplicate",
+                       "the same " + "+".join(key) + " delivered with different answers: every copy is quarantined until a "
+                       "correction keeps one (action keep)", copies.is_null() | (copies != "conflict")))
     return rules
 
 
