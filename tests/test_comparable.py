@@ -12,7 +12,9 @@ everyone answers:
     z_j = (y_j - R a_j) / A, in units of 1/16: A 1.25, B 0.25, C 0.75, D -2.25
     stratum 02: mean 0.75, deviations +-0.5 -> SS 0.5;  stratum 08: mean -0.75, deviations +-1.5 -> SS 4.5
     var = 2/1 x (0.5 + 4.5) / 256 = 10/256 = 0.0390625;  se = sqrt(10)/16 = 0.1976424 -> 19.76424 points
-    df = 4 PSUs - 2 strata = 2
+    df of an indicator = 4 PSUs - 2 strata = 2; of a composite (element, part, SIPAS): Satterthwaite over the
+    strata's shares v_02 = 2 x 0.5/256 = 1/256 and v_08 = 2 x 4.5/256 = 9/256:
+    (10/256)^2 / ((1/256)^2 / 1 + (9/256)^2 / 1) = 100 / 82 = 1.219512
 
 No other indicator is answered, so element ECO, the policy part and SIPAS of unit 08 all equal 37.5 with that
 se. Against a 2025 value of 50 (se 10, df 10): change 12.5, se sqrt(100 + 390.625) = 22.14977.
@@ -60,7 +62,8 @@ def test_two_province_merge_golden(years):
         r = out.filter(pl.col("measure") == measure).row(0, named=True)
         assert r["value"] == pytest.approx(37.5, rel=1e-12)
         assert r["se"] == pytest.approx(SE, rel=1e-12)
-        assert r["df"] == 2 and r["n"] == 8 and r["basis"] == "reestimated"
+        assert r["df"] == pytest.approx(100 / 82, rel=1e-12)  # the composite's Satterthwaite df (< 2)
+        assert r["n"] == 8 and r["basis"] == "reestimated"
     assert out.filter(pl.col("measure") == "sipas_service")["value"][0] is None
 
 
