@@ -84,16 +84,12 @@ def nations(previous_units: pl.DataFrame, previous_published: pl.DataFrame | Non
 
 def previous_silver(db: Path, year: int) -> Path:
     """The silver citizens' forms of `year`'s current run in `db` (recorded in the run's parameters)."""
-    from sipas_pipeline.duckdb_file import connect
+    from sipas_pipeline.duckdb_file import read_query
 
     db = Path(db)
     if not db.is_file():
         raise InputError(f"{db}: no database: run year {year} first (its silver data are re-estimated on the new units)")
-    con = connect(db, read_only=True)
-    try:
-        rows = con.execute("SELECT parameters FROM current_runs WHERE year = $year", {"year": year}).fetchall()
-    finally:
-        con.close()
+    rows = read_query(db, "SELECT parameters FROM current_runs WHERE year = $year", {"year": year})
     silver = json.loads(rows[0][0]).get("silver") if rows else None
     path = Path(silver) / "citizen.parquet" if silver else None
     if path is None or not path.is_file():
