@@ -78,14 +78,22 @@ def rank_intervals(m: Methodology, ranked: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(out, how="diagonal_relaxed") if out else ranked
 
 
+def difference_interval(se_a: pl.Expr, df_a: pl.Expr, se_b: pl.Expr, df_b: pl.Expr,
+                        confidence: float) -> tuple[pl.Expr, pl.Expr]:
+    """For the difference of two independent estimates: its variance se_a^2 + se_b^2 and the half-width of its
+    t interval, with Welch-Satterthwaite df."""
+    se2 = se_a ** 2 + se_b ** 2
+    welch = se2 ** 2 / (se_a ** 4 / df_a + se_b ** 4 / df_b)
+    q = welch.map_batches(lambda s: pl.Series(quantile_t(s.to_numpy(), confidence)), return_dtype=pl.Float64)
+    return se2, q * se2.sqrt()
+
+
 def differs_from_above(confidence: float) -> pl.Expr:
     """Whether the interval of (value of the province just above) - (value) excludes 0: t with Welch-Satterthwaite
     df, se = sqrt(se^2 + se_above^2). Rows sorted by national rank; null for the first or without se."""
     above_v, above_se, above_df = (pl.col(c).shift(1) for c in ("value", "se", "df"))
-    se2 = pl.col("se") ** 2 + above_se ** 2
-    welch = se2 ** 2 / (pl.col("se") ** 4 / pl.col("df") + above_se ** 4 / above_df)
-    q = welch.map_batches(lambda s: pl.Series(quantile_t(s.to_numpy(), confidence)), return_dtype=pl.Float64)
-    return (pl.when(se2 > 0).then((above_v - pl.col("value")).abs() > q * se2.sqrt())
+    se2, half = difference_interval(pl.col("se"), pl.col("df"), above_se, above_df, confidence)
+    return (pl.when(se2 > 0).then((above_v - pl.col("value")).abs() > half)
             .when(se2 == 0).then(above_v != pl.col("value")).alias("differs_from_above"))
 
 
@@ -108,10 +116,7 @@ def change(current: pl.DataFrame, previous: pl.DataFrame | None, confidence: flo
         (pl.col("basis") if "basis" in previous.columns else pl.lit("published")).alias("change_basis"))
     joined = current.join(prev, on=["province_code", "measure"], how="left")
     diff = pl.col("value") - pl.col("prev_value")
-    se2 = pl.col("se") ** 2 + pl.col("prev_se") ** 2
-    welch = se2 ** 2 / (pl.col("se") ** 4 / pl.col("df") + pl.col("prev_se") ** 4 / pl.col("prev_df"))
-    q = welch.map_batches(lambda s: pl.Series(quantile_t(s.to_numpy(), confidence)), return_dtype=pl.Float64)
-    half = q * se2.sqrt()
+    se2, half = difference_interval(pl.col("se"), pl.col("df"), pl.col("prev_se"), pl.col("prev_df"), confidence)
     with_se = pl.col("change_basis").is_in(["results", "reestimated"]) & se2.is_not_null()  # own microdata: with se
     return (joined.with_columns(diff.alias("change_value"), pl.when(with_se).then(se2.sqrt()).alias("change_se"),
                                 pl.when(with_se).then(diff - half).alias("change_ci_low"),
