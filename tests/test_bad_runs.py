@@ -172,12 +172,14 @@ def test_bronze_folder_not_made_by_sipas_is_not_deleted(tmp_path, methodology, s
 
 
 def unreadable_as(path: Path) -> list[str]:
-    """Command prefix that runs as a user the file's permissions apply to (root reads everything)."""
+    """Command prefix under which the file's permissions apply: root reads everything, so as root the command
+    runs without the capabilities that override them (still root: the checkout and its .venv stay readable
+    whatever the folder it was cloned into)."""
     if os.geteuid() != 0:
         return []
     setpriv = shutil.which("setpriv")
     assert setpriv, "setpriv is needed to test permissions as root"
-    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--"]
 
 
 @pytest.mark.integration
