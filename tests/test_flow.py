@@ -150,13 +150,19 @@ def annual_run_in_package():
 
 
 def test_survey_year_defaults_to_last_year_in_vietnam():
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
+    """The year turns in Hà Nội (UTC+7) seven hours before it turns in UTC: at 2025-12-31 17:30 UTC it is already
+    2026-01-01 00:30 there, so the scheduled run computes 2025 (a clock read in UTC would still say 2024); at
+    16:30 UTC it is 23:30 on 31 December there: 2024. A year given is kept."""
+    from datetime import UTC, datetime, timedelta, timezone
 
     from sipas_pipeline.orchestration import survey_year
 
+    assert survey_year(None, datetime(2025, 12, 31, 17, 30, tzinfo=UTC)) == 2025
+    assert survey_year(None, datetime(2025, 12, 31, 16, 30, tzinfo=UTC)) == 2024
+    assert survey_year(None, datetime(2025, 12, 31, 20, 0, tzinfo=timezone(timedelta(hours=-5)))) == 2025  # 08:00 1 Jan
+    assert survey_year(2023, datetime(2025, 12, 31, 17, 30, tzinfo=UTC)) == 2023
     assert survey_year(2024) == 2024
-    assert survey_year(None) == datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).year - 1
+    assert survey_year(None) == survey_year(None, datetime.now(UTC))  # without `now`, the clock's
 
 
 def test_readme_example_queries_run(flow_run):
