@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from sipas_pipeline.duckdb_file import NEXT, lock_path, writer_lock
@@ -36,7 +37,7 @@ def publish_sample(db: Path, methodology, sample_work: dict, run_id: str, **kw) 
     return publish(db, methodology, make_run(run_id, sample_work), read_results(work), read_quarantine(work), **kw)
 
 
-def test_publish_tables_views_and_comments(tmp_path, methodology, sample_work):
+def test_publish_tables_views_and_comments(tmp_path, methodology, sample_work, sample_year):
     db = tmp_path / "r.duckdb"
     out = publish_sample(db, methodology, sample_work, "run-a")
     assert out["rows"]["indicator_values"] == 63 * 103 + 6 * 103 + 103
@@ -51,10 +52,16 @@ def test_publish_tables_views_and_comments(tmp_path, methodology, sample_work):
     assert par[0][0] == 63 and par[0][2] == 1
     assert query(db, "SELECT count(*) FROM current_par_index WHERE unit_level = 'province' "
                      "AND par_group NOT IN ('A','B','C','D','E')") == [(0,)]
-    # PAR points: sub-criteria, criteria and fields, each province's fields sum to its total
-    diff = query(db, """SELECT max(abs(f.s - t.par_index)) FROM (SELECT unit_code, sum(points) s FROM current_par_points
-                        WHERE level = 'field' GROUP BY 1) f JOIN current_par_index t USING (unit_code)""")
-    assert diff[0][0] < 1e-6
+    # PAR points: every province has its 88 sub-criteria, 38 criteria and 8 fields, each level holding the
+    # methodology's 100 points (68 appraisal + 32 survey), and the appraisal points are those appraised in the
+    # raw export, summed here straight from the workbook (not the self-assessed ones)
+    shape = query(db, """SELECT level, count(*), count(DISTINCT unit_code), round(sum(max_points), 6) FROM current_par_points
+                         WHERE unit_level = 'province' GROUP BY 1 ORDER BY 1""")
+    assert shape == [("criterion", 63 * 38, 63, 6300.0), ("field", 63 * 8, 63, 6300.0), ("subcriterion", 63 * 88, 63, 6300.0)]
+    export = pl.read_excel(sample_year / "appraisal" / "par2024_appraisal_export.xlsx", read_options={"dtypes": "string"})
+    appraised = dict(export.group_by("Mã tỉnh").agg(pl.col("Điểm thẩm định").cast(pl.Float64).sum()).iter_rows())
+    published = dict(query(db, "SELECT unit_code, appraisal_points FROM current_par_index WHERE unit_level = 'province'"))
+    assert len(published) == 63 and published == pytest.approx(appraised, abs=1e-9)
     # the quarantine: one row per reason, every quarantined row present
     q = sample_work["checked"]["sources"]
     rows = query(db, "SELECT source, count(DISTINCT source_file || ':' || source_row) FROM current_quarantine GROUP BY 1")
