@@ -158,6 +158,16 @@ def test_groups_follow_bounds(methodology, results):
     assert t["02"] == "B"
 
 
+def test_group_bounds_are_lower_inclusive(methodology):
+    """The 2024 groups: A from 90, B from 80, C from 70, D from 60, E from 0, each lower bound inclusive (checked
+    top down): exactly 90 is A and 89.999 is B, and so on down; no value, no group."""
+    from sipas_pipeline.par_index import group_of
+
+    values = pl.DataFrame({"v": [100.0, 90.0, 89.999, 80.0, 79.999, 70.0, 69.999, 60.0, 59.999, 0.0, None]})
+    got = values.select(group_of(methodology, pl.col("v")).alias("group"))["group"].to_list()
+    assert got == ["A", "A", "B", "B", "C", "C", "D", "D", "E", "E", None]
+
+
 def test_bad_appraisal_names_province_and_subcriterion(methodology, results):
     est, _ = results
     bad = _appraisal(methodology).with_columns(
