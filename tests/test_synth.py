@@ -176,12 +176,14 @@ def test_weights_in_the_sample_year_are_inverse_inclusion_probabilities(methodol
 def test_pps_draw_takes_n_h_communes_with_their_probabilities(methodology):
     import numpy as np
 
-    from sipas_pipeline.synth.design import _commune_sizes, draw_sample
+    from sipas_pipeline.synth.design import draw_sample
 
     frame = methodology.population_frame.filter(pl.col("stratum") == "02-R")
     n_h = pl.DataFrame({"stratum": ["02-R"], "n_h": [3]}, schema={"stratum": pl.Utf8, "n_h": pl.UInt32})
-    sizes = _commune_sizes(frame)
-    p = dict(zip(sizes["commune_code"], 3 * sizes["m_c"] / sizes["m_h"], strict=True))
+    # P(commune) = 3 x its adults / the stratum's adults, from the frame's villages (not the module's own sizes)
+    adults = frame.group_by("commune_code").agg(pl.col("population").sum())
+    p = dict(zip(adults["commune_code"], 3 * adults["population"] / frame["population"].sum(), strict=True))
+    assert len(p) > 3 and len(set(p.values())) > 1  # unequal sizes: PPS differs from an equal-probability draw
     draws = 400
     hits = dict.fromkeys(p, 0)
     for i in range(draws):
@@ -190,8 +192,11 @@ def test_pps_draw_takes_n_h_communes_with_their_probabilities(methodology):
         assert s.group_by("commune_code").len()["len"].max() == 3
         for c in s["commune_code"].unique():
             hits[c] += 1
-    for c, pc in p.items():  # each commune's frequency within 4.5 binomial standard errors of its P
-        assert abs(hits[c] / draws - pc) <= 4.5 * (pc * (1 - pc) / draws) ** 0.5 + 1e-9, c
+    z = {c: (hits[c] / draws - pc) / (pc * (1 - pc) / draws) ** 0.5 for c, pc in p.items()}
+    assert max(abs(v) for v in z.values()) <= 4.5, z  # each commune's frequency within 4.5 binomial se of its P
+    # all communes together: the sum of squares of k such z (about chi-square with k df, less under systematic
+    # PPS) passes k + 3 sqrt(2k) with probability < 0.5%; a draw by village counts instead of adults does
+    assert sum(v * v for v in z.values()) <= len(z) + 3 * (2 * len(z)) ** 0.5
 
 
 def test_truth_is_the_finite_population_value(methodology):
