@@ -10,6 +10,7 @@ import pytest
 
 from sipas_pipeline.collation import sort_key_vi
 from sipas_pipeline.publish import read_query as query
+from sipas_pipeline.stages import read_quarantine
 
 
 def test_vietnamese_sort_key_orders_letters_before_tones():
@@ -56,8 +57,13 @@ def test_quarantined_forms_one_row_per_form(sample_db, sample_work):
     q = sample_work["checked"]["sources"]
     forms = dict(query(sample_db, "SELECT source, count(*) FROM current_quarantined_forms GROUP BY 1"))
     assert forms == {s: c["quarantined"] for s, c in q.items() if c["quarantined"]}
-    (reasons,), = query(sample_db, "SELECT count(*) FROM current_quarantine")
-    assert query(sample_db, "SELECT sum(reasons) FROM current_quarantined_forms") == [(reasons,)]
+    # each form's reasons and rules are those validation listed for its row (the quarantine Parquet files)
+    listed = read_quarantine(sample_work["work"]).select(
+        "source_file", "source_row", pl.col("reasons").list.len().alias("n"),
+        pl.col("reasons").list.eval(pl.element().struct.field("rule")).list.unique().list.sort().alias("rules"))
+    assert listed["n"].max() > 1  # some rows break two rules
+    published = query(sample_db, "SELECT source_file, source_row, reasons, rules FROM current_quarantined_forms")
+    assert sorted(published) == sorted((f, r, n, list(rules)) for f, r, n, rules in listed.iter_rows())
     named = query(sample_db, """SELECT count(*) FILTER (unit_name_vi IS NULL) FROM current_quarantined_forms
                                 WHERE unit_code IN (SELECT unit_code FROM units WHERE unit_level = 'province')""")
     assert named == [(0,)]  # every known province is named (an unknown code keeps its raw value, without a name)
