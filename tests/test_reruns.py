@@ -60,10 +60,12 @@ def test_corrected_run_changes_that_province_and_nothing_else(reruns, methodolog
     assert {u for k, lvl, u in moved if lvl == "province"} == {PROVINCE}
     assert {u for k, lvl, u in moved if lvl == "region"} == {region}
     assert {k for k, _, _ in moved} == {"indicator", "sipas_index", "par_points", "rank"}
-    # the province fell in the SIPAS ranking; other provinces only moved to make room for it
+    # the province fell in the SIPAS ranking; other provinces only moved to make room for it: each province it
+    # fell behind moved up one place with its value unchanged (the check is not over an empty list)
     sipas_rank = [r for r in diff if r[0] == "rank" and r[2] == PROVINCE and r[3] == "sipas"]
     assert sipas_rank and sipas_rank[0][4] < 0 and sipas_rank[0][5] < 0
     others = [r for r in diff if r[0] == "rank" and r[2] != PROVINCE]
+    assert len([r for r in others if r[3] == "sipas"]) == -sipas_rank[0][5]
     assert all(r[4] == 0 and r[5] == 1 for r in others)
 
 
