@@ -5,11 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import session_shared
 
 from sipas_pipeline.config import prefect_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 prefect_defaults(ROOT / ".prefect")  # before any test imports Prefect
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller (not an xdist worker) opens the session's shared folder and Prefect address before the
+    workers start, so that they inherit both (see session_shared)."""
+    if not hasattr(config, "workerinput"):
+        session_shared.open_session()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        session_shared.close_session()
 
 
 INTEGRATION_FIXTURES = {"prefect_harness", "full_year"}  # a real Prefect server, the full-size year
@@ -32,13 +45,11 @@ def methodology():
 
 
 @pytest.fixture(scope="session")
-def full_year(tmp_path_factory) -> Path:
-    """A full-size synthetic 2024 year (seed 7)."""
+def full_year() -> Path:
+    """A full-size synthetic 2024 year (seed 7), made once for all workers (read it, never change it)."""
     from sipas_pipeline.synth import generate_year
 
-    out = tmp_path_factory.mktemp("year") / "raw"
-    generate_year(2024, out, seed=7, scale=1.0)
-    return out
+    return session_shared.made_once("full_year_2024", lambda out: generate_year(2024, out, seed=7, scale=1.0))
 
 
 @pytest.fixture(scope="session")
@@ -48,12 +59,10 @@ def sample_year() -> Path:
 
 
 @pytest.fixture(scope="session")
-def prefect_harness():
-    """A temporary Prefect server and database for the whole session (the flow's real engine)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def prefect_harness() -> str:
+    """The session's Prefect server and temporary database (the flow's real engine), shared by every worker and
+    every `sipas` subprocess through PREFECT_API_URL; its URL."""
+    return session_shared.start_prefect_server()
 
 
 @pytest.fixture(scope="session")

@@ -243,11 +243,7 @@ def run(
         raw = year_dir(year, "raw")
         if not raw.exists():
             fail(f"{raw}: no such folder: pass --raw DIR (the year's exports) or --demo (a synthetic year)")
-    from sipas_pipeline.config import prefect_defaults
     from sipas_pipeline.corrections import read_corrections
-
-    prefect_defaults()  # before Prefect is imported (it reads its settings then)
-    from sipas_pipeline.orchestration import annual_run, start_embedded_server
     from sipas_pipeline.publish import check_database
     from sipas_pipeline.stages import check_raw
 
@@ -256,9 +252,15 @@ def run(
     files = [str(p) for p in [*(corrections or []), *(more_corrections or [])]]
     db = db or default_db()
     try:
-        check_raw(m, raw)  # a user's mistake gets one clear message here, not a failed flow run
+        # a user's mistake gets one clear line here, before Prefect is imported or its server started
+        check_raw(m, raw)
         read_corrections(m, [Path(f) for f in files])
         check_database(db)
+        from sipas_pipeline.config import prefect_defaults
+
+        prefect_defaults()  # before Prefect is imported (it reads its settings then)
+        from sipas_pipeline.orchestration import annual_run, start_embedded_server
+
         start_embedded_server()  # stops with this command, even when it is killed (see orchestration)
         result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None,
                             corrections=files or None, allow_incomplete=allow_incomplete)
