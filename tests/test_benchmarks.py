@@ -1,5 +1,5 @@
-"""Smoke test: every benchmark script runs at a tiny scale and RESULTS.md is written (no timing asserts), on the
-session's Prefect test server."""
+"""Smoke test: every benchmark script runs at a tiny scale (in one process, `run_all.py --quick`) and RESULTS.md is
+written (no timing asserts), on the session's Prefect test server."""
 
 from __future__ import annotations
 
@@ -16,11 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_benchmark_runs_at_a_tiny_scale(tmp_path, prefect_harness):
-    from prefect.settings import PREFECT_API_URL
-
-    # the session's Prefect test server serves every script (pipeline.py still starts one embedded server for
-    # its `sipas run` measurement): no other server is started
-    env = dict(os.environ, SIPAS_BENCH_OUT=str(tmp_path / "out"), PREFECT_API_URL=PREFECT_API_URL.value())
+    # the session's Prefect test server serves every script: no other server is started
+    env = dict(os.environ, SIPAS_BENCH_OUT=str(tmp_path / "out"), PREFECT_API_URL=prefect_harness)
     out = tmp_path / "RESULTS.md"
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)

@@ -10,16 +10,18 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
-import pandera.polars as pa
 import polars as pl
-from pandera.errors import SchemaErrors
 
 from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.ingest import LINEAGE
 from sipas_pipeline.ingest.bronze import ROW_SHAPE
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.methodology.skip_logic import condition_expr
+
+if TYPE_CHECKING:  # pandera (and pandas under it) is imported when a schema is built: commands that only check
+    import pandera.polars as pa  # their arguments start half a second sooner
 
 INT_RE = r"^-?\d+$"
 FLOAT_RE = r"^-?\d+([.,]\d+)?$"
@@ -134,6 +136,8 @@ def build_schema(m: Methodology, source: str, rules: list[Rule] | None = None) -
     column), and one check that holds on the rows where every rule of the form holds (`explain`
     then names the broken rules). One frame-level check instead of one per rule and column keeps
     validation to a single pass over the data."""
+    import pandera.polars as pa
+
     rules = rules if rules is not None else form_rules(m, source)
     fields = m.forms[source].filter(pl.col("pii") == "no")["field_id"].to_list()
     columns = {c: pa.Column(pl.Int64 if c == "source_row" else pl.Utf8) for c in LINEAGE}
@@ -156,6 +160,8 @@ class ValidationResult:
 def failures(bronze: pl.DataFrame, schema: pa.DataFrameSchema, rules: list[Rule]) -> pl.DataFrame:
     """Every broken rule as (row index, column, rule, value, message). Pandera validates the frame
     (`lazy=True`, all failures); the rules are then evaluated on the failing rows to say which broke."""
+    from pandera.errors import SchemaErrors
+
     try:
         schema.validate(bronze, lazy=True)
     except SchemaErrors as exc:
