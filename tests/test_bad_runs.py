@@ -413,7 +413,7 @@ def test_dropped_citizen_batch_stops_then_publishes_incomplete(tmp_path, prefect
     raw = raw_copy(tmp_path, sample_year)
     (raw / "citizen" / "sipas2024_01_ha-noi.csv").unlink()
     db = tmp_path / "r.duckdb"
-    args = ["run", "--year", "2024", "--raw", str(raw), "--db", str(db), "--work", str(tmp_path / "work")]
+    args = ["run", "--year", "2024", "--raw", str(raw), "--db", str(db), "--work", str(tmp_path / "work"), "--no-report"]
     why = "citizen: 0 valid forms, minimum 10"
     flow_error(run_sipas(args, tmp_path), HEAD + f"01 Hà Nội: {why}")
     assert not db.exists()

@@ -431,7 +431,7 @@ def test_reader_held_open_across_a_real_flow_run(prefect_harness, tmp_path, publ
     analyst = reader(db)
     try:
         assert analyst.stdout.readline().strip() == "run-a"
-        result = annual_run(year=2024, raw=str(sample_year), db=str(db), work=str(tmp_path / "work"))
+        result = annual_run(year=2024, raw=str(sample_year), db=str(db), work=str(tmp_path / "work"), report=False)
         assert result["status"] == "published"
         assert query(db, "SELECT run_id FROM current_runs") == [(result["run_id"],)]
         assert query(db, "SELECT results_hash FROM current_runs") == [(result["results_hash"],)]

@@ -1,5 +1,6 @@
 """A killed `sipas run` leaves nothing running: SIGTERM and SIGINT stop the embedded Prefect server with
-the command; after SIGKILL (no handler runs) the server's PID record lets the next run stop it."""
+the command, whether it is still starting or serving the run; after SIGKILL (no handler runs) the server's PID
+record, written the moment the server's process exists, lets the next run stop it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -19,9 +21,9 @@ SIPAS = Path(sys.executable).with_name("sipas")
 RECORDS = ROOT / ".prefect" / "sipas-servers"
 
 
-def start_run(tmp_path: Path, sample_year: Path, name: str) -> tuple[subprocess.Popen, dict]:
+def start_run(tmp_path: Path, sample_year: Path, name: str, serving: bool) -> tuple[subprocess.Popen, dict]:
     """`sipas run` on the sample year as a real process with its own embedded server; wait until the
-    server is up and recorded; (the process, its server record)."""
+    server's process is recorded (and, if `serving`, until it answers); (the process, its server record)."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(ROOT / ".prefect")}
     proc = subprocess.Popen([str(SIPAS), "run", "--year", "2024", "--raw", str(sample_year), "--db",
                              str(tmp_path / f"{name}.duckdb"), "--work", str(tmp_path / f"work-{name}")],
@@ -33,7 +35,20 @@ def start_run(tmp_path: Path, sample_year: Path, name: str) -> tuple[subprocess.
         assert time.monotonic() < deadline, "the embedded server never started"
         time.sleep(0.1)
     time.sleep(0.2)  # the record is written in one call; let it land
-    return proc, json.loads(record.read_text())
+    server = json.loads(record.read_text())
+    while serving and not answers(server["url"]):
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the embedded server never answered"
+        time.sleep(0.1)
+    return proc, server
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
 
 
 def alive(pid: int) -> bool:
@@ -51,10 +66,11 @@ def gone_within(pid: int, seconds: float) -> bool:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_the_embedded_server(tmp_path, sample_year, sig):
-    proc, record = start_run(tmp_path, sample_year, sig.name)
+@pytest.mark.parametrize(("sig", "serving"), [(signal.SIGTERM, True), (signal.SIGINT, False)])
+def test_signal_stops_the_embedded_server(tmp_path, sample_year, sig, serving):
+    proc, record = start_run(tmp_path, sample_year, sig.name, serving)
     assert alive(record["server"])
+    assert answers(record["url"]) or not serving  # serving: the run is under way; else the server is starting
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert gone_within(record["server"], 15)
@@ -70,7 +86,7 @@ def test_signal_stops_the_embedded_server(tmp_path, sample_year, sig):
 def test_sigkill_orphan_is_stopped_by_the_next_run(tmp_path, sample_year):
     from sipas_pipeline.orchestration import stop_orphan_servers
 
-    proc, record = start_run(tmp_path, sample_year, "kill")
+    proc, record = start_run(tmp_path, sample_year, "kill", serving=False)  # killed while its server starts
     proc.kill()
     proc.wait(timeout=30)
     assert alive(record["server"])  # SIGKILL runs no handler: the server is an orphan now

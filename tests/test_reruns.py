@@ -40,8 +40,8 @@ def reruns(prefect_harness, sample_year, tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("reruns")
     db, work = tmp / "sipas.duckdb", tmp / "work"
 
-    def run(**kw):
-        return annual_run(year=2024, raw=str(kw.pop("raw", sample_year)), db=str(db), work=str(work), **kw)
+    def run(**kw):  # the analyst release is not what these tests are about: published without it
+        return annual_run(year=2024, raw=str(kw.pop("raw", sample_year)), db=str(db), work=str(work), report=False, **kw)
 
     first = run()
     work_in = Catalog(work).input_folders()[0].root
@@ -53,6 +53,8 @@ def reruns(prefect_harness, sample_year, tmp_path_factory) -> dict:
 def test_corrected_run_changes_that_province_and_nothing_else(reruns, methodology):
     db, a, b = reruns["db"], reruns["first"]["run_id"], reruns["corrected"]["run_id"]
     assert query(db, "SELECT run_id FROM current_runs") == [(b,)]
+    assert reruns["corrected"]["release"] is None and not list(reruns["work"].rglob("*.html"))  # report=False: no release
+    assert json.loads(query(db, f"SELECT parameters FROM runs WHERE run_id = '{b}'")[0][0])["report"] is False
     assert query(db, f"SELECT count(*) FROM ranks WHERE run_id = '{a}'") == [(252,)]  # the first run stays queryable
     diff = query(db, f"SELECT kind, unit_level, unit_code, item, change, places FROM run_diff('{a}', '{b}')")
     region = methodology.provinces.filter(pl.col("province_code") == PROVINCE)["region_code"].item()

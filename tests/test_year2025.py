@@ -73,7 +73,7 @@ def two_years(prefect_harness, full_year, tmp_path_factory) -> dict:
     raw25 = tmp / "raw2025"
     generate_year(2025, raw25, seed=7, scale=1.0)
     db = tmp / "sipas.duckdb"
-    first = annual_run(year=2024, raw=str(full_year), db=str(db), work=str(tmp / "w24"))
+    first = annual_run(year=2024, raw=str(full_year), db=str(db), work=str(tmp / "w24"), report=False)
     second = annual_run(year=2025, raw=str(raw25), db=str(db), work=str(tmp / "w25"))
     return {"db": db, "raw": raw25, "runs": (first, second)}
 

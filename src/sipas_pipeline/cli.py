@@ -213,6 +213,8 @@ def run(
         "(null value and rank, a reason) instead of stopping.")] = False,
     db: Annotated[Path | None, typer.Option("--db", help="DuckDB file to publish into (default data/sipas.duckdb).")] = None,
     work: Annotated[Path | None, typer.Option("--work", help="Folder for the stages' Parquet.")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Publish without building the analyst release "
+                                            "(HTML report, PNGs, workbook, CSVs); `sipas report` builds it later.")] = False,
     corrections: Annotated[list[Path] | None, typer.Option(
         "--corrections", help="Correction file(s) (CSV) to apply: --corrections A.csv [B.csv ...]")] = None,
     more_corrections: Annotated[list[Path] | None, typer.Argument(
@@ -263,7 +265,7 @@ def run(
 
         start_embedded_server()  # stops with this command, even when it is killed (see orchestration)
         result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None,
-                            corrections=files or None, allow_incomplete=allow_incomplete)
+                            corrections=files or None, allow_incomplete=allow_incomplete, report=not no_report)
     except UserError as exc:
         fail(str(exc))
     if as_json:

@@ -195,7 +195,7 @@ class Run:
     """One run of a year through the stages, in order; each method is one stage and keeps what it made."""
 
     def __init__(self, m: Methodology, raw: str, db: str, work: str, fixes: list[Correction], files: list[str],
-                 trigger: str, allow_incomplete: bool) -> None:
+                 trigger: str, allow_incomplete: bool, report: bool = True) -> None:
         self.m, self.raw, self.db, self.allow_incomplete = m, raw, db, allow_incomplete
         self.catalog = Catalog(Path(work))
         self.fixes, self.fixes_key = fixes, corrections_key(fixes)
@@ -203,7 +203,7 @@ class Run:
             run_id=new_run_id(m.year), started_at=datetime.now(UTC), flow_run_id=str(flow_run.id or ""),
             code_version=code_version(),
             parameters={"year": m.year, "raw": raw, "db": db, "work": work, "corrections": files,
-                        "trigger": trigger, "allow_incomplete": allow_incomplete,
+                        "trigger": trigger, "allow_incomplete": allow_incomplete, "report": report,
                         "design": m.meta.get("design", {})})  # the uncertainty settings (rank seed, draws) on record
         self.stages: list[StageRun] = []
         self.applied: list[dict[str, Any]] = [f.audit(0, "replaced") for f in fixes]
@@ -212,7 +212,7 @@ class Run:
 
     @classmethod
     def start(cls, year: int, raw: str | None, db: str | None, work: str | None, corrections: list[str] | None,
-              trigger: str, allow_incomplete: bool) -> Run:
+              trigger: str, allow_incomplete: bool, report: bool = True) -> Run:
         """Check what a run needs before any stage: correction files, the raw folder, the DuckDB file."""
         m = load_methodology(year)
         raw, db = str(raw or year_dir(year, "raw")), str(db or default_db())
@@ -220,7 +220,7 @@ class Run:
         stages.check_raw(m, Path(raw))
         publishing.check_database(Path(db))  # a file a run could not publish into stops here, before the stages
         return cls(m, raw, db, str(work or year_dir(year, "work")), fixes, [str(c) for c in corrections or []], trigger,
-                   allow_incomplete)
+                   allow_incomplete, report)
 
     def ingest(self) -> None:
         """Raw exports (with re-sent batches in place) -> bronze, unless the inputs' content is already there."""
@@ -443,24 +443,25 @@ def latest_year() -> int:
 @flow(name="sipas-annual-run", flow_run_name=run_name, log_prints=False)
 def annual_run(year: int | None = None, raw: str | None = None, db: str | None = None, work: str | None = None,
                corrections: list[str] | None = None, trigger: str = "manual",
-               allow_incomplete: bool = False) -> RunResult:
+               allow_incomplete: bool = False, report: bool = True) -> RunResult:
     """A raw survey year -> SIPAS and PAR INDEX tables in DuckDB: ingest, validate, corrections,
     compute, publish, report. Stages whose inputs did not change are served from their manifests.
     A province lacking inputs the methodology requires stops the run before publishing, unless
-    `allow_incomplete` (then it is published marked incomplete). A user's mistake (input, corrections,
-    methodology, a held database, a full disk) fails the run with its one-line message as the state
-    message and no traceback; calling the flow raises that same error."""
+    `allow_incomplete` (then it is published marked incomplete). `report=False` publishes without
+    building the analyst release (`sipas report` builds it later from the file). A user's mistake (input,
+    corrections, methodology, a held database, a full disk) fails the run with its one-line message as the
+    state message and no traceback; calling the flow raises that same error."""
     try:
-        return run_year(survey_year(year), raw, db, work, corrections, trigger, allow_incomplete)
+        return run_year(survey_year(year), raw, db, work, corrections, trigger, allow_incomplete, report)
     except UserError as exc:
         get_run_logger().error("%s", exc)
         return Failed(message=str(exc), data=exc)
 
 
 def run_year(year: int, raw: str | None, db: str | None, work: str | None, corrections: list[str] | None,
-             trigger: str, allow_incomplete: bool = False) -> RunResult:
+             trigger: str, allow_incomplete: bool = False, report: bool = True) -> RunResult:
     """The body of `annual_run`: the stages in order (inside the flow: its tasks are Prefect task runs)."""
-    run = Run.start(year, raw, db, work, corrections, trigger, allow_incomplete)
+    run = Run.start(year, raw, db, work, corrections, trigger, allow_incomplete, report)
     with run.recording_failure():
         run.ingest()
         run.validate()
@@ -469,7 +470,8 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
         run.compute()
         run.publish()
     run.report_artifacts()
-    run.release()
+    if report:
+        run.release()
     return run.result()
 
 
@@ -536,7 +538,8 @@ def stop_orphan_servers() -> list[int]:
 
 def start_embedded_server() -> None:
     """Before a run without PREFECT_API_URL: stop servers orphaned by killed runs, start Prefect's temporary
-    server now and record its PID (the record goes when this process exits normally)."""
+    server now and record its PID the moment its process exists, so that a run killed while the server is
+    still starting (several seconds) leaves a record too (the record goes when this process exits normally)."""
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL
 
@@ -544,11 +547,22 @@ def start_embedded_server() -> None:
         return
     stop_orphan_servers()
     server = SubprocessASGIServer()
+    spawn = server._run_uvicorn_command  # Prefect's own command and settings for its temporary server
+
+    def spawn_and_record() -> subprocess.Popen:
+        process = spawn()
+        record_server(process.pid, server.api_url)
+        return process
+
+    server._run_uvicorn_command = spawn_and_record  # called again on another port when the first is taken
     server.start()
-    child = psutil.Process(server.server_process.pid)
-    me = psutil.Process()
+
+
+def record_server(pid: int, url: str) -> None:
+    """Record the temporary server `pid` as this process's (owner and both start times: PIDs are reused)."""
+    child, me = psutil.Process(pid), psutil.Process()
     server_records().mkdir(parents=True, exist_ok=True)
     record = server_records() / f"{me.pid}.json"
     record.write_text(json.dumps({"owner": me.pid, "owner_started": me.create_time(), "server": child.pid,
-                                  "server_started": child.create_time(), "url": server.api_url}))
+                                  "server_started": child.create_time(), "url": url}))
     atexit.register(record.unlink, missing_ok=True)
