@@ -2,7 +2,8 @@
 embedded server, on the full-size year (target: the re-run's pipeline time at most half the full run's).
 
 The pipeline time is the seconds the stages themselves spend (the flow's `timings`: a stage served
-from Prefect's cache counts 0); the wall time adds Prefect's own work per run.
+from Prefect's cache counts 0); the wall time adds Prefect's own work per run. Both publish without the analyst
+release (`report=False`: `benchmarks/report.py` measures it).
 
 usage: python benchmarks/rerun.py [--scale 1] [--repeat 3]
 """
@@ -65,7 +66,8 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         kw = {"year": 2024, "raw": str(raw), "db": str(root / "bench.duckdb"), "work": str(root / "work"),
-              "allow_incomplete": args.scale < 1}  # a tiny smoke-test year has provinces under the minimum
+              "allow_incomplete": args.scale < 1,  # a tiny smoke-test year has provinces under the minimum
+              "report": False}  # the stages are measured: the analyst release (report.py) is not rebuilt each run
         t0 = time.perf_counter()
         a = annual_run(**kw)
         full.append((sum(a["timings"].values()), time.perf_counter() - t0))

@@ -47,7 +47,7 @@ QUICK = {  # the smoke test: the smallest run of each script that goes through a
     "generator.py": ["--scale", "0.01"],
     "report.py": ["--scale", "0.02", "--repeat", "1"],
     "coverage.py": ["--years", "2"],
-    "year2025.py": ["--scale", "0.05", "--repeat", "1"],
+    "year2025.py": ["--scale", "0.02", "--repeat", "1"],
 }
 PACKAGES = ("polars", "pyarrow", "pandera", "prefect", "duckdb", "pandas")
 

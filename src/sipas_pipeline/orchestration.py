@@ -540,11 +540,12 @@ def start_embedded_server() -> None:
     """Before a run without PREFECT_API_URL: stop servers orphaned by killed runs, start Prefect's temporary
     server now and record its PID the moment its process exists, so that a run killed while the server is
     still starting (several seconds) leaves a record too (the record goes when this process exits normally)."""
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL
 
     if PREFECT_API_URL.value():
         return
+    from prefect.server.api.server import SubprocessASGIServer  # 1.6 s of imports: only when it is needed
+
     stop_orphan_servers()
     server = SubprocessASGIServer()
     spawn = server._run_uvicorn_command  # Prefect's own command and settings for its temporary server
