@@ -26,15 +26,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 INTEGRATION_FIXTURES = {"prefect_harness", "full_year"}  # a real Prefect server, the full-size year
+# The longest files (20-40 s each on this machine, see benchmarks/RESULTS.md "Test suite"), handed to the two
+# workers first so that no long file starts while the other worker has nothing left to do.
+LONGEST_FIRST = ("test_benchmarks", "test_bad_runs", "test_year2025", "test_database_safety", "test_synth",
+                 "test_killed_runs", "test_reruns", "test_flow")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tiers: `-m "not integration"` is the fast tier (pure functions, golden fixtures, small frames). A test
     is in the integration tier when marked so (real flows, DuckDB files, subprocesses), by itself or its
-    module's `pytestmark`, or when it uses a real Prefect server or the full-size year."""
+    module's `pytestmark`, or when it uses a real Prefect server or the full-size year. Then the longest
+    files first (order within a file kept)."""
     for item in items:
         if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
