@@ -84,13 +84,15 @@ def test_row_order_does_not_change_the_results_hash(methodology, sample_work):
 
 @pytest.mark.integration
 def test_thread_count_does_not_change_the_results_hash(sample_work):
+    """One and three Polars threads in their own processes give the hash this process computed with its default
+    pool (the machine's cores)."""
     seen = {}
-    for threads in ("1", "2", "3"):
+    for threads in ("1", "3"):
         env = dict(os.environ, POLARS_MAX_THREADS=threads)
         out = subprocess.run([sys.executable, "-c", HASH_IN_A_PROCESS, str(sample_work["work"])], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         pool, digest = out.stdout.split()
         seen[pool] = digest
-    assert set(seen) == {"1", "2", "3"}
+    assert set(seen) == {"1", "3"}
     assert set(seen.values()) == {sample_work["summary"]["results_hash"]}

@@ -110,10 +110,11 @@ def test_cli_run_json_through_the_flow(prefect_harness, sample_year, tmp_path):
 
     db = tmp_path / "cli.duckdb"
     out = CliRunner().invoke(app, ["run", "--year", "2024", "--raw", str(sample_year), "--db", str(db),
-                                   "--work", str(tmp_path / "w"), "--json"])
+                                   "--work", str(tmp_path / "w"), "--json", "--no-report"])
     assert out.exit_code == 0, out.output
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["status"] == "published" and result["db"] == str(db)
+    assert result["release"] is None and not list((tmp_path / "w").rglob("*.xlsx"))  # --no-report: no release
     assert set(result["sources"]) == {"citizen", "official", "appraisal"}
     assert set(result["timings"]) == {"ingest", "validate", "compute", "publish"}
     assert query(db, "SELECT run_id FROM current_runs") == [(result["run_id"],)]
