@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session_shared.close_session()
 
 
-INTEGRATION_FIXTURES = {"prefect_harness", "full_year"}  # a real Prefect server, the full-size year
+INTEGRATION_FIXTURES = {"prefect_harness", "full_year", "full_year_work"}  # a real Prefect server, the full-size year
 # The longest files (20-40 s each on this machine, see benchmarks/RESULTS.md "Test suite"), handed to the two
 # workers first so that no long file starts while the other worker has nothing left to do.
 LONGEST_FIRST = ("test_benchmarks", "test_bad_runs", "test_year2025", "test_database_safety", "test_synth",
@@ -57,6 +58,23 @@ def full_year() -> Path:
     from sipas_pipeline.synth import generate_year
 
     return session_shared.made_once("full_year_2024", lambda out: generate_year(2024, out, seed=7, scale=1.0))
+
+
+@pytest.fixture(scope="session")
+def full_year_work(full_year, methodology) -> tuple[dict, dict, Path]:
+    """The full-size year through ingest, validate and compute (no Prefect), once for all workers: the
+    validation report and the compute summary (as their dicts) and the work folder. Read it, never change it."""
+    from sipas_pipeline.stages import compute, ingest_and_validate
+
+    def make(folder: Path) -> None:
+        report = ingest_and_validate(methodology, full_year, folder / "work")
+        summary = compute(methodology, folder / "work")
+        reports = {"validation": report.as_dict(), "compute": summary.as_dict()}
+        (folder / "reports.json").write_text(json.dumps(reports, ensure_ascii=False), encoding="utf-8")
+
+    folder = session_shared.made_once("full_year_work", make)
+    reports = json.loads((folder / "reports.json").read_text(encoding="utf-8"))
+    return reports["validation"], reports["compute"], folder / "work"
 
 
 @pytest.fixture(scope="session")

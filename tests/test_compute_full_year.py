@@ -6,16 +6,14 @@ import polars as pl
 import pytest
 
 from sipas_pipeline.catalog import StageFolder
-from sipas_pipeline.stages import compute, ingest_and_validate
 
 pytestmark = pytest.mark.integration  # the full-size year (made once per session)
 
 
 @pytest.fixture(scope="module")
-def computed(full_year, methodology, tmp_path_factory):
-    work = tmp_path_factory.mktemp("computed")
-    ingest_and_validate(methodology, full_year, work)
-    summary = compute(methodology, work)
+def computed(full_year_work):
+    """The compute summary and result tables of the full-size year (the session's, see conftest)."""
+    _, summary, work = full_year_work
     tables = {p.stem: pl.read_parquet(p) for p in StageFolder(work).result_files()}
     return summary, tables
 

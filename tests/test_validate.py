@@ -16,9 +16,9 @@ from sipas_pipeline.validate import validate_source
 
 
 @pytest.fixture(scope="module")
-def validated(full_year, methodology, tmp_path_factory):
-    work = tmp_path_factory.mktemp("work")
-    report = ingest_and_validate(methodology, full_year, work)
+def validated(full_year_work):
+    """The validation report and work folder of the full-size year (the session's, see conftest)."""
+    report, _, work = full_year_work
     return report, work
 
 
