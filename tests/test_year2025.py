@@ -64,16 +64,26 @@ def test_the_annual_schedule_computes_last_year():
 
 
 @pytest.fixture(scope="module")
-def two_years(prefect_harness, full_year, tmp_path_factory) -> dict:
-    """Full-size synthetic 2024 (the session's) and 2025 (same seed and design) run through the flow into one file."""
+def two_years(prefect_harness, full_year_work, methodology, tmp_path_factory) -> dict:
+    """Full-size synthetic 2024 (the session's, published from its computed work folder) and 2025 (same seed and
+    design, through the real flow) in one file."""
+    from datetime import UTC
+
+    from sipas_pipeline.catalog import StageFolder
     from sipas_pipeline.orchestration import annual_run
+    from sipas_pipeline.publish import publish
+    from sipas_pipeline.stages import read_quarantine, read_results
     from sipas_pipeline.synth import generate_year
 
+    report, _, work24 = full_year_work
     tmp = tmp_path_factory.mktemp("year2025")
     raw25 = tmp / "raw2025"
     generate_year(2025, raw25, seed=7, scale=1.0)
     db = tmp / "sipas.duckdb"
-    first = annual_run(year=2024, raw=str(full_year), db=str(db), work=str(tmp / "w24"), report=False)
+    first = {"run_id": "2024-full-year", "started_at": datetime.now(UTC), "code_version": "test",
+             "parameters": {"year": 2024, "silver": str(StageFolder(work24).silver_dir)},  # as a 2024 flow records it
+             "accounting": [{"source": s} | c for s, c in report["sources"].items()]}
+    publish(db, methodology, first, read_results(work24), read_quarantine(work24))
     second = annual_run(year=2025, raw=str(raw25), db=str(db), work=str(tmp / "w25"))
     return {"db": db, "raw": raw25, "runs": (first, second)}
 
@@ -88,7 +98,9 @@ def _ranks(db, year: int) -> pl.DataFrame:
 @pytest.mark.integration
 def test_2025_publishes_34_units_beside_2024(two_years):
     first, second = two_years["runs"]
-    assert first["status"] == second["status"] == "published"
+    assert second["status"] == "published" and second["release"] is not None  # the 34 units' release too
+    assert query(two_years["db"], "SELECT year, run_id FROM current_runs ORDER BY year") == [
+        (2024, first["run_id"]), (2025, second["run_id"])]
     db = two_years["db"]
     assert query(db, "SELECT year, count(*) FROM units WHERE unit_level = 'province' GROUP BY year ORDER BY year") == \
         [(2024, 63), (2025, 34)]
