@@ -65,16 +65,22 @@ def main() -> None:
     ap.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
     ap.add_argument("--base-scale", type=float, default=1.0, help="the year replicated (1 = full size)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # run one scale in this process, print JSON
+    ap.add_argument("--same-process", action="store_true",
+                    help="every scale in this process (the smoke test; the peak memory is then this process's)")
     args = ap.parse_args()
     if args.one is not None:
         print(json.dumps(one_scale(args.one, args.base_scale, args.repeat)))
         return
     silver_work(args.base_scale)  # make the year once, before the timed processes
-    print(f"compute stage with design-based uncertainty, {args.repeat} runs per scale, each scale in its own process")
+    where = "all scales in this process" if args.same_process else "each scale in its own process"
+    print(f"compute stage with design-based uncertainty, {args.repeat} runs per scale, {where}")
     for k in args.scales:
-        done = subprocess.run([sys.executable, __file__, "--one", str(k), "--repeat", str(args.repeat),
-                               "--base-scale", str(args.base_scale)], capture_output=True, text=True, check=True)
-        r = json.loads(done.stdout.strip().splitlines()[-1])
+        if args.same_process:
+            r = one_scale(k, args.base_scale, args.repeat)
+        else:
+            done = subprocess.run([sys.executable, __file__, "--one", str(k), "--repeat", str(args.repeat),
+                                   "--base-scale", str(args.base_scale)], capture_output=True, text=True, check=True)
+            r = json.loads(done.stdout.strip().splitlines()[-1])
         target = {1: "target <= 1 s", 100: "target <= 15 s, < 2 GB"}.get(k, "")
         print(line(f"x{k}: {r['citizens']:,} citizens, {r['officials']:,} officials", tuple(r["t"]), target)
               + f"  peak RSS {r['peak_mb']:.0f} MB")

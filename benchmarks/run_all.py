@@ -41,8 +41,8 @@ FULL = [
 QUICK = {  # the smoke test: the smallest run of each script that goes through all of its code
     "pipeline.py": ["--scale", "0.02", "--repeat", "1", "--command-repeat", "1", "--running-server-only"],
     "ingest_validate.py": ["--scale", "0.02", "--repeat", "1"],
-    "compute.py": ["--base-scale", "0.02", "--scales", "2", "--repeat", "1"],
-    "satisfaction.py": ["--base-scale", "0.02", "--scales", "1", "--repeat", "1"],
+    "compute.py": ["--base-scale", "0.02", "--scales", "2", "--repeat", "1", "--same-process"],
+    "satisfaction.py": ["--base-scale", "0.02", "--scales", "1", "--repeat", "1", "--same-process"],
     "rerun.py": ["--scale", "0.02", "--repeat", "1"],
     "generator.py": ["--scale", "0.01"],
     "report.py": ["--scale", "0.02", "--repeat", "1"],

@@ -94,6 +94,11 @@ def run_duckdb(path: Path) -> pl.DataFrame:
 
 def child(method: str, path: Path, repeat: int, out: Path) -> None:
     """One method, `repeat` times, in this process; prints its times and peak memory as JSON."""
+    print(json.dumps(measure(method, path, repeat, out)))
+
+
+def measure(method: str, path: Path, repeat: int, out: Path) -> dict:
+    """One method, `repeat` times, in this process: its result written to `out`, its times and peak memory."""
     fn = {"polars": run_polars, "pandas": run_pandas, "duckdb": run_duckdb}[method]
     times = []
     for _ in range(repeat):
@@ -101,7 +106,7 @@ def child(method: str, path: Path, repeat: int, out: Path) -> None:
         result = fn(path)
         times.append(time.perf_counter() - t0)
     result.sort("province_code", "indicator_id").write_parquet(out)
-    print(json.dumps({"times": times, "peak_rss_mb": peak_rss_mb()}))
+    return {"times": times, "peak_rss_mb": peak_rss_mb()}
 
 
 def replicated(base: Path, k: int) -> Path:
@@ -133,6 +138,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--base-scale", type=float, default=1.0, help="the year replicated (1 = full size)")
     ap.add_argument("--child", nargs=4, metavar=("METHOD", "PARQUET", "REPEAT", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--same-process", action="store_true",
+                    help="every way in this process (the smoke test; the peak memory is then this process's)")
     args = ap.parse_args()
     if args.child:
         method, path, repeat, out = args.child
@@ -140,19 +147,22 @@ def main() -> None:
         return
     base = StageFolder(silver_work(args.base_scale)).silver("citizen")
     n_ind = len(indicator_specs())
-    print(f"{n_ind} satisfaction indicators per province, three ways, {args.repeat} runs each "
-          "(median, range; peak RSS of each way's own process)")
+    memory = "this process's peak RSS (--same-process)" if args.same_process else "peak RSS of each way's own process"
+    print(f"{n_ind} satisfaction indicators per province, three ways, {args.repeat} runs each (median, range; {memory})")
     for k in args.scales:
         path = replicated(base, k)
         rows = pl.scan_parquet(path).select(pl.len()).collect().item()
         results, stats = {}, {}
         for method in METHODS:
             out = OUT / f"sat_{method}_x{k}.parquet"
-            done = subprocess.run([sys.executable, __file__, "--child", method, str(path), str(args.repeat), str(out)],
-                                  capture_output=True, text=True)
-            if done.returncode != 0:
-                raise SystemExit(f"{method} failed:\n{done.stderr[-2000:]}")
-            stats[method] = json.loads(done.stdout.strip().splitlines()[-1])
+            if args.same_process:
+                stats[method] = measure(method, path, args.repeat, out)
+            else:
+                done = subprocess.run([sys.executable, __file__, "--child", method, str(path), str(args.repeat), str(out)],
+                                      capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise SystemExit(f"{method} failed:\n{done.stderr[-2000:]}")
+                stats[method] = json.loads(done.stdout.strip().splitlines()[-1])
             results[method] = pl.read_parquet(out)
         worst = same_numbers(results)
         print(f"x{k}: {rows:,} forms — same numbers in all three (max relative difference {worst:.1e})")
