@@ -51,6 +51,8 @@ def close_session() -> None:
     if not shared:
         return
     record = Path(shared) / SERVER
+    if "prefect.logging.handlers" in sys.modules:  # without workers: this process's flows' logs reach the server first
+        sys.modules["prefect.logging.handlers"].APILogWorker.drain_all(timeout=10)
     if record.is_file():
         pid = json.loads(record.read_text(encoding="utf-8"))["pid"]
         with contextlib.suppress(ProcessLookupError):

@@ -14,13 +14,16 @@ import subprocess
 import sys
 import textwrap
 import time
+import traceback
 from pathlib import Path
 
 import polars as pl
 import pytest
 from test_publish import publish_sample
+from typer.testing import CliRunner
 
 from sipas_pipeline.catalog import StageFolder
+from sipas_pipeline.cli import app
 from sipas_pipeline.duckdb_file import (
     NEXT,
     SCHEMA_VERSION,
@@ -37,10 +40,18 @@ SIPAS = Path(sys.executable).with_name("sipas")
 
 
 def sipas(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """The real `sipas` command in its own process (Prefect's home inside the test's folder)."""
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / ".prefect"), SIPAS_DATA=str(tmp_path / "data"))
-    env.pop("PREFECT_API_URL", None)
-    return subprocess.run([str(SIPAS), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    """The `sipas` command line run in this process from the test's folder (Prefect's home and the data folder
+    inside it), as (exit code, stdout, stderr); an exception that escaped the command is its traceback on
+    stderr. Every refusal here happens before Prefect; other programs holding the file are real processes."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PREFECT_HOME", str(tmp_path / ".prefect"))
+        env.setenv("SIPAS_DATA", str(tmp_path / "data"))
+        env.chdir(tmp_path)
+        done = CliRunner().invoke(app, list(args))
+    stderr = done.stderr
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(done.exception))
+    return subprocess.CompletedProcess(["sipas", *args], done.exit_code, done.stdout, stderr)
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
