@@ -387,22 +387,24 @@ def set_points(code: str, subs: list[str], value: str | None):
                                     .alias("Điểm thẩm định"))
 
 
-@pytest.mark.parametrize(("value", "cause"), [("99", "quarantined: above maximum"), ("-1", "quarantined: negative"),
-                                              (None, "blank")])
 @pytest.mark.integration
-def test_appraisal_points_unusable(tmp_path, methodology, sample_year, value, cause):
+def test_appraisal_points_unusable_or_missing(tmp_path, methodology, sample_year):
+    """Four provinces' appraisal points spoilt four ways in one export: above the maximum, negative, blank, and
+    no row at all; one line lists each province (in code order) with what it lacks and why."""
     raw = raw_copy(tmp_path, sample_year)
-    edit_appraisal(raw, set_points("02", ["1.2.1", "3.4.2"], value))
-    msg, _ = missing_after(tmp_path, methodology, raw)
-    assert msg == HEAD + f"02 Hà Giang: appraisal: 2 of 68 sub-criteria missing: 1.2.1, 3.4.2 ({cause})"
 
+    def spoil(d: pl.DataFrame) -> pl.DataFrame:
+        for code, value in (("02", "99"), ("06", "-1"), ("08", None)):
+            d = set_points(code, ["1.2.1", "3.4.2"], value)(d)
+        return d.filter(pl.col("Mã tỉnh") != "04")
 
-@pytest.mark.integration
-def test_appraisal_province_missing(tmp_path, methodology, sample_year):
-    raw = raw_copy(tmp_path, sample_year)
-    edit_appraisal(raw, lambda d: d.filter(pl.col("Mã tỉnh") != "04"))
+    edit_appraisal(raw, spoil)
     msg, _ = missing_after(tmp_path, methodology, raw)
-    assert msg == HEAD + "04 Cao Bằng: appraisal: all 68 sub-criteria missing (no row in the export)"
+    assert msg == ("incomplete inputs for 4 provinces, nothing published (--allow-incomplete publishes them marked "
+                   "incomplete): 02 Hà Giang: appraisal: 2 of 68 sub-criteria missing: 1.2.1, 3.4.2 (quarantined: above "
+                   "maximum) | 04 Cao Bằng: appraisal: all 68 sub-criteria missing (no row in the export) | 06 Bắc Kạn: "
+                   "appraisal: 2 of 68 sub-criteria missing: 1.2.1, 3.4.2 (quarantined: negative) | 08 Tuyên Quang: "
+                   "appraisal: 2 of 68 sub-criteria missing: 1.2.1, 3.4.2 (blank)")
 
 
 @pytest.mark.integration
