@@ -409,15 +409,16 @@ def test_appraisal_points_unusable_or_missing(tmp_path, methodology, sample_year
 
 @pytest.mark.integration
 def test_dropped_citizen_batch_stops_then_publishes_incomplete(tmp_path, prefect_harness, sample_year):
-    """The issue's case through the real flow: one province's citizen batch dropped. The run stops with the
-    province named (exit 2, one line, nothing published); --allow-incomplete publishes it with null values,
-    null ranks and the reason; the nation's mean says it covers 62 of 63 provinces."""
+    """The issue's case through the real flow: one province's citizen batch dropped. The run (the command line in
+    this process) stops with the province named (exit 2, one line, nothing published); --allow-incomplete (the
+    command in its own process) publishes it with null values, null ranks and the reason; the nation's mean says
+    it covers 62 of 63 provinces."""
     raw = raw_copy(tmp_path, sample_year)
     (raw / "citizen" / "sipas2024_01_ha-noi.csv").unlink()
     db = tmp_path / "r.duckdb"
     args = ["run", "--year", "2024", "--raw", str(raw), "--db", str(db), "--work", str(tmp_path / "work"), "--no-report"]
     why = "citizen: 0 valid forms, minimum 10"
-    flow_error(run_sipas(args, tmp_path), HEAD + f"01 Hà Nội: {why}")
+    flow_error(cli(args), HEAD + f"01 Hà Nội: {why}")
     assert not db.exists()
     code, err = run_sipas([*args, "--allow-incomplete"], tmp_path)
     assert code == 0, err
