@@ -5,7 +5,7 @@ command on the embedded Prefect server (target: under 20 s), then on an already 
 embedded server, <= 2x on a running one.
 
 usage: python benchmarks/pipeline.py [--scale 1] [--repeat 3] [--command-repeat 3] [--no-command]
-                                    [--running-server-only]
+                                    [--running-server-only] [--no-report]
 """
 
 from __future__ import annotations
@@ -58,9 +58,10 @@ def stage_timings(scale: float, repeat: int) -> dict[str, tuple[float, float, fl
     return out
 
 
-def command_timings(scale: float, repeat: int, api_url: str | None = None) -> tuple[float, float, float]:
-    """Wall time of `sipas run --json` as a user runs it (new process): on the embedded Prefect server, or on
-    the server at `api_url`."""
+def command_timings(scale: float, repeat: int, api_url: str | None = None,
+                    extra: tuple[str, ...] = ()) -> tuple[float, float, float]:
+    """Wall time of `sipas run --json [extra]` as a user runs it (new process): on the embedded Prefect server, or
+    on the server at `api_url`."""
     raw = year(scale)
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)
@@ -73,7 +74,7 @@ def command_timings(scale: float, repeat: int, api_url: str | None = None) -> tu
         t0 = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "sipas_pipeline.cli", "run", "--year", "2024", "--raw", str(raw),
                                "--db", str(OUT / "command.duckdb"), "--work", str(work), "--json",
-                               *(["--allow-incomplete"] if scale < 1 else [])],  # a tiny year misses the minimum
+                               *(["--allow-incomplete"] if scale < 1 else []), *extra],  # a tiny year misses the minimum
                               cwd=ROOT, env=env, capture_output=True, text=True)
         times.append(time.perf_counter() - t0)
         if done.returncode != 0:
@@ -92,6 +93,7 @@ def main() -> None:
     ap.add_argument("--running-server-only", action="store_true",
                     help="time `sipas run` on the running server only (the smoke test: the tests start the embedded "
                          "server elsewhere)")
+    ap.add_argument("--no-report", action="store_true", help="time `sipas run --no-report` (the smoke test)")
     args = ap.parse_args()
     print(f"pipeline, scale {args.scale:g}, {args.repeat} runs per stage (no Prefect)")
     stages = stage_timings(args.scale, args.repeat)
@@ -100,10 +102,11 @@ def main() -> None:
     print(f"peak RSS {peak_rss_mb():.0f} MB")
     if not args.no_command:
         own = stages["pipeline (all four)"][0]
+        extra = ("--no-report",) if args.no_report else ()
         ratios = []
         if not args.running_server_only:
             print(f"sipas run --json, embedded Prefect, {args.command_repeat} runs")
-            embedded = command_timings(args.scale, args.command_repeat)
+            embedded = command_timings(args.scale, args.command_repeat, None, extra)
             print(line("whole command", embedded, "target < 20 s at scale 1"))
             child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             print(f"peak RSS of a `sipas run` process {child_mb:.0f} MB (the embedded Prefect server runs in its own "
@@ -111,7 +114,7 @@ def main() -> None:
             ratios.append(f"embedded server {embedded[0] / own:.2f}x (target <= 3.5x)")
         print(f"sipas run --json, on a running Prefect server (PREFECT_API_URL), {args.command_repeat} runs")
         with running_server() as url:
-            running = command_timings(args.scale, args.command_repeat, url)
+            running = command_timings(args.scale, args.command_repeat, url, extra)
         print(line("whole command, running server", running, ""))
         ratios.append(f"running server {running[0] / own:.2f}x (target <= 2x)")
         print(f"  ratio to the pipeline's own {own:.2f} s: {', '.join(ratios)}")

@@ -39,7 +39,7 @@ FULL = [
      "Survey year 2025 on the 34 units: its compute stage and 2024 re-estimated on the 34 units (comparable series)"),
 ]
 QUICK = {  # the smoke test: the smallest run of each script that goes through all of its code
-    "pipeline.py": ["--scale", "0.02", "--repeat", "1", "--command-repeat", "1", "--running-server-only"],
+    "pipeline.py": ["--scale", "0.02", "--repeat", "1", "--command-repeat", "1", "--running-server-only", "--no-report"],
     "ingest_validate.py": ["--scale", "0.02", "--repeat", "1"],
     "compute.py": ["--base-scale", "0.02", "--scales", "2", "--repeat", "1", "--same-process"],
     "satisfaction.py": ["--base-scale", "0.02", "--scales", "1", "--repeat", "1", "--same-process"],
