@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -171,13 +169,19 @@ def test_every_reason_of_a_row_is_kept(methodology, tmp_path):
 
 @pytest.mark.integration
 def test_cli_json(sample_year, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "sipas_pipeline.cli", "validate", "--year", "2024", "--raw",
-                          str(sample_year), "--work", str(tmp_path), "--json"], capture_output=True, text=True, check=True)
+    """`sipas validate --json` (the command line in this process; tests/test_bad_exports.py and the packaging test
+    run it in its own)."""
+    from typer.testing import CliRunner
+
+    from sipas_pipeline.cli import app
+
+    out = CliRunner().invoke(app, ["validate", "--year", "2024", "--raw", str(sample_year), "--work", str(tmp_path),
+                                   "--json"])
+    assert out.exit_code == 0 and out.exception is None, out.output
     data = json.loads(out.stdout)
     assert set(data["sources"]) == {"citizen", "official", "appraisal"}
     c = data["sources"]["citizen"]
     assert c["read"] == c["valid"] + c["quarantined"] == 1096
     assert data["unreadable_files"] == []
-    bad = subprocess.run([sys.executable, "-m", "sipas_pipeline.cli", "validate", "--raw", str(tmp_path / "none")],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "no such folder" in bad.stderr and "Traceback" not in bad.stderr
+    bad = CliRunner().invoke(app, ["validate", "--raw", str(tmp_path / "none")])
+    assert bad.exit_code == 2 and "no such folder" in bad.stderr and bad.stderr.count("\n") == 1
