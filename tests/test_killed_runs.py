@@ -18,17 +18,33 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SIPAS = Path(sys.executable).with_name("sipas")
-RECORDS = ROOT / ".prefect" / "sipas-servers"
 
 
-def start_run(tmp_path: Path, sample_year: Path, name: str, serving: bool) -> tuple[subprocess.Popen, dict]:
+@pytest.fixture
+def prefect_home(tmp_path, prefect_harness, monkeypatch) -> Path:
+    """A Prefect home of the test's own whose database is a copy of the session server's (already migrated, so
+    the embedded server starts as it does on a user's second run); this process sees it too."""
+    import sqlite3
+
+    import session_shared
+
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    with sqlite3.connect(session_shared.shared_dir() / "prefect.db") as src, sqlite3.connect(home / "prefect.db") as dst:
+        src.backup(dst)
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{home / 'prefect.db'}")
+    return home
+
+
+def start_run(home: Path, tmp_path: Path, sample_year: Path, name: str, serving: bool) -> tuple[subprocess.Popen, dict]:
     """`sipas run` on the sample year as a real process with its own embedded server; wait until the
     server's process is recorded (and, if `serving`, until it answers); (the process, its server record)."""
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(ROOT / ".prefect")}
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     proc = subprocess.Popen([str(SIPAS), "run", "--year", "2024", "--raw", str(sample_year), "--db",
                              str(tmp_path / f"{name}.duckdb"), "--work", str(tmp_path / f"work-{name}")],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    record = RECORDS / f"{proc.pid}.json"
+    record = home / "sipas-servers" / f"{proc.pid}.json"
     deadline = time.monotonic() + 240
     while not record.is_file():
         assert proc.poll() is None, proc.communicate()[1]
@@ -67,14 +83,14 @@ def gone_within(pid: int, seconds: float) -> bool:
 
 @pytest.mark.integration
 @pytest.mark.parametrize(("sig", "serving"), [(signal.SIGTERM, True), (signal.SIGINT, False)])
-def test_signal_stops_the_embedded_server(tmp_path, sample_year, sig, serving):
-    proc, record = start_run(tmp_path, sample_year, sig.name, serving)
+def test_signal_stops_the_embedded_server(prefect_home, tmp_path, sample_year, sig, serving):
+    proc, record = start_run(prefect_home, tmp_path, sample_year, sig.name, serving)
     assert alive(record["server"])
     assert answers(record["url"]) or not serving  # serving: the run is under way; else the server is starting
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert gone_within(record["server"], 15)
-    assert not (RECORDS / f"{proc.pid}.json").exists()
+    assert not (prefect_home / "sipas-servers" / f"{proc.pid}.json").exists()
     assert "Traceback" not in err
     assert proc.returncode != 0  # stopped mid-run: one line, exit 128 + signal (then Prefect's "Stopping …")
     expected = {signal.SIGTERM: {(143, "error: stopped by SIGTERM")},
@@ -83,13 +99,13 @@ def test_signal_stops_the_embedded_server(tmp_path, sample_year, sig, serving):
 
 
 @pytest.mark.integration
-def test_sigkill_orphan_is_stopped_by_the_next_run(tmp_path, sample_year):
+def test_sigkill_orphan_is_stopped_by_the_next_run(prefect_home, tmp_path, sample_year):
     from sipas_pipeline.orchestration import stop_orphan_servers
 
-    proc, record = start_run(tmp_path, sample_year, "kill", serving=False)  # killed while its server starts
+    proc, record = start_run(prefect_home, tmp_path, sample_year, "kill", serving=False)  # killed while its server starts
     proc.kill()
     proc.wait(timeout=30)
     assert alive(record["server"])  # SIGKILL runs no handler: the server is an orphan now
     assert stop_orphan_servers() == [record["server"]]  # what the next `sipas run` does first
     assert gone_within(record["server"], 10)
-    assert not (RECORDS / f"{proc.pid}.json").exists()
+    assert not (prefect_home / "sipas-servers" / f"{proc.pid}.json").exists()
