@@ -113,8 +113,8 @@ def start_prefect_server(timeout: float = 120) -> str:
         record = shared / SERVER
         if record.is_file():
             return url
-        env = os.environ | {
-            "PREFECT_UI_ENABLED": "0",
+        env = os.environ | {  # as Prefect starts its temporary server: no UI, the ephemeral server's services only
+            "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{shared / 'prefect.db'}",
         }
         log = open(shared / "prefect-server.log", "wb")  # noqa: SIM115 (the server's, for as long as it runs)
