@@ -131,3 +131,7 @@ def test_third_year_runs_end_to_end(third, prefect_harness, tmp_path, monkeypatc
     assert parts["SIPAS"] == pytest.approx((parts["policy"] + 2 * parts["service"]) / 3, rel=1e-9)
     truth = pl.read_csv(raw / "truth" / "provinces.csv", schema_overrides={"province_code": pl.Utf8})
     assert truth.height == 6
+    # the analyst release of a year the code has never seen: the report names its six units, a workbook beside
+    names = [n for (n,) in query(db, "SELECT DISTINCT unit_name_vi FROM current_ranks WHERE year = ?", [YEAR])]
+    html = Path(result["release"]["html"]).read_text(encoding="utf-8")
+    assert len(names) == 6 and all(n in html for n in names) and Path(result["release"]["workbook"]).is_file()
