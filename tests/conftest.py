@@ -16,9 +16,14 @@ prefect_defaults(ROOT / ".prefect")  # before any test imports Prefect
 
 def pytest_configure(config: pytest.Config) -> None:
     """The controller (not an xdist worker) opens the session's shared folder and Prefect address before the
-    workers start, so that they inherit both (see session_shared)."""
+    workers start, so that they inherit both (see session_shared). For the whole suite (no paths given, the
+    integration tier included) it starts the Prefect server at once, so that it is up by the time the first
+    flow needs it."""
     if not hasattr(config, "workerinput"):
         session_shared.open_session()
+        whole = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        if whole and "not integration" not in " ".join((config.getoption("markexpr") or "").split()):
+            session_shared.spawn_prefect_server()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

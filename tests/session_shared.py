@@ -105,14 +105,15 @@ def made_once(name: str, make: Callable[[Path], None]) -> Path:
         return folder
 
 
-def start_prefect_server(timeout: float = 120) -> str:
-    """Start the session's Prefect server at PREFECT_API_URL (a temporary SQLite database in the shared folder) if
-    no worker has yet, in its own process group so that it outlives that worker; wait until it answers."""
+def spawn_prefect_server() -> None:
+    """Start the session's Prefect server at PREFECT_API_URL (a temporary SQLite database in the shared folder)
+    unless it is started, without waiting for it: in its own process group, so that it outlives whoever started
+    it (the controller, early, or the first worker that needs it)."""
     url = os.environ["PREFECT_API_URL"]
     with locked("prefect-server") as shared:
         record = shared / SERVER
         if record.is_file():
-            return url
+            return
         env = os.environ | {  # as Prefect starts its temporary server: no UI, the ephemeral server's services only
             "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{shared / 'prefect.db'}",
@@ -123,11 +124,18 @@ def start_prefect_server(timeout: float = 120) -> str:
                                  "--host", "127.0.0.1", "--port", port, "--log-level", "error", "--lifespan", "on"],
                                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         record.write_text(json.dumps({"pid": proc.pid, "url": url}), encoding="utf-8")
-        deadline = time.monotonic() + timeout
-        while True:
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return url
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the tests' Prefect server did not start: see {shared / 'prefect-server.log'}")
-            time.sleep(0.1)
+
+
+def start_prefect_server(timeout: float = 120) -> str:
+    """The session's Prefect server, started if it is not, once it answers; its API URL."""
+    spawn_prefect_server()
+    url, shared = os.environ["PREFECT_API_URL"], shared_dir()
+    pid = json.loads((shared / SERVER).read_text(encoding="utf-8"))["pid"]
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            if r.status == 200:
+                return url
+        if _gone(pid) or time.monotonic() > deadline:
+            raise RuntimeError(f"the tests' Prefect server did not start: see {shared / 'prefect-server.log'}")
+        time.sleep(0.1)
