@@ -132,10 +132,17 @@ def start_prefect_server(timeout: float = 120) -> str:
     url, shared = os.environ["PREFECT_API_URL"], shared_dir()
     pid = json.loads((shared / SERVER).read_text(encoding="utf-8"))["pid"]
     deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-            if r.status == 200:
-                return url
+    while not answers(url):
         if _gone(pid) or time.monotonic() > deadline:
             raise RuntimeError(f"the tests' Prefect server did not start: see {shared / 'prefect-server.log'}")
         time.sleep(0.1)
+    return url
+
+
+def answers(url: str) -> bool:
+    """Whether the Prefect server at API `url` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False

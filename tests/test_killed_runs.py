@@ -10,11 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
+from session_shared import answers, shared_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SIPAS = Path(sys.executable).with_name("sipas")
@@ -26,11 +26,9 @@ def prefect_home(tmp_path, prefect_harness, monkeypatch) -> Path:
     the embedded server starts as it does on a user's second run); this process sees it too."""
     import sqlite3
 
-    import session_shared
-
     home = tmp_path / "prefect-home"
     home.mkdir()
-    with sqlite3.connect(session_shared.shared_dir() / "prefect.db") as src, sqlite3.connect(home / "prefect.db") as dst:
+    with sqlite3.connect(shared_dir() / "prefect.db") as src, sqlite3.connect(home / "prefect.db") as dst:
         src.backup(dst)
     monkeypatch.setenv("PREFECT_HOME", str(home))
     monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{home / 'prefect.db'}")
@@ -57,14 +55,6 @@ def start_run(home: Path, tmp_path: Path, sample_year: Path, name: str, serving:
         assert time.monotonic() < deadline, "the embedded server never answered"
         time.sleep(0.1)
     return proc, server
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 def alive(pid: int) -> bool:
