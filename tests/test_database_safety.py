@@ -4,6 +4,7 @@ lock marker taken over, a reader held open across a publish). Real files, real p
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -221,6 +223,7 @@ def test_read_only_file_system(tmp_path, published, sample_year):
 
 FULL_DISK = """
 import json, sys
+from collections.abc import Iterator
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_publish import publish_sample
@@ -322,6 +325,7 @@ def test_newer_schema_is_refused(tmp_path, published, sample_year):
 
 HOLD = """
 import sys, time
+from collections.abc import Iterator
 from pathlib import Path
 from sipas_pipeline.duckdb_file import {what}
 {how}
@@ -419,19 +423,27 @@ def ask_again(proc: subprocess.Popen) -> str:
     return out.strip()
 
 
-@pytest.mark.integration
-def test_reader_held_open_does_not_block_a_publish(tmp_path, published, methodology, sample_work):
-    db = copy_of(published, tmp_path)
+@contextlib.contextmanager
+def held_by_an_analyst(db: Path) -> Iterator[None]:
+    """`db` (one published run, run-a) held open by an analyst's read-only process for the block; afterwards that
+    process still sees its snapshot: run-a, one run."""
     analyst = reader(db)
     try:
         assert analyst.stdout.readline().strip() == "run-a"
+        yield
+    finally:
+        answer = ask_again(analyst)
+    assert answer == "run-a 1"
+
+
+@pytest.mark.integration
+def test_reader_held_open_does_not_block_a_publish(tmp_path, published, methodology, sample_work):
+    db = copy_of(published, tmp_path)
+    with held_by_an_analyst(db):
         out = publish_sample(db, methodology, sample_work, "run-b")
         assert out["results_hash"] == sample_work["summary"]["results_hash"]
         # the reader keeps its snapshot; a new connection sees the new run
         assert query(db, "SELECT run_id FROM current_runs") == [("run-b",)]
-    finally:
-        answer = ask_again(analyst)
-    assert answer == "run-a 1"
 
 
 @pytest.mark.integration
@@ -439,16 +451,11 @@ def test_reader_held_open_across_a_real_flow_run(prefect_harness, tmp_path, publ
     from sipas_pipeline.orchestration import annual_run
 
     db = copy_of(published, tmp_path)
-    analyst = reader(db)
-    try:
-        assert analyst.stdout.readline().strip() == "run-a"
+    with held_by_an_analyst(db):
         result = annual_run(year=2024, raw=str(sample_year), db=str(db), work=str(tmp_path / "work"), report=False)
         assert result["status"] == "published"
         assert query(db, "SELECT run_id FROM current_runs") == [(result["run_id"],)]
         assert query(db, "SELECT results_hash FROM current_runs") == [(result["results_hash"],)]
-    finally:
-        answer = ask_again(analyst)
-    assert answer == "run-a 1"
 
 
 @pytest.mark.integration
