@@ -124,7 +124,7 @@ COMMENT ON VIEW current_ranks IS 'Ranks (xếp hạng) of the provinces by SIPAS
 -- Quarantine for analysts (release block: issue #14) -----------------------------------------------------------
 
 CREATE OR REPLACE VIEW current_quarantine AS
-SELECT q.run_id, q.year, q.source, q.batch_id, q.source_file, q.source_row, q.form_id, q.province_code AS unit_code,
+SELECT q.run_id, q.year, q.source, q.batch_id, q.source_file, q.source_row, q.form_id, u.unit_code,
        u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, q.column_name, q.rule, q.value, q.message, q.record
 FROM quarantine q
 JOIN current_runs r USING (run_id)
@@ -134,7 +134,7 @@ COMMENT ON COLUMN current_quarantine.unit_code IS 'Province code (mã tỉnh) as
 
 CREATE OR REPLACE VIEW current_quarantined_forms AS
 SELECT q.year, q.source, q.source_file, q.source_row, any_value(q.form_id) AS form_id,
-       any_value(q.province_code) AS unit_code, any_value(u.name_vi) AS unit_name_vi, any_value(u.name_en) AS unit_name_en,
+       any_value(u.unit_code) AS unit_code, any_value(u.name_vi) AS unit_name_vi, any_value(u.name_en) AS unit_name_en,
        any_value(q.value) FILTER (q.column_name = 'province_code') AS province_text,
        count(*) AS reasons, list(DISTINCT q.rule ORDER BY q.rule) AS rules,
        string_agg(coalesce(q.column_name || ': ', '') || q.message, '; ' ORDER BY q.column_name, q.rule) AS messages,

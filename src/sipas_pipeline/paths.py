@@ -51,6 +51,21 @@ def made_by_us(folder: Path) -> bool:
     return (Path(folder) / MARKER).is_file()
 
 
+def marker_purpose(folder: Path) -> str | None:
+    """What the tool made `folder` for, as its marker says ("report", "synthetic year", ...); None without a marker."""
+    try:
+        text = (Path(folder) / MARKER).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text.removeprefix("made by sipas: ").split(";", 1)[0].strip()
+
+
+def write_marker(folder: Path, what: str) -> None:
+    """Mark `folder` as made by the tool for `what`."""
+    (Path(folder) / MARKER).write_text(f"made by sipas: {what}; sipas may empty or replace this folder\n",
+                                       encoding="utf-8")
+
+
 def fresh_dir(folder: Path, what: str) -> Path:
     """An empty folder for the tool to fill: created (with its marker) when missing; emptied when the tool
     made it before; used as it is when it exists but is empty. A folder with files the tool did not
@@ -66,5 +81,5 @@ def fresh_dir(folder: Path, what: str) -> Path:
                              f"nothing deleted; choose an empty or new folder for the {what}")
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / MARKER).write_text(f"made by sipas: {what}; sipas may empty or replace this folder\n", encoding="utf-8")
+    write_marker(folder, what)
     return folder

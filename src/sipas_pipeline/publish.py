@@ -146,23 +146,32 @@ def fact_frames(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
             "par_points": pl.concat([sub, levels]), "par_totals": tables["par_totals"], "ranks": tables["ranks"]}
 
 
-def quarantine_frame(quarantine: pl.DataFrame) -> pl.DataFrame:
-    """Quarantined rows (one per row, reasons listed) -> one row per reason with the row as JSON."""
+def quarantine_frame(quarantine: pl.DataFrame, units: list[str] | None = None) -> pl.DataFrame:
+    """Quarantined rows (one per row, reasons listed) -> one row per reason with the row as JSON. Every value that
+    leaves (the offending value, the row's fields) passes the personal-data screen first (personal_data); a
+    province that is not one of `units` (text that could not be resolved) is no code: null, its text screened."""
     if quarantine.height == 0:
         return pl.DataFrame(schema={"source": pl.Utf8, "batch_id": pl.Utf8, "source_file": pl.Utf8,
                                     "source_row": pl.Int64, "form_id": pl.Utf8, "province_code": pl.Utf8,
                                     "column_name": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8,
                                     "message": pl.Utf8, "record": pl.Utf8})
+    from sipas_pipeline.personal_data import screen_columns
+
     record_cols = [c for c in quarantine.columns if c not in ("reasons", "source")]
-    frame = quarantine.with_columns(pl.struct(record_cols).struct.json_encode().alias("record"))
+    fields = [c for c in record_cols if c not in ("source_file", "batch_id", "file_sha256", "source_row")]
+    frame = screen_columns(quarantine, fields)
+    frame = frame.with_columns(pl.struct(record_cols).struct.json_encode().alias("record"))
     for col in ("form_id", "province_code"):
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(col))
-    return (frame.select("source", "batch_id", "source_file", "source_row", "form_id", "province_code", "record",
-                         "reasons").explode("reasons").unnest("reasons")
-            .rename({"column": "column_name"})
-            .select("source", "batch_id", "source_file", "source_row", "form_id", "province_code", "column_name",
-                    "rule", "value", "message", "record"))
+    if units is not None:
+        frame = frame.with_columns(pl.when(pl.col("province_code").is_in(units)).then(pl.col("province_code")))
+    out = (frame.select("source", "batch_id", "source_file", "source_row", "form_id", "province_code", "record",
+                        "reasons").explode("reasons").unnest("reasons")
+           .rename({"column": "column_name"})
+           .select("source", "batch_id", "source_file", "source_row", "form_id", "province_code", "column_name",
+                   "rule", "value", "message", "record"))
+    return screen_columns(out, ["value"])
 
 
 def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, run_id: str | None, year: int) -> None:
@@ -226,7 +235,8 @@ def publish(db: Path, m: Methodology, run: dict[str, Any], tables: dict[str, pl.
                          "files": json.dumps(m.files), "run_id": run["run_id"]})
             counts = {}
             audit = {"corrections": pl.DataFrame(corrections, infer_schema_length=None)} if corrections else {}
-            for name, frame in (facts | {"quarantine": quarantine_frame(quarantine)} | audit).items():
+            rejected = quarantine_frame(quarantine, m.provinces["province_code"].to_list())
+            for name, frame in (facts | {"quarantine": rejected} | audit).items():
                 insert(con, name, frame, run["run_id"], m.year)
                 counts[name] = frame.height
             seconds = time.perf_counter() - t0

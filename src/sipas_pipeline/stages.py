@@ -24,9 +24,27 @@ from sipas_pipeline.methodology.loader import SOURCES
 from sipas_pipeline.paths import fresh_dir
 from sipas_pipeline.validate import read_bronze, reason_counts, validate_source
 
-__all__ = ["SOURCES", "Computed", "Ingested", "Report", "StageFolder", "Validated", "ValidationReport", "check_raw",
-           "compute", "compute_results", "ingest", "ingest_and_validate", "inputs_key", "read_quarantine", "read_results",
-           "validate"]
+__all__ = [
+    "SOURCES",
+    "Computed",
+    "Ingested",
+    "Report",
+    "StageFolder",
+    "Validated",
+    "ValidationReport",
+    "changed_files",
+    "check_raw",
+    "check_unchanged",
+    "compute",
+    "compute_results",
+    "ingest",
+    "ingest_and_validate",
+    "input_hashes",
+    "inputs_key",
+    "read_quarantine",
+    "read_results",
+    "validate",
+]
 
 Work = Path | str | StageFolder
 TOP_REASONS = 8  # quarantine rules shown per source (the validate command, the flow's validation summary)
@@ -60,6 +78,7 @@ class Ingested(Report):
     files: dict[str, list[dict[str, Any]]]
     unreadable_files: list[dict[str, Any]] = field(default_factory=list)
     ignored_files: list[dict[str, Any]] = field(default_factory=list)
+    hashes: dict[str, str | None] = field(default_factory=dict)  # every export file -> SHA-256 of the bytes read
 
 
 @dataclass
@@ -115,37 +134,78 @@ def check_raw(m: Methodology, raw_dir: Path) -> None:
             raise InputError(f"source {source!r}: no export files in {folder}" + (why if ignored else ""))
 
 
-def inputs_key(m: Methodology, raw_dir: Path) -> str:
-    """Content key of a run's inputs: every export file's path and SHA-256, the methodology's hash and
-    the code's fingerprint. Equal keys mean ingest and validate would give the same Parquet."""
+def input_hashes(m: Methodology, raw_dir: Path) -> dict[str, str]:
+    """Every export file of the raw folder (path relative to it) -> the SHA-256 of its bytes now
+    (`unreadable:<errno>` for a file that cannot be opened)."""
+    out = {}
+    for source in SOURCES:
+        for path in list_files(Path(raw_dir) / m.meta["sources"][source]["folder"]):
+            try:
+                out[path.relative_to(raw_dir).as_posix()] = sha256_file(path)
+            except OSError as exc:  # unreadable: ingest reports it; the key still says so
+                out[path.relative_to(raw_dir).as_posix()] = f"unreadable:{exc.errno}"
+    return out
+
+
+def inputs_key(m: Methodology, raw_dir: Path, hashes: dict[str, str] | None = None) -> str:
+    """Content key of a run's inputs: every export file's path and SHA-256 (`hashes`, or `input_hashes` now), the
+    methodology's hash and the code's fingerprint. Equal keys mean ingest and validate would give the same Parquet;
+    ingest then checks that it read exactly these bytes (`ingest(expected=...)`), so a key never names other content."""
     digest = hashlib.sha256(f"{m.content_hash}\n{code_fingerprint()}\n".encode())
+    for rel, sha in (hashes if hashes is not None else input_hashes(m, raw_dir)).items():
+        digest.update(f"{rel}\t{sha}\n".encode())
     for source in SOURCES:
         folder = Path(raw_dir) / m.meta["sources"][source]["folder"]
-        for path in list_files(folder):
-            try:
-                sha = sha256_file(path)
-            except OSError as exc:  # unreadable: ingest reports it; the key still says so
-                sha = f"unreadable:{exc.errno}"
-            digest.update(f"{path.relative_to(raw_dir).as_posix()}\t{sha}\n".encode())
         for ignored in ignored_files(folder, Path(raw_dir), source):  # the report lists them: a new one, a new key
             digest.update(f"ignored\t{ignored['file']}\n".encode())
     return digest.hexdigest()
 
 
-def ingest(m: Methodology, raw_dir: Path, work: Work) -> Ingested:
-    """Raw exports -> `bronze/<source>/*.parquet` of the stage folder; returns the ingest report."""
+def changed_files(before: dict[str, str | None], now: dict[str, str | None]) -> list[str]:
+    """The export files whose content differs between two looks at the raw folder: `citizen/a.csv changed`,
+    `... deleted`, `... added` (a file unreadable both times is unchanged)."""
+    def same(a: str | None, b: str | None) -> bool:
+        return a == b or {str(a)[:10], str(b)[:10]} <= {"unreadable", "None"}
+    out = [f"{rel} deleted" for rel in before if rel not in now]
+    out += [f"{rel} added" for rel in now if rel not in before]
+    out += [f"{rel} changed" for rel in before if rel in now and not same(before[rel], now[rel])]
+    return sorted(out)
+
+
+def raw_changed(raw_dir: Path, changes: list[str], when: str) -> InputError:
+    """The one line for a raw folder whose files changed while a run read it."""
+    shown = ", ".join(changes[:6]) + (f" and {len(changes) - 6} more" if len(changes) > 6 else "")
+    return InputError(f"{raw_dir}: the raw folder changed {when}: {shown}; nothing was published: run again once "
+                      "the folder is complete")
+
+
+def check_unchanged(m: Methodology, raw_dir: Path, ingested: Ingested) -> None:
+    """Before publishing: the raw folder still holds exactly the bytes ingest read (or, for a cached ingest, the
+    bytes its manifest was made from); InputError naming the files that changed otherwise."""
+    changes = changed_files(ingested.hashes, input_hashes(m, Path(raw_dir)))
+    if changes:
+        raise raw_changed(Path(raw_dir), changes, "while the run read it")
+
+
+def ingest(m: Methodology, raw_dir: Path, work: Work, expected: dict[str, str] | None = None) -> Ingested:
+    """Raw exports -> `bronze/<source>/*.parquet` of the stage folder; returns the ingest report. `expected`: the
+    hashes the inputs' key was made from; when the bytes read differ (a batch replaced, deleted or added while the
+    run read the folder), InputError naming the files, and the caller writes no manifest for that key."""
     raw_dir, out = Path(raw_dir), folder(work)
     check_raw(m, raw_dir)
     bronze = fresh_dir(out.bronze_dir, "bronze Parquet")  # replaced only when made by sipas
     reports = {s: ingest_source(m, s, raw_dir, bronze) for s in SOURCES}
     unreadable = [u for r in reports.values() for u in r.unreadable]
+    hashes = {rel: sha for r in reports.values() for rel, sha in r.hashes.items()}
+    if expected is not None and (changes := changed_files(expected, hashes)):
+        raise raw_changed(raw_dir, changes, "between the run's first look and its reading")
     for source, r in reports.items():
         if not r.files:
             where = raw_dir / m.meta["sources"][source]["folder"]
             why = "; ".join(f"{u['file']}: {u['reason']}" for u in r.unreadable) or "no export files there"
             raise InputError(f"source {source!r}: no readable file in {where} ({why})")
     return Ingested(files={s: r.files for s, r in reports.items()}, unreadable_files=unreadable,
-                    ignored_files=[i for r in reports.values() for i in r.ignored])
+                    ignored_files=[i for r in reports.values() for i in r.ignored], hashes=hashes)
 
 
 def validate(m: Methodology, work: Work) -> Validated:

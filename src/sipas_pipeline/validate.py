@@ -114,13 +114,44 @@ def reference_rules(m: Methodology, spec: dict, row: dict) -> list[Rule]:
     return rules
 
 
+def design_rules(m: Methodology, fields: list[str]) -> tuple[list[Rule], set[str]]:
+    """The rules of the design columns (methodology.yaml `design:`) present in a form, and those columns: the stratum
+    and the PSU must be ones of the sampling frame (read through the methodology: `population_frame`; the PSU is
+    the frame's column of that name, else its commune), the weight a positive finite number (`weight_invalid`
+    replaces the generic number and range rules there)."""
+    d, frame = m.design, m.population_frame
+    rules, columns = [], set()
+    if d.strata in fields and d.strata in frame.columns:
+        strata = frame[d.strata].drop_nulls().unique().to_list()
+        rules.append(_rule(d.strata, "design_unknown", "not a stratum of the sampling frame",
+                           pl.col(d.strata).is_null() | pl.col(d.strata).is_in(strata)))
+    psu_col = d.psu if d.psu in frame.columns else next((g for g in m.geography if g.startswith("commune")), None)
+    if d.psu in fields and psu_col in frame.columns:
+        psus = frame[psu_col].drop_nulls().unique().to_list()
+        rules.append(_rule(d.psu, "design_unknown", f"not a primary sampling unit ({psu_col}) of the sampling frame",
+                           pl.col(d.psu).is_null() | pl.col(d.psu).is_in(psus)))
+    if d.weight in fields:
+        w = pl.col(d.weight).str.replace(",", ".").cast(pl.Float64, strict=False)
+        rules.append(_rule(d.weight, "weight_invalid", "not a positive number (a design weight)",
+                           pl.col(d.weight).is_null() | (pl.col(d.weight).str.contains(FLOAT_RE) & w.is_finite()
+                                                         & (w > 0))))
+        columns.add(d.weight)
+    return rules, columns
+
+
 def form_rules(m: Methodology, source: str) -> list[Rule]:
     """Every rule of a source, generated from its form definition (types, codes, required answers,
-    skip logic, ranges, references, geography, survey window, unique key)."""
+    skip logic, ranges, references, geography, survey window, design columns, unique key)."""
     spec = m.meta["sources"][source]
     rules: list[Rule] = []
-    for row in m.forms[source].filter(pl.col("pii") == "no").iter_rows(named=True):
-        rules += answer_rules(m, row) + reference_rules(m, spec, row)
+    form = m.forms[source].filter(pl.col("pii") == "no")
+    design, own = design_rules(m, form["field_id"].to_list()) if source == "citizen" else ([], set())
+    for row in form.iter_rows(named=True):
+        answer = answer_rules(m, row)
+        if row["field_id"] in own:  # the weight: its own rule instead of the generic number and range rules
+            answer = [r for r in answer if r.name not in ("not_a_number", "range")]
+        rules += answer + reference_rules(m, spec, row)
+    rules += design
     key = spec["key"]
     copies = pl.col(COPIES)
     rules.append(_rule(key[-1], "duplicate_key", "exact copy of an earlier row with the same " + "+".join(key),

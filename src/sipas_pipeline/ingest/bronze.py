@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import polars as pl
 
-from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest.normalize import (
     clean_text,
     header_key,
@@ -34,6 +34,7 @@ class IngestReport:
     files: list[dict] = field(default_factory=list)
     unreadable: list[dict] = field(default_factory=list)
     ignored: list[dict] = field(default_factory=list)
+    hashes: dict[str, str | None] = field(default_factory=dict)  # every file read -> SHA-256 of the bytes read
 
     @property
     def rows(self) -> int:
@@ -219,14 +220,18 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) 
 
     def one(path: Path) -> tuple[pl.DataFrame | None, dict]:
         rel = path.relative_to(raw_dir).as_posix()
+        sha = None
         try:
-            table = read_table(path, score=score)
-            rows, summary = canonical(table.frame, m, source, rel, sha256_file(path), table.line, table.shape,
-                                      table.info)
+            data = path.read_bytes()  # read once: the hash recorded is of exactly the bytes parsed
+            sha = hashlib.sha256(data).hexdigest()
+            table = read_table(path, score=score, data=data)
+            del data
+            rows, summary = canonical(table.frame, m, source, rel, sha, table.line, table.shape, table.info)
         except UnreadableFile as exc:
-            return None, {"file": rel, "source": source, "reason": exc.reason}
+            return None, {"file": rel, "source": source, "reason": exc.reason, "_sha256": sha}
         except OSError as exc:  # permission denied, a file that vanished: unreadable, with the cause
-            return None, {"file": rel, "source": source, "reason": f"cannot be read: {(exc.strerror or str(exc)).lower()}"}
+            return None, {"file": rel, "source": source, "_sha256": sha,
+                          "reason": f"cannot be read: {(exc.strerror or str(exc)).lower()}"}
         info = table.info | {"notes": [*table.info.get("notes", []), *old_unit_notes(m, source, rows)]}
         return rows, summary | info
 
@@ -234,6 +239,7 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) 
     frames = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for rows, result in pool.map(one, list_files(folder)):
+            report.hashes[result["file"]] = result.pop("_sha256") if rows is None else result["sha256"]
             (report.unreadable if rows is None else report.files).append(result)
             if rows is not None:
                 frames.append(rows)

@@ -151,9 +151,10 @@ def _shape_message(line: int, found: int, expected: int, header_line: int) -> st
 
 
 def read_text(path: Path, encoding: str | None = None, separator: str | None = None,
-              score: Score | None = None) -> RawTable:
-    """A delimited text export: encoding, line endings and separator detected, the header found."""
-    raw = path.read_bytes()
+              score: Score | None = None, data: bytes | None = None) -> RawTable:
+    """A delimited text export: encoding, line endings and separator detected, the header found. `data`: the
+    file's bytes when the caller read (and hashed) them already."""
+    raw = path.read_bytes() if data is None else data
     if not raw.strip():
         raise UnreadableFile(path, "empty file")
     text, enc, tried = detect(raw, path, encoding)
@@ -242,37 +243,90 @@ def _read_irregular(path: Path, text: str, sep: str, score: Score | None, info: 
                     info | {"header_row": header_line, "header_score": found})
 
 
-def _sheet_first_rows(path: Path) -> dict[str, int]:
+def _sheet_xml(z: zipfile.ZipFile) -> list[tuple[str, str]]:
+    """(sheet name, member of the sheet's XML) for every sheet of an open workbook, in workbook order."""
+    book = z.read("xl/workbook.xml").decode("utf-8", "replace")
+    rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+    targets = dict(re.findall(r'<Relationship[^>]*?Id="([^"]+)"[^>]*?Target="([^"]+)"', rels))
+    targets |= {a: b for b, a in re.findall(r'<Relationship[^>]*?Target="([^"]+)"[^>]*?Id="([^"]+)"', rels)}
+    out = []
+    for name, rid in re.findall(r'<sheet [^>]*?name="([^"]+)"[^>]*?r:id="([^"]+)"', book):
+        target = targets.get(rid, "").lstrip("/")
+        out.append((unicodedata.normalize("NFC", name), target if target.startswith("xl/") else f"xl/{target}"))
+    return out
+
+
+MAX_SHEET_ROWS = 500_000  # above any batch (the largest seen: 294k rows); more is a stray cell, refused unallocated
+MAX_SHEET_COLUMN = "ZZ"  # 702 columns (the forms have ~120); a cell in a three-letter column (AAA..XFD) is a stray one
+_WIDE_CELL = re.compile(rb'<c [^>]*?r="([A-Z]{3}\d+)"')
+_ROW_NUMBER = re.compile(rb'<row [^>]*?r="(\d+)"')
+_DIMENSION = re.compile(rb'<dimension ref="(?:[A-Z]+\d+:)?([A-Z]+)(\d+)"')
+
+
+def check_extent(path: Path, source: Path | io.BytesIO) -> None:
+    """Refuse a workbook whose sheets declare (`<dimension>`) or hold (a cell, a row) an absurd extent, before the
+    reader allocates a grid for it (one stray cell at XFD1048576 would ask for hundreds of GB): UnreadableFile
+    naming the sheet and the cell. The sheets' XML is scanned in blocks, never held whole."""
+    def refuse(name: str, cell: str) -> UnreadableFile:
+        return UnreadableFile(path, f"sheet {name!r} reaches cell {cell}: too large to read (at most {MAX_SHEET_ROWS:,} "
+                              f"rows and columns up to {MAX_SHEET_COLUMN}); delete the stray cells or save the sheet as CSV")
+    try:
+        with zipfile.ZipFile(source) as z:
+            for name, member in _sheet_xml(z):
+                with z.open(member) as f:
+                    tail, first = b"", True
+                    while block := f.read(1 << 22):
+                        chunk = tail + block
+                        if first and (dim := _DIMENSION.search(chunk)):
+                            letters, row = dim.group(1).decode(), int(dim.group(2))
+                            if len(letters) > len(MAX_SHEET_COLUMN) or row > MAX_SHEET_ROWS:
+                                raise refuse(name, f"{letters}{row} (its declared extent)")
+                        first = False
+                        if wide := _WIDE_CELL.search(chunk):
+                            raise refuse(name, wide.group(1).decode())
+                        rows = _ROW_NUMBER.findall(chunk)
+                        if rows and (last := max(map(int, rows))) > MAX_SHEET_ROWS:
+                            raise refuse(name, f"row {last:,}")
+                        tail = chunk[-256:]
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError):
+        return  # not a readable workbook: the reader says why
+    finally:
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+
+
+def _sheet_first_rows(path: Path | io.BytesIO) -> dict[str, int]:
     """Each sheet's first used row (1-based) from the workbook XML, as the reader skips empty rows above it."""
     out = {}
     try:
         with zipfile.ZipFile(path) as z:
-            book = z.read("xl/workbook.xml").decode("utf-8", "replace")
-            rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
-            targets = dict(re.findall(r'<Relationship[^>]*?Id="([^"]+)"[^>]*?Target="([^"]+)"', rels))
-            targets |= {a: b for b, a in re.findall(r'<Relationship[^>]*?Target="([^"]+)"[^>]*?Id="([^"]+)"', rels)}
-            for name, rid in re.findall(r'<sheet [^>]*?name="([^"]+)"[^>]*?r:id="([^"]+)"', book):
-                target = targets.get(rid, "").lstrip("/")
-                xml = z.open(target if target.startswith("xl/") else f"xl/{target}").read(4096).decode("utf-8", "replace")
+            for name, member in _sheet_xml(z):
+                xml = z.open(member).read(4096).decode("utf-8", "replace")
                 m = re.search(r'<dimension ref="[A-Z]+(\d+)', xml)
-                out[unicodedata.normalize("NFC", name)] = int(m.group(1)) if m else 1
+                out[name] = int(m.group(1)) if m else 1
     except (KeyError, zipfile.BadZipFile, OSError, ValueError):
         pass
+    finally:
+        if isinstance(path, io.BytesIO):
+            path.seek(0)
     return out
 
 
-def read_excel(path: Path, sheet: str | None = None, score: Score | None = None) -> RawTable:
+def read_excel(path: Path, sheet: str | None = None, score: Score | None = None, data: bytes | None = None) -> RawTable:
     """The sheet and row that hold the header (the named sheet, or the one whose header maps the most
-    form fields: a cover sheet first is passed over), as text columns."""
+    form fields: a cover sheet first is passed over), as text columns. A sheet of absurd extent is refused
+    first (`check_extent`). `data`: the file's bytes when the caller read (and hashed) them already."""
+    source: Path | io.BytesIO = path if data is None else io.BytesIO(data)
+    check_extent(path, source)
     try:
-        sheets = pl.read_excel(path, engine="calamine", sheet_id=None if sheet else 0, sheet_name=sheet,
+        sheets = pl.read_excel(source, engine="calamine", sheet_id=None if sheet else 0, sheet_name=sheet,
                                has_header=False, read_options={"dtypes": "string"}, raise_if_empty=False)
     except Exception as exc:  # calamine raises its own error types for corrupt workbooks
         raise UnreadableFile(path, f"cannot open workbook: {str(exc).splitlines()[0]}") from exc
     sheets = {sheet: sheets} if sheet else sheets
     name, grid, found, h = _header_sheet(path, sheets, score)
     grid = grid.with_columns(pl.all().str.normalize("NFC").str.replace_all(INVISIBLE_RE, ""))
-    first = _sheet_first_rows(path).get(unicodedata.normalize("NFC", str(name)), 1)
+    first = _sheet_first_rows(source).get(unicodedata.normalize("NFC", str(name)), 1)
     header = [c if c is None else invisible_free(unicodedata.normalize("NFC", c)) for c in grid.row(h)]
     width = max((i + 1 for i, c in enumerate(header) if c and c.strip()), default=0)
     body = grid.slice(h + 1).with_row_index("_i")
@@ -316,10 +370,10 @@ def _overflow(body: pl.DataFrame, line: pl.Series, extra: list[str], width: int)
         for ln, x, n in zip(line, overflow["x"], overflow["n"], strict=True)], dtype=pl.Utf8)
 
 
-def read_parquet(path: Path) -> RawTable:
-    """A Parquet file, every column cast to text."""
+def read_parquet(path: Path, data: bytes | None = None) -> RawTable:
+    """A Parquet file, every column cast to text (`data`: its bytes, when read already)."""
     try:
-        frame = pl.read_parquet(path)
+        frame = pl.read_parquet(path if data is None else io.BytesIO(data))
     except Exception as exc:
         raise UnreadableFile(path, f"cannot read Parquet: {str(exc).splitlines()[0]}") from exc
     frame = frame.with_columns(pl.all().cast(pl.Utf8).str.normalize("NFC").str.replace_all(INVISIBLE_RE, ""))
@@ -330,16 +384,17 @@ def read_parquet(path: Path) -> RawTable:
 
 
 def read_table(path: Path, encoding: str | None = None, separator: str | None = None,
-               score: Score | None = None) -> RawTable:
+               score: Score | None = None, data: bytes | None = None) -> RawTable:
     """Any supported export as a RawTable; UnreadableFile names what is wrong. `score` finds the
-    header (the row, and the sheet, that map the most form fields); without it the first row is the header."""
+    header (the row, and the sheet, that map the most form fields); without it the first row is the header.
+    `data`: the file's bytes, when the caller read them (ingest hashes exactly the bytes it parses)."""
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
-        table = read_text(path, encoding, separator, score)
+        table = read_text(path, encoding, separator, score, data)
     elif suffix in (".xlsx", ".xlsm"):
-        table = read_excel(path, score=score)
+        table = read_excel(path, score=score, data=data)
     elif suffix == ".parquet":
-        table = read_parquet(path)
+        table = read_parquet(path, data)
     else:
         raise UnreadableFile(path, f"unsupported file type {suffix!r} (expected one of {sorted(SUFFIXES)})")
     if table.frame.width == 0:

@@ -27,10 +27,19 @@ QUERIES = {
     "indicators": """SELECT unit_code, unit_name_vi, unit_sort_key, indicator_id, type, label_vi, label_en, value
                      FROM current_indicator_values WHERE year = $year AND unit_level = 'province'
                      ORDER BY indicator_id, unit_code""",
-    "quarantine": """SELECT source, unit_code, unit_name_vi, count(*) AS forms, sum(reasons) AS reasons,
-                            string_agg(DISTINCT r, ', ' ORDER BY r) AS rules
-                     FROM (SELECT *, unnest(rules) AS r FROM current_quarantined_forms WHERE year = $year)
-                     GROUP BY ALL ORDER BY source, unit_code NULLS LAST""",
+    # one row per source, kind and resolved province (unresolved provinces in one row of their own): every form once
+    "quarantine": """SELECT f.source,
+                            CASE WHEN list_contains(f.rules, 'withdrawn') THEN 'rút phiếu (withdrawn)'
+                                 WHEN list_contains(f.rules, 'not_kept') THEN 'bản không giữ (not kept)'
+                                 ELSE 'không hợp lệ (validation)' END AS kind,
+                            u.unit_code,
+                            coalesce(u.name_vi, '(không xác định được tỉnh / province not resolved)') AS unit_name_vi,
+                            count(*) AS forms, sum(f.reasons) AS reasons,
+                            array_to_string(list_sort(list_distinct(flatten(list(f.rules)))), ', ') AS rules
+                     FROM current_quarantined_forms f
+                     LEFT JOIN units u ON u.year = f.year AND u.unit_level = 'province' AND u.unit_code = f.unit_code
+                     WHERE f.year = $year
+                     GROUP BY ALL ORDER BY f.source, kind DESC, u.unit_code NULLS LAST""",
 }
 
 

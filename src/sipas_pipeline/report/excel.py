@@ -25,6 +25,7 @@ HEADERS = {
     "label_vi": "Nhãn (label)", "label_en": "Label (English)", "points": "Điểm (points)", "max_points": "Tối đa (max)",
     "pct_of_max": "% tối đa (% of max)", "source": "Nguồn (source)", "forms": "Số phiếu (forms)",
     "reasons": "Số lý do (reasons)", "rules": "Quy tắc (rules)", "field": "Mục (field)", "content": "Nội dung (value)",
+    "kind": "Loại (kind)",
 }
 RANK_COLUMNS = ["measure", "unit_code", "unit_name_vi", "unit_name_en", "region_code", "value_published", "value", "se",
                 "rank_national", "rank_low", "rank_high", "rank_regional", "change_value", "change_significant",
