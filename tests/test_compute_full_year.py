@@ -107,3 +107,9 @@ def test_rank_intervals_are_wide_where_provinces_are_close(computed):
     assert ((r["rank_high"] - r["rank_low"]).median() >= 2)
     assert r["differs_from_above"].null_count() == 1 and not r["differs_from_above"].all()
     assert r["p_top5"].sum() == pytest.approx(5.0, abs=1e-9)  # five places in the top five in every draw
+    # the confidence sets: the simultaneous set holds the marginal one, which holds the estimated rank; the
+    # estimated top (bottom) five are in the set for the top (bottom) five, which is at least five provinces
+    assert ((r["rank_simul_low"] <= r["rank_low"]) & (r["rank_high"] <= r["rank_simul_high"])).all()
+    assert ((r["rank_low"] <= r["rank_national"]) & (r["rank_national"] <= r["rank_high"])).all()
+    assert r.filter(pl.col("rank_national") <= 5)["in_top5_set"].all() and r["in_top5_set"].sum() >= 5
+    assert r.filter(pl.col("rank_national") >= 59)["in_bottom5_set"].all() and r["in_bottom5_set"].sum() >= 5

@@ -341,6 +341,10 @@ CREATE TABLE IF NOT EXISTS ranks (
     change_places BIGINT,
     incomplete_reason VARCHAR,
     change_basis VARCHAR,
+    rank_simul_low BIGINT,
+    rank_simul_high BIGINT,
+    in_top5_set BOOLEAN,
+    in_bottom5_set BOOLEAN,
     PRIMARY KEY (run_id, province_code, measure)
 );
 COMMENT ON TABLE ranks IS 'Ranks (xếp hạng) of the provinces by SIPAS, its parts and the PAR INDEX, nationally and within the region, with the change since last year';
@@ -355,12 +359,16 @@ COMMENT ON COLUMN ranks.rank_regional IS 'Rank within the region (xếp hạng t
 COMMENT ON COLUMN ranks.incomplete_reason IS 'Why the province has no value and no rank (thiếu dữ liệu): what its inputs lack (published with --allow-incomplete); null when complete';
 COMMENT ON COLUMN ranks.se IS 'Standard error of the value ranked (sai số chuẩn), as in sipas_indices and par_totals';
 COMMENT ON COLUMN ranks.df IS 'Degrees of freedom of the value ranked, as in sipas_indices and par_totals';
-COMMENT ON COLUMN ranks.rank_low IS 'Best end of the 90% rank interval (khoảng xếp hạng): 5th percentile of the national rank over simulated draws of every province''s estimate (value + se x t(df), provinces independent; draws and seed in methodology.yaml design)';
-COMMENT ON COLUMN ranks.rank_high IS 'Worst end of the 90% rank interval: 95th percentile of the simulated national rank';
-COMMENT ON COLUMN ranks.rank_regional_low IS 'Best end of the 90% interval of the rank within the region, same simulation';
-COMMENT ON COLUMN ranks.rank_regional_high IS 'Worst end of the 90% interval of the rank within the region, same simulation';
-COMMENT ON COLUMN ranks.p_top5 IS 'Share of simulated draws in which the province ranks in the national top five (xác suất trong 5 tỉnh đứng đầu)';
-COMMENT ON COLUMN ranks.p_bottom5 IS 'Share of simulated draws in which the province ranks in the national bottom five (xác suất trong 5 tỉnh cuối)';
+COMMENT ON COLUMN ranks.rank_low IS 'Best end of the 90% confidence set for the national rank (tập tin cậy của thứ hạng): marginal set of Mogstad, Romano, Shaikh and Wilhelm (2024), from simultaneous intervals of this province''s differences with every other (studentised parametric bootstrap with each province''s df, stepdown): 1 + the provinces surely above it; covers the true rank with probability >= 90% (design.rank_interval)';
+COMMENT ON COLUMN ranks.rank_high IS 'Worst end of the 90% marginal confidence set for the national rank: the provinces ranked minus those surely below it';
+COMMENT ON COLUMN ranks.rank_simul_low IS 'Best end of the 90% simultaneous confidence set for the national ranks (tập tin cậy đồng thời): all provinces'' sets hold their true ranks at once with probability >= 90%; wider than rank_low-rank_high';
+COMMENT ON COLUMN ranks.rank_simul_high IS 'Worst end of the 90% simultaneous confidence set for the national ranks';
+COMMENT ON COLUMN ranks.in_top5_set IS 'In the 90% confidence set for the national top five (có thể thuộc 5 tỉnh đứng đầu): the provinces that cannot be excluded from the top five (simultaneous set starts at rank 5 or better); the set holds every true top-five province with probability >= 90%';
+COMMENT ON COLUMN ranks.in_bottom5_set IS 'In the 90% confidence set for the national bottom five (có thể thuộc 5 tỉnh cuối): the provinces that cannot be excluded from the bottom five; the set holds every true bottom-five province with probability >= 90%';
+COMMENT ON COLUMN ranks.rank_regional_low IS 'Best end of the 90% marginal confidence set for the rank within the region (same method among the region''s provinces)';
+COMMENT ON COLUMN ranks.rank_regional_high IS 'Worst end of the 90% marginal confidence set for the rank within the region';
+COMMENT ON COLUMN ranks.p_top5 IS 'Descriptive simulation, not a probability (mô phỏng, không phải xác suất): share of draws around the estimates (value + se x t(df), provinces independent) in which the province ranks in the top five; it counts the sampling noise twice and is no statement about the true ranking: use in_top5_set';
+COMMENT ON COLUMN ranks.p_bottom5 IS 'Descriptive simulation, not a probability (mô phỏng, không phải xác suất): share of draws around the estimates in which the province ranks in the bottom five; use in_bottom5_set';
 COMMENT ON COLUMN ranks.differs_from_above IS 'Significantly different from the province ranked just above nationally: the 95% interval of the difference (se = sqrt(se1^2 + se2^2), t with Welch-Satterthwaite df) excludes 0; null for the first';
 COMMENT ON COLUMN ranks.change_value IS 'Value minus last year''s value (thay đổi so với năm trước): last year''s own results in this file when present, else its published figure; null without one';
 COMMENT ON COLUMN ranks.change_se IS 'Standard error of the change, sqrt(se^2 + se_last_year^2) (independent samples); null against published figures without se';

@@ -91,6 +91,7 @@ SELECT a.year, a.unit_level, a.unit_code, u.name_vi AS unit_name_vi, u.name_en A
        round(100 * a.appraisal_points / p.appraisal_max, 4) AS appraisal_pct_of_max, a.survey_points,
        round(100 * a.survey_points / p.survey_max, 4) AS survey_pct_of_max, a.par_group, a.provinces,
        k.rank_national, k.rank_low, k.rank_high, k.rank_regional, k.rank_regional_low, k.rank_regional_high,
+       k.rank_simul_low, k.rank_simul_high, k.in_top5_set, k.in_bottom5_set,
        k.p_top5, k.p_bottom5, k.differs_from_above, k.change_value, k.change_se, k.change_ci_low, k.change_ci_high,
        k.change_significant, k.change_places, k.change_basis, a.incomplete_reason, a.run_id
 FROM (SELECT * FROM province UNION ALL SELECT * FROM area) a
@@ -114,7 +115,8 @@ CREATE OR REPLACE VIEW current_ranks AS
 SELECT k.year, k.measure, k.province_code AS unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en,
        u.name_sort AS unit_sort_key, k.region_code,
        k.value, k.se, k.df, k.rank_national, k.rank_low, k.rank_high, k.rank_regional, k.rank_regional_low,
-       k.rank_regional_high, k.p_top5, k.p_bottom5, k.differs_from_above, k.change_value, k.change_se, k.change_ci_low,
+       k.rank_regional_high, k.rank_simul_low, k.rank_simul_high, k.in_top5_set, k.in_bottom5_set, k.p_top5, k.p_bottom5,
+       k.differs_from_above, k.change_value, k.change_se, k.change_ci_low,
        k.change_ci_high, k.change_significant, k.change_places, k.change_basis, k.incomplete_reason, k.run_id
 FROM ranks k
 JOIN current_runs r USING (run_id)

@@ -1,4 +1,4 @@
-"""Ranks (national and within region; ties share a rank: 1, 2, 2, 4), rank intervals by simulation, whether
+"""Ranks (national and within region; ties share a rank: 1, 2, 2, 4), confidence sets for them (`rank_sets`), whether
 a province differs from the one ranked just above it, and the change since last year."""
 
 from __future__ import annotations
@@ -45,14 +45,26 @@ def rank_percentiles(ranks: np.ndarray, tail: float) -> tuple[np.ndarray, np.nda
     return low, high
 
 
+TOP = 5  # "the top five" / "the bottom five"
+
+
 def rank_intervals(m: Methodology, ranked: pl.DataFrame) -> pl.DataFrame:
-    """`ranked` (from `ranks`, with se and df) -> with rank_low, rank_high (the central `rank_interval` share of
-    simulated national ranks, 5th-95th percentile by default), rank_regional_low/high, p_top5, p_bottom5 and
-    differs_from_above (the interval of the difference with the province ranked just above nationally excludes
-    0; null for the first). Draws and seed from the methodology's design block: the same in every run."""
+    """`ranked` (from `ranks`, with se and df) -> with the `rank_interval` (90%) confidence sets for ranks of
+    Mogstad, Romano, Shaikh and Wilhelm (`rank_sets`): rank_low / rank_high the marginal set of each province's
+    national rank, rank_simul_low / rank_simul_high the simultaneous set (all provinces at once),
+    rank_regional_low / high the marginal set of the rank within the region, in_top5_set / in_bottom5_set
+    whether the province belongs to the confidence set for the national top / bottom five; beside them
+    p_top5 and p_bottom5, the share of draws around the estimates (value + se x t(df), provinces independent)
+    in which the province ranks in the top / bottom five: a description of the estimates' spread, not the
+    probability that it is there. differs_from_above: the interval of the difference with the province ranked
+    just above nationally excludes 0 (null for the first). Draws and seed from the methodology's design block:
+    the same in every run (`rank_set_draws` for the sets' critical values, `rank_draws` for the simulation)."""
+    from sipas_pipeline.rank_sets import null_draws, rank_sets
+
     d = m.design
-    tail = (1 - d.rank_interval) / 2
     rng = np.random.default_rng(d.rank_seed)
+    ints = ("rank_low", "rank_high", "rank_simul_low", "rank_simul_high", "rank_regional_low", "rank_regional_high")
+    bools = ("in_top5_set", "in_bottom5_set")
     out = []
     for measure in sorted(ranked["measure"].unique().to_list()):  # a handful of measures, each one matrix
         part = ranked.filter(pl.col("measure") == measure).sort("rank_national", "province_code", nulls_last=True)
@@ -61,19 +73,26 @@ def rank_intervals(m: Methodology, ranked: pl.DataFrame) -> pl.DataFrame:
         cols: dict[str, np.ndarray] = {}
         if sub.height:
             v, se, df = (sub[c].to_numpy().astype(float) for c in ("value", "se", "df"))
-            # every province's estimate drawn as value + se x t(df), independently of the others
+            t_star = null_draws(se ** 2, df, rng, d.rank_set_draws)
+            nat = rank_sets(v, np.diag(se ** 2), t_star, d.rank_interval, TOP)
+            regions = sub["region_code"].to_numpy()
+            reg_low, reg_high = np.zeros(sub.height), np.zeros(sub.height)
+            for region in np.unique(regions):
+                idx = np.flatnonzero(regions == region)
+                r = rank_sets(v[idx], np.diag(se[idx] ** 2), t_star[:, idx][:, :, idx], d.rank_interval, TOP)
+                reg_low[idx], reg_high[idx] = r.marginal_low, r.marginal_high
+            # the descriptive simulation: every province's estimate drawn as value + se x t(df), independently
             x = v[None, :] + se[None, :] * rng.standard_t(df[None, :], size=(d.rank_draws, sub.height))
-            nat = simulated_ranks(x, np.zeros(sub.height, dtype=np.int64))
-            reg = simulated_ranks(x, sub["region_code"].to_numpy())
-            (low, high), (reg_low, reg_high) = rank_percentiles(nat, tail), rank_percentiles(reg, tail)
-            cols = {"rank_low": low, "rank_high": high, "rank_regional_low": reg_low, "rank_regional_high": reg_high,
-                    "p_top5": (nat <= 5).mean(axis=0), "p_bottom5": (nat > sub.height - 5).mean(axis=0)}
-        full = {k: np.full(part.height, np.nan) for k in ("rank_low", "rank_high", "rank_regional_low",
-                                                          "rank_regional_high", "p_top5", "p_bottom5")}
+            sim = simulated_ranks(x, np.zeros(sub.height, dtype=np.int64))
+            cols = {"rank_low": nat.marginal_low, "rank_high": nat.marginal_high, "rank_simul_low": nat.simultaneous_low,
+                    "rank_simul_high": nat.simultaneous_high, "rank_regional_low": reg_low, "rank_regional_high": reg_high,
+                    "in_top5_set": nat.top, "in_bottom5_set": nat.bottom,
+                    "p_top5": (sim <= TOP).mean(axis=0), "p_bottom5": (sim > sub.height - TOP).mean(axis=0)}
+        full = {k: np.full(part.height, np.nan) for k in (*ints, *bools, "p_top5", "p_bottom5")}
         for k, arr in cols.items():
             full[k][ok] = arr
-        part = part.with_columns(*[pl.Series(k, a).fill_nan(None).cast(pl.Int64 if k.startswith("rank") else pl.Float64)
-                                   for k, a in full.items()])
+        kind = {k: pl.Int64 for k in ints} | {k: pl.Boolean for k in bools}
+        part = part.with_columns(*[pl.Series(k, a).fill_nan(None).cast(kind.get(k, pl.Float64)) for k, a in full.items()])
         out.append(part.with_columns(differs_from_above(d.confidence)))
     return pl.concat(out, how="diagonal_relaxed") if out else ranked
 

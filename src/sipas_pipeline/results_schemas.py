@@ -66,9 +66,15 @@ RANKS = pa.DataFrameSchema({
     "rank_high": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
     "rank_regional_low": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
     "rank_regional_high": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "rank_simul_low": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "rank_simul_high": pa.Column(pl.Int64, pa.Check.ge(1), nullable=True),
+    "in_top5_set": pa.Column(pl.Boolean, nullable=True),
+    "in_bottom5_set": pa.Column(pl.Boolean, nullable=True),
     "p_top5": pa.Column(pl.Float64, pa.Check.in_range(0, 1), nullable=True),
     "p_bottom5": pa.Column(pl.Float64, pa.Check.in_range(0, 1), nullable=True),
     "differs_from_above": pa.Column(pl.Boolean, nullable=True),
     "change_basis": pa.Column(pl.Utf8, pa.Check.isin(["results", "published", "reestimated"]), nullable=True),
     "change_significant": pa.Column(pl.Boolean, nullable=True),
-}, name="ranks", unique=["province_code", "measure"])
+}, name="ranks", unique=["province_code", "measure"], checks=[pa.Check(lambda d: d.lazyframe.select(
+    pl.col("rank_low").is_null() | ((pl.col("rank_simul_low") <= pl.col("rank_low")) & (pl.col("rank_low") <= pl.col("rank_high"))
+                                    & (pl.col("rank_high") <= pl.col("rank_simul_high")))), name="marginal_inside_simultaneous")])

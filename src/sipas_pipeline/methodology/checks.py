@@ -282,8 +282,9 @@ def _check_design(m: Methodology) -> Iterable[str]:
     for key, value in (("confidence", d.confidence), ("rank_interval", d.rank_interval)):
         if not 0 < value < 1:
             yield f"{where}.{key}: rule 'probability': {value} is not between 0 and 1"
-    if d.rank_draws < 100:
-        yield f"{where}.rank_draws: rule 'enough draws': {d.rank_draws} < 100"
+    for key, value in (("rank_draws", d.rank_draws), ("rank_set_draws", d.rank_set_draws)):
+        if value < 100:
+            yield f"{where}.{key}: rule 'enough draws': {value} < 100"
     if d.small_sample < 1:
         yield f"{where}.small_sample: rule 'positive': {d.small_sample}"
 

@@ -31,6 +31,7 @@ class Design:
     rank_interval: float = 0.90
     rank_draws: int = 4000
     rank_seed: int = 0
+    rank_set_draws: int = 1000
 
     @classmethod
     def from_meta(cls, block: dict[str, Any]) -> Design:
@@ -38,7 +39,8 @@ class Design:
         return cls(strata=str(block["strata"]), psu=str(block["psu"]), weight=str(block["weight"]),
                    lonely_psu=str(block.get("lonely_psu", "adjust")), small_sample=int(block.get("small_sample", 30)),
                    confidence=float(block.get("confidence", 0.95)), rank_interval=float(block.get("rank_interval", 0.90)),
-                   rank_draws=int(block.get("rank_draws", 4000)), rank_seed=int(block.get("rank_seed", 0)))
+                   rank_draws=int(block.get("rank_draws", 4000)), rank_seed=int(block.get("rank_seed", 0)),
+                   rank_set_draws=int(block.get("rank_set_draws", 1000)))
 
 
 @dataclass(frozen=True)

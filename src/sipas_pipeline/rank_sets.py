@@ -1,0 +1,157 @@
+"""Confidence sets for ranks with guaranteed coverage (Mogstad, Romano, Shaikh and Wilhelm, *Review of Economic
+Studies* 2024, "Inference for ranks with applications to mobility across neighbourhoods and academic achievement
+across countries"; the method of the R package `csranks`, written again here).
+
+Rank 1 is the highest value. The rank of unit j is 1 + #{k : theta_k > theta_j}. A set for it comes from
+simultaneous confidence intervals for the differences theta_a - theta_b: a pair whose interval excludes 0 is
+"surely ordered". The lower end of j's set is 1 + the units surely above j, the upper end K - the units surely
+below j. The intervals are one-sided lower bounds d_ab - q se_ab > 0 tested over a family of ordered pairs (a, b),
+with q the `level` quantile of max over the family of the studentised errors T_ab = (e_a - e_b) / se_ab:
+
+- marginal set of j: the family {(j, k), (k, j) : k != j} (covers j's rank with probability `level`);
+- simultaneous set: every ordered pair (covers every unit's rank at once);
+- "the top tau" set: the units whose simultaneous lower end is <= tau (the projection of the simultaneous set,
+  csranks' `cstaubest`: for all units its one-sided family is every ordered pair, the same as here); "the bottom
+  tau": the units whose simultaneous upper end is >= K - tau + 1. Each contains every true top (bottom) tau unit
+  with probability >= `level`.
+
+Stepdown (Romano and Wolf 2005): pairs found ordered leave the family and q is taken again over the rest, until
+nothing new is rejected; the sets only shrink and keep their coverage.
+
+The critical value comes from a parametric bootstrap of the estimates' errors. csranks draws them from N(0,
+Sigma-hat), right when the variances are known. Here each base unit's variance is itself estimated with few
+degrees of freedom (a province: about three PSUs per stratum, df 1-5), so the draw is studentised: the error
+e = A z with z_b ~ N(0, v_b), and the variance the survey would have estimated in that draw v_b chi2(df_b) / df_b;
+T_ab divides the drawn difference by its drawn standard error. With df = inf this is csranks' Gaussian bootstrap.
+`loadings` A (units x base units) lets a unit be a linear combination of independent base units (a region = the
+mean of its provinces), so the covariance of the units, A diag(v) A', is counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RankSets:
+    """Confidence sets for the ranks of K units (arrays of length K, ranks 1 = highest)."""
+
+    marginal_low: np.ndarray
+    marginal_high: np.ndarray
+    simultaneous_low: np.ndarray
+    simultaneous_high: np.ndarray
+    top: np.ndarray  # bool: in the confidence set for "the top tau"
+    bottom: np.ndarray  # bool: in the confidence set for "the bottom tau"
+
+
+def null_draws(var: np.ndarray, df: np.ndarray, rng: np.random.Generator, draws: int,
+               loadings: np.ndarray | None = None) -> np.ndarray:
+    """Studentised errors of every ordered difference: T[r, a, b] = (e_a - e_b) / se*_ab in draw r (float32,
+    draws x K x K, T[r, a, a] = 0). Base unit b: error z_b ~ N(0, var_b), estimated variance var_b chi2(df_b)/df_b
+    (df_b = inf: the variance is known). `loadings` (K x base units) or None (the units are the base units)."""
+    var = np.asarray(var, dtype=float)
+    df = np.asarray(df, dtype=float)
+    z = rng.standard_normal((draws, var.size)) * np.sqrt(var)
+    finite = np.isfinite(df)
+    w = np.ones((draws, var.size))
+    if finite.any():
+        w[:, finite] = rng.chisquare(df[finite], (draws, int(finite.sum()))) / df[finite]
+    u = (var * w).astype(np.float32)  # the variance estimate of each base unit in each draw
+    if loadings is None:
+        e, pair_var = z.astype(np.float32), u[:, :, None] + u[:, None, :]
+    else:
+        a = np.asarray(loadings, dtype=float)
+        e = (z @ a.T).astype(np.float32)
+        diff2 = ((a[:, None, :] - a[None, :, :]) ** 2).astype(np.float32)  # K x K x base
+        pair_var = np.einsum("jkb,rb->rjk", diff2, u)
+    t = e[:, :, None] - e[:, None, :]
+    np.sqrt(pair_var, out=pair_var)
+    if not pair_var.all():
+        pair_var[pair_var == 0] = np.inf  # a pair without variance has no error: T = 0
+    np.divide(t, pair_var, out=t)
+    return t
+
+
+def observed_t(value: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Studentised estimated differences t[a, b] = (x_a - x_b) / se(x_a - x_b) (+-inf for a difference with no
+    variance, 0 on ties)."""
+    x = np.asarray(value, dtype=float)
+    d = x[:, None] - x[None, :]
+    v = np.diag(cov)
+    se = np.sqrt(np.maximum(v[:, None] + v[None, :] - 2 * cov, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(se > 0, d / se, np.where(d > 0, np.inf, np.where(d < 0, -np.inf, 0.0)))
+    return t
+
+
+def stepdown_rejections(t_hat: np.ndarray, t_star: np.ndarray, family: np.ndarray, level: float,
+                        stepdown: bool = True) -> np.ndarray:
+    """Ordered pairs (a, b) of `family` (K x K bool) found with theta_a > theta_b: t_hat[a, b] > q, q the `level`
+    quantile over draws of the max of t_star over the pairs still in the family (taken again after each round of
+    rejections when `stepdown`)."""
+    active = family.copy()
+    rejected = np.zeros_like(family)
+    while active.any():
+        q = np.quantile(np.where(active[None], t_star, -np.inf).max(axis=(1, 2)), level)
+        new = active & (t_hat > q)
+        rejected |= new
+        active &= ~new
+        if not (stepdown and new.any()):
+            break
+    return rejected
+
+
+def marginal_rejections(t_hat: np.ndarray, t_star: np.ndarray, j: int, level: float,
+                        stepdown: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """`stepdown_rejections` for unit j's family {(j, k), (k, j)}, read from row j of the draws (T[k, j] = -T[j, k]):
+    (units surely below j, units surely above j) as bool arrays."""
+    row = t_star[:, j, :]
+    below = np.zeros(t_hat.shape[0], dtype=bool)
+    above = np.zeros_like(below)
+    out, into = np.ones_like(below), np.ones_like(below)
+    out[j] = into[j] = False
+    while out.any() or into.any():
+        m = np.maximum(np.where(out[None], row, -np.inf).max(axis=1), np.where(into[None], -row, -np.inf).max(axis=1))
+        q = np.quantile(m, level)
+        new_below, new_above = out & (t_hat[j] > q), into & (t_hat[:, j] > q)
+        below |= new_below
+        above |= new_above
+        out &= ~new_below
+        into &= ~new_above
+        if not (stepdown and (new_below.any() or new_above.any())):
+            break
+    return below, above
+
+
+def bounds(rejected: np.ndarray, units: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) rank bounds from the ordered pairs found: 1 + #surely above, K - #surely below."""
+    k = rejected.shape[0]
+    low = 1 + rejected.sum(axis=0)  # column j: units a with theta_a > theta_j
+    high = k - rejected.sum(axis=1)  # row j: units b with theta_j > theta_b
+    return (low, high) if units is None else (low[units], high[units])
+
+
+def rank_sets(value: np.ndarray, cov: np.ndarray, t_star: np.ndarray, level: float, tau: int = 5,
+              stepdown: bool = True) -> RankSets:
+    """Marginal and simultaneous `level` confidence sets for the ranks of the units with estimates `value` and
+    covariance `cov`, and the sets for the top and bottom `tau`, from null draws `t_star` (`null_draws`)."""
+    t_hat = observed_t(value, cov)
+    k = t_hat.shape[0]
+    off = ~np.eye(k, dtype=bool)
+    low, high = np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64)
+    for j in range(k):  # each unit's own family: the pairs with j, in both directions
+        below, above = marginal_rejections(t_hat, t_star, j, level, stepdown)
+        low[j], high[j] = 1 + above.sum(), k - below.sum()
+    s_low, s_high = bounds(stepdown_rejections(t_hat, t_star, off, level, stepdown))
+    tau = min(tau, k)
+    return RankSets(low, high, s_low, s_high, s_low <= tau, s_high >= k - tau + 1)
+
+
+def mean_loadings(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group labels in order, loadings G x units): each group the unweighted mean of its units."""
+    labels, idx = np.unique(groups, return_inverse=True)
+    a = np.zeros((labels.size, idx.size))
+    a[idx, np.arange(idx.size)] = 1.0
+    return labels, a / a.sum(axis=1, keepdims=True)
