@@ -35,15 +35,32 @@ def test_every_estimate_row_has_its_uncertainty(db):
     assert par[0] == par[1] == 63 and par[2] > 0
     ranks = query(db, """SELECT count(*) FILTER (WHERE rank_low <= rank_national AND rank_national <= rank_high),
                                 count(*), count(differs_from_above), min(p_top5), max(p_top5) FROM current_ranks""")[0]
-    # the point estimate's rank is nearly always inside its 90% interval, but not always: at the sample year's
-    # ~17 forms a province, the top estimate can be outranked in most draws by one of 62 noisy others
-    assert ranks[0] >= 0.97 * ranks[1] and ranks[1] == 4 * 63 and ranks[2] == 4 * 62 and ranks[3] == 0.0 and ranks[4] > 0.5
+    # a rank confidence set always holds the estimated rank (fewer provinces are surely above than estimated above)
+    assert ranks[0] == ranks[1] == 4 * 63 and ranks[2] == 4 * 62 and ranks[3] == 0.0 and ranks[4] > 0.5
+    sets = query(db, """SELECT count(*) FILTER (WHERE rank_simul_low <= rank_low AND rank_high <= rank_simul_high),
+                               count(*) FILTER (WHERE in_top5_set), count(*) FILTER (WHERE in_top5_set AND rank_national <= 5)
+                        FROM current_ranks WHERE measure = 'sipas'""")[0]
+    assert sets[0] == 63 and sets[1] >= 5 and sets[2] == 5
+
+
+def test_every_estimate_carries_its_reliability_flag_and_reason(db):
+    """Every value has a flag; reliable exactly when no reason; with df < 8 (every province: two strata of a few
+    communes) never reliable; the views show it."""
+    for view, value in (("current_indicator_values", "value"), ("current_sipas_indices", "value"),
+                        ("current_par_index", "par_index"), ("current_ranks", "value")):
+        province = "unit_level = 'province'" if view != "current_ranks" else "TRUE"
+        row = query(db, f"""SELECT count(*), count(reliability),
+                                   count(*) FILTER (WHERE (reliability = 'reliable') = (reliability_reason IS NOT NULL)),
+                                   count(*) FILTER (WHERE df < 8 AND reliability = 'reliable'), count(*) FILTER (WHERE df < 8)
+                            FROM {view} WHERE {value} IS NOT NULL AND {province}""")[0]
+        assert row[0] > 0 and row[1] == row[0] and row[2] == 0 and row[3] == 0 and row[4] > 0, (view, row)
 
 
 def test_new_columns_are_commented(db):
     rows = query(db, """SELECT table_name, column_name FROM duckdb_columns() WHERE comment IS NULL AND NOT internal
                         AND column_name IN ('se', 'ci_low', 'ci_high', 'df', 'deff', 'n_eff', 'small_sample', 'rank_low',
-                        'rank_high', 'p_top5', 'p_bottom5', 'differs_from_above', 'change_se', 'change_basis')""")
+                        'rank_high', 'p_top5', 'p_bottom5', 'differs_from_above', 'change_se', 'change_basis', 'rank_simul_low',
+                        'rank_simul_high', 'in_top5_set', 'in_bottom5_set', 'reliability', 'reliability_reason')""")
     assert rows == []
 
 

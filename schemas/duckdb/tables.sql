@@ -205,6 +205,8 @@ CREATE TABLE IF NOT EXISTS indicator_values (
     deff DOUBLE,
     n_eff DOUBLE,
     small_sample BOOLEAN,
+    reliability VARCHAR,
+    reliability_reason VARCHAR,
     PRIMARY KEY (run_id, unit_level, unit_code, indicator_id)
 );
 COMMENT ON TABLE indicator_values IS 'Indicator values (giá trị chỉ tiêu) per unit: weighted percentage with its numerator, denominator, respondents and standard error';
@@ -243,6 +245,8 @@ CREATE TABLE IF NOT EXISTS sipas_indices (
     deff DOUBLE,
     n_eff DOUBLE,
     small_sample BOOLEAN,
+    reliability VARCHAR,
+    reliability_reason VARCHAR,
     PRIMARY KEY (run_id, unit_level, unit_code, level, node)
 );
 COMMENT ON TABLE sipas_indices IS 'SIPAS index (Chỉ số hài lòng về sự phục vụ hành chính) at every level of its tree: elements, parts and the index';
@@ -299,6 +303,8 @@ CREATE TABLE IF NOT EXISTS par_totals (
     ci_low DOUBLE,
     ci_high DOUBLE,
     df DOUBLE,
+    reliability VARCHAR,
+    reliability_reason VARCHAR,
     PRIMARY KEY (run_id, province_code)
 );
 COMMENT ON TABLE par_totals IS 'PAR INDEX (Chỉ số cải cách hành chính) per province: total, its appraisal and survey parts, and the group';
@@ -345,6 +351,8 @@ CREATE TABLE IF NOT EXISTS ranks (
     rank_simul_high BIGINT,
     in_top5_set BOOLEAN,
     in_bottom5_set BOOLEAN,
+    reliability VARCHAR,
+    reliability_reason VARCHAR,
     PRIMARY KEY (run_id, province_code, measure)
 );
 COMMENT ON TABLE ranks IS 'Ranks (xếp hạng) of the provinces by SIPAS, its parts and the PAR INDEX, nationally and within the region, with the change since last year';
@@ -377,6 +385,15 @@ COMMENT ON COLUMN ranks.change_ci_high IS 'Upper bound of the 95% interval of th
 COMMENT ON COLUMN ranks.change_significant IS 'The change is significant (có ý nghĩa thống kê): its 95% interval excludes 0; null when last year has no se (change_basis = published)';
 COMMENT ON COLUMN ranks.change_places IS 'Places gained since last year''s rank (positive = moved up)';
 COMMENT ON COLUMN ranks.change_basis IS 'What the change is against: results (last year''s current run in this file, with se), published (published figures without se) or reestimated (last year re-estimated on this year''s units from its silver forms, with se: the units changed)';
+
+COMMENT ON COLUMN indicator_values.reliability IS 'Reliability (độ tin cậy) after the NCHS Data Presentation Standards for Proportions (2017): unreliable (không đáng tin cậy: effective n < 30, 95% interval >= 30 points wide, or wider than 5 points and more than 130% of the value), review (cần xem xét: design df < 8, or a value of 0% / 100%), reliable (đáng tin cậy); null without a value';
+COMMENT ON COLUMN indicator_values.reliability_reason IS 'Why (lý do): every rule of the reliability flag that fired, with the figures, separated by ; (null when reliable)';
+COMMENT ON COLUMN sipas_indices.reliability IS 'Reliability (độ tin cậy), the NCHS standards for proportions adapted to an index: unreliable (không đáng tin cậy: fewer than 30 respondents or a 95% interval >= 30 points wide), review (cần xem xét: design df < 8), reliable (đáng tin cậy); null without a value';
+COMMENT ON COLUMN sipas_indices.reliability_reason IS 'Why (lý do): every rule of the reliability flag that fired, with the figures, separated by ; (null when reliable)';
+COMMENT ON COLUMN par_totals.reliability IS 'Reliability (độ tin cậy), the NCHS standards for proportions adapted to an index: unreliable (không đáng tin cậy: a 95% interval >= 30 points wide), review (cần xem xét: design df < 8), reliable (đáng tin cậy); null without a value';
+COMMENT ON COLUMN par_totals.reliability_reason IS 'Why (lý do): every rule of the reliability flag that fired, with the figures, separated by ; (null when reliable)';
+COMMENT ON COLUMN ranks.reliability IS 'Reliability (độ tin cậy) of the value ranked, as in sipas_indices and par_totals';
+COMMENT ON COLUMN ranks.reliability_reason IS 'Why (lý do): every rule of the reliability flag that fired, with the figures, separated by ; (null when reliable)';
 
 CREATE TABLE IF NOT EXISTS quarantine (
     run_id VARCHAR NOT NULL,

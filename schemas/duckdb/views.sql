@@ -13,7 +13,8 @@ COMMENT ON VIEW current_runs IS 'The current run (lần chạy hiện hành) of 
 CREATE OR REPLACE VIEW current_indicator_values AS
 SELECT v.year, v.unit_level, v.unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.name_sort AS unit_sort_key,
        u.region_code, v.indicator_id, i.type, nullif(i.part, '') AS part, nullif(i.element, '') AS element, i.label_vi, i.label_en,
-       v.value, v.se, v.ci_low, v.ci_high, v.df, v.deff, v.n_eff, v.small_sample, v.numerator, v.denominator, v.n, v.incomplete_reason, v.run_id
+       v.value, v.se, v.ci_low, v.ci_high, v.df, v.deff, v.n_eff, v.small_sample, v.reliability, v.reliability_reason,
+       v.numerator, v.denominator, v.n, v.incomplete_reason, v.run_id
 FROM indicator_values v
 JOIN current_runs r USING (run_id)
 LEFT JOIN units u ON u.year = v.year AND u.unit_level = v.unit_level AND u.unit_code = v.unit_code
@@ -23,7 +24,7 @@ COMMENT ON VIEW current_indicator_values IS 'Indicator values (giá trị chỉ 
 CREATE OR REPLACE VIEW current_sipas_indices AS
 SELECT s.year, s.unit_level, s.unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.name_sort AS unit_sort_key,
        u.region_code, s.level, s.node, t.parent, t.label_vi, t.label_en, s.value, s.se, s.ci_low, s.ci_high, s.df, s.deff, s.n_eff,
-       s.small_sample, s.n, s.incomplete_reason, s.run_id
+       s.small_sample, s.reliability, s.reliability_reason, s.n, s.incomplete_reason, s.run_id
 FROM sipas_indices s
 JOIN current_runs r USING (run_id)
 LEFT JOIN units u ON u.year = s.year AND u.unit_level = s.unit_level AND u.unit_code = s.unit_code
@@ -68,7 +69,7 @@ WITH parts AS (
 ), province AS (
     SELECT t.year, 'province' AS unit_level, t.province_code AS unit_code, u.region_code, t.par_index, t.se, t.ci_low,
            t.ci_high, t.df, t.appraisal_points, t.survey_points, t."group" AS par_group, 1::BIGINT AS provinces,
-           t.incomplete_reason, t.run_id
+           t.reliability, t.reliability_reason, t.incomplete_reason, t.run_id
     FROM par_totals t
     JOIN current_runs r USING (run_id)
     LEFT JOIN units u ON u.year = t.year AND u.unit_level = 'province' AND u.unit_code = t.province_code
@@ -76,18 +77,19 @@ WITH parts AS (
     SELECT year, 'region' AS unit_level, region_code AS unit_code, region_code, avg(par_index) AS par_index,
            NULL::DOUBLE AS se, NULL::DOUBLE AS ci_low, NULL::DOUBLE AS ci_high, NULL::BIGINT AS df,
            avg(appraisal_points) AS appraisal_points, avg(survey_points) AS survey_points, NULL AS par_group,
-           count(par_index) AS provinces,
+           count(par_index) AS provinces, NULL::VARCHAR AS reliability, NULL::VARCHAR AS reliability_reason,
            nullif(string_agg(unit_code, ', ' ORDER BY unit_code) FILTER (par_index IS NULL), '') AS incomplete_reason,
            any_value(run_id) AS run_id
     FROM province GROUP BY year, region_code
     UNION ALL
     SELECT year, 'nation', 'VN', NULL, avg(par_index), NULL, NULL, NULL, NULL, avg(appraisal_points), avg(survey_points),
-           NULL, count(par_index), nullif(string_agg(unit_code, ', ' ORDER BY unit_code) FILTER (par_index IS NULL), ''),
+           NULL, count(par_index), NULL, NULL, nullif(string_agg(unit_code, ', ' ORDER BY unit_code) FILTER (par_index IS NULL), ''),
            any_value(run_id)
     FROM province GROUP BY year
 )
 SELECT a.year, a.unit_level, a.unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en,
-       u.name_sort AS unit_sort_key, a.region_code, a.par_index, a.se, a.ci_low, a.ci_high, a.df, a.appraisal_points,
+       u.name_sort AS unit_sort_key, a.region_code, a.par_index, a.se, a.ci_low, a.ci_high, a.df, a.reliability,
+       a.reliability_reason, a.appraisal_points,
        round(100 * a.appraisal_points / p.appraisal_max, 4) AS appraisal_pct_of_max, a.survey_points,
        round(100 * a.survey_points / p.survey_max, 4) AS survey_pct_of_max, a.par_group, a.provinces,
        k.rank_national, k.rank_low, k.rank_high, k.rank_regional, k.rank_regional_low, k.rank_regional_high,
@@ -117,7 +119,8 @@ SELECT k.year, k.measure, k.province_code AS unit_code, u.name_vi AS unit_name_v
        k.value, k.se, k.df, k.rank_national, k.rank_low, k.rank_high, k.rank_regional, k.rank_regional_low,
        k.rank_regional_high, k.rank_simul_low, k.rank_simul_high, k.in_top5_set, k.in_bottom5_set, k.p_top5, k.p_bottom5,
        k.differs_from_above, k.change_value, k.change_se, k.change_ci_low,
-       k.change_ci_high, k.change_significant, k.change_places, k.change_basis, k.incomplete_reason, k.run_id
+       k.change_ci_high, k.change_significant, k.change_places, k.change_basis, k.reliability, k.reliability_reason,
+       k.incomplete_reason, k.run_id
 FROM ranks k
 JOIN current_runs r USING (run_id)
 LEFT JOIN units u ON u.year = k.year AND u.unit_level = 'province' AND u.unit_code = k.province_code;

@@ -6,6 +6,11 @@ import pandera.polars as pa
 import polars as pl
 
 _PCT = [pa.Check.in_range(0, 100)]
+# every estimate's reliability flag after the NCHS standards (reliability.py) and why
+_RELIABILITY = {
+    "reliability": pa.Column(pl.Utf8, pa.Check.isin(["reliable", "review", "unreliable"]), nullable=True),
+    "reliability_reason": pa.Column(pl.Utf8, nullable=True),
+}
 # every estimate's uncertainty (variance.py): percent scale like the value; intervals inside [0, 100]
 _UNCERTAINTY = {
     "se": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
@@ -15,7 +20,7 @@ _UNCERTAINTY = {
     "deff": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
     "n_eff": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
     "small_sample": pa.Column(pl.Boolean, nullable=True),
-}
+} | _RELIABILITY
 _INSIDE = [pa.Check(lambda d: d.lazyframe.select(
     (pl.col("ci_low") <= pl.col("value") + 1e-9) & (pl.col("value") <= pl.col("ci_high") + 1e-9)
     | pl.col("ci_low").is_null()), name="interval_holds_value")]
@@ -54,7 +59,7 @@ PAR_TOTALS = pa.DataFrameSchema({
     "ci_low": pa.Column(pl.Float64, _PCT, nullable=True),
     "ci_high": pa.Column(pl.Float64, _PCT, nullable=True),
     "df": pa.Column(pl.Float64, pa.Check.ge(1), nullable=True),
-}, name="par_totals")
+} | _RELIABILITY, name="par_totals")
 
 RANKS = pa.DataFrameSchema({
     "province_code": pa.Column(pl.Utf8),
@@ -75,6 +80,6 @@ RANKS = pa.DataFrameSchema({
     "differs_from_above": pa.Column(pl.Boolean, nullable=True),
     "change_basis": pa.Column(pl.Utf8, pa.Check.isin(["results", "published", "reestimated"]), nullable=True),
     "change_significant": pa.Column(pl.Boolean, nullable=True),
-}, name="ranks", unique=["province_code", "measure"], checks=[pa.Check(lambda d: d.lazyframe.select(
+} | _RELIABILITY, name="ranks", unique=["province_code", "measure"], checks=[pa.Check(lambda d: d.lazyframe.select(
     pl.col("rank_low").is_null() | ((pl.col("rank_simul_low") <= pl.col("rank_low")) & (pl.col("rank_low") <= pl.col("rank_high"))
                                     & (pl.col("rank_high") <= pl.col("rank_simul_high")))), name="marginal_inside_simultaneous")])
