@@ -1,7 +1,7 @@
 """Prefect deployments of the SIPAS / PAR INDEX pipeline.
 
-The flow itself lives in the package (`sipas_pipeline.orchestration.annual_run`) so that the
-`sipas` command and these deployments run the same definition.
+The flow itself lives in the package (`sipas_pipeline.orchestration.flow.annual_run`) so that the
+`sipas` command and these deployments run the same definition (`orchestration.deployments`).
 
     prefect server start                           # in one terminal (UI on http://127.0.0.1:4200)
     export PREFECT_API_URL=http://127.0.0.1:4200/api

@@ -61,15 +61,16 @@ def test_cached_stage_runs_once_per_key(tmp_path):
 
         def __call__(self, value):
             calls.append(value)
-            return {"value": value}, 1.5
+            return Validated(sources={"citizen": {"read": value}}, batches=[], top_reasons={}), 1.5
 
     f = StageFolder(tmp_path)
     f.silver_dir.mkdir()
-    first = cached_stage(f, "validate", "k", Stage(), 1)
-    again = cached_stage(f, "validate", "k", Stage(), 2)
-    other = cached_stage(f, "validate", "k2", Stage(), 3)
+    first = cached_stage(f, "validate", "k", Validated, Stage(), 1)
+    again = cached_stage(f, "validate", "k", Validated, Stage(), 2)
+    other = cached_stage(f, "validate", "k2", Validated, Stage(), 3)
     assert calls == [1, 3]
-    assert first[0] == again[0] == {"value": 1} and other[0] == {"value": 3}
+    assert isinstance(again[0], Validated)  # the manifest read back as the stage's typed report
+    assert first[0].sources == again[0].sources == {"citizen": {"read": 1}} and other[0].sources == {"citizen": {"read": 3}}
     assert (first[1].seconds, first[1].cached) == (1.5, False) and (again[1].seconds, again[1].cached) == (0.0, True)
 
 

@@ -140,7 +140,10 @@ def test_deployments_schedule_and_parameters():
     (sched,) = annual.schedules
     assert sched.schedule.cron == "0 2 1 3 *" and sched.schedule.timezone == "Asia/Ho_Chi_Minh"
     assert manual.schedules == [] and manual.parameters["year"] == 2025 and manual.parameters["db"] == "d.duckdb"
-    assert annual.entrypoint == manual.entrypoint == "sipas_pipeline.orchestration.annual_run"
+    assert annual.entrypoint == manual.entrypoint == "sipas_pipeline.orchestration.flow.annual_run"
+    from prefect.utilities.importtools import import_object
+
+    assert import_object(annual.entrypoint) is import_object("sipas_pipeline.orchestration.annual_run") is annual_run_in_package()
     assert flows_file.annual_run is annual_run_in_package()
 
 

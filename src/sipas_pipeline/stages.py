@@ -27,7 +27,9 @@ from sipas_pipeline.validate import read_bronze, reason_counts, validate_source
 __all__ = [
     "SOURCES",
     "Computed",
+    "Corrected",
     "Ingested",
+    "Published",
     "Report",
     "StageFolder",
     "Validated",
@@ -88,6 +90,24 @@ class Validated(Report):
     sources: dict[str, dict[str, int]]
     batches: list[dict[str, Any]]
     top_reasons: dict[str, dict[str, int]]
+
+
+@dataclass
+class Corrected(Validated):
+    """Corrections: the accounting after the row corrections (as validate's) and the audit of each correction."""
+
+    applied: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Published(Report):
+    """Publish: the DuckDB file, rows written per table, seconds, the results hash, notes for the log."""
+
+    db: str
+    rows: dict[str, int]
+    seconds: float
+    results_hash: str
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

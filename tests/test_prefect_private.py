@@ -1,0 +1,114 @@
+"""Prefect's private names stay in one module: `orchestration/server.py` (the embedded server's lifecycle). Every
+other Python file of the project is read for an import of a private Prefect module (`prefect._x`,
+`prefect.a._b`) and for a `_private` attribute of a Prefect object; the one private use is checked against the
+installed Prefect, so an upgrade that moves it fails here rather than in a killed run."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LIFECYCLE = ROOT / "src" / "sipas_pipeline" / "orchestration" / "server.py"
+
+
+def private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def prefect_module(module: str | None) -> bool:
+    return module is not None and (module == "prefect" or module.startswith("prefect."))
+
+
+def root_name(node: ast.AST) -> str | None:
+    """The name an expression starts from: `a` in `a.b(c).d[0]`."""
+    while isinstance(node, ast.Attribute | ast.Call | ast.Subscript):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def private_prefect_uses(source: str) -> list[str]:
+    """Private Prefect names in a module's source: imports of private modules or names, and private attributes
+    (`x._y`, `getattr(x, "_y")`) of names bound to Prefect: imported from it, or assigned from such a name."""
+    tree = ast.parse(source)
+    bound: set[str] = set()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if prefect_module(alias.name):
+                    bound.add((alias.asname or alias.name).split(".")[0])
+                    if any(private(part) for part in alias.name.split(".")):
+                        found.append(f"line {node.lineno}: import {alias.name}")
+        elif isinstance(node, ast.ImportFrom) and prefect_module(node.module):
+            if any(private(part) for part in node.module.split(".")):
+                found.append(f"line {node.lineno}: from {node.module} import ...")
+            for alias in node.names:
+                bound.add(alias.asname or alias.name)
+                if private(alias.name):
+                    found.append(f"line {node.lineno}: from {node.module} import {alias.name}")
+    changed = True
+    while changed:  # names assigned from Prefect names are Prefect objects too (`server = SubprocessASGIServer()`)
+        changed = False
+        for node in ast.walk(tree):
+            targets = (node.targets if isinstance(node, ast.Assign) else [node.optional_vars]
+                       if isinstance(node, ast.withitem) and node.optional_vars is not None else [])
+            value = node.value if isinstance(node, ast.Assign) else getattr(node, "context_expr", None)
+            if value is not None and root_name(value) in bound:
+                for t in targets:
+                    if isinstance(t, ast.Name) and t.id not in bound:
+                        bound.add(t.id)
+                        changed = True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and private(node.attr) and root_name(node.value) in bound:
+            found.append(f"line {node.lineno}: .{node.attr}")
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr")
+                and len(node.args) >= 2 and root_name(node.args[0]) in bound):
+            attr = node.args[1]
+            if not (isinstance(attr, ast.Constant) and isinstance(attr.value, str) and not private(attr.value)):
+                found.append(f"line {node.lineno}: {node.func.id}(…, {ast.unparse(attr)})")
+    return sorted(set(found))
+
+
+def project_files() -> list[Path]:
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split()
+    return [ROOT / p for p in listed if (ROOT / p).is_file()]
+
+
+def test_the_check_finds_private_prefect_names():
+    """The check itself tells a private use from a public one."""
+    assert private_prefect_uses("from prefect._internal import x") == ["line 1: from prefect._internal import ..."]
+    assert private_prefect_uses("import prefect._version") == ["line 1: import prefect._version"]
+    assert private_prefect_uses("from prefect.utilities import _helper") == ["line 1: from prefect.utilities import _helper"]
+    code = "from prefect.server.api.server import S\ns = S()\nproc = s._run()\ns.start()\n"
+    assert private_prefect_uses(code) == ["line 3: ._run"]
+    assert private_prefect_uses("import prefect\nprefect.context._ctx\n") == ["line 2: ._ctx"]
+    assert private_prefect_uses("from prefect import flow\nsetattr(flow, '_x', 1)\n") == ["line 2: setattr(…, '_x')"]
+    assert private_prefect_uses("from prefect import flow\nflow.fn.__name__\nimport os\nos._exit\n") == []  # dunder, not Prefect
+
+
+def test_no_private_prefect_name_outside_the_lifecycle_module():
+    files = project_files()
+    assert LIFECYCLE in files and len(files) > 50
+    found = {str(p.relative_to(ROOT)): uses for p in files if p != LIFECYCLE
+             for uses in [private_prefect_uses(p.read_text(encoding="utf-8"))] if uses}
+    assert found == {}
+    assert private_prefect_uses(LIFECYCLE.read_text(encoding="utf-8"))  # the check does see the one it allows
+
+
+def test_the_private_use_holds_for_the_installed_prefect():
+    """`server.PRIVATE_USE`: the method exists, takes only self, returns the server's Popen, and is what
+    `SubprocessASGIServer.start` calls (so wrapping it learns the PID the moment the process exists)."""
+    import importlib
+
+    from sipas_pipeline.orchestration.server import PRIVATE_USE
+
+    module, cls_name, method = PRIVATE_USE
+    cls = getattr(importlib.import_module(module), cls_name)
+    fn = inspect.getattr_static(cls, method)
+    assert callable(fn) and list(inspect.signature(fn).parameters) == ["self"]
+    assert "Popen" in str(inspect.signature(fn).return_annotation)
+    assert f"self.{method}()" in inspect.getsource(cls.start)
