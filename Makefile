@@ -18,6 +18,7 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)  # the report test opens the HTML
 	$(BIN)/ruff check .
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet  # the documentation site, offline (docs/, mkdocs.yml)
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
@@ -26,5 +27,5 @@ bench: $(BIN)/.installed
 # What the tool made and can make again: the environment, Prefect's home, caches, the demo year and the stages'
 # Parquet. Real exports (data/<year>/raw) and the published results (data/sipas.duckdb) are never deleted.
 clean:
-	rm -rf $(VENV) .prefect .pytest_cache .ruff_cache data/demo data/*/work
+	rm -rf $(VENV) .prefect .pytest_cache .ruff_cache site data/demo data/*/work
 	@echo "kept: data/<year>/raw (your exports) and data/sipas.duckdb (published runs), if present"

@@ -169,12 +169,11 @@ def test_survey_year_defaults_to_last_year_in_vietnam():
     assert survey_year(None) == survey_year(None, datetime.now(UTC))  # without `now`, the clock's
 
 
-def test_readme_example_queries_run(flow_run):
-    """The SQL examples in the README run on a published file and return rows."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    block = readme.split("```sql", 1)[1].split("```", 1)[0]
-    statements = [s for s in block.split(";")
-                  if any(line.strip() and not line.strip().startswith("--") for line in s.splitlines())]
+def test_docs_example_queries_run(flow_run):
+    """The SQL examples of the analysts' page (docs/analysts.md, Examples) run on a published file and return rows."""
+    from docs_pages import sql_statements
+
+    statements = sql_statements("analysts", "Examples")
     assert len(statements) >= 4
     for sql in statements:
         rows = query(Path(flow_run["db"]), sql)
