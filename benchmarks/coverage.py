@@ -1,16 +1,26 @@
-"""Coverage of the pipeline's intervals on simulated years whose truth is known (issue #11).
+"""Coverage of the pipeline's intervals and rank confidence sets on simulated years whose truth is known (issues
+#11, #22).
 
 Each simulated year is made in memory (`synth.simulate_citizens`: commune and village effects, a
 respondent halo, a fresh PPS sample of communes from the frame, all 63 provinces at their full
 per-province sample size) and estimated with the pipeline's own functions (`estimate_indicators`,
 `sipas_tree`, `add_uncertainty`, `ranks`, `rank_intervals`). It prints how often the 95% intervals
 hold the true (finite-population) value, for indicators (overall and by n band) and the province
-SIPAS, and how often the 90% rank interval holds the true rank; beside them the same with the
-version-1 formula (Kish effective n per indicator, sqrt(p(1-p)/n_eff), combined up the tree as if
-independent, value +- 1.96 se), computed here for contrast since the pipeline no longer has it.
-Targets: 93.5-96.5% for indicators and SIPAS, >= 92% in the n < 30 band, >= 88% for rank intervals.
+SIPAS; beside them the same with the version-1 formula (Kish effective n per indicator, sqrt(p(1-p)/n_eff),
+combined up the tree as if independent, value +- 1.96 se), computed here for contrast since the pipeline no
+longer has it. Targets: 93.5-96.5% for indicators and SIPAS, >= 92% in the n < 30 band.
 
-usage: python benchmarks/coverage.py [--years 200] [--effects 1] [--seed 1000]
+Ranks (issue #22): how often the 90% confidence sets for the SIPAS ranks (`rank_sets`, through
+`ranking.rank_intervals`) hold the true rank, by the province's true position (true top five, middle, bottom
+five): the marginal set >= 90% at every position; the simultaneous set holding all 63 ranks at once, and the
+sets for the top and bottom five holding all five true ones, >= 90% of the years. For contrast, the old
+percentile interval of draws around the estimates (not published any more).
+
+Each setting is `effects:shared`: the effects' scale (1 = the realistic defaults: commune ICC 0.03, village 0.02,
+inter-item correlation 0.25) and the share of the commune and village effects common to all items of a place
+(`DesignParams.shared`: the larger, the more a province's SIPAS moves with its few communes).
+
+usage: python benchmarks/coverage.py [--years 200] [--settings 1:0.5 ...] [--seed 1000] [--ranks-only]
 """
 
 from __future__ import annotations
@@ -34,7 +44,8 @@ from sipas_pipeline.synth import DesignParams, simulate_citizens
 from sipas_pipeline.variance import add_uncertainty
 
 BANDS = [("n < 30", 0, 30), ("n 30-99", 30, 100), ("n 100+", 100, 10**9)]
-TARGETS = {"indicators": (93.5, 96.5), "n < 30": (92.0, 100.0), "SIPAS": (93.5, 96.5), "rank": (88.0, 100.0)}
+TARGETS = {"indicators": (93.5, 96.5), "n < 30": (92.0, 100.0), "SIPAS": (93.5, 96.5)}
+TOP = 5
 Z95 = 1.959963984540054
 
 
@@ -74,12 +85,13 @@ def one_year(m: Methodology, seed: int, design: DesignParams) -> dict[str, pl.Da
         pl.col("value").rank("ordinal", descending=True).cast(pl.Int64).alias("true_rank"))
     sipas = tree.join(truth, on="province_code").join(kish_tree, on="province_code").sort("province_code")
     ranked = rank_intervals(m, ranks(m, sipas.select("province_code", pl.lit("sipas").alias("measure"), "value", "se", "df")))
-    sipas = sipas.join(ranked.select("province_code", "rank_low", "rank_high"), on="province_code")
-    # version 1's rank interval: the same simulation with the Kish se and a normal distribution
-    v, se = sipas["value"].to_numpy(), sipas["se_kish"].to_numpy()
-    draws = v[None, :] + se[None, :] * np.random.default_rng(seed).standard_normal((m.design.rank_draws, v.size))
+    sipas = sipas.join(ranked.select("province_code", "rank_low", "rank_high", "rank_simul_low", "rank_simul_high",
+                                     "in_top5_set", "in_bottom5_set"), on="province_code")
+    # the old percentile interval: draws around the estimates (value + se x t(df)), 5th-95th percentile of the rank
+    v, se, df = (sipas[c].to_numpy() for c in ("value", "se", "df"))
+    draws = v[None, :] + se[None, :] * np.random.default_rng(seed).standard_t(df[None, :], (m.design.rank_draws, v.size))
     low, high = rank_percentiles(simulated_ranks(draws, np.zeros(v.size, dtype=np.int64)), (1 - m.design.rank_interval) / 2)
-    sipas = sipas.with_columns(pl.Series("rank_low_kish", low), pl.Series("rank_high_kish", high))
+    sipas = sipas.with_columns(pl.Series("rank_low_old", low), pl.Series("rank_high_old", high))
     return {"indicators": ind.with_columns(pl.lit(seed).alias("year")), "sipas": sipas.with_columns(pl.lit(seed).alias("year"))}
 
 
@@ -96,45 +108,102 @@ def summarise(ind: pl.DataFrame, sipas: pl.DataFrame) -> list[tuple[str, int, fl
     out = [(label, f.height, 100 * f["ok"].mean(), 100 * f["ok_kish"].mean()) for label, f in rows if f.height]
     s = sipas.with_columns(covered("ci_low", "ci_high").alias("ok"),
                            ((pl.col("truth") - pl.col("value")).abs() <= Z95 * pl.col("se_kish")).cast(pl.Float64)
-                           .alias("ok_kish"),
-                           covered("rank_low", "rank_high", "true_rank").alias("rank_ok"),
-                           covered("rank_low_kish", "rank_high_kish", "true_rank").alias("rank_ok_kish"))
+                           .alias("ok_kish"))
     out.append(("SIPAS", s.height, 100 * s["ok"].mean(), 100 * s["ok_kish"].mean()))
-    out.append(("rank", s.height, 100 * s["rank_ok"].mean(), 100 * s["rank_ok_kish"].mean()))
     return out
+
+
+def rank_coverage(sipas: pl.DataFrame) -> dict[str, float]:
+    """Coverage (%) of the rank sets by true position, joint coverage per year, widths."""
+    k = sipas.group_by("year").len()["len"].max()
+    s = sipas.with_columns(
+        pl.when(pl.col("true_rank") <= TOP).then(pl.lit("top")).when(pl.col("true_rank") > k - TOP).then(pl.lit("bottom"))
+        .otherwise(pl.lit("middle")).alias("position"),
+        covered("rank_low", "rank_high", "true_rank").alias("marginal"),
+        covered("rank_simul_low", "rank_simul_high", "true_rank").alias("simul"),
+        covered("rank_low_old", "rank_high_old", "true_rank").alias("old"))
+    out = {}
+    for what in ("marginal", "old"):
+        for pos in ("top", "middle", "bottom"):
+            out[f"{what} {pos}"] = 100 * s.filter(pl.col("position") == pos)[what].mean()
+        out[f"{what} all"] = 100 * s[what].mean()
+    years = s.group_by("year").agg(
+        pl.col("simul").min().alias("simul"),
+        pl.col("in_top5_set").filter(pl.col("true_rank") <= TOP).all().alias("top"),
+        pl.col("in_bottom5_set").filter(pl.col("true_rank") > k - TOP).all().alias("bottom"),
+        pl.col("in_top5_set").sum().alias("top_size"), pl.col("in_bottom5_set").sum().alias("bottom_size"))
+    out |= {"simul joint": 100 * years["simul"].mean(), "top joint": 100 * years["top"].cast(pl.Float64).mean(),
+            "bottom joint": 100 * years["bottom"].cast(pl.Float64).mean(),
+            "width marginal": float((s["rank_high"] - s["rank_low"] + 1).median()),
+            "width simul": float((s["rank_simul_high"] - s["rank_simul_low"] + 1).median()),
+            "width old": float((s["rank_high_old"] - s["rank_low_old"] + 1).median()),
+            "top size": float(years["top_size"].median()), "bottom size": float(years["bottom_size"].median())}
+    return out
+
+
+def print_ranks(r: dict[str, float]) -> None:
+    """The rank block of one setting."""
+    def verdict(*values: float) -> str:
+        return "  ok" if min(values) >= 90 else "  MISSED"
+    print(f"  {'coverage of the SIPAS rank (90%) by true position':<52}{'top 5':>7}{'middle':>8}{'bottom 5':>9}{'all':>7}"
+          "  target")
+    m = [r[f"marginal {p}"] for p in ("top", "middle", "bottom", "all")]
+    print(f"  {'90% marginal rank set (rank_low-rank_high)':<52}" + "".join(f"{x:>{w}.1f}%" for x, w in
+                                                                       zip(m, (6, 7, 8, 6), strict=True))
+          + "  >= 90% at every position" + verdict(*m[:3]))
+    o = [r[f"old {p}"] for p in ("top", "middle", "bottom", "all")]
+    print(f"  {'old percentile interval (draws around estimates)':<52}" + "".join(f"{x:>{w}.1f}%" for x, w in
+                                                                            zip(o, (6, 7, 8, 6), strict=True))
+          + "  (contrast: no longer published)")
+    print(f"  simultaneous set holds all ranks at once: {r['simul joint']:.1f}% of years  (>= 90%){verdict(r['simul joint'])}")
+    print(f"  top-five set holds all five true top: {r['top joint']:.1f}%; bottom-five set all five true bottom: "
+          f"{r['bottom joint']:.1f}%  (>= 90%){verdict(r['top joint'], r['bottom joint'])}")
+    print(f"  median width (places): marginal {r['width marginal']:g}, simultaneous {r['width simul']:g}, old "
+          f"{r['width old']:g}; median size of the top-five set {r['top size']:g}, bottom-five {r['bottom size']:g}")
+
+
+def setting(text: str) -> tuple[float, float]:
+    """`effects:shared` -> (effects scale, shared share)."""
+    effects, _, shared = text.partition(":")
+    return float(effects), float(shared or 0.5)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--years", type=int, default=200)
-    ap.add_argument("--effects", type=float, default=1.0, help="scale of the effects: 1 = realistic defaults, 0 = none")
+    ap.add_argument("--settings", nargs="+", type=setting, default=[(1.0, 0.5)],
+                    help="effects:shared pairs, e.g. 1:0.25 1:1 2:1 (effects 1 = realistic defaults)")
     ap.add_argument("--seed", type=int, default=1000, help="first simulated year's seed (then +1 each)")
+    ap.add_argument("--ranks-only", action="store_true", help="print only the rank blocks")
     args = ap.parse_args()
     m = load_methodology(2024)
-    design = DesignParams().scaled(args.effects)
-    t0 = time.perf_counter()
-    years = [one_year(m, args.seed + k, design) for k in range(args.years)]
-    seconds = time.perf_counter() - t0
-    ind = pl.concat([y["indicators"] for y in years])
-    sipas = pl.concat([y["sipas"] for y in years])
-    per_year = ind.group_by("year").agg(pl.col("n").sum())["n"].mean()
-    print(f"{args.years} simulated years x 63 provinces (all 103 indicators, fresh PPS sample each year), "
-          f"effects x{args.effects:g}: commune ICC {design.commune_icc:g}, village ICC {design.village_icc:g}, "
-          f"inter-item correlation {design.item_correlation:g} (latent scale)")
-    print(f"  {per_year / 63 / 103:.0f} answers per province and indicator on average; "
-          f"{seconds:.0f} s ({seconds / args.years:.2f} s a year), peak RSS {peak_rss_mb():.0f} MB")
-    print(f"  {'coverage of':<40}{'cells':>8}  {'design-based':>12}  {'v1 Kish':>8}  target")
-    for label, cells, ours, old in summarise(ind, sipas):
-        lo, hi = TARGETS.get(label, (None, None))
-        what = f"90% rank interval{label[4:]}" if label.startswith("rank") else f"95% interval, {label}"
-        target = "" if lo is None else (f">= {lo:g}%" if hi >= 100 else f"{lo:g}-{hi:g}%")
-        verdict = "" if lo is None else ("  ok" if lo <= ours <= hi else "  MISSED")
-        kish_col = "" if np.isnan(old) else f"{old:.1f}%"
-        print(f"  {what:<40}{cells:>8}  {ours:>11.1f}%  {kish_col:>8}  {target}{verdict}")
-    se_ratio = sipas.select((pl.col("se") / pl.col("se_kish")).median()).item()
-    print(f"  SIPAS: median design-based se / Kish se = {se_ratio:.2f}; its df (Satterthwaite, at most PSUs - strata) "
-          f"median {sipas['df'].median():.2f}; median 90% rank interval width "
-          f"{(sipas['rank_high'] - sipas['rank_low']).median():g} places")
+    for effects, shared in args.settings:
+        base = DesignParams().scaled(effects)
+        design = DesignParams(base.commune_icc, base.village_icc, shared, base.item_correlation, base.urban_shift,
+                              base.villages_per_commune)
+        t0 = time.perf_counter()
+        years = [one_year(m, args.seed + k, design) for k in range(args.years)]
+        seconds = time.perf_counter() - t0
+        ind = pl.concat([y["indicators"] for y in years])
+        sipas = pl.concat([y["sipas"] for y in years])
+        per_year = ind.group_by("year").agg(pl.col("n").sum())["n"].mean()
+        print(f"{args.years} simulated years x 63 provinces (all 103 indicators, fresh PPS sample each year), "
+              f"effects x{effects:g}: commune ICC {design.commune_icc:g}, village ICC {design.village_icc:g}, "
+              f"shared {design.shared:g}, inter-item correlation {design.item_correlation:g} (latent scale)")
+        print(f"  {per_year / 63 / 103:.0f} answers per province and indicator on average; "
+              f"{seconds:.0f} s ({seconds / args.years:.2f} s a year), peak RSS {peak_rss_mb():.0f} MB")
+        if not args.ranks_only:
+            print(f"  {'coverage of':<40}{'cells':>8}  {'design-based':>12}  {'v1 Kish':>8}  target")
+            for label, cells, ours, old in summarise(ind, sipas):
+                lo, hi = TARGETS.get(label, (None, None))
+                target = "" if lo is None else (f">= {lo:g}%" if hi >= 100 else f"{lo:g}-{hi:g}%")
+                verdict = "" if lo is None else ("  ok" if lo <= ours <= hi else "  MISSED")
+                kish_col = "" if np.isnan(old) else f"{old:.1f}%"
+                print(f"  {'95% interval, ' + label:<40}{cells:>8}  {ours:>11.1f}%  {kish_col:>8}  {target}{verdict}")
+            se_ratio = sipas.select((pl.col("se") / pl.col("se_kish")).median()).item()
+            print(f"  SIPAS: median design-based se / Kish se = {se_ratio:.2f}; its df (Satterthwaite, at most PSUs - "
+                  f"strata) median {sipas['df'].median():.2f}")
+        print_ranks(rank_coverage(sipas))
 
 
 if __name__ == "__main__":

@@ -204,8 +204,9 @@ def test_par_survey_points_and_total_uncertainty(methodology, est):
     Citizens: only policy (= ECO above) has a value: 8.4.2 = 2 x 66.111/100 = 1.32222, se 2/100 x 16.8197 = 0.336394;
     their var 0.02^2 x 1e4 x 4583/162000 = 0.113160 (df 3.87492, the tree's Satterthwaite df).
     PAR = 34 (appraisal, half of 68) + 24 x 3/4 + 1.32222
-    = 53.32222; var 12.113160 (se 3.480397); Welch df = 12.11316^2 / (12^2/2 + 0.11316^2/3.87492) = 2.04 -> 2;
-    interval 53.32222 -+ 4.302653 x 3.480397 = [38.3474, 68.2970]."""
+    = 53.32222; var 12.113160 (se 3.480397); Welch df = 12.11316^2 / (12^2/2 + 0.11316^2/3.87492) = 146.72865 /
+    72.00330 = 2.03780, kept fractional (as the SIPAS's); t_0.975(2.0378) = 4.22706 (scipy.stats.t.ppf);
+    interval 53.32222 -+ 4.22706 x 3.480397 = [38.6104, 68.0341] (flooring the df to 2 would give t 4.302653)."""
     from sipas_pipeline.par_index import par_points, par_totals
 
     m = methodology
@@ -224,8 +225,8 @@ def test_par_survey_points_and_total_uncertainty(methodology, est):
     _, totals = par_totals(m, pts, survey)
     t = _row(totals, province_code="01")
     assert t["par_index"] == pytest.approx(53.32222, abs=1e-5) and t["se"] == pytest.approx(3.480397, abs=1e-6)
-    assert t["df"] == 2
-    assert t["ci_low"] == pytest.approx(38.3474, abs=1e-3) and t["ci_high"] == pytest.approx(68.2970, abs=1e-3)
+    assert t["df"] == pytest.approx(2.03780, abs=1e-4)
+    assert t["ci_low"] == pytest.approx(38.6104, abs=1e-3) and t["ci_high"] == pytest.approx(68.0341, abs=1e-3)
 
 
 def test_rank_intervals_by_hand(methodology):

@@ -319,7 +319,7 @@ COMMENT ON COLUMN par_totals."group" IS 'Group (nhóm) A-E by the PAR INDEX, bou
 COMMENT ON COLUMN par_totals.se IS 'Standard error of the PAR INDEX from its survey part (sai số chuẩn): officials'' and citizens'' points are independent samples, variances added; the citizens'' sub-criteria combined through the respondents'' linearised scores; appraisal points carry none';
 COMMENT ON COLUMN par_totals.ci_low IS 'Lower bound of the 95% confidence interval of the PAR INDEX: value - t(df) x se, clipped to 0-100';
 COMMENT ON COLUMN par_totals.ci_high IS 'Upper bound of the 95% confidence interval of the PAR INDEX: value + t(df) x se, clipped to 0-100';
-COMMENT ON COLUMN par_totals.df IS 'Degrees of freedom of the PAR INDEX interval: Welch-Satterthwaite combination of the officials'' (officials - 1) and citizens'' (the Satterthwaite df of their points) degrees of freedom, rounded down';
+COMMENT ON COLUMN par_totals.df IS 'Degrees of freedom of the PAR INDEX interval: Welch-Satterthwaite combination of the officials'' (officials - 1) and citizens'' (the Satterthwaite df of their points) degrees of freedom, fractional like the SIPAS''s (at least 1)';
 
 CREATE TABLE IF NOT EXISTS ranks (
     run_id VARCHAR NOT NULL,

@@ -138,7 +138,8 @@ def par_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame, appraisal:
 def par_totals(m: Methodology, points: pl.DataFrame, survey: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(points per criterion and field, totals with group) per province. With `survey` (from `par_points`) the
     totals carry the survey part's uncertainty: the officials' and citizens' samples are independent, so
-    var = var_official + var_citizen, df by Welch-Satterthwaite, a t(df) interval clipped to [0, 100]."""
+    var = var_official + var_citizen, df by Welch-Satterthwaite (fractional, at least 1), a t(df) interval clipped
+    to [0, 100]."""
     # sums in sub-criterion order inside each group (sort_by): identical floats in every run
     def total(col: str = "points", where: pl.Expr | None = None) -> pl.Expr:
         if where is None:
@@ -159,10 +160,11 @@ def par_totals(m: Methodology, points: pl.DataFrame, survey: pl.DataFrame | None
     if survey is None:
         return levels, totals
     v1, v2, d1, d2 = (pl.col(c) for c in ("var_official", "var_citizen", "df_official", "df_citizen"))
-    welch = (pl.when((v1 + v2) > 0).then(((v1 + v2) ** 2 / (v1 ** 2 / d1 + v2 ** 2 / d2)).floor())
+    # fractional, like the SIPAS's Satterthwaite df (flooring df 1.9 to 1 would take t from 4.6 to 12.7)
+    welch = (pl.when((v1 + v2) > 0).then((v1 + v2) ** 2 / (v1 ** 2 / d1 + v2 ** 2 / d2))
              .otherwise(pl.min_horizontal(d1, d2)))
     totals = totals.join(survey.select("province_code", (v1 + v2).alias("var"),
-                                       pl.max_horizontal(welch, pl.lit(1)).floor().alias("df")),
+                                       pl.max_horizontal(welch, pl.lit(1.0)).cast(pl.Float64).alias("df")),
                          on="province_code", how="left")
     se = np.sqrt(totals["var"].to_numpy().astype(float))
     low, high = t_interval(totals["par_index"].to_numpy(), se, totals["df"].to_numpy().astype(float), m.design.confidence)
