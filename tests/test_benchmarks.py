@@ -28,5 +28,5 @@ def test_every_benchmark_runs_at_a_tiny_scale(tmp_path, prefect_harness):
         assert f"python benchmarks/{script}" in text
     assert "same numbers in all three" in text and "whole command" in text and "re-run / full pipeline time" in text
     assert "whole command, running server" in text and "target <= 2x" in text
-    assert "95% interval, SIPAS" in text and "90% rank interval" in text
+    assert "95% interval, SIPAS" in text and "90% marginal rank set" in text and "top-five set holds" in text
     assert "cores:" in text and "polars" in text
