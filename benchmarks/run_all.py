@@ -34,7 +34,7 @@ FULL = [
     ("generator.py", ["--scale", "100"], "The synthetic-year generator at 100x"),
     ("report.py", ["--repeat", "3"], "`sipas report` (HTML report, PNGs, workbook, CSVs) on the full-size year"),
     ("coverage.py", ["--years", "200"],
-     "Coverage of the 95% intervals and the 90% rank confidence sets on simulated years with commune, village and respondent effects"),
+     "Coverage of the 95% intervals and the 90% rank confidence sets on simulated years with place and respondent effects"),
     ("year2025.py", ["--repeat", "5"],
      "Survey year 2025 on the 34 units: its compute stage and 2024 re-estimated on the 34 units (comparable series)"),
 ]
