@@ -4,13 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean lock
 
-$(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+LOCK := requirements.lock
+
+# The environment is the lock file, exactly: a fresh .venv, every package at its locked version and hash, then the
+# project itself (editable, built with the locked setuptools). tests/test_environment.py fails when .venv differs.
+$(BIN)/.installed: $(LOCK) pyproject.toml
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $@
+
+# After a change of dependencies in pyproject.toml: resolve again and rewrite the lock (versions and hashes).
+lock: | $(BIN)/.installed
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 -o $(LOCK) --quiet
 
 run: $(BIN)/.installed
 	$(BIN)/sipas run --year 2024 --demo

@@ -53,6 +53,17 @@ def test_runs_table_holds_accounting_inputs_timings(flow_run, sample_work):
     assert set(flow_run["timings"]) == {"ingest", "validate", "compute", "publish"}
 
 
+def test_runs_table_keeps_the_core_libraries_versions(flow_run):
+    """The run record keeps the versions of Python and the core libraries that computed it (as installed)."""
+    import platform
+    from importlib.metadata import version
+
+    rows = query(Path(flow_run["db"]), "SELECT l.name, l.version FROM (SELECT unnest(libraries) l FROM current_runs)")
+    names = ["polars", "pyarrow", "pandera", "prefect", "duckdb", "numpy", "scipy"]
+    assert rows == [("python", platform.python_version())] + [(n, version(n)) for n in names]
+    assert dict(rows)["duckdb"] == __import__("duckdb").__version__ and dict(rows)["polars"] == __import__("polars").__version__
+
+
 def test_flow_artifacts(flow_run):
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -101,8 +112,8 @@ def test_failed_run_is_recorded_and_previous_stays_current(flow_run, sample_year
     with pytest.raises(RuntimeError, match="compute blew up"):
         annual_run(year=2024, raw=str(sample_year), db=str(db), work=str(tmp_path / "work"))
     assert query(db, "SELECT run_id FROM current_runs") == current
-    failed = query(db, "SELECT status, error FROM runs WHERE status = 'failed'")
-    assert failed == [("failed", "RuntimeError: compute blew up")]
+    failed = query(db, "SELECT status, error, len(libraries) FROM runs WHERE status = 'failed'")
+    assert failed == [("failed", "RuntimeError: compute blew up", 8)]  # a failed run keeps its libraries too
 
 
 def test_cli_run_json_through_the_flow(prefect_harness, sample_year, tmp_path):

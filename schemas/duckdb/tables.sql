@@ -163,7 +163,8 @@ CREATE TABLE IF NOT EXISTS runs (
     ignored_files STRUCT(source VARCHAR, file VARCHAR, reason VARCHAR)[],
     timings STRUCT(stage VARCHAR, seconds DOUBLE)[],
     results_hash VARCHAR,
-    error VARCHAR
+    error VARCHAR,
+    libraries STRUCT(name VARCHAR, version VARCHAR)[]
 );
 -- a database made before runs recorded ignored files (issue #12) gets the column here
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS ignored_files STRUCT(source VARCHAR, file VARCHAR, reason VARCHAR)[];
@@ -184,6 +185,7 @@ COMMENT ON COLUMN runs.ignored_files IS 'Files under a source folder that were n
 COMMENT ON COLUMN runs.timings IS 'Seconds spent per stage (ingest, validate, corrections, compute, publish)';
 COMMENT ON COLUMN runs.results_hash IS 'SHA-256 over the run''s result tables: equal inputs and methodology give an equal hash';
 COMMENT ON COLUMN runs.error IS 'Why a failed run failed';
+COMMENT ON COLUMN runs.libraries IS 'Versions of Python and the core libraries that computed the run (polars, pyarrow, pandera, prefect, duckdb, numpy, scipy; thư viện), installed from requirements.lock';
 
 -- Facts (kết quả), keyed by run --------------------------------------------------------------------------------
 

@@ -188,14 +188,14 @@ def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, run_
 def run_row(m: Methodology, run: dict[str, Any], status: str, results_hash: str | None = None,
             error: str | None = None) -> dict[str, Any]:
     """The `runs` row of a run record (the dict `orchestration.run_year` builds: run_id, started_at,
-    parameters, flow_run_id, code_version, inputs, accounting, unreadable_files, ignored_files, timings)."""
+    parameters, flow_run_id, code_version, inputs, accounting, unreadable_files, ignored_files, timings, libraries)."""
     return {"run_id": run["run_id"], "year": m.year, "status": status, "started_at": run["started_at"],
             "finished_at": datetime.now(UTC), "parameters": json.dumps(run.get("parameters", {}), ensure_ascii=False),
             "flow_run_id": run.get("flow_run_id"), "methodology_hash": m.content_hash,
             "code_version": run.get("code_version", "unknown"), "inputs": run.get("inputs", []),
             "accounting": run.get("accounting", []), "unreadable_files": run.get("unreadable_files", []),
             "ignored_files": run.get("ignored_files", []), "timings": run.get("timings", []),
-            "results_hash": results_hash, "error": error}
+            "results_hash": results_hash, "error": error, "libraries": run.get("libraries", [])}
 
 
 def insert_run(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:

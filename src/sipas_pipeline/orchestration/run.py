@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import platform
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from sipas_pipeline.paths import default_db, year_dir
 from sipas_pipeline.stages import Computed, Corrected, Ingested, Published, Report, Validated, ValidationReport
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
+CORE_LIBRARIES = ("polars", "pyarrow", "pandera", "prefect", "duckdb", "numpy", "scipy")  # on each run's record
 R = TypeVar("R", bound=Report)
 Task = Callable[..., Any]  # a Prefect task (or any callable with a `name`)
 
@@ -71,6 +73,7 @@ class RunRecord:
     accounting: list[dict[str, Any]] = field(default_factory=list)
     unreadable_files: list[dict[str, Any]] = field(default_factory=list)
     ignored_files: list[dict[str, Any]] = field(default_factory=list)
+    libraries: list[dict[str, str]] = field(default_factory=lambda: library_versions())
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -254,6 +257,17 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return f"{v}+{sha}" if sha else v
+
+
+def library_versions(names: tuple[str, ...] = CORE_LIBRARIES) -> list[dict[str, str]]:
+    """Python's version and each core library's installed version (what the run record keeps)."""
+    out = [{"name": "python", "version": platform.python_version()}]
+    for name in names:
+        try:
+            out.append({"name": name, "version": version(name)})
+        except PackageNotFoundError:
+            out.append({"name": name, "version": "not installed"})
+    return out
 
 
 def new_run_id(year: int) -> str:
