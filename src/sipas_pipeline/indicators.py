@@ -86,18 +86,18 @@ def _count_exprs(m: Methodology, indicators: pl.DataFrame) -> list[pl.Expr]:
             for e in (hit.sum().cast(pl.Int64).alias(f"{i}:hits"), answered.sum().cast(pl.Int64).alias(f"{i}:n"))]
 
 
-def estimate_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
-                        types: list[str] | None = None) -> IndicatorEstimates:
-    """Every indicator per province: value, numerator, denominator, n and its design-based variance.
-    One group-by over the forms counts hits and answers per (province, stratum, PSU, weight): forms sharing
-    a weight (a village's respondents) collapse into one row of integer counts, so the sums are exact and the
-    same in any order; the weighted PSU sums then run over the small frame in a fixed order. `citizen` may be a
-    LazyFrame (e.g. `pl.scan_parquet` of silver): it is then aggregated by the streaming engine, reading only
-    the columns used. `types` limits the indicator types."""
+def indicator_cells(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
+                    types: list[str] | None = None) -> pl.DataFrame:
+    """The reduction of citizens' forms to integer counts, the sufficient statistics of every estimate: one
+    row per (province, stratum, PSU, weight) with `forms` and, per indicator, `<id>:hits` and `<id>:n` (counted
+    answers and answers; never null). Forms sharing a weight (a village's respondents) collapse into one row, so
+    the counts of two sets of forms add (`add_cells`) to the counts of their union, exactly and in any order.
+    `citizen` may be a LazyFrame (e.g. `pl.scan_parquet` of silver): it is then aggregated by the streaming
+    engine, reading only the columns used. `types` limits the indicator types. Sorted by the keys."""
     design = m.design
     chosen = m.indicators.filter(pl.col("type").is_in(types)) if types else m.indicators
     lazy = isinstance(citizen, pl.LazyFrame)
-    keys = [DOMAIN, STRATUM, PSU, "weight"]
+    keys = CELL_KEYS
     engine = "streaming" if lazy else "auto"
     forms = design_frame(citizen, design)
     multi = set(m.forms["citizen"].filter(pl.col("dtype") == "multi")["field_id"])
@@ -112,12 +112,50 @@ def estimate_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
             [(e.cast(pl.Int64) * pl.col("k")).sum().alias(f"{i}:{w}")
              for i, (answered, hit) in answer_flags(m, these).items() for w, e in (("hits", hit), ("n", answered))]))
         wide = wide.join(counted, on=keys, how="left", nulls_equal=True).sort(keys)
+    ids = chosen["indicator_id"].to_list()
+    counts = [f"{i}:{w}" for i in ids for w in ("hits", "n")]
+    return wide.select(*keys, pl.col("forms").cast(pl.Int64), *[pl.col(c).fill_null(0).cast(pl.Int64) for c in counts])
+
+
+CELL_KEYS = [DOMAIN, STRATUM, PSU, "weight"]
+
+
+def add_cells(*cells: pl.DataFrame, sign: list[int] | None = None) -> pl.DataFrame:
+    """The cells of the union of disjoint sets of forms: the counts of each (province, stratum, PSU, weight)
+    summed (integers: exact in any order); with `sign` (+1 / -1 per frame) a set of forms can be taken out again.
+    Cells left with no form are dropped; sorted by the keys."""
+    signs = sign or [1] * len(cells)
+    counts = [c for c in cells[0].columns if c not in CELL_KEYS]
+    both = pl.concat([c.with_columns(pl.col(counts) * s) for c, s in zip(cells, signs, strict=True)], how="vertical")
+    return (both.group_by(CELL_KEYS).agg(pl.col(counts).sum()).filter(pl.col("forms") != 0)
+            .select(CELL_KEYS + counts).sort(CELL_KEYS))
+
+
+def cell_indicators(cells: pl.DataFrame) -> list[str]:
+    """The indicator ids whose counts a cells frame holds, in its column order."""
+    return [c.removesuffix(":hits") for c in cells.columns if c.endswith(":hits")]
+
+
+def estimate_indicators(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame,
+                        types: list[str] | None = None) -> IndicatorEstimates:
+    """Every indicator per province: value, numerator, denominator, n and its design-based variance, from the
+    forms' integer counts (`indicator_cells`, then `estimates_from_cells`)."""
+    return estimates_from_cells(m, indicator_cells(m, citizen, types))
+
+
+def estimates_from_cells(m: Methodology, cells: pl.DataFrame) -> IndicatorEstimates:
+    """The estimator: integer counts per (province, stratum, PSU, weight) (`indicator_cells`, or the sum of several
+    batches' cells) -> every indicator's value, numerator, denominator, n and design-based variance. The weighted
+    PSU sums run over the small frame in a fixed order (the same bits for the same counts, however they were
+    gathered)."""
+    design = m.design
+    wide = cells.sort(CELL_KEYS)
     psus = wide.select(DOMAIN, STRATUM, PSU).unique().sort(DOMAIN, STRATUM, PSU)
     n_h, df = strata_psus(psus, design)
     respondents = wide.group_by(DOMAIN).agg(pl.col("forms").sum().alias("n")).sort(DOMAIN)
     # PSU sums of the weighted counts, every indicator at once: `wide` is sorted by (province, stratum, PSU,
     # weight), so each PSU's rows are contiguous and numpy adds them in weight order (the same bits every run)
-    ids = chosen["indicator_id"].to_list()
+    ids = cell_indicators(wide)
     new_psu = pl.any_horizontal([pl.col(k).ne_missing(pl.col(k).shift(1)) for k in (DOMAIN, STRATUM, PSU)]).fill_null(True)
     starts = np.flatnonzero(wide.select(new_psu.alias("new")).to_series().to_numpy())
     w = wide["weight"].to_numpy()[:, None]
@@ -212,6 +250,12 @@ def sipas_tree(m: Methodology, est: IndicatorEstimates) -> pl.DataFrame:
             .join(est.respondents, on=DOMAIN, how="left", suffix="_p")
             .select(DOMAIN, "level", "node", "value", "var", pl.coalesce("df", pl.col("df_p").cast(pl.Float64)).alias("df"),
                     pl.coalesce("n", "n_p").cast(pl.Int64).alias("n")).sort(DOMAIN, "level", "node"))
+
+
+def all_units(m: Methodology, by_province: pl.DataFrame, keys: list[str], sums: list[str], proportion: bool) -> pl.DataFrame:
+    """Province, region and nation rows (`roll_up`), each with its uncertainty columns (`add_uncertainty`)."""
+    rolled = roll_up(m, by_province, keys, sums).sort("unit_level", "unit_code", *keys)
+    return add_uncertainty(rolled, m.design, proportion)
 
 
 def roll_up(m: Methodology, by_province: pl.DataFrame, keys: list[str], sums: list[str]) -> pl.DataFrame:

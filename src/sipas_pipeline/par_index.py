@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
@@ -13,28 +15,51 @@ from sipas_pipeline.variance import DOMAIN, t_interval
 TOTAL = "*"  # key of the citizens' points together
 
 
-def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """survey_official sub-criteria: max x (mean rating - min) / (max - min), the mean over all the province's
-    ratings of the sub-criterion's items, with its standard error; and per province the variance and df of the
-    officials' points together (their sum in the PAR INDEX).
+@dataclass(frozen=True)
+class OfficialMoments:
+    """The officials' forms reduced to what their points and variances need, per province (rows in the order
+    of `codes`, every province of the year) and survey_official sub-criterion (columns in the order of
+    `subcriteria`): officials `n`, rating sums `s` and counts `c`, and the integer moments `m` = (S'S, S'C, C'C)
+    of the officials' per-sub-criterion sums and counts. All are sums of small integers, exact in floating
+    point: two sets of forms' moments add (`+`) to their union's, in any order."""
 
-    Each official's ratings are one cluster of a simple random sample per province (with replacement): the
-    mean R_k = S_k / C_k (sum and count of ratings) has the linearised score z_rk = (s_rk - R_k c_rk) / C_k per
-    official r; var(points_k) = b_k^2 n/(n-1) sum_r z_rk^2 with b_k = max / (max - min), and the officials'
-    points together have the score u_r = sum_k b_k z_rk, so var = b' Z b with Z_jk = sum_r z_rj z_rk. Z comes
-    from the integer moments of the officials' sums and counts (exact in any order): identical bits for the same
-    forms in any order.
-    Returns (province_code, subcriterion_id, points, se) and (province_code, var, df)."""
+    codes: tuple[str, ...]
+    subcriteria: tuple[str, ...]
+    n: np.ndarray
+    s: np.ndarray
+    c: np.ndarray
+    m: np.ndarray
+
+    def __add__(self, other: OfficialMoments) -> OfficialMoments:
+        return self.combine(other, 1)
+
+    def __sub__(self, other: OfficialMoments) -> OfficialMoments:
+        return self.combine(other, -1)
+
+    def combine(self, other: OfficialMoments, sign: int) -> OfficialMoments:
+        if (self.codes, self.subcriteria) != (other.codes, other.subcriteria):
+            raise ValueError("officials' moments of different provinces or sub-criteria cannot be added")
+        return OfficialMoments(self.codes, self.subcriteria, self.n + sign * other.n, self.s + sign * other.s,
+                               self.c + sign * other.c, self.m + sign * other.m)
+
+
+def official_subcriteria(m: Methodology) -> tuple[pl.DataFrame, dict[str, pl.Series]]:
+    """The survey_official sub-criteria with an item on the officials' form (subcriterion_id, max_points), and
+    per sub-criterion its items (form fields)."""
     items = (m.forms["official"].filter(pl.col("refs").str.starts_with("par:"))
              .select(pl.col("field_id").alias("item"), pl.col("refs").str.strip_prefix("par:").alias("subcriterion_id")))
     subs = (m.par_subcriteria.filter(pl.col("kind") == "survey_official").select("subcriterion_id", "max_points")
             .join(items.select("subcriterion_id").unique(), on="subcriterion_id").sort("subcriterion_id"))
-    scale = m.meta["par"].get("official_rating", {"min": 1, "max": 5})
-    lo, hi = float(scale["min"]), float(scale["max"])
-    # per official and sub-criterion: sum s and count c of the ratings (small integers: narrow columns)
+    return subs, {sid: items.filter(pl.col("subcriterion_id") == sid)["item"] for sid in subs["subcriterion_id"]}
+
+
+def official_moments(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> OfficialMoments:
+    """The reduction of officials' forms (`OfficialMoments`): one pass over the forms, one matrix product per
+    province with forms (not per cell)."""
+    subs, per_sub = official_subcriteria(m)
     lazy = isinstance(official, pl.LazyFrame)
     codes = m.provinces["province_code"].sort()
-    per_sub = {sid: items.filter(pl.col("subcriterion_id") == sid)["item"] for sid in subs["subcriterion_id"]}
+    # per official and sub-criterion: sum s and count c of the ratings (small integers: narrow columns)
     rated = (official.lazy().select(
         pl.col("province_code").cast(pl.Enum(codes)).to_physical().alias("p"),  # position in `codes`
         *[pl.sum_horizontal([pl.col(c).cast(pl.Int16).fill_null(0) for c in cols]).cast(pl.Int16).alias(f"s{j}")
@@ -57,6 +82,31 @@ def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tu
         cp = part.select(f"c{j}" for j in k_).to_numpy().astype(np.float64)
         big_s[p], big_c[p] = sp.sum(axis=0), cp.sum(axis=0)
         moments[p] = (sp.T @ sp, sp.T @ cp, cp.T @ cp)
+    return OfficialMoments(tuple(codes.to_list()), tuple(subs["subcriterion_id"].to_list()), n, big_s, big_c, moments)
+
+
+def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """survey_official sub-criteria per province, with their standard errors, from the officials' forms
+    (`official_moments`, then `official_points_from_moments`)."""
+    return official_points_from_moments(m, official_moments(m, official))
+
+
+def official_points_from_moments(m: Methodology, mom: OfficialMoments) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The estimator of the survey_official sub-criteria: max x (mean rating - min) / (max - min), the mean over
+    all the province's ratings of the sub-criterion's items, with its standard error; and per province the
+    variance and df of the officials' points together (their sum in the PAR INDEX).
+
+    Each official's ratings are one cluster of a simple random sample per province (with replacement): the
+    mean R_k = S_k / C_k (sum and count of ratings) has the linearised score z_rk = (s_rk - R_k c_rk) / C_k per
+    official r; var(points_k) = b_k^2 n/(n-1) sum_r z_rk^2 with b_k = max / (max - min), and the officials'
+    points together have the score u_r = sum_k b_k z_rk, so var = b' Z b with Z_jk = sum_r z_rj z_rk. Z comes
+    from the integer moments of the officials' sums and counts (`OfficialMoments`): identical bits for the same
+    forms in any order, however they were gathered.
+    Returns (province_code, subcriterion_id, points, se) and (province_code, var, df)."""
+    subs, _ = official_subcriteria(m)
+    scale = m.meta["par"].get("official_rating", {"min": 1, "max": 5})
+    lo, hi = float(scale["min"]), float(scale["max"])
+    n, big_s, big_c, moments = mom.n, mom.s, mom.c, mom.m
     with np.errstate(divide="ignore", invalid="ignore"):
         r = big_s / big_c
         factor = np.where(n > 1, n / np.maximum(n - 1, 1), np.nan)
@@ -71,7 +121,7 @@ def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tu
     var_u = np.einsum("j,pjk,k->p", b, np.nan_to_num(cross), b)
     points = b[None, :] * (r - lo)
     ses = b[None, :] * np.sqrt(factor[:, None] * var_k)
-    provinces = codes.to_numpy()
+    provinces = np.array(mom.codes, dtype=object)
     seen = n > 0  # provinces with officials' forms
     out = pl.DataFrame({"province_code": np.repeat(provinces[seen], subs.height),
                         "subcriterion_id": np.tile(subs["subcriterion_id"].to_numpy(), int(seen.sum())),
@@ -120,11 +170,20 @@ def par_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame, appraisal:
     """Points per province and sub-criterion, with kind, criterion, field, maximum and standard error (survey
     sub-criteria; appraisal points have none); and per province the variance and df of the officials' and the
     citizens' points (columns var_official, df_official, var_citizen, df_citizen)."""
-    official_pts, official_var = official_points(m, official)
+    return survey_and_appraisal(m, official_points(m, official), appraisal, est)
+
+
+def survey_and_appraisal(m: Methodology, official: tuple[pl.DataFrame, pl.DataFrame], appraisal: pl.DataFrame | None,
+                         est: IndicatorEstimates) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`par_points` from the officials' points (`official_points` or `official_points_from_moments`), the
+    appraisal points (possibly none: the survey points alone) and the citizens' indicator estimates."""
+    official_pts, official_var = official
     citizen_pts, citizen_var = citizen_points(m, est)
-    provinces = pl.concat([f.select("province_code") for f in (official_var, appraisal, est.values)]).unique()
+    sources = (official_var, est.values) if appraisal is None else (official_var, appraisal, est.values)
+    provinces = pl.concat([f.select("province_code") for f in sources]).unique()
+    appraised = [] if appraisal is None else [appraisal_points(m, appraisal, provinces)]
     pts = pl.concat([
-        appraisal_points(m, appraisal, provinces).with_columns(pl.lit(None, pl.Float64).alias("se")),
+        *[a.with_columns(pl.lit(None, pl.Float64).alias("se")) for a in appraised],
         official_pts.with_columns(pl.lit(None, pl.Float64).alias("self_points")),
         citizen_pts.with_columns(pl.lit(None, pl.Float64).alias("self_points")),
     ], how="diagonal_relaxed").select("province_code", "subcriterion_id", "points", "self_points", "se")

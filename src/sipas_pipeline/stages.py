@@ -279,11 +279,10 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
     citizen = citizen.filter(~pl.col("province_code").is_in([c for c, why in incomplete.items() if "citizen" in why]))
     par_ok = ~pl.col("province_code").is_in(list(incomplete))
     from sipas_pipeline import results_schemas as rs
-    from sipas_pipeline.indicators import estimate_indicators, roll_up, sipas_tree
+    from sipas_pipeline.indicators import all_units, estimate_indicators, sipas_tree
     from sipas_pipeline.par_index import par_points, par_totals
     from sipas_pipeline.ranking import change, rank_intervals, ranks
     from sipas_pipeline.reliability import rank_reliability, with_reliability
-    from sipas_pipeline.variance import add_uncertainty
 
     est = estimate_indicators(m, citizen)
     tree = sipas_tree(m, est)
@@ -297,15 +296,14 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
     ])
     ranked = change(rank_intervals(m, ranks(m, measures)), previous, m.design.confidence)
 
-    def all_units(by_province: pl.DataFrame, keys: list[str], sums: list[str], proportion: bool) -> pl.DataFrame:
-        """Province, region and nation rows, each with its uncertainty columns."""
-        rolled = roll_up(m, by_province, keys, sums).sort("unit_level", "unit_code", *keys)
-        return with_reliability(add_uncertainty(rolled, m.design, proportion), proportion)
+    def units(by_province: pl.DataFrame, keys: list[str], sums: list[str], proportion: bool) -> pl.DataFrame:
+        """Province, region and nation rows, each with its uncertainty columns and reliability."""
+        return with_reliability(all_units(m, by_province, keys, sums, proportion), proportion)
 
-    sipas = all_units(tree, ["level", "node"], ["n"], False)
+    sipas = units(tree, ["level", "node"], ["n"], False)
     totals = with_reliability(totals, False, value="par_index")
     out = mark_incomplete(m, {
-        "indicator_values": all_units(est.values, ["indicator_id"], ["numerator", "denominator", "n"], True),
+        "indicator_values": units(est.values, ["indicator_id"], ["numerator", "denominator", "n"], True),
         "sipas_indices": sipas, "par_points": points, "par_levels": levels,
         "par_totals": totals, "ranks": rank_reliability(ranked, sipas, totals)}, incomplete)
     for name, schema in (("indicator_values", rs.INDICATORS), ("sipas_indices", rs.SIPAS), ("par_points", rs.PAR_POINTS),
