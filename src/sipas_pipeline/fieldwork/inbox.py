@@ -1,0 +1,208 @@
+"""The inbox and the batches taken from it.
+
+A batch is one export file (the formats the annual readers accept) under `data/<year>/incoming/<source>/`, at
+any depth (e.g. one folder per day of arrival), or handed to `sipas fieldwork submit`. It is taken once, keyed on
+the SHA-256 of the bytes read (copied into the season while hashed): the same bytes again are recorded as a
+duplicate and count nothing. Its batch name is the file name without its extension; a file with the name of a
+batch already taken but other bytes is that batch re-sent (with fixes): the earlier version's forms leave the
+season and the new version's come in.
+
+Validation is the annual run's: the same reader and bronze normalisation (`ingest.to_bronze`), the same
+Pandera rules (`validate.validate_source`). The rules that look across rows (a key delivered twice) see the
+earlier batches' rows with the keys this batch brings, exactly as the annual run sees all of them at once: an
+exact later copy is quarantined (the first stays valid), a key with different answers has every copy
+quarantined, including an earlier batch's form taken as valid before (it leaves the season's sums again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from sipas_pipeline.errors import InputError
+from sipas_pipeline.fieldwork.season import FIELDWORK_SOURCES, Season, statistics_of, write_frame
+from sipas_pipeline.indicators import add_cells
+from sipas_pipeline.ingest.bronze import header_score, source_fields, to_bronze
+from sipas_pipeline.ingest.normalize import province_lookup
+from sipas_pipeline.ingest.readers import SUFFIXES, UnreadableFile, read_table
+from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.validate import reason_counts, validate_source
+
+TEAM = re.compile(r"^\d{8}T\d{4,6}_(?P<team>[^_]+)_")  # <YYYYMMDDTHHMM>_<team>_<rest>: the synthetic and e-survey names
+
+
+def team_of(name: str) -> str:
+    """The field team of a batch from its file name (`20240715T0930_team-01_b0001.csv` -> `team-01`), else the
+    name without its extension."""
+    hit = TEAM.match(name)
+    return hit["team"] if hit else Path(name).stem
+
+
+def pending(m: Methodology, season: Season, inbox: Path) -> list[tuple[str, Path]]:
+    """The inbox's files not taken yet (by content), oldest first (modification time, then path)."""
+    seen = {e["sha256"] for e in season.ledger()}
+    found = []
+    for source in FIELDWORK_SOURCES:
+        folder = Path(inbox) / m.meta["sources"][source]["folder"]
+        if not folder.is_dir():
+            continue
+        for p in folder.rglob("*"):
+            if p.is_file() and not p.name.startswith((".", "~$")) and p.suffix.lower() in SUFFIXES:
+                found.append((p.stat().st_mtime_ns, p.relative_to(inbox).as_posix(), source, p))
+    out = []
+    for _, _, source, p in sorted(found):
+        if sha256_bytes(p.read_bytes()) not in seen:
+            out.append((source, p))
+    return out
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def take(m: Methodology, season: Season, source: str, path: Path, now: datetime | None = None) -> dict[str, Any]:
+    """Take one batch into the season; return its ledger entry (status taken, duplicate or unreadable, rows read /
+    valid / quarantined, the reasons, what it superseded or retracted)."""
+    if source not in FIELDWORK_SOURCES:
+        raise InputError(f"source {source!r}: fieldwork takes {', '.join(FIELDWORK_SOURCES)} batches")
+    data = Path(path).read_bytes()  # the bytes hashed are the bytes read
+    sha = sha256_bytes(data)
+    ledger = season.ledger()
+    entry: dict[str, Any] = {"seq": len(ledger) + 1, "source": source, "file": Path(path).name,
+                             "batch_id": Path(path).stem, "team": team_of(Path(path).name), "sha256": sha,
+                             "taken_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+                             "status": "taken", "read": 0, "valid": 0, "quarantined": 0, "reasons": {},
+                             "fieldwork_date": None, "supersedes": None, "retracted": []}
+    same = next((e for e in ledger if e["sha256"] == sha), None)
+    if same is not None:
+        entry |= {"status": "duplicate", "same_as": same["seq"],
+                  "note": f"the same bytes as batch {same['batch_id']} (#{same['seq']}): not counted again"}
+        season.save_ledger([*ledger, entry])
+        return entry
+    copy = season.received(source, sha, Path(path).name)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(data)
+    rel = f"{m.meta['sources'][source]['folder']}/{Path(path).name}"  # as the annual run names a file of its raw year
+    try:
+        table = read_table(copy, score=header_score(source_fields(m, source)))
+        bronze, _ = to_bronze(table, m, source, rel, sha, province_lookup(m))
+    except UnreadableFile as exc:
+        entry |= {"status": "unreadable", "note": exc.reason}
+        season.save_ledger([*ledger, entry])
+        return entry
+    cells, official = season.cells(m), season.official(m)
+    # a re-sent batch: the version taken before leaves the season
+    earlier = next((e for e in ledger if e["status"] == "taken" and e["source"] == source
+                    and e["batch_id"] == entry["batch_id"]), None)
+    if earlier is not None:
+        old = pl.read_parquet(season.version("silver", source, earlier["batch_id"], earlier["sha256"]))
+        cells, official = subtract(m, source, cells, official, old)
+        earlier |= {"status": "superseded", "superseded_by": entry["seq"]}
+        entry["supersedes"] = earlier["seq"]
+        drop_keys(season, source, earlier)
+    involved = earlier_copies(m, season, source, bronze)
+    result = validate_source(m, source, pl.concat([involved, bronze], how="vertical_relaxed"))
+    mine = pl.col("source_file") == rel
+    silver, quarantine = result.silver.filter(mine), result.quarantine.filter(mine)
+    retracted = retract(m, season, source, ledger, result.quarantine.filter(~mine)) if involved.height else []
+    for e, forms in retracted:
+        cells, official = subtract(m, source, cells, official, forms)
+        entry["retracted"].append({"seq": e["seq"], "batch_id": e["batch_id"], "rows": forms["source_row"].to_list()})
+    for kind, frame in (("bronze", bronze), ("silver", silver), ("quarantine", quarantine)):
+        write_frame(season.version(kind, source, entry["batch_id"], sha), frame)
+    add_keys(m, season, source, bronze, entry)
+    added = statistics_of(m, source, silver)
+    if source == "citizen":
+        cells = add_cells(cells, added)
+    else:
+        official = official + added
+    date_field = m.meta["sources"][source].get("date_field")
+    last = silver[date_field].max() if date_field and silver.height else None
+    entry |= {"read": bronze.height, "valid": silver.height, "quarantined": quarantine.height,
+              "reasons": reason_counts(quarantine), "fieldwork_date": str(last) if last is not None else None}
+    if bronze.height != silver.height + quarantine.height:
+        raise AssertionError(f"{rel}: rows read != valid + quarantined")
+    season.save_state(cells, official)
+    season.save_ledger([*ledger, entry])
+    return entry
+
+
+def subtract(m: Methodology, source: str, cells: pl.DataFrame, official: Any, forms: pl.DataFrame) -> tuple[Any, Any]:
+    """The season's statistics without `forms` (valid forms taken before)."""
+    if source == "citizen":
+        return add_cells(cells, statistics_of(m, source, forms), sign=[1, -1]), official
+    return cells, official - statistics_of(m, source, forms)
+
+
+def key_columns(m: Methodology, source: str) -> list[str]:
+    return list(m.meta["sources"][source]["key"])
+
+
+def earlier_copies(m: Methodology, season: Season, source: str, bronze: pl.DataFrame) -> pl.DataFrame:
+    """The bronze rows of the active earlier batches that share a key with `bronze` (usually none)."""
+    key = key_columns(m, source)
+    path = season.keys(source)
+    empty = bronze.clear()
+    if not path.is_file():
+        return empty
+    index = pl.read_parquet(path).join(bronze.select(key).drop_nulls().unique(), on=key, how="semi")
+    if index.height == 0:
+        return empty
+    rows = []
+    for (batch_id, sha), g in index.partition_by("batch_id", "sha256", as_dict=True).items():
+        old = pl.read_parquet(season.version("bronze", source, batch_id, sha))
+        rows.append(old.join(g.select("source_row"), on="source_row", how="semi"))
+    return pl.concat(rows, how="vertical_relaxed")
+
+
+def retract(m: Methodology, season: Season, source: str, ledger: list[dict[str, Any]],
+            quarantined: pl.DataFrame) -> list[tuple[dict[str, Any], pl.DataFrame]]:
+    """Earlier valid forms that the new batch's copies quarantine (a key with different answers): moved from their
+    batch's silver to its quarantine with their reasons, their batch's counts updated; returns (entry, forms)."""
+    out = []
+    by_file = {f"{m.meta['sources'][source]['folder']}/{e['file']}": e for e in ledger
+               if e["status"] == "taken" and e["source"] == source}
+    for (source_file,), reasons in quarantined.partition_by("source_file", as_dict=True).items():
+        e = by_file[source_file]
+        silver_path = season.version("silver", source, e["batch_id"], e["sha256"])
+        silver = pl.read_parquet(silver_path)
+        gone = silver.join(reasons.select("source_row"), on="source_row", how="semi")
+        if gone.height == 0:  # quarantined before for reasons of their own
+            continue
+        q_path = season.version("quarantine", source, e["batch_id"], e["sha256"])
+        before = pl.read_parquet(q_path)
+        moved = reasons.join(gone.select("source_row"), on="source_row", how="semi").select(before.columns)
+        write_frame(q_path, pl.concat([before, moved], how="vertical_relaxed"))
+        write_frame(silver_path, silver.join(gone.select("source_row"), on="source_row", how="anti"))
+        e["valid"] -= gone.height
+        e["quarantined"] += gone.height
+        e["reasons"] = reason_counts(pl.concat([before, moved], how="vertical_relaxed"))
+        out.append((e, gone))
+    return out
+
+
+def add_keys(m: Methodology, season: Season, source: str, bronze: pl.DataFrame, entry: dict[str, Any]) -> None:
+    """Record the keyed rows of a taken version in the season's key index."""
+    key = key_columns(m, source)
+    new = bronze.select(*key, "source_row").drop_nulls(key).with_columns(
+        pl.lit(entry["batch_id"]).alias("batch_id"), pl.lit(entry["sha256"]).alias("sha256"))
+    path = season.keys(source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_frame(path, pl.concat([pl.read_parquet(path), new], how="vertical_relaxed") if path.is_file() else new)
+
+
+def drop_keys(season: Season, source: str, entry: dict[str, Any]) -> None:
+    """Remove a superseded version's rows from the key index."""
+    path = season.keys(source)
+    if path.is_file():
+        write_frame(path, pl.read_parquet(path).filter(pl.col("sha256") != entry["sha256"]))
+
+
+def take_pending(m: Methodology, season: Season, inbox: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Take every pending batch of the inbox, one at a time, oldest first (at most `limit`)."""
+    return [take(m, season, source, path) for source, path in pending(m, season, inbox)[:limit]]
