@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from sipas_pipeline.errors import InputError
+from sipas_pipeline.fieldwork.progress import add_tallies, retracted_tally, tally
 from sipas_pipeline.fieldwork.season import FIELDWORK_SOURCES, Season, statistics_of, write_frame
 from sipas_pipeline.indicators import add_cells
 from sipas_pipeline.ingest.bronze import header_score, source_fields, to_bronze
@@ -95,13 +96,15 @@ def take(m: Methodology, season: Season, source: str, path: Path, now: datetime 
         entry |= {"status": "unreadable", "note": exc.reason}
         season.save_ledger([*ledger, entry])
         return entry
-    cells, official = season.cells(m), season.official(m)
+    cells, official, tallies = season.cells(m), season.official(m), season.tallies()
     # a re-sent batch: the version taken before leaves the season
     earlier = next((e for e in ledger if e["status"] == "taken" and e["source"] == source
                     and e["batch_id"] == entry["batch_id"]), None)
     if earlier is not None:
         old = pl.read_parquet(season.version("silver", source, earlier["batch_id"], earlier["sha256"]))
         cells, official = subtract(m, source, cells, official, old)
+        old_rows = pl.read_parquet(season.version("bronze", source, earlier["batch_id"], earlier["sha256"]))
+        tallies = add_tallies(tallies, tally(source, old_rows, old, -1))
         earlier |= {"status": "superseded", "superseded_by": entry["seq"]}
         entry["supersedes"] = earlier["seq"]
         drop_keys(season, source, earlier)
@@ -112,6 +115,7 @@ def take(m: Methodology, season: Season, source: str, path: Path, now: datetime 
     retracted = retract(m, season, source, ledger, result.quarantine.filter(~mine)) if involved.height else []
     for e, forms in retracted:
         cells, official = subtract(m, source, cells, official, forms)
+        tallies = add_tallies(tallies, retracted_tally(source, forms))
         entry["retracted"].append({"seq": e["seq"], "batch_id": e["batch_id"], "rows": forms["source_row"].to_list()})
     for kind, frame in (("bronze", bronze), ("silver", silver), ("quarantine", quarantine)):
         write_frame(season.version(kind, source, entry["batch_id"], sha), frame)
@@ -127,7 +131,9 @@ def take(m: Methodology, season: Season, source: str, path: Path, now: datetime 
               "reasons": reason_counts(quarantine), "fieldwork_date": str(last) if last is not None else None}
     if bronze.height != silver.height + quarantine.height:
         raise AssertionError(f"{rel}: rows read != valid + quarantined")
-    season.save_state(cells, official)
+    tallies = add_tallies(tallies, tally(source, bronze, silver))
+    entry["provinces"] = bronze["province_code"].drop_nulls().unique().sort().to_list()
+    season.save_state(cells, official, tallies)
     season.save_ledger([*ledger, entry])
     return entry
 

@@ -93,6 +93,16 @@ class Season:
         return self.root / "state" / "cells.parquet"
 
     @property
+    def tallies_path(self) -> Path:
+        return self.root / "state" / "progress.parquet"
+
+    def tallies(self) -> pl.DataFrame:
+        """Rows read and valid per unit so far (`progress.tally`)."""
+        from sipas_pipeline.fieldwork.progress import empty_tally
+
+        return pl.read_parquet(self.tallies_path) if self.tallies_path.is_file() else empty_tally()
+
+    @property
     def official_path(self) -> Path:
         return self.root / "state" / "official.npz"
 
@@ -118,8 +128,9 @@ class Season:
         with np.load(self.official_path) as z:
             return OfficialMoments(tuple(z["codes"].tolist()), tuple(z["subcriteria"].tolist()), z["n"], z["s"], z["c"], z["m"])
 
-    def save_state(self, cells: pl.DataFrame, official: OfficialMoments) -> None:
+    def save_state(self, cells: pl.DataFrame, official: OfficialMoments, tallies: pl.DataFrame) -> None:
         write_frame(self.cells_path, cells)
+        write_frame(self.tallies_path, tallies)
 
         def npz(p: Path) -> None:
             with p.open("wb") as f:

@@ -110,7 +110,8 @@ def write_season(m: Methodology, out: Path, schedule: list[dict[str, Any]]) -> d
         (annual / "appraisal" / p.name).write_bytes(p.read_bytes())
     table = pl.DataFrame(rows)
     table.write_csv(out / "schedule.csv")
-    return {"year": m.year, "batches": table.height, "forms": dict(table.group_by("source").agg(pl.col("rows").sum()).iter_rows()),
+    forms = dict(table.group_by("source").agg(pl.col("rows").sum()).iter_rows())
+    return {"year": m.year, "batches": table.height, "forms": forms,
             "kinds": dict(sorted(table.group_by("kind").len().iter_rows())), "schedule": "schedule.csv",
             "first": rows[0]["arrives_at"], "last": rows[-1]["arrives_at"]}
 
