@@ -98,16 +98,22 @@ def methodology(action: Annotated[str | None, typer.Argument(help="init: scaffol
 
 @app.command()
 def sample(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the raw year into.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Folder to write the raw year into.")] = None,
     year: YearOpt = 2024,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 7,
     scale: Annotated[float, typer.Option(help="1 = a full-size year; 100 for benchmarks.")] = 1.0,
     effects: Annotated[float, typer.Option(help="Commune, village and respondent effects: 1 = realistic defaults, "
                                                 "0 = independent answers, 2 = twice the ICCs and halo.")] = 1.0,
+    fieldwork: Annotated[Path | None, typer.Option("--fieldwork", help="Instead of --out: the year split into "
+                                                   "timestamped batches for a fieldwork replay (docs/fieldwork.md).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a synthetic survey year: raw exports, ground truth and the defect manifest. OUT must be new,
     empty, or made by an earlier `sipas sample` (a folder with other files is never emptied)."""
+    if fieldwork is not None or out is None:
+        from sipas_pipeline.fieldwork.cli import sample_season
+
+        return sample_season(year, out, fieldwork, seed, scale, as_json)
     from sipas_pipeline.synth import DesignParams, generate_year
 
     if scale <= 0:
@@ -356,6 +362,7 @@ def compare(year: YearOpt = 2025, db: Annotated[Path | None, typer.Option("--db"
 
 runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded in the DuckDB file (lần chạy).")
 app.add_typer(runs_app, name="runs")
+app.add_typer(__import__("sipas_pipeline.fieldwork.cli").fieldwork.cli.app, name="fieldwork")  # sipas fieldwork …
 DbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default data/sipas.duckdb).")]
 
 

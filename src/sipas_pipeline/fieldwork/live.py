@@ -56,7 +56,7 @@ def status_row(m: Methodology, ledger: list[dict[str, Any]], prog: pl.DataFrame,
 def fieldwork_tables(m: Methodology, season: Season) -> dict[str, pl.DataFrame]:
     """Every fieldwork_* table (but the quarantine) from the season's statistics and ledger."""
     ledger = season.ledger()
-    prog = progress(m, season.tallies(), ledger)
+    prog = progress(m, season.tallies(), ledger, season.target_scale)
     as_of = as_of_date(ledger, m)
     figures = provisional(m, season.cells(m), season.official(m))
     stamp = [pl.lit(as_of, pl.Date).alias("as_of"), pl.lit(True).alias("provisional")]

@@ -25,7 +25,7 @@ def pct(v: float | None) -> str:
 def bars(rows: list[tuple[str, float, float | None, bool]], scale_max: float, caption: str) -> str:
     """Horizontal bars (value, optional marker, flagged in red) with a label per row; `scale_max` is the axis end."""
     h = ROW_H * len(rows) + 24
-    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{LABEL_W + BAR_W + 60}' height='{h}' role='img'>"
+    out = [f"<svg width='{LABEL_W + BAR_W + 60}' height='{h}' role='img'>"
            f"<title>{escape(caption)}</title>"]
     for i, (label, value, marker, flag) in enumerate(rows):
         y = 4 + i * ROW_H
@@ -49,7 +49,7 @@ def intervals(rows: list[tuple[str, float, float, float]], lo: float, hi: float,
     def x(v: float) -> float:
         return LABEL_W + BAR_W * (min(max(v, lo), hi) - lo) / span
 
-    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{LABEL_W + BAR_W + 60}' height='{h}' role='img'>"
+    out = [f"<svg width='{LABEL_W + BAR_W + 60}' height='{h}' role='img'>"
            f"<title>{escape(caption)}</title>"]
     for i, (label, v, a, b) in enumerate(rows):
         y = 4 + i * ROW_H + ROW_H / 2

@@ -49,9 +49,9 @@ def empty_tally() -> pl.DataFrame:
     return pl.DataFrame(schema={**{c: pl.Utf8 for c in TALLY}, "read": pl.Int64, "valid": pl.Int64})
 
 
-def targets(m: Methodology) -> dict[str, pl.DataFrame]:
-    """The target forms per sampled village (citizens) and per province (officials)."""
-    spec = m.meta.get("fieldwork", {}).get("target_forms", {})
+def targets(m: Methodology, scale: float = 1.0) -> dict[str, pl.DataFrame]:
+    """The target forms per sampled village (citizens) and per province (officials), times `scale`."""
+    spec = {k: round(int(v) * scale) for k, v in m.meta.get("fieldwork", {}).get("target_forms", {}).items()}
     villages = m.sampling_frame.select("province_code", "commune_code", "village_code").sort("village_code")
     cit = villages.with_columns(pl.Series("target", allocate(int(spec.get("citizen", 0)), np.ones(villages.height))))
     provinces = m.provinces.select("province_code").sort("province_code")
@@ -88,13 +88,13 @@ def last_batches(ledger: list[dict[str, Any]]) -> pl.DataFrame:
                                                      pl.len().cast(pl.Int64).alias("batches")))
 
 
-def progress(m: Methodology, tallies: pl.DataFrame, ledger: list[dict[str, Any]]) -> pl.DataFrame:
+def progress(m: Methodology, tallies: pl.DataFrame, ledger: list[dict[str, Any]], scale: float = 1.0) -> pl.DataFrame:
     """One row per (source, level, unit): target, received, valid, quarantined, coverage (valid / target),
     expected by the as-of date, behind_schedule (provinces only), last_batch_date and batches (provinces)."""
     as_of = as_of_date(ledger, m)
     share = window_share(m, as_of)
     threshold = float(m.meta.get("fieldwork", {}).get("behind_schedule", 0.8))
-    t = targets(m)
+    t = targets(m, scale)
     frames = []
     for source, units in UNITS.items():
         got = tallies.filter(pl.col("source") == source)

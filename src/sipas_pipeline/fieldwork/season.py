@@ -70,13 +70,30 @@ class Season:
     root: Path
 
     @classmethod
-    def open(cls, root: Path) -> Season:
-        """The season at `root`, made (with its marker) when missing or empty; a folder of other files is refused."""
+    def open(cls, root: Path, target_scale: float | None = None) -> Season:
+        """The season at `root`, made (with its marker) when missing or empty; a folder of other files is refused.
+        `target_scale` (kept in season.json) scales the methodology's target sample: 1 for a real season, the
+        scale of a synthetic year replayed (`sipas sample --scale`)."""
         root = Path(root)
         if not (made_by_us(root) and (root / "batches.json").is_file()):
+            if root.is_dir() and not any(p.name != ".lock" for p in root.iterdir()):
+                (root / ".lock").unlink(missing_ok=True)
             fresh_dir(root, "fieldwork season")
             (root / "batches.json").write_text("[]\n", encoding="utf-8")
-        return cls(root)
+        season = cls(root)
+        if target_scale is not None and target_scale != season.target_scale:
+            (root / "season.json").write_text(json.dumps({"target_scale": float(target_scale)}) + "\n", encoding="utf-8")
+        return season
+
+    @property
+    def target_scale(self) -> float:
+        path = self.root / "season.json"
+        return float(json.loads(path.read_text(encoding="utf-8"))["target_scale"]) if path.is_file() else 1.0
+
+    @property
+    def page_path(self) -> Path:
+        """The fieldwork page (rewritten by each refresh)."""
+        return self.root / "fieldwork.html"
 
     def version(self, kind: str, source: str, batch_id: str, sha: str) -> Path:
         """The Parquet of one taken version of a batch (`kind` bronze, silver or quarantine)."""

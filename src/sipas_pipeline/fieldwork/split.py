@@ -15,7 +15,8 @@ bytes); one batch is sent twice with the same bytes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,21 +50,35 @@ def export_rows(m: Methodology, source: str, raw: Path) -> pl.DataFrame:
     return rows.with_columns(pl.col("_province").forward_fill().backward_fill())
 
 
-def split_year(year: int, out: Path, seed: int = 7, scale: float = 1.0, mean_forms: int = MEAN_FORMS) -> dict[str, Any]:
+def split_year(year: int, out: Path, seed: int = 7, scale: float = 1.0, mean_forms: int = MEAN_FORMS,
+               team_size: int = 1) -> dict[str, Any]:
     """Generate a synthetic year under `out/year` and split it into timestamped batches (see the module)."""
     from sipas_pipeline.synth import generate_year
 
     out = fresh_dir(Path(out), "synthetic fieldwork season")
     generate_year(year, out / "year", seed=seed, scale=scale)
-    m = load_methodology(year)
+    return split_raw(load_methodology(year), out / "year", out, seed, scale, mean_forms, team_size)
+
+
+def split_raw(m: Methodology, raw: Path, out: Path, seed: int = 7, scale: float = 1.0, mean_forms: int = MEAN_FORMS,
+              team_size: int = 1) -> dict[str, Any]:
+    """Split the raw year `raw` (citizen/, official/, appraisal/) into timestamped batches under `out` (see the
+    module). A team covers `team_size` provinces (1: one per province; more makes a small season of few batches);
+    `scale` is recorded as the season's target scale."""
+    if Path(raw).parent != Path(out):  # else split_year made `out` and generated the year inside it
+        out = fresh_dir(Path(out), "synthetic fieldwork season")
+    year = m.year
     rng = np.random.default_rng([seed, 2107])
+    window = m.meta["survey_window"]
+    start_day, end_day = (date.fromisoformat(str(window[k])) for k in ("start", "end"))
     schedule = []
     for source in FIELDWORK_SOURCES:
-        rows = export_rows(m, source, out / "year")
-        teams = rows["_province"].unique().sort().to_list()
-        late = set(rng.choice(teams, size=min(3, len(teams)), replace=False).tolist())
-        for team_code in teams:
-            mine = rows.filter(pl.col("_province") == team_code).sort("_day", nulls_last=True, maintain_order=True)
+        rows = export_rows(m, source, raw)
+        codes = rows["_province"].unique().sort().to_list()
+        teams = {codes[i]: codes[i:i + team_size] for i in range(0, len(codes), team_size)}
+        late = set(rng.choice(list(teams), size=min(3, len(teams) - 1), replace=False).tolist())
+        for team_code, members in teams.items():
+            mine = rows.filter(pl.col("_province").is_in(members)).sort("_day", nulls_last=True, maintain_order=True)
             sizes, left = [], mine.height
             while left > 0:
                 sizes.append(min(left, max(5, int(rng.gamma(2.0, mean_forms / 2)))))
@@ -73,13 +88,16 @@ def split_year(year: int, out: Path, seed: int = 7, scale: float = 1.0, mean_for
             for k, size in enumerate(sizes, 1):
                 chunk = mine.slice(start, size)
                 start += size
-                last = chunk["_day"].drop_nulls().max() or datetime(year, 12, 31).date()
+                inside = chunk["_day"].drop_nulls().filter(chunk["_day"].drop_nulls().is_between(start_day, end_day))
+                last = inside.max() or end_day  # a form dated outside the window (a defect) does not date its batch
                 at = (datetime(last.year, last.month, last.day, 17, tzinfo=UTC) + delay
                       + timedelta(minutes=int(rng.integers(60, 60 * 30))))
                 team = f"{TEAM_PREFIX[source]}-{team_code}"
                 schedule.append({"at": at, "source": source, "team": team, "file": f"{at:%Y%m%dT%H%M}_{team}_{k:04d}.csv",
                                  "kind": "late" if delay else "normal", "frame": chunk.drop("_province", "_day")})
     schedule.sort(key=lambda b: (b["at"], b["file"]))
+    (out / "season.json").write_text(json.dumps({"year": year, "seed": seed, "scale": scale, "team_size": team_size}) + "\n",
+                                     encoding="utf-8")
     citizen = [i for i, b in enumerate(schedule) if b["source"] == "citizen"]
     wrong = schedule[citizen[len(citizen) // 3]]
     dup = schedule[citizen[len(citizen) // 2]]
@@ -89,10 +107,10 @@ def split_year(year: int, out: Path, seed: int = 7, scale: float = 1.0, mean_for
     wrong.update(kind="wrong_province_code", frame=wrong["frame"].with_columns(pl.lit(WRONG_CODE).alias(province_col)))
     again = dict(dup, at=dup["at"] + timedelta(days=1), kind="sent_twice")
     schedule = sorted([*schedule, fixed, again], key=lambda b: (b["at"], b["file"]))
-    return write_season(m, out, schedule)
+    return write_season(m, raw, out, schedule)
 
 
-def write_season(m: Methodology, out: Path, schedule: list[dict[str, Any]]) -> dict[str, Any]:
+def write_season(m: Methodology, raw: Path, out: Path, schedule: list[dict[str, Any]]) -> dict[str, Any]:
     """Write the batches, the schedule and the annual raw folder (last version of each batch)."""
     annual = out / "annual"
     for source in (*FIELDWORK_SOURCES, "appraisal"):
@@ -106,7 +124,7 @@ def write_season(m: Methodology, out: Path, schedule: list[dict[str, Any]]) -> d
         (annual / folder / b["file"]).write_bytes(path.read_bytes())  # a later version replaces an earlier one
         rows.append({"arrives_at": b["at"].isoformat(timespec="minutes"), "source": b["source"], "team": b["team"],
                      "file": path.relative_to(out).as_posix(), "rows": b["frame"].height, "kind": b["kind"]})
-    for p in export_files(out / "year" / "appraisal"):
+    for p in export_files(raw / m.meta["sources"]["appraisal"]["folder"]):
         (annual / "appraisal" / p.name).write_bytes(p.read_bytes())
     table = pl.DataFrame(rows)
     table.write_csv(out / "schedule.csv")

@@ -1,0 +1,162 @@
+"""A synthetic season replayed batch by batch through the real `fieldwork` deployment on the session's Prefect
+server, beside the annual run of the same forms in the same DuckDB file."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from sipas_pipeline.publish import read_query as query
+
+pytestmark = pytest.mark.integration  # a real Prefect server, flow runs, DuckDB and Parquet
+
+CURRENT = ["current_runs", "current_indicator_values", "current_sipas_indices", "current_par_points", "current_par_index"]
+GROUPS = 2  # flow runs of the deployment: the season's batches arrive in two waves
+
+
+def snapshot(db: Path) -> dict[str, pl.DataFrame]:
+    """Every annual current_* view, whole, in a fixed order."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {v: con.sql(f"SELECT * FROM {v} ORDER BY ALL").pl() for v in CURRENT}
+    finally:
+        con.close()
+
+
+async def replay_through_deployment(split: Path, inbox: Path, deployment: object) -> list[dict]:
+    """Register the deployment `fieldwork` with a runner, then per wave: copy its batches into the inbox, ask the
+    server for a run of the deployment and let the runner execute it (a real flow run in its own process)."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.runner import Runner
+
+    from sipas_pipeline.fieldwork.flow import DEPLOYMENT
+    from sipas_pipeline.fieldwork.split import replay
+
+    total = pl.read_csv(split / "schedule.csv").height
+    cuts = [round(total * k / GROUPS) for k in range(GROUPS + 1)]
+    runner = Runner(name="fieldwork-test", query_seconds=1)
+    await runner.aadd_deployment(deployment)
+    states = []
+    async with get_client() as client:
+        for a, b in itertools.pairwise(cuts):
+            replay(split, inbox, upto=b, start=a)
+            flow_run = await run_deployment(DEPLOYMENT, timeout=0)
+            await runner.start(run_once=True)
+            done = await client.read_flow_run(flow_run.id)
+            states.append({"id": str(flow_run.id), "state": done.state.type.value, "batches": b - a})
+    return states
+
+
+@pytest.fixture(scope="module")
+def season(prefect_harness, sample_year, tmp_path_factory) -> dict:
+    from sipas_pipeline.fieldwork.flow import fieldwork_deployment
+    from sipas_pipeline.fieldwork.split import split_raw
+    from sipas_pipeline.methodology import load_methodology
+    from sipas_pipeline.orchestration import annual_run
+
+    tmp = tmp_path_factory.mktemp("fieldwork")
+    split = tmp / "split"
+    info = split_raw(load_methodology(2024), sample_year, split, scale=0.03, mean_forms=150, team_size=11)
+    db = tmp / "sipas.duckdb"
+    annual = annual_run(year=2024, raw=str(split / "annual"), db=str(db), work=str(tmp / "work"), report=False)
+    before = snapshot(db)
+    # the deployment `fieldwork` as served, without its interval schedule (the test asks for each run itself)
+    deployment = fieldwork_deployment(2024, str(tmp / "inbox"), str(tmp / "season"), str(db), target_scale=0.03, interval=0)
+    states = asyncio.run(replay_through_deployment(split, tmp / "inbox", deployment))
+    return {"tmp": tmp, "split": split, "info": info, "db": db, "annual": annual, "before": before, "states": states}
+
+
+def test_every_wave_ran_through_the_deployment(season):
+    assert [s["state"] for s in season["states"]] == ["COMPLETED"] * GROUPS
+    rows = query(season["db"], "SELECT count(*), count(*) FILTER (WHERE status = 'taken') FROM fieldwork_batches")
+    assert rows == [(season["info"]["batches"], season["info"]["batches"] - 2)]  # one sent twice, one superseded
+
+
+def test_provisional_after_the_last_batch_equals_the_annual_run(season):
+    db = season["db"]
+    ind = query(db, """SELECT count(*), max(abs(f.value - c.value)), max(abs(f.se - c.se)),
+                              count(*) FILTER (WHERE (f.value IS NULL) <> (c.value IS NULL))
+                       FROM fieldwork_indicators f
+                       JOIN current_indicator_values c USING (year, unit_level, unit_code, indicator_id)""")
+    assert ind[0][0] == query(db, "SELECT count(*) FROM current_indicator_values")[0][0] == (63 + 6 + 1) * 103
+    assert ind[0][1] <= 1e-9 and ind[0][2] <= 1e-9 and ind[0][3] == 0
+    sip = query(db, """SELECT count(*), max(abs(f.value - c.value)), max(abs(f.se - c.se)), max(abs(f.ci_low - c.ci_low))
+                       FROM fieldwork_sipas f JOIN current_sipas_indices c USING (year, unit_level, unit_code, level, node)""")
+    assert sip[0][0] == query(db, "SELECT count(*) FROM current_sipas_indices")[0][0]
+    assert max(sip[0][1:]) <= 1e-9
+    par = query(db, """SELECT count(*), max(abs(f.points - p.points)), max(abs(f.se - p.se)) FROM fieldwork_par_survey f
+                       JOIN par_points p ON p.year = f.year AND p.province_code = f.province_code
+                        AND p.level = 'subcriterion' AND p.node = f.subcriterion_id JOIN current_runs USING (run_id)""")
+    assert par[0][0] == 63 * 20 and max(par[0][1:]) <= 1e-9  # 20 survey sub-criteria (officials' and citizens')
+    tot = query(db, """SELECT count(*), max(abs(f.points - t.survey_points)), max(abs(f.se - t.se)), max(abs(f.df - t.df))
+                       FROM fieldwork_par_survey f JOIN par_totals t ON t.year = f.year AND t.province_code = f.province_code
+                       JOIN current_runs USING (run_id) WHERE f.subcriterion_id = '*'""")
+    assert tot[0][0] == 63 and max(tot[0][1:]) <= 1e-9
+
+
+def test_valid_forms_are_the_annual_runs(season):
+    annual = {s: c["valid"] for s, c in season["annual"].sources.items()}
+    status = query(season["db"], "SELECT forms_valid, forms_read, forms_quarantined FROM fieldwork_status")[0]
+    assert status[0] == annual["citizen"] + annual["official"]
+    assert status[1] == status[0] + status[2]
+
+
+def test_a_batch_sent_twice_counts_once(season):
+    db = season["db"]
+    (dup,) = query(db, "SELECT file, same_as, valid, note FROM fieldwork_batches WHERE status = 'duplicate'")
+    first = query(db, "SELECT file, status, valid FROM fieldwork_batches WHERE seq = ?", [dup[1]])[0]
+    assert dup[0] == first[0] and dup[2] == 0 and "not counted again" in dup[3] and first[1] == "taken" and first[2] > 0
+
+
+def test_the_wrong_province_code_batch_is_reported_with_its_reasons_and_replaced(season):
+    db = season["db"]
+    (old,) = query(db, "SELECT seq, batch_id, read, valid, quarantined, reasons, superseded_by FROM fieldwork_batches "
+                       "WHERE status = 'superseded'")
+    assert old[3] == 0 and old[4] == old[2] > 0  # every row quarantined
+    assert json.loads(old[5])["province_known"] == json.loads(old[5])["geography"] == old[2]
+    per_row = query(db, "SELECT source_row, list(rule ORDER BY rule), any_value(value) FILTER (WHERE rule = 'province_known') "
+                        "FROM fieldwork_quarantine WHERE seq = ? GROUP BY ALL", [old[0]])
+    assert len(per_row) == old[2] and all({"geography", "province_known"} <= set(r[1]) and r[2] == "99" for r in per_row)
+    fixed = query(db, "SELECT batch_id, status, read, supersedes, valid FROM fieldwork_batches WHERE seq = ?", [old[6]])[0]
+    assert fixed[:4] == (old[1], "taken", old[2], old[0]) and fixed[4] > 0.9 * old[2]
+
+
+def test_the_annual_current_views_are_unchanged(season):
+    after = snapshot(season["db"])
+    for view, frame in season["before"].items():
+        assert frame.height > 0 and frame.equals(after[view]), view
+
+
+def test_progress_and_the_page(season):
+    db = season["db"]
+    prog = query(db, "SELECT source, count(*), sum(valid), sum(target) FROM fieldwork_progress WHERE level = 'province' "
+                     "AND unit_code IN (SELECT province_code FROM fieldwork_units) GROUP BY ALL ORDER BY ALL")
+    annual = season["annual"].sources
+    assert prog == [("citizen", 63, annual["citizen"]["valid"], round(36525 * 0.03)),
+                    ("official", 63, annual["official"]["valid"], round(49159 * 0.03))]
+    page = season["tmp"] / "season" / "fieldwork.html"
+    text = page.read_text(encoding="utf-8")
+    assert "tạm tính" in text and "provisional" in text and "http" not in text.replace("http-equiv", "")
+
+
+def test_status_command(season):
+    from typer.testing import CliRunner
+
+    from sipas_pipeline.cli import app
+
+    tmp = season["tmp"]
+    out = CliRunner().invoke(app, ["fieldwork", "status", "--year", "2024", "--season", str(tmp / "season"),
+                                   "--inbox", str(tmp / "inbox"), "--json"])
+    assert out.exit_code == 0, out.output
+    state = json.loads(out.output)
+    assert state["pending"] == 0 and state["status"]["batches_duplicate"] == 1 and state["status"]["batches_superseded"] == 1
+    shutil.rmtree(tmp / "work", ignore_errors=True)
