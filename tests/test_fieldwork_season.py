@@ -38,8 +38,8 @@ async def replay_through_deployment(split: Path, inbox: Path, deployment: object
     from prefect.deployments import run_deployment
     from prefect.runner import Runner
 
-    from sipas_pipeline.fieldwork.flow import DEPLOYMENT
     from sipas_pipeline.fieldwork.split import replay
+    from sipas_pipeline.orchestration.fieldwork import DEPLOYMENT
 
     total = pl.read_csv(split / "schedule.csv").height
     cuts = [round(total * k / GROUPS) for k in range(GROUPS + 1)]
@@ -58,10 +58,10 @@ async def replay_through_deployment(split: Path, inbox: Path, deployment: object
 
 @pytest.fixture(scope="module")
 def season(prefect_harness, sample_year, tmp_path_factory) -> dict:
-    from sipas_pipeline.fieldwork.flow import fieldwork_deployment
     from sipas_pipeline.fieldwork.split import split_raw
     from sipas_pipeline.methodology import load_methodology
     from sipas_pipeline.orchestration import annual_run
+    from sipas_pipeline.orchestration.fieldwork import fieldwork_deployment
 
     tmp = tmp_path_factory.mktemp("fieldwork")
     split = tmp / "split"

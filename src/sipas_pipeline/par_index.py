@@ -128,7 +128,8 @@ def official_points_from_moments(m: Methodology, mom: OfficialMoments) -> tuple[
                         "points": points[seen].ravel(), "se": ses[seen].ravel()},
                        schema={"province_code": pl.Utf8, "subcriterion_id": pl.Utf8, "points": pl.Float64, "se": pl.Float64})
     total = pl.DataFrame({"province_code": provinces[seen], "var": (factor * var_u)[seen],
-                          "df": np.maximum(n - 1, 1).astype(np.int64)[seen]})
+                          "df": np.maximum(n - 1, 1).astype(np.int64)[seen]},
+                         schema={"province_code": pl.Utf8, "var": pl.Float64, "df": pl.Int64})
     return out.fill_nan(None), total.fill_nan(None)
 
 

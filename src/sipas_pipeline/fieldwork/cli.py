@@ -33,7 +33,7 @@ def fail(message: str) -> None:
 
 
 def _where(year: int | None, season: Path | None, inbox: Path | None) -> tuple[Any, Path, Path]:
-    from sipas_pipeline.fieldwork.flow import fieldwork_year
+    from sipas_pipeline.fieldwork.live import fieldwork_year
     from sipas_pipeline.fieldwork.season import inbox_dir, season_dir
     from sipas_pipeline.methodology import load_methodology
 
@@ -47,7 +47,7 @@ def _where(year: int | None, season: Path | None, inbox: Path | None) -> tuple[A
 
 def print_entry(entry: dict[str, Any], quarantine: Any | None) -> None:
     """A batch's line and, when it has quarantined rows, every reason (row, column, rule, value, message)."""
-    from sipas_pipeline.fieldwork.flow import reasons_line
+    from sipas_pipeline.fieldwork.live import reasons_line
 
     console.print(reasons_line(entry), highlight=False, soft_wrap=True)
     if quarantine is not None and quarantine.height:
@@ -103,24 +103,17 @@ def take_now(m: Any, season_root: Path, box: Path, db: Path | None) -> dict[str,
     """Take the inbox's pending batches in this process (under the season's lock) and refresh."""
     from sipas_pipeline.fieldwork.inbox import take_pending
     from sipas_pipeline.fieldwork.live import refresh
-    from sipas_pipeline.fieldwork.season import Season
+    from sipas_pipeline.fieldwork.season import Season, season_lock
     from sipas_pipeline.paths import default_db
 
-    lock = season_lock()
     try:
-        with lock(season_root):
+        with season_lock(season_root):
             s = Season.open(season_root)
             entries = take_pending(m, s, box)
             done = refresh(m, s, db or default_db(), s.page_path, entries)
     except UserError as exc:
         fail(str(exc))
     return {"entries": entries, "status": done.status, "page": done.page}
-
-
-def season_lock() -> Any:
-    from sipas_pipeline.fieldwork.flow import season_lock as lock  # prefect is imported with it: only when taking
-
-    return lock
 
 
 def ask_deployment() -> str:
@@ -132,7 +125,7 @@ def ask_deployment() -> str:
     prefect_defaults()
     from prefect.deployments import run_deployment
 
-    from sipas_pipeline.fieldwork.flow import DEPLOYMENT
+    from sipas_pipeline.orchestration.fieldwork import DEPLOYMENT
 
     try:
         return str(run_deployment(DEPLOYMENT, timeout=0).id)
@@ -151,7 +144,7 @@ def run(year: YearOpt = None, season: SeasonOpt = None, inbox: InboxOpt = None, 
     from sipas_pipeline.config import prefect_defaults
 
     prefect_defaults()
-    from sipas_pipeline.fieldwork.flow import fieldwork_run
+    from sipas_pipeline.orchestration.fieldwork import fieldwork_run
 
     if not os.environ.get("PREFECT_API_URL"):
         from sipas_pipeline.orchestration import start_embedded_server
@@ -180,7 +173,7 @@ def serve(year: YearOpt = None, season: SeasonOpt = None, inbox: InboxOpt = None
     prefect_defaults()
     from prefect import serve as prefect_serve
 
-    from sipas_pipeline.fieldwork.flow import fieldwork_deployment
+    from sipas_pipeline.orchestration.fieldwork import fieldwork_deployment
 
     prefect_serve(fieldwork_deployment(m.year, str(box), str(season_root), str(db) if db else None, interval=interval))
 
@@ -220,9 +213,8 @@ def season_state(m: Any, season: Any, box: Path) -> dict[str, Any]:
     """What `status` prints, from the season's folder alone (no database, no Prefect)."""
     import polars as pl
 
-    from sipas_pipeline.fieldwork.flow import reasons_line
     from sipas_pipeline.fieldwork.inbox import pending
-    from sipas_pipeline.fieldwork.live import status_row
+    from sipas_pipeline.fieldwork.live import reasons_line, status_row
     from sipas_pipeline.fieldwork.progress import as_of_date, progress
 
     ledger = season.ledger()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -15,6 +16,25 @@ from sipas_pipeline.fieldwork.progress import as_of_date, progress
 from sipas_pipeline.fieldwork.season import Season
 from sipas_pipeline.fieldwork.sufficient import provisional
 from sipas_pipeline.methodology import Methodology
+
+TIMEZONE = "Asia/Ho_Chi_Minh"  # the survey's calendar
+
+
+def fieldwork_year(year: int | None) -> int:
+    """The survey year in the field: the given one, else this calendar year in Vietnam time."""
+    return int(year) if year else datetime.now(ZoneInfo(TIMEZONE)).year
+
+
+def reasons_line(entry: dict[str, Any]) -> str:
+    """A batch in one line: what it counted and why rows were quarantined."""
+    why = ", ".join(f"{rule} {n}" for rule, n in entry.get("reasons", {}).items()) or "none"
+    extra = entry.get("note") or ""
+    if entry.get("supersedes"):
+        extra = f"re-sent: replaces #{entry['supersedes']}"
+    if entry.get("retracted"):
+        extra += f"; copies quarantined in {len(entry['retracted'])} earlier batch(es)"
+    return (f"#{entry['seq']} {entry['source']} {entry['file']}: {entry['status']}, read {entry['read']}, "
+            f"valid {entry['valid']}, quarantined {entry['quarantined']} (reasons: {why}){'; ' + extra if extra else ''}")
 
 
 @dataclass

@@ -16,8 +16,11 @@ entry is missing was not taken (its partial files are overwritten when it is tak
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,18 @@ def write_beside(path: Path, write: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def season_lock(root: Path) -> Iterator[None]:
+    """Hold the season's lock (one taker at a time); a second taker waits."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_frame(path: Path, frame: pl.DataFrame) -> None:

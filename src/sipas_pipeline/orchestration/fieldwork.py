@@ -1,5 +1,5 @@
-"""The Prefect flow `sipas-fieldwork` and its deployment `fieldwork` (the fieldwork's one module that imports
-Prefect): every run takes the inbox's new batches one at a time (a task each, its quarantine reasons logged and
+"""The Prefect flow `sipas-fieldwork` and its deployment `fieldwork` (live fieldwork, `sipas_pipeline.fieldwork`,
+wired): every run takes the inbox's new batches one at a time (a task each, its quarantine reasons logged and
 kept as an artifact), then refreshes the provisional figures, the `fieldwork_*` tables and the page. The
 deployment runs on an interval schedule, one run at a time (a run that would overlap is cancelled: the next one
 takes what it left); `sipas fieldwork submit` may start a run at once. The season's lock (`<season>/.lock`)
@@ -7,13 +7,8 @@ keeps any two takers (the deployment, the command) from taking batches at the sa
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -24,43 +19,14 @@ from prefect.schedules import Interval
 
 from sipas_pipeline.errors import InputError
 from sipas_pipeline.fieldwork.inbox import pending, take
-from sipas_pipeline.fieldwork.live import refresh
-from sipas_pipeline.fieldwork.season import Season, inbox_dir, season_dir
+from sipas_pipeline.fieldwork.live import fieldwork_year, reasons_line, refresh
+from sipas_pipeline.fieldwork.season import Season, inbox_dir, season_dir, season_lock
 from sipas_pipeline.methodology import Methodology, load_methodology
+from sipas_pipeline.orchestration.run import TIMEZONE
 from sipas_pipeline.paths import default_db
 
-TIMEZONE = "Asia/Ho_Chi_Minh"
 INTERVAL_SECONDS = 60  # batches are taken within the minute they arrive
 DEPLOYMENT = "sipas-fieldwork/fieldwork"
-
-
-@contextlib.contextmanager
-def season_lock(root: Path) -> Iterator[None]:
-    """Hold the season's lock (one taker at a time); a second taker waits."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def fieldwork_year(year: int | None) -> int:
-    """The survey year in the field: the given one, else this calendar year in Vietnam time."""
-    return int(year) if year else datetime.now(ZoneInfo(TIMEZONE)).year
-
-
-def reasons_line(entry: dict[str, Any]) -> str:
-    """A batch in one line: what it counted and why rows were quarantined."""
-    why = ", ".join(f"{rule} {n}" for rule, n in entry.get("reasons", {}).items()) or "none"
-    extra = entry.get("note") or ""
-    if entry.get("supersedes"):
-        extra = f"re-sent: replaces #{entry['supersedes']}"
-    if entry.get("retracted"):
-        extra += f"; copies quarantined in {len(entry['retracted'])} earlier batch(es)"
-    return (f"#{entry['seq']} {entry['source']} {entry['file']}: {entry['status']}, read {entry['read']}, "
-            f"valid {entry['valid']}, quarantined {entry['quarantined']} (reasons: {why}){'; ' + extra if extra else ''}")
 
 
 @task(name="take-batch", cache_policy=NO_CACHE)
