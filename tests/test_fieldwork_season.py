@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from test_report import browser  # noqa: F401 (the headless Chromium fixture, shared)
 
 from sipas_pipeline.publish import read_query as query
 
@@ -160,3 +161,65 @@ def test_status_command(season):
     state = json.loads(out.output)
     assert state["pending"] == 0 and state["status"]["batches_duplicate"] == 1 and state["status"]["batches_superseded"] == 1
     shutil.rmtree(tmp / "work", ignore_errors=True)
+
+
+def test_the_queries_of_the_fieldwork_page_run(season):
+    from docs_pages import sql_statements
+
+    behind, teams, reasons = (query(season["db"], sql) for sql in sql_statements("fieldwork", "Queries"))
+    assert len(behind) == 10 and all(r[2] <= r[3] for r in behind)  # valid forms against the target
+    assert {r[0] for r in teams} == set(pl.read_csv(season["split"] / "schedule.csv")["team"])
+    assert reasons and {r[3] for r in reasons} >= {"province_known", "geography"}
+
+
+def test_the_page_opens_offline_in_chromium(season, browser):  # noqa: F811 (the fixture imported above)
+    """Not blank, no request but the file itself, every province in the progress chart."""
+    import base64
+    import io
+    import time
+
+    from PIL import Image
+
+    page = season["tmp"] / "season" / "fieldwork.html"
+    for domain in ("Page", "Network", "Runtime"):
+        browser.call(f"{domain}.enable")
+    browser.call("Page.navigate", url=page.as_uri())
+    browser.wait_for("Page.loadEventFired")
+    time.sleep(0.5)
+    requests = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
+    assert requests == [page.as_uri()]
+    shot = browser.call("Page.captureScreenshot", format="png")
+    lo, hi = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("L").getextrema()
+    assert hi - lo > 100
+    shown = browser.call("Runtime.evaluate", returnByValue=True, expression=(
+        "[...document.querySelectorAll('#progress-citizen + svg text')].map(t => t.textContent)"))["result"]["value"]
+    names = {n for (n,) in query(season["db"], "SELECT name_vi FROM fieldwork_units")}
+    assert len(names) == 63 and names <= set(shown)
+    sipas = browser.call("Runtime.evaluate", returnByValue=True, expression=(
+        "document.querySelectorAll('#sipas + svg circle').length"))["result"]["value"]
+    assert sipas == 63
+
+
+def test_sample_fieldwork_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from sipas_pipeline.cli import app
+
+    out = CliRunner().invoke(app, ["sample", "--year", "2024", "--fieldwork", str(tmp_path / "season"), "--scale", "0.01",
+                                   "--json"])
+    assert out.exit_code == 0, out.output
+    info = json.loads(out.output)
+    schedule = pl.read_csv(tmp_path / "season" / "schedule.csv")
+    assert info["batches"] == schedule.height and schedule["arrives_at"].is_sorted()
+    kinds = dict(schedule.group_by("kind").len().iter_rows())
+    assert kinds["wrong_province_code"] == kinds["resent_fixed"] == kinds["sent_twice"] == 1 and kinds["late"] >= 3
+    resent = schedule.filter(pl.col("kind").is_in(["wrong_province_code", "resent_fixed"]))
+    assert resent["file"].map_elements(lambda f: Path(f).name, return_dtype=pl.Utf8).n_unique() == 1
+    annual = list((tmp_path / "season" / "annual" / "citizen").iterdir())
+    assert len(annual) == schedule.filter(pl.col("source") == "citizen")["file"].map_elements(
+        lambda f: Path(f).name, return_dtype=pl.Utf8).n_unique()
+    # the batches' rows are the year's rows, the re-sent and the twice-sent ones aside
+    year_rows = json.loads((tmp_path / "season" / "year" / "truth" / "manifest.json").read_text())["rows"]
+    once = schedule.filter(~pl.col("kind").is_in(["wrong_province_code", "sent_twice"]))
+    assert dict(once.group_by("source").agg(pl.col("rows").sum()).iter_rows()) == {
+        "citizen": year_rows["citizen"], "official": year_rows["official"]}

@@ -58,8 +58,9 @@ def write(db: Path, m: Methodology, frames: dict[str, pl.DataFrame], quarantine:
     with next_file(Path(db), f"fieldwork-{m.year}-{stamp}", m.year) as (con, _):
         con.execute("BEGIN TRANSACTION")
         try:
-            migrate(con, Path(db), f"fieldwork-{m.year}")
-            con.execute(sql_file().read_text(encoding="utf-8"))
+            if not has_table(con, "fieldwork_status"):  # a new file, or one the fieldwork never wrote: the full check
+                migrate(con, Path(db), f"fieldwork-{m.year}")
+                con.execute(sql_file().read_text(encoding="utf-8"))
             for name, frame in frames.items():
                 con.execute(f"DELETE FROM {name} WHERE year = $year", {"year": m.year})
                 insert(con, name, frame, m.year)
@@ -73,6 +74,10 @@ def write(db: Path, m: Methodology, frames: dict[str, pl.DataFrame], quarantine:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             raise
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()[0][0])
 
 
 def insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, year: int) -> None:

@@ -49,8 +49,19 @@ def empty_tally() -> pl.DataFrame:
     return pl.DataFrame(schema={**{c: pl.Utf8 for c in TALLY}, "read": pl.Int64, "valid": pl.Int64})
 
 
+_TARGETS: dict[tuple[str, float], dict[str, pl.DataFrame]] = {}
+
+
 def targets(m: Methodology, scale: float = 1.0) -> dict[str, pl.DataFrame]:
-    """The target forms per sampled village (citizens) and per province (officials), times `scale`."""
+    """The target forms per sampled village (citizens) and per province (officials), times `scale` (made once per
+    methodology content and scale)."""
+    key = (m.content_hash, scale)
+    if key not in _TARGETS:
+        _TARGETS[key] = _targets(m, scale)
+    return _TARGETS[key]
+
+
+def _targets(m: Methodology, scale: float) -> dict[str, pl.DataFrame]:
     spec = {k: round(int(v) * scale) for k, v in m.meta.get("fieldwork", {}).get("target_forms", {}).items()}
     villages = m.sampling_frame.select("province_code", "commune_code", "village_code").sort("village_code")
     cit = villages.with_columns(pl.Series("target", allocate(int(spec.get("citizen", 0)), np.ones(villages.height))))

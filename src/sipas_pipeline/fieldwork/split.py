@@ -61,10 +61,11 @@ def split_year(year: int, out: Path, seed: int = 7, scale: float = 1.0, mean_for
 
 
 def split_raw(m: Methodology, raw: Path, out: Path, seed: int = 7, scale: float = 1.0, mean_forms: int = MEAN_FORMS,
-              team_size: int = 1) -> dict[str, Any]:
+              team_size: int = 1, exact: bool = False) -> dict[str, Any]:
     """Split the raw year `raw` (citizen/, official/, appraisal/) into timestamped batches under `out` (see the
     module). A team covers `team_size` provinces (1: one per province; more makes a small season of few batches);
-    `scale` is recorded as the season's target scale."""
+    `scale` is recorded as the season's target scale; `exact` makes every batch `mean_forms` forms (a team's last
+    one the rest), for benchmarks."""
     if Path(raw).parent != Path(out):  # else split_year made `out` and generated the year inside it
         out = fresh_dir(Path(out), "synthetic fieldwork season")
     year = m.year
@@ -81,7 +82,7 @@ def split_raw(m: Methodology, raw: Path, out: Path, seed: int = 7, scale: float 
             mine = rows.filter(pl.col("_province").is_in(members)).sort("_day", nulls_last=True, maintain_order=True)
             sizes, left = [], mine.height
             while left > 0:
-                sizes.append(min(left, max(5, int(rng.gamma(2.0, mean_forms / 2)))))
+                sizes.append(min(left, mean_forms if exact else max(5, int(rng.gamma(2.0, mean_forms / 2)))))
                 left -= sizes[-1]
             delay = timedelta(days=int(rng.integers(7, 22))) if team_code in late else timedelta(0)
             start = 0

@@ -1,0 +1,177 @@
+"""Live fieldwork: the pipeline's own seconds per batch of 500 forms early, midway and at the end of a full-size
+season (target <= 1 s each, flat), and the whole season's replay (about 1,000 batches of a realistic mix of sizes)
+through the deployment `fieldwork` on a running Prefect server (target <= 10 minutes on 2 cores).
+
+Per batch: `take` (read, validate with the annual rules, add its statistics) and `refresh` (provisional figures
+of every indicator, the SIPAS tree and the PAR survey points from the season's sums, progress, the fieldwork_*
+tables written by swap, the page), in this process, no Prefect. The replay: a Prefect server (a temporary SQLite
+database), `sipas fieldwork serve --interval 5` in its own process, the batches copied into the inbox in arrival
+order at `--pace` batches per second; the clock runs from the first batch copied to the last one taken and
+refreshed.
+
+usage: python benchmarks/fieldwork.py [--scale 1] [--batch 500] [--pace 4] [--no-replay]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import polars as pl
+from common import OUT, year
+
+from sipas_pipeline.fieldwork.inbox import pending, take
+from sipas_pipeline.fieldwork.live import refresh
+from sipas_pipeline.fieldwork.season import Season
+from sipas_pipeline.fieldwork.split import replay, split_raw
+from sipas_pipeline.methodology import load_methodology
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def per_batch(scale: float, size: int) -> list[dict]:
+    """Every batch of an exact-size season taken and refreshed one by one: seconds of each step."""
+    m = load_methodology(2024)
+    base = OUT / f"fieldwork_{size}_x{scale:g}"
+    if not (base / "split" / "schedule.csv").is_file():
+        shutil.rmtree(base, ignore_errors=True)
+        split_raw(m, year(scale), base / "split", scale=scale, mean_forms=size, exact=True)
+    for part in ("season", "inbox", "db"):
+        shutil.rmtree(base / part, ignore_errors=True)
+    season = Season.open(base / "season", target_scale=scale)
+    (base / "db").mkdir()
+    replay(base / "split", base / "inbox")
+    rows = []
+    for k, (source, path) in enumerate(pending(m, season, base / "inbox"), 1):
+        t0 = time.perf_counter()
+        entry = take(m, season, source, path)
+        t1 = time.perf_counter()
+        refresh(m, season, base / "db" / "sipas.duckdb", season.page_path, [entry])
+        t2 = time.perf_counter()
+        rows.append({"k": k, "source": source, "read": entry["read"], "take": t1 - t0, "refresh": t2 - t1})
+    return rows
+
+
+def report_per_batch(rows: list[dict], size: int) -> None:
+    full = [r for r in rows if r["read"] == size]
+    n = len(full)
+    print(f"fieldwork, one batch at a time: {len(rows)} batches ({n} of exactly {size} forms), "
+          f"{sum(r['read'] for r in rows):,} rows")
+    for label, part in (("early", full[1:6]), ("midway", full[n // 2 - 2:n // 2 + 3]), ("end", full[-5:])):
+        take_s = statistics.median(r["take"] for r in part)
+        refresh_s = statistics.median(r["refresh"] for r in part)
+        total = statistics.median(r["take"] + r["refresh"] for r in part)
+        print(f"  {label:<7} batches {part[0]['k']:>4}-{part[-1]['k']:<4} take {take_s:6.3f} s  refresh {refresh_s:6.3f} s  "
+              f"per batch {total:6.3f} s (median of {len(part)})  target <= 1 s")
+    print(f"  first batch (imports, new database file): {rows[0]['take'] + rows[0]['refresh']:.3f} s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def replay_season(scale: float, pace: float) -> None:
+    """The whole season through the deployment on a running server."""
+    m = load_methodology(2024)
+    base = OUT / f"fieldwork_season_x{scale:g}"
+    if not (base / "split" / "schedule.csv").is_file():
+        shutil.rmtree(base, ignore_errors=True)
+        split_raw(m, year(scale), base / "split", scale=scale)
+    for part in ("season", "inbox", "db"):
+        shutil.rmtree(base / part, ignore_errors=True)
+    (base / "db").mkdir()
+    schedule = pl.read_csv(base / "split" / "schedule.csv")
+    tmp = Path(tempfile.mkdtemp(prefix="sipas-fieldwork-bench-"))
+    env = dict(os.environ, PREFECT_HOME=str(tmp / "home"), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    started = []
+    try:
+        if "PREFECT_API_URL" not in os.environ:
+            url = f"http://127.0.0.1:{free_port()}/api"
+            server_env = env | {"PREFECT_UI_ENABLED": "0", "PREFECT_SERVER_DATABASE_CONNECTION_URL":
+                                f"sqlite+aiosqlite:///{tmp / 'prefect.db'}"}
+            port = url.rsplit(":", 1)[1].split("/")[0]
+            started.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+                                             "--host", "127.0.0.1", "--port", port], env=server_env, cwd=tmp,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+            for _ in range(240):
+                if answers(url):
+                    break
+                time.sleep(0.5)
+            else:
+                raise SystemExit("the Prefect server did not start")
+            env["PREFECT_API_URL"] = url
+        sipas = str(Path(sys.executable).with_name("sipas"))
+        started.append(subprocess.Popen([sipas, "fieldwork", "serve", "--year", "2024", "--season", str(base / "season"),
+                                         "--inbox", str(base / "inbox"), "--db", str(base / "db" / "sipas.duckdb"),
+                                         "--interval", "5"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                        stderr=open(tmp / "serve.log", "wb"), start_new_session=True))  # noqa: SIM115
+        time.sleep(8)  # the deployment registered, its schedule running
+        t0 = time.perf_counter()
+        for k in range(schedule.height):
+            replay(base / "split", base / "inbox", start=k, upto=k + 1)
+            time.sleep(1 / pace)
+        dropped = time.perf_counter() - t0
+        ledger = base / "season" / "batches.json"
+        page = base / "season" / "fieldwork.html"
+        while True:
+            entries = json.loads(ledger.read_text(encoding="utf-8")) if ledger.is_file() else []
+            if len(entries) == schedule.height and page.is_file() and page.stat().st_mtime > ledger.stat().st_mtime:
+                break
+            if time.perf_counter() - t0 > 3600:
+                raise SystemExit(f"not done after an hour: {len(entries)} of {schedule.height} batches")
+            time.sleep(1)
+        total = time.perf_counter() - t0
+        print(f"fieldwork season replay through the deployment (running server, interval 5 s): {schedule.height} batches, "
+              f"{schedule['rows'].sum():,} rows, arriving over {dropped:.0f} s; the last taken and refreshed after "
+              f"{total:.0f} s ({total / 60:.1f} min)  target <= 10 min")
+    finally:
+        for p in reversed(started):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--pace", type=float, default=4.0, help="batches copied into the inbox per second")
+    parser.add_argument("--no-replay", action="store_true")
+    parser.add_argument("--no-per-batch", action="store_true")
+    args = parser.parse_args()
+    print(f"cores: {os.cpu_count()}, scale {args.scale:g}")
+    if not args.no_per_batch:
+        report_per_batch(per_batch(args.scale, args.batch), args.batch)
+    if not args.no_replay:
+        replay_season(args.scale, args.pace)
+
+
+if __name__ == "__main__":
+    main()
