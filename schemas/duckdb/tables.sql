@@ -209,6 +209,10 @@ CREATE TABLE IF NOT EXISTS indicator_values (
     small_sample BOOLEAN,
     reliability VARCHAR,
     reliability_reason VARCHAR,
+    se_stabilised DOUBLE,
+    ci_low_stabilised DOUBLE,
+    ci_high_stabilised DOUBLE,
+    df_stabilised DOUBLE,
     PRIMARY KEY (run_id, unit_level, unit_code, indicator_id)
 );
 COMMENT ON TABLE indicator_values IS 'Indicator values (giá trị chỉ tiêu) per unit: weighted percentage with its numerator, denominator, respondents and standard error';
@@ -249,6 +253,10 @@ CREATE TABLE IF NOT EXISTS sipas_indices (
     small_sample BOOLEAN,
     reliability VARCHAR,
     reliability_reason VARCHAR,
+    se_stabilised DOUBLE,
+    ci_low_stabilised DOUBLE,
+    ci_high_stabilised DOUBLE,
+    df_stabilised DOUBLE,
     PRIMARY KEY (run_id, unit_level, unit_code, level, node)
 );
 COMMENT ON TABLE sipas_indices IS 'SIPAS index (Chỉ số hài lòng về sự phục vụ hành chính) at every level of its tree: elements, parts and the index';
@@ -396,6 +404,15 @@ COMMENT ON COLUMN par_totals.reliability IS 'Reliability (độ tin cậy), the 
 COMMENT ON COLUMN par_totals.reliability_reason IS 'Why (lý do): every rule of the reliability flag that fired, with the figures, separated by ; (null when reliable)';
 COMMENT ON COLUMN ranks.reliability IS 'Reliability (độ tin cậy) of the value ranked, as in sipas_indices and par_totals';
 COMMENT ON COLUMN ranks.reliability_reason IS 'Why (lý do): every rule of the reliability flag that fired, with the figures, separated by ; (null when reliable)';
+
+COMMENT ON COLUMN indicator_values.se_stabilised IS 'Stabilised standard error (sai số chuẩn ổn định), beside the direct se, not the published one: the province''s design effect moderated towards the design effect pooled over the provinces (empirical Bayes, Smyth 2004; the pooled design effect itself when the provinces'' design effects differ no more than their df explain) times p(1-p)/n; province rows only';
+COMMENT ON COLUMN indicator_values.ci_low_stabilised IS 'Lower bound of the 95% interval from the stabilised variance: Korn-Graubard with df_stabilised';
+COMMENT ON COLUMN indicator_values.ci_high_stabilised IS 'Upper bound of the 95% interval from the stabilised variance';
+COMMENT ON COLUMN indicator_values.df_stabilised IS 'Degrees of freedom of the stabilised variance: the province''s df plus the prior df of the pool (the sum of all provinces'' df when fully pooled)';
+COMMENT ON COLUMN sipas_indices.se_stabilised IS 'Stabilised standard error (sai số chuẩn ổn định), beside the direct se, not the published one: the province''s variance per respondent (variance x n) moderated towards the pool over the provinces (empirical Bayes, Smyth 2004; a generalised variance function var = kappa / n when fully pooled), divided by n; province rows only';
+COMMENT ON COLUMN sipas_indices.ci_low_stabilised IS 'Lower bound of the 95% interval from the stabilised variance: value - t(df_stabilised) x se_stabilised, clipped to 0-100';
+COMMENT ON COLUMN sipas_indices.ci_high_stabilised IS 'Upper bound of the 95% interval from the stabilised variance';
+COMMENT ON COLUMN sipas_indices.df_stabilised IS 'Degrees of freedom of the stabilised variance: the province''s df plus the prior df of the pool (the sum of all provinces'' df when fully pooled)';
 
 CREATE TABLE IF NOT EXISTS quarantine (
     run_id VARCHAR NOT NULL,

@@ -14,6 +14,7 @@ CREATE OR REPLACE VIEW current_indicator_values AS
 SELECT v.year, v.unit_level, v.unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.name_sort AS unit_sort_key,
        u.region_code, v.indicator_id, i.type, nullif(i.part, '') AS part, nullif(i.element, '') AS element, i.label_vi, i.label_en,
        v.value, v.se, v.ci_low, v.ci_high, v.df, v.deff, v.n_eff, v.small_sample, v.reliability, v.reliability_reason,
+       v.se_stabilised, v.ci_low_stabilised, v.ci_high_stabilised, v.df_stabilised,
        v.numerator, v.denominator, v.n, v.incomplete_reason, v.run_id
 FROM indicator_values v
 JOIN current_runs r USING (run_id)
@@ -24,7 +25,8 @@ COMMENT ON VIEW current_indicator_values IS 'Indicator values (giá trị chỉ 
 CREATE OR REPLACE VIEW current_sipas_indices AS
 SELECT s.year, s.unit_level, s.unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.name_sort AS unit_sort_key,
        u.region_code, s.level, s.node, t.parent, t.label_vi, t.label_en, s.value, s.se, s.ci_low, s.ci_high, s.df, s.deff, s.n_eff,
-       s.small_sample, s.reliability, s.reliability_reason, s.n, s.incomplete_reason, s.run_id
+       s.small_sample, s.reliability, s.reliability_reason, s.se_stabilised, s.ci_low_stabilised, s.ci_high_stabilised,
+       s.df_stabilised, s.n, s.incomplete_reason, s.run_id
 FROM sipas_indices s
 JOIN current_runs r USING (run_id)
 LEFT JOIN units u ON u.year = s.year AND u.unit_level = s.unit_level AND u.unit_code = s.unit_code

@@ -12,6 +12,13 @@ _RELIABILITY = {
     "reliability_reason": pa.Column(pl.Utf8, nullable=True),
 }
 # every estimate's uncertainty (variance.py): percent scale like the value; intervals inside [0, 100]
+# stabilised variances beside the direct ones (stabilised.py): province rows only
+_STABILISED = {
+    "se_stabilised": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
+    "ci_low_stabilised": pa.Column(pl.Float64, _PCT, nullable=True),
+    "ci_high_stabilised": pa.Column(pl.Float64, _PCT, nullable=True),
+    "df_stabilised": pa.Column(pl.Float64, pa.Check.ge(1), nullable=True),
+}
 _UNCERTAINTY = {
     "se": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
     "ci_low": pa.Column(pl.Float64, _PCT, nullable=True),
@@ -20,7 +27,7 @@ _UNCERTAINTY = {
     "deff": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
     "n_eff": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
     "small_sample": pa.Column(pl.Boolean, nullable=True),
-} | _RELIABILITY
+} | _RELIABILITY | _STABILISED
 _INSIDE = [pa.Check(lambda d: d.lazyframe.select(
     (pl.col("ci_low") <= pl.col("value") + 1e-9) & (pl.col("value") <= pl.col("ci_high") + 1e-9)
     | pl.col("ci_low").is_null()), name="interval_holds_value")]

@@ -283,6 +283,7 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
     from sipas_pipeline.par_index import par_points, par_totals
     from sipas_pipeline.ranking import change, rank_intervals, ranks
     from sipas_pipeline.reliability import rank_reliability, with_reliability
+    from sipas_pipeline.stabilised import with_stabilised
 
     est = estimate_indicators(m, citizen)
     tree = sipas_tree(m, est)
@@ -297,8 +298,10 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
     ranked = change(rank_intervals(m, ranks(m, measures)), previous, m.design.confidence)
 
     def units(by_province: pl.DataFrame, keys: list[str], sums: list[str], proportion: bool) -> pl.DataFrame:
-        """Province, region and nation rows, each with its uncertainty columns and reliability."""
-        return with_reliability(all_units(m, by_province, keys, sums, proportion), proportion)
+        """Province, region and nation rows, each with its uncertainty columns, reliability and, on province rows,
+        the stabilised variance beside the direct one."""
+        direct = with_reliability(all_units(m, by_province, keys, sums, proportion), proportion)
+        return with_stabilised(direct, m.design.confidence, proportion, keys)
 
     sipas = units(tree, ["level", "node"], ["n"], False)
     totals = with_reliability(totals, False, value="par_index")
