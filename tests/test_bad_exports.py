@@ -8,10 +8,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
 import unicodedata
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ NAME, PHONE, ID_NO, ADDRESS = (HEADER.index(h) for h in ("Họ và tên", "Số 
 OCCUPATION = HEADER.index("Nghề nghiệp")  # the column just before the name
 PROVINCE, DATE = HEADER.index("Tỉnh/Thành phố"), HEADER.index("Ngày phỏng vấn")
 SAT = HEADER.index("S_P_ECO_CONTENT")  # a satisfaction answer (codes 1-5, 9)
+STRATUM, PSU, WEIGHT = (HEADER.index(h) for h in ("Tầng mẫu", "Đơn vị mẫu cấp 1", "Quyền số"))
 
 
 def rows(n: int = 3) -> list[list[str]]:
@@ -156,6 +159,38 @@ def _merged_header() -> bytes:
     return xlsx({"Sheet1": [["PHIẾU KHẢO SÁT"], groups, *R]}, merge=(1, 0, 1, 5, "Thông tin phiếu"))
 
 
+def _stray_cell(row: int, col: int) -> bytes:
+    """A workbook of three good rows and one stray cell far away (xlsxwriter declares the extent it reaches)."""
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    ws = wb.add_worksheet("Dữ liệu")
+    for r, cells in enumerate([HEADER, *R]):
+        for c, v in enumerate(cells):
+            ws.write_string(r, c, v)
+    ws.write_string(row, col, "x")
+    wb.close()
+    return buf.getvalue()
+
+
+def _declared_extent(workbook: bytes | None = None, ref: bytes = b"A1:XFD1048576") -> bytes:
+    """A workbook whose sheet declares the extent `ref` in its <dimension> (by default a small workbook declaring the
+    whole grid; with a stray cell and a small `ref`, a cell the declaration does not admit)."""
+    src = zipfile.ZipFile(io.BytesIO(workbook or xlsx({"Dữ liệu": [HEADER, *R]})))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'<dimension ref="[^"]+"', b'<dimension ref="' + ref + b'"', data)
+            out.writestr(item, data)
+    return buf.getvalue()
+
+
+def _design(at: int, value: str) -> bytes:
+    return _utf8(text(HEADER, [R[0], _set(R[1], at, value), R[2]]))
+
+
+TOO_LARGE = "too large to read (at most 500,000 rows and columns up to ZZ)"
 # name, file name, bytes, expected: {"valid": n, "rules": {line: {rules}}, "unreadable": text, "info": {k: v}}
 CASES: list[tuple[str, str, Callable[[], bytes], dict]] = [
     ("ragged_short", "a.csv", lambda: _utf8(text(HEADER, [R[0], _drop(R[1], OCCUPATION), R[2]])),
@@ -238,6 +273,31 @@ CASES: list[tuple[str, str, Callable[[], bytes], dict]] = [
     ("xlsx_cells_beyond_header", "a.xlsx", lambda: xlsx({"Dữ liệu": [HEADER, R[0], [*R[1], "Nguyễn Thừa Ra"], R[2]]}),
      {"valid": 2, "rules": {3: {"row_shape"}}, "pii": {"Nguyễn Thừa Ra"}}),
     ("parquet", "a.parquet", lambda: _parquet(), {"valid": 3, "info": {"format": "parquet"}}),
+    # issue #19: design columns against the frame and the weight rules; absurd workbook extents
+    ("name_in_stratum", "a.csv", lambda: _design(STRATUM, "Nguyễn Văn Bí Mật"),
+     {"valid": 2, "rules": {3: {"design_unknown"}}, "message": "not a stratum of the sampling frame"}),
+    ("phone_in_psu", "a.csv", lambda: _design(PSU, "0912345678"),
+     {"valid": 2, "rules": {3: {"design_unknown"}}, "message": "not a primary sampling unit (commune_code)"}),
+    ("stratum_of_no_province", "a.csv", lambda: _design(STRATUM, "99-U"), {"valid": 2, "rules": {3: {"design_unknown"}}}),
+    ("psu_not_a_commune", "a.csv", lambda: _design(PSU, "99999"), {"valid": 2, "rules": {3: {"design_unknown"}}}),
+    ("weight_zero", "a.csv", lambda: _design(WEIGHT, "0"),
+     {"valid": 2, "rules": {3: {"weight_invalid"}}, "message": "not a positive number (a design weight)"}),
+    ("weight_negative", "a.csv", lambda: _design(WEIGHT, "-12.5"), {"valid": 2, "rules": {3: {"weight_invalid"}}}),
+    ("weight_text", "a.csv", lambda: _design(WEIGHT, "nặng"), {"valid": 2, "rules": {3: {"weight_invalid"}}}),
+    ("weight_infinite", "a.csv", lambda: _design(WEIGHT, "inf"), {"valid": 2, "rules": {3: {"weight_invalid"}}}),
+    ("weight_comma_decimal", "a.csv", lambda: _design(WEIGHT, "1234,5"), {"valid": 3}),
+    ("address_in_province", "a.csv", lambda: _design(PROVINCE, "Số 12 ngõ 34 phố Huế"),
+     {"valid": 2, "rules": {3: {"province_known", "geography"}}}),
+    ("xlsx_stray_cell_at_the_end", "a.xlsx", lambda: _stray_cell(1048575, 16383),
+     {"unreadable": "sheet 'Dữ liệu' reaches cell XFD1048576 (its declared extent): " + TOO_LARGE}),
+    ("xlsx_declared_extent", "a.xlsx", _declared_extent,
+     {"unreadable": "sheet 'Dữ liệu' reaches cell XFD1048576 (its declared extent): " + TOO_LARGE}),
+    ("xlsx_stray_row", "a.xlsx", lambda: _stray_cell(599999, 0),
+     {"unreadable": "sheet 'Dữ liệu' reaches cell DI600000 (its declared extent): " + TOO_LARGE}),
+    ("xlsx_stray_cell_undeclared", "a.xlsx", lambda: _declared_extent(_stray_cell(1048575, 16383), b"A1:DI4"),
+     {"unreadable": "sheet 'Dữ liệu' reaches cell XFD1048576: " + TOO_LARGE}),
+    ("xlsx_stray_row_undeclared", "a.xlsx", lambda: _declared_extent(_stray_cell(700000, 0), b"A1:DI4"),
+     {"unreadable": "sheet 'Dữ liệu' reaches row 700,001: " + TOO_LARGE}),
 ]
 
 
@@ -249,7 +309,7 @@ def _parquet() -> bytes:
 
 
 def test_the_suite_has_enough_kinds():
-    assert len({c[0] for c in CASES}) == len(CASES) >= 35
+    assert len({c[0] for c in CASES}) == len(CASES) >= 54
 
 
 @pytest.mark.parametrize(("case", "name", "make", "expect"), CASES, ids=[c[0] for c in CASES])

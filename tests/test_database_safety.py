@@ -157,7 +157,8 @@ def test_damaged_file(tmp_path, published):
     line = one_line_error(sipas(tmp_path, "runs", "list", "--db", str(db)))
     assert re.fullmatch(re.escape(f"{db}: is a damaged DuckDB file (Corrupt database file: computed checksum ")
                         + r"\d+ does not match stored checksum \d+ in block at location \d+"
-                        + re.escape("): restore it from a backup or publish into another --db"), line), line
+                        + re.escape("): nothing was written to it; restore it from a backup or publish into another "
+                                    "--db"), line), line
 
 
 @pytest.mark.integration
@@ -166,7 +167,7 @@ def test_truncated_file(tmp_path, published, sample_year):
     db.write_bytes(db.read_bytes()[:5000])
     assert run_into(tmp_path, db, sample_year) == (
         f'{db}: is a damaged DuckDB file (Could not read enough bytes from file "{db}": attempted to read 3192 bytes '
-        "from location 5000): restore it from a backup or publish into another --db")
+        "from location 5000): nothing was written to it; restore it from a backup or publish into another --db")
 
 
 @pytest.mark.integration

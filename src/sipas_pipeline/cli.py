@@ -432,7 +432,7 @@ def runs_diff(run_a: Annotated[str, typer.Argument(help="The earlier run id.")],
                   f"({dict(Counter(d['kind'] for d in diff))})")
     for kind, title in (("rank", "Ranks (xếp hạng)"), ("sipas_index", "SIPAS"), ("par_points", "PAR points"),
                         ("indicator", "Indicators (chỉ tiêu)")):
-        part = [d for d in diff if d["kind"] == kind][:top]
+        part = [d for d in diff if d["kind"] == kind and (kind != "rank" or d["rank_a"] != d["rank_b"])][:top]
         if not part:
             continue
         t = Table(title=title)

@@ -214,8 +214,22 @@ def corrections_key(corrections: list[Correction]) -> str:
     for c in corrections:
         h.update(repr({k: v for k, v in c.row().items() if k not in ("file", "line")}).encode())
         if c.action == "replace_batch":
-            h.update(sha256_file(Path(c.file).parent / c.new_value).encode())
+            try:
+                h.update(sha256_file(Path(c.file).parent / c.new_value).encode())
+            except OSError as exc:  # a missing or unreadable re-sent file: overlay_raw stops the run in one line
+                h.update(f"unreadable:{exc.errno}".encode())
     return h.hexdigest()
+
+
+def this_runs_files(applied: list[dict[str, Any]], corrections: list[Correction]) -> list[dict[str, Any]]:
+    """The audit rows of the corrections stage (perhaps served from its manifest, made by an earlier run from the same
+    corrections in other files: another encoding, separator or name) with the file, line and file SHA-256 of *this*
+    run's correction files: the audit always names the files passed. Rows and corrections are in the same order."""
+    if len(applied) != len(corrections):
+        return applied
+    return [a | {"file": c.file, "line": c.line,
+                 "file_sha256": sha256_file(Path(c.file)) if Path(c.file).is_file() else None}
+            for a, c in zip(applied, corrections, strict=True)]
 
 
 def overlay_raw(m: Methodology, raw: Path, corrections: list[Correction], out: Path) -> Path:

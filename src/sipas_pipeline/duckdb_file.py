@@ -29,11 +29,12 @@ from sipas_pipeline.paths import schemas_root
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 SCHEMA_VERSION = 2  # 1: the first published files (no schema_info); 2: schema_info, swap publishing
 NEXT = ".sipas-next-"  # `<db>.sipas-next-<run id>`: the next file while a run publishes (ours to remove)
+PREVIOUS = ".sipas-previous"  # `<db>.sipas-previous`: the file as it was before the last publish (the last good copy)
 OS_CAUSES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO)
 HINTS = {errno.ENOSPC: "free space there or publish into another --db", errno.EDQUOT: "free space there or publish into "
          "another --db", errno.EROFS: "publish into a writable folder (--db)", errno.EACCES: "publish into a folder you "
          "can write (--db)", errno.EPERM: "publish into a folder you can write (--db)"}
-DAMAGED = ("Corrupt database file", "Could not read enough bytes", "not a valid DuckDB database file")
+DAMAGED = ("Corrupt database file", "Corrupted ", "Could not read enough bytes", "not a valid DuckDB database file")
 
 
 def connect(db: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -106,9 +107,46 @@ def database_error(db: Path, exc: BaseException, doing: str) -> DatabaseError:
     if str(db) != ":memory:" and (kind := describe(db)):
         return DatabaseError(f"{db}: {kind}")
     if any(s in text for s in DAMAGED):
-        return DatabaseError(f"{db}: is a damaged DuckDB file ({first.removeprefix('IO Error: ')}): "
-                             "restore it from a backup or publish into another --db")
+        return DatabaseError(f"{db}: is a damaged DuckDB file ({first.removeprefix('IO Error: ')}): nothing was written "
+                             f"to it; {restore_hint(db)}")
     return DatabaseError(f"{db}: cannot {doing}: {first}")
+
+
+def restore_hint(db: Path) -> str:
+    """How to get the last good copy of a damaged `db` back."""
+    previous = previous_path(db)
+    if previous.is_file():
+        return (f"restore the last good copy (the file before the last publish) with `cp {previous} {db}`, or restore "
+                "it from a backup, or publish into another --db")
+    return "restore it from a backup or publish into another --db"
+
+
+def previous_path(db: Path) -> Path:
+    """`<db>.sipas-previous`: the file as it stood before the last publish (a hard link kept by the swap)."""
+    return Path(f"{db}{PREVIOUS}")
+
+
+def real_path(db: Path) -> Path:
+    """`db` with symbolic links followed: a run publishes into the link's target (the link itself stays a link)."""
+    db = Path(db)
+    return Path(os.path.realpath(db)) if db.is_symlink() else db
+
+
+def verify(con: duckdb.DuckDBPyConnection, db: Path) -> None:
+    """Read every column of every table of the open file `db`, so that every block in use is read and its checksum
+    checked (DuckDB reads a block only when a query needs it): a damaged or truncated file raises DatabaseError in
+    one line before it is copied or written. About 0.3 s for a 20 MB file."""
+    try:
+        tables = con.execute("""SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns()
+                                WHERE database_name = current_database() AND schema_name = 'main'
+                                  AND table_name IN (SELECT table_name FROM duckdb_tables()
+                                                     WHERE database_name = current_database())
+                                GROUP BY table_name""").fetchall()
+        for table, columns in tables:
+            reads = ", ".join(f'max(hash("{c}"))' for c in columns)
+            con.execute(f'SELECT {reads} FROM "{table}"').fetchall()
+    except duckdb.Error as exc:
+        raise database_error(db, exc, "read") from None
 
 
 def check_target(db: Path) -> None:
@@ -135,11 +173,12 @@ def writable(path: Path) -> bool:
 def check_database(db: Path) -> None:
     """Fail early, with one line, when a run could not publish into `db`: see check_target, plus a damaged
     file or a schema that cannot be migrated. Reads the file read-only, so readers do not matter."""
-    db = Path(db)
+    db = real_path(db)
     check_target(db)
     if db.exists():
         con = connect(db, read_only=True)
         try:
+            verify(con, db)
             have = table_columns(con)
             plan_migration(db, have, file_version(con, have))
         finally:
@@ -251,6 +290,7 @@ def copy_current(db: Path, target: Path) -> None:
     meanwhile; a damaged or foreign file fails here with one line)."""
     con = connect(db, read_only=True)
     try:
+        verify(con, db)  # a damaged file is refused before anything is made from it
         shutil.copyfile(db, target)
         shutil.copymode(db, target)
     finally:
@@ -270,8 +310,10 @@ def fsync(path: Path) -> None:
 def next_file(db: Path, run_id: str, year: int) -> Iterator[tuple[duckdb.DuckDBPyConnection, list[str]]]:
     """A writable connection to the next database file (a copy of `db`, or a new file), with notes; on a
     normal exit it is checkpointed, closed and swapped in for `db` atomically; on any error it is removed
-    and `db` stays as it was. Writers serialise on `<db>.lock`; readers of `db` are never disturbed."""
-    db = Path(db)
+    and `db` stays as it was. Writers serialise on `<db>.lock`; readers of `db` are never disturbed. The file
+    replaced stays as `<db>.sipas-previous` (a hard link: no copy), the last good copy. A `db` that is a symbolic
+    link publishes into its target; the link stays."""
+    db = real_path(db)
     check_target(db)
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -291,6 +333,7 @@ def next_file(db: Path, run_id: str, year: int) -> Iterator[tuple[duckdb.DuckDBP
             finally:
                 con.close()
             fsync(tmp)
+            keep_previous(db)
             os.replace(tmp, db)
             fsync(db.parent)
         except BaseException as exc:
@@ -299,6 +342,18 @@ def next_file(db: Path, run_id: str, year: int) -> Iterator[tuple[duckdb.DuckDBP
             if isinstance(exc, OSError | duckdb.Error) and os_cause(exc)[0]:
                 raise database_error(db, exc, "write the next database file beside it") from None
             raise
+
+
+def keep_previous(db: Path) -> None:
+    """Keep the current file as `<db>.sipas-previous` (a hard link, replacing the one before) just before the swap;
+    nothing when the file system has no hard links."""
+    if not db.is_file():
+        return
+    link = previous_path(db).with_name(previous_path(db).name + ".tmp")
+    with contextlib.suppress(OSError):
+        link.unlink(missing_ok=True)
+        os.link(db, link)
+        os.replace(link, previous_path(db))
 
 
 # --- schema version and migration -------------------------------------------------------------------------------

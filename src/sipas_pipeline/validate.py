@@ -16,7 +16,7 @@ import polars as pl
 
 from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.ingest import LINEAGE
-from sipas_pipeline.ingest.bronze import ROW_SHAPE
+from sipas_pipeline.ingest.bronze import ROW_SHAPE, empty_bronze
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.methodology.skip_logic import condition_expr
 
@@ -282,9 +282,12 @@ def typed(m: Methodology, source: str, frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(casts)
 
 
-def validate_source(m: Methodology, source: str, bronze: pl.DataFrame) -> ValidationResult:
+def validate_source(m: Methodology, source: str, bronze: pl.DataFrame | None) -> ValidationResult:
     """Split a source's bronze rows into silver and quarantine; check the accounting. A row whose
-    shape is wrong (`row_shape`) is quarantined whole with that one reason; the rules run on the others."""
+    shape is wrong (`row_shape`) is quarantined whole with that one reason; the rules run on the others.
+    No bronze at all (every batch header-only) is no rows."""
+    if bronze is None:
+        bronze = empty_bronze(m, source)
     if ROW_SHAPE not in bronze.columns:
         bronze = bronze.with_columns(pl.lit(None, pl.Utf8).alias(ROW_SHAPE))
     bronze = bronze.sort("source_file", "source_row")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +169,12 @@ def normalise(frame: pl.DataFrame, m: Methodology, source: str, lookup: dict[str
         *LINEAGE, ROW_SHAPE, *fields)
 
 
+def empty_bronze(m: Methodology, source: str) -> pl.DataFrame:
+    """A source's bronze with no rows (every batch header-only): lineage, row shape and the public fields."""
+    return pl.DataFrame(schema={"source_file": pl.Utf8, "source_row": pl.Int64, "batch_id": pl.Utf8,
+                                "file_sha256": pl.Utf8, ROW_SHAPE: pl.Utf8} | {f: pl.Utf8 for f in public_fields(m, source)})
+
+
 def to_bronze(frame: pl.DataFrame | RawTable, m: Methodology, source: str, rel_path: str, sha: str,
               lookup: dict[str, str] | None = None) -> tuple[pl.DataFrame, dict]:
     """One raw table (a frame whose header is row 1, or a RawTable as read) -> bronze rows + its
@@ -190,17 +198,43 @@ def list_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not _skipped(p) and p.suffix.lower() in SUFFIXES)
 
 
+def not_a_file(p: Path) -> str | None:
+    """Why an entry of a source folder is not a regular file that could be read (None when it is one): a broken
+    symbolic link or a loop, a named pipe, socket or device, or a folder named like an export file."""
+    if p.is_symlink():
+        try:
+            p.stat()
+        except OSError as exc:
+            return ("a symbolic link loop" if exc.errno == errno.ELOOP else
+                    "a broken symbolic link (its target is missing)")
+    try:
+        mode = p.stat().st_mode
+    except OSError as exc:
+        return f"cannot be looked at: {(exc.strerror or str(exc)).lower()}"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder named like an export file: only files are read" if p.suffix.lower() in SUFFIXES else ""
+    kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    return f"not a regular file ({kind})"
+
+
 def ignored_files(folder: Path, raw_dir: Path, source: str) -> list[dict]:
     """Everything under a source folder that is not read, with why: files in subfolders (e.g. a stale
-    copy in `citizen/old/`), unsupported file types, hidden and Office lock files."""
+    copy in `citizen/old/`), unsupported file types, hidden and Office lock files, and entries that are not
+    regular files (broken links, link loops, named pipes, folders named like an export file)."""
     if not folder.is_dir():
         return []
     out = []
     for p in sorted(folder.rglob("*")):
-        if not p.is_file() or (p.parent == folder and not _skipped(p) and p.suffix.lower() in SUFFIXES):
-            continue
+        special = not_a_file(p)
+        if special == "" or (special is None and p.parent == folder and not _skipped(p)
+                             and p.suffix.lower() in SUFFIXES):
+            continue  # a plain subfolder (its files are listed), or a file that is read
         rel = p.relative_to(raw_dir).as_posix()
-        if p.parent != folder:
+        if special:
+            why = special
+        elif p.parent != folder:
             why = f"in a subfolder: only files directly in {folder.relative_to(raw_dir).as_posix()}/ are read"
         elif _skipped(p):
             why = "hidden or Office lock file"

@@ -268,7 +268,7 @@ def check_extent(path: Path, source: Path | io.BytesIO) -> None:
     reader allocates a grid for it (one stray cell at XFD1048576 would ask for hundreds of GB): UnreadableFile
     naming the sheet and the cell. The sheets' XML is scanned in blocks, never held whole."""
     def refuse(name: str, cell: str) -> UnreadableFile:
-        return UnreadableFile(path, f"sheet {name!r} reaches cell {cell}: too large to read (at most {MAX_SHEET_ROWS:,} "
+        return UnreadableFile(path, f"sheet {name!r} reaches {cell}: too large to read (at most {MAX_SHEET_ROWS:,} "
                               f"rows and columns up to {MAX_SHEET_COLUMN}); delete the stray cells or save the sheet as CSV")
     try:
         with zipfile.ZipFile(source) as z:
@@ -280,10 +280,10 @@ def check_extent(path: Path, source: Path | io.BytesIO) -> None:
                         if first and (dim := _DIMENSION.search(chunk)):
                             letters, row = dim.group(1).decode(), int(dim.group(2))
                             if len(letters) > len(MAX_SHEET_COLUMN) or row > MAX_SHEET_ROWS:
-                                raise refuse(name, f"{letters}{row} (its declared extent)")
+                                raise refuse(name, f"cell {letters}{row} (its declared extent)")
                         first = False
                         if wide := _WIDE_CELL.search(chunk):
-                            raise refuse(name, wide.group(1).decode())
+                            raise refuse(name, f"cell {wide.group(1).decode()}")
                         rows = _ROW_NUMBER.findall(chunk)
                         if rows and (last := max(map(int, rows))) > MAX_SHEET_ROWS:
                             raise refuse(name, f"row {last:,}")

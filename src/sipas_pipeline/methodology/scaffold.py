@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from sipas_pipeline.errors import InputError
+from sipas_pipeline.errors import InputError, StorageError, storage_error
 from sipas_pipeline.paths import schemas_root
 
 YEAR_LINE = re.compile(r"^(\s*)(year|rank_seed):(\s*)\d{4}\b", re.M)
@@ -45,8 +45,18 @@ def init_year(year: int, from_year: int, root: Path | None = None) -> Path:
     if dst.exists():
         raise InputError(f"{dst}: already exists: nothing overwritten (edit it, or remove it yourself)")
     load_methodology(from_year, root)  # copy only a folder that passes its checks
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("unit_mapping.csv"))
-    meta = dst / "methodology.yaml"
-    meta.write_text(_updated(meta.read_text(encoding="utf-8"), from_year, year), encoding="utf-8")
+    partial = root / f".{year}.sipas-partial"  # copied whole beside it, then renamed: a failure leaves no half year
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        shutil.copytree(src, partial, ignore=shutil.ignore_patterns("unit_mapping.csv"))
+        meta = partial / "methodology.yaml"
+        meta.write_text(_updated(meta.read_text(encoding="utf-8"), from_year, year), encoding="utf-8")
+        partial.rename(dst)
+    except (OSError, shutil.Error) as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        problem = storage_error(exc, root)  # a shutil.Error carries each file's OS message
+        why = str(problem).rsplit(": ", 1)[-1] if problem else (getattr(exc, "strerror", None) or str(exc)).lower()
+        raise StorageError(f"{dst}: cannot write the new methodology folder: {why}; nothing was left behind: "
+                           "free space there and run again") from None
     load_methodology(year, root)
     return dst
