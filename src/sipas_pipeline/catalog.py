@@ -9,6 +9,7 @@ caching mechanism (content-keyed folders, one manifest per stage output as the o
         corrected-<corrections key>/              correct: a StageFolder of its own (silver/, quarantine/,
                                                   results/), its manifest silver/_manifest.json
     <work>/runs/<run_id>.json                     the run record (RunRecord), written at the end of a run
+    <work>/.sipas-run.lock                        held by the one run using the work folder (run, year, PID, since)
 
 A stage's manifest is written last, after every file of its output, and holds the stage's content key and
 its report: a stage whose manifest is there with the same key is not run again (a cache hit); anything
@@ -17,10 +18,15 @@ else (no manifest, another key, a folder emptied by hand) runs it again.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sipas_pipeline.errors import InputError
+from sipas_pipeline.locking import pid_lock
 
 MANIFEST = "_manifest.json"
 KEY_CHARS = 16  # characters of a content key in a folder name
@@ -132,6 +138,31 @@ class Catalog:
     def input_folders(self) -> list[StageFolder]:
         """Every inputs folder made under this work folder (tests and benchmarks look inside)."""
         return [StageFolder(p) for p in sorted(self.root.glob("inputs-*")) if p.is_dir()]
+
+    @property
+    def lock_file(self) -> Path:
+        """Held by the one run using this work folder (two runs at once would read each other's half-written Parquet)."""
+        return self.root / ".sipas-run.lock"
+
+    @contextlib.contextmanager
+    def holding(self, run_id: str, year: int) -> Iterator[list[str]]:
+        """Hold the work folder for run `run_id`: a second run meanwhile fails at once with one line (InputError)
+        naming the holder; the marker of a run that died is taken over (a note, yielded). OS errors (a work folder
+        under a file, a full disk) are raised as they are, for the run to record and word."""
+        self.root.mkdir(parents=True, exist_ok=True)
+
+        def busy(held: dict) -> Exception:
+            who = (f"run {held['run_id']} (year {held['year']}, PID {held['pid']}, since {held['since']})"
+                   if "run_id" in held else "another run")
+            return InputError(f"{self.root}: the work folder is in use by {who}; nothing was done: run again when it has "
+                              "finished, or give another --work")
+
+        def taken(old: dict, state: str) -> str:
+            return (f"{self.lock_file}: took over the work folder from run {old.get('run_id')} (PID {old['pid']}, "
+                    f"{state}), which stopped before it finished")
+
+        with pid_lock(self.lock_file, {"run_id": run_id, "year": year}, busy, lambda exc: exc, taken) as notes:
+            yield notes
 
     @property
     def runs_dir(self) -> Path:

@@ -35,6 +35,9 @@ YearOpt = Annotated[int, typer.Option("--year", help="Survey year (năm khảo s
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 
 
+RELEASE_FAILED = 3  # `sipas run`: the run was published, the analyst release after it failed (docs/reliability.md)
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print a user-facing error (no traceback) and exit: one line on stderr, never wrapped; with --json a JSON
     object {"error": ..., "exit_code": ...} on stdout instead (Vietnamese kept as is)."""
@@ -274,10 +277,15 @@ def run(
                             corrections=files or None, allow_incomplete=allow_incomplete, report=not no_report)
     except UserError as exc:
         fail(str(exc))
+    released = not (result.release and "error" in result.release)
     if as_json:
         print(json.dumps(result.public(), ensure_ascii=False))
-        return
-    print_run(result)
+    else:
+        print_run(result)
+    if not released:  # published, but the release after it failed: said on stderr (and in the JSON), exit 3
+        err.print(f"error: run {result.run_id} was published; its release failed: {result.release['error']}",
+                  highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(RELEASE_FAILED)
 
 
 def print_run(result: RunResult) -> None:
@@ -306,7 +314,7 @@ def print_run(result: RunResult) -> None:
                              f"{r['rank_interval'][1]})" for r in getattr(result, measure)[end])
             console.print(f"{title} {end}: {rows}")
     console.print(f"DuckDB: {result.db} (open read-only; views current_*)")
-    if result.release:
+    if result.release and "error" not in result.release:
         console.print(f"Report (báo cáo): {result.release['html']}; workbook: {result.release['workbook']}",
                       highlight=False, soft_wrap=True)
 

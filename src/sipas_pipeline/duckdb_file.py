@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from sipas_pipeline.errors import DatabaseError, DatabaseLocked
+from sipas_pipeline.locking import pid_alive, pid_lock
 from sipas_pipeline.paths import schemas_root
 
 # every connection the project opens: DuckDB never downloads or auto-loads an extension
@@ -192,65 +191,30 @@ def lock_path(db: Path) -> Path:
     return Path(f"{db}.lock")
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def read_marker(f) -> dict | None:
-    """The JSON marker in an open lock file, if any."""
-    f.seek(0)
-    try:
-        return json.loads(f.read() or "null")
-    except ValueError:
-        return None
-
-
 @contextlib.contextmanager
 def writer_lock(db: Path, run_id: str, year: int) -> Iterator[list[str]]:
     """Hold `<db>.lock` for one writer; a second live writer gets DatabaseLocked at once naming the run and
     PID. A marker left by a writer that died (its PID not running) is taken over with a note (yielded)."""
     path = lock_path(db)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise database_error(path, exc, "create the writers' lock file") from None
-    with os.fdopen(fd, "r+", encoding="utf-8") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            held = read_marker(f) or {}
-            who = (f"being published by run {held['run_id']} (year {held['year']}, PID {held['pid']}, since {held['since']})"
-                   if "run_id" in held else "being published by another process")
-            raise DatabaseLocked(f"{db}: {who}; nothing was written: run again when it has finished") from None
-        notes = []
-        old = read_marker(f)
-        if old and "pid" in old:
-            state = "no longer running" if not pid_alive(int(old["pid"])) else "not holding the lock"
-            notes.append(f"{path}: took over the marker of run {old.get('run_id')} (PID {old['pid']}, {state}), "
-                         "which stopped while publishing; the current file was left as it was")
+
+    def busy(held: dict) -> Exception:
+        who = (f"being published by run {held['run_id']} (year {held['year']}, PID {held['pid']}, since {held['since']})"
+               if "run_id" in held else "being published by another process")
+        return DatabaseLocked(f"{db}: {who}; nothing was written: run again when it has finished")
+
+    def taken(old: dict, state: str) -> str:
+        return (f"{path}: took over the marker of run {old.get('run_id')} (PID {old['pid']}, {state}), "
+                "which stopped while publishing; the current file was left as it was")
+
+    with pid_lock(path, {"run_id": run_id, "year": year}, busy,
+                  lambda exc: database_error(path, exc, "create the writers' lock file"), taken) as notes:
         legacy = Path(f"{db}.publishing.json")  # the marker earlier versions wrote beside the file
         if legacy.is_file():
             with contextlib.suppress(OSError, ValueError):
                 if not pid_alive(int(json.loads(legacy.read_text(encoding="utf-8"))["pid"])):
                     legacy.unlink()
                     notes.append(f"{legacy}: removed the stale marker of an earlier version (its PID is not running)")
-        f.seek(0)
-        f.truncate()
-        f.write(json.dumps({"run_id": run_id, "year": year, "pid": os.getpid(),
-                            "since": datetime.now(UTC).isoformat(timespec="seconds")}))
-        f.flush()
-        try:
-            yield notes
-        finally:
-            f.seek(0)
-            f.truncate()
+        yield notes
 
 
 # --- the next file and the swap ---------------------------------------------------------------------------------

@@ -199,10 +199,11 @@ def raw_changed(raw_dir: Path, changes: list[str], when: str) -> InputError:
                       "the folder is complete")
 
 
-def check_unchanged(m: Methodology, raw_dir: Path, ingested: Ingested) -> None:
-    """Before publishing: the raw folder still holds exactly the bytes ingest read (or, for a cached ingest, the
-    bytes its manifest was made from); InputError naming the files that changed otherwise."""
-    changes = changed_files(ingested.hashes, input_hashes(m, Path(raw_dir)))
+def check_unchanged(m: Methodology, raw_dir: Path, read: dict[str, str | None]) -> None:
+    """Before publishing: the raw folder still holds exactly the bytes read (`read`: the hashes the inputs' key was
+    made of, which ingest checked it read, or a cached ingest's manifest was made from); InputError naming the
+    files that changed otherwise."""
+    changes = changed_files(read, input_hashes(m, Path(raw_dir)))
     if changes:
         raise raw_changed(Path(raw_dir), changes, "while the run read it")
 

@@ -4,6 +4,7 @@ work folder's catalog, whose stage manifests are the one cache (`run.cached_stag
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -47,9 +48,9 @@ def timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
 
 
 @task(name="ingest", **STAGE)
-def ingest_task(year: int, raw: Path, work: StageFolder) -> tuple[Ingested, float]:
-    """Raw exports -> bronze Parquet."""
-    report, seconds = timed(stages.ingest, load_methodology(year), raw, work)
+def ingest_task(year: int, raw: Path, work: StageFolder, expected: dict[str, str]) -> tuple[Ingested, float]:
+    """Raw exports -> bronze Parquet; stops when the bytes read are not those the key was made of (`expected`)."""
+    report, seconds = timed(stages.ingest, load_methodology(year), raw, work, expected)
     files = {s: len(f) for s, f in report.files.items()}
     get_run_logger().info("ingest: %s files read, %d unreadable, %.2f s", files, len(report.unreadable_files), seconds)
     return report, seconds
@@ -103,10 +104,15 @@ def report_task(year: int, report: ValidationReport, run_id: str, work: StageFol
 
 @task(name="release", cache_policy=NO_CACHE)
 def release_task(year: int, db: str, out: Path) -> Any:
-    """The analyst release after publish (report.build: HTML report, PNGs, workbook, CSVs), linked as an artifact."""
+    """The analyst release after publish (report.build: HTML report, PNGs, workbook, CSVs), linked as an artifact.
+    A user's problem with the release (a full disk, the folder) is returned as its one line, not raised: the run is
+    published whatever happens to its release."""
     from sipas_pipeline.report import build
 
-    files = build(Path(db), year, out)
+    try:
+        files = build(Path(db), year, out)
+    except UserError as exc:
+        return str(exc)
     artifacts.release_artifact(year, files.html, files.workbook)
     return files
 
@@ -138,14 +144,16 @@ def run_year(year: int, raw: str | None, db: str | None, work: str | None, corre
              trigger: str, allow_incomplete: bool = False, report: bool = True) -> RunResult:
     """The body of `annual_run`: the stages in order, each given the task that does its work."""
     run = Run.start(year, raw, db, work, corrections, trigger, allow_incomplete, report)
-    with run.recording_failure():
-        run.ingest(ingest_task)
-        run.validate(validate_task)
-        run.correct(corrections_task)
-        run.check_completeness()
-        run.compute(compute_task)
-        run.publish(publish_task)
-    run.report_artifacts(report_task)
-    if report:
-        run.release(release_task)
-    return run.result()
+    with contextlib.ExitStack() as work_folder:
+        with run.recording_failure():
+            work_folder.enter_context(run.holding_work())  # one run per work folder, until its record is written
+            run.ingest(ingest_task)
+            run.validate(validate_task)
+            run.correct(corrections_task)
+            run.check_completeness()
+            run.compute(compute_task)
+            run.publish(publish_task)
+        run.report_artifacts(report_task)
+        if report:
+            run.release(release_task)
+        return run.result()

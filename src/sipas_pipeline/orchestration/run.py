@@ -24,7 +24,7 @@ from prefect.runtime import flow_run
 from sipas_pipeline import completeness, stages
 from sipas_pipeline import publish as publishing
 from sipas_pipeline.catalog import Catalog, StageFolder
-from sipas_pipeline.corrections import Correction, corrections_key, overlay_raw, read_corrections
+from sipas_pipeline.corrections import Correction, corrections_key, overlay_raw, read_corrections, this_runs_files
 from sipas_pipeline.errors import InputError, UserError, storage_error
 from sipas_pipeline.hashing import frames_sha256
 from sipas_pipeline.methodology import Methodology, load_methodology
@@ -103,7 +103,7 @@ class RunResult(Report):
     incomplete: dict[str, str]
     sipas: dict[str, list[dict[str, Any]]]
     par: dict[str, list[dict[str, Any]]]
-    release: dict[str, Any] | None = None  # the analyst release's files (report.build), after publish
+    release: dict[str, Any] | None = None  # the analyst release's files (report.build), or {"error": line} after publish
 
     def public(self) -> dict[str, Any]:
         """The fields `sipas run --json` prints (all but the quarantine reasons and the artifacts' keys)."""
@@ -151,9 +151,11 @@ class Run:
     def ingest(self, task: Task) -> None:
         """Raw exports (with re-sent batches in place) -> bronze, unless the inputs' content is already there."""
         raw = overlay_raw(self.m, Path(self.raw), self.fixes, self.catalog.overlay(self.fixes_key))
-        self.key = stages.inputs_key(self.m, raw)
+        self.read_raw, self.hashes = raw, stages.input_hashes(self.m, raw)  # the key is of these bytes; ingest checks
+        self.key = stages.inputs_key(self.m, raw, self.hashes)              # it read exactly them, or stops
         self.inputs = self.out = self.catalog.inputs(self.key)
-        self.ingested, done = cached_stage(self.inputs, "ingest", self.key, Ingested, task, self.m.year, raw, self.inputs)
+        self.ingested, done = cached_stage(self.inputs, "ingest", self.key, Ingested, task, self.m.year, raw, self.inputs,
+                                           self.hashes)
         self.stages.append(done)
 
     def validate(self, task: Task) -> None:
@@ -170,7 +172,7 @@ class Run:
                                    self.inputs, self.out, self.fixes, self.checked.batches)
         self.checked = Validated(sources=fixed.sources, batches=fixed.batches,
                                  top_reasons=self.checked.top_reasons | fixed.top_reasons)
-        self.applied = fixed.applied
+        self.applied = this_runs_files(fixed.applied, self.fixes)  # the audit names this run's files, cached or not
         self.stages.append(done)
 
     def check_completeness(self) -> None:
@@ -196,6 +198,7 @@ class Run:
 
     def publish(self, task: Task) -> None:
         """Results, quarantine, corrections audit and the run record -> the DuckDB file."""
+        stages.check_unchanged(self.m, self.read_raw, self.hashes)  # the raw folder still holds what was read
         self.record.timings = [{"stage": s.stage, "seconds": s.seconds} for s in self.stages]
         self.record.parameters["silver"] = str(self.out.silver_dir)  # a later year re-estimates this one on its units
         self.published = task(self.m.year, self.out, self.db, self.record, self.applied)
@@ -207,8 +210,20 @@ class Run:
     def release(self, task: Task) -> None:
         """The analyst release (HTML report, PNGs, workbook, CSVs) from the published file, linked as an artifact."""
         files = task(self.m.year, self.db, self.out.report_dir)
+        if isinstance(files, str):  # the release failed after publishing (one line): the run stays published
+            get_run_logger().error("release: %s", files)
+            self.release_files = {"error": files}
+            return
         self.release_files = {"html": str(files.html), "workbook": str(files.workbook),
                               "files": [str(p) for p in files.all()]}
+
+    @contextlib.contextmanager
+    def holding_work(self):
+        """One run per work folder (catalog.holding): a second run meanwhile stops at once with one line."""
+        with self.catalog.holding(self.record.run_id, self.m.year) as notes:
+            for note in notes:
+                get_run_logger().warning("%s", note)
+            yield
 
     @contextlib.contextmanager
     def recording_failure(self):

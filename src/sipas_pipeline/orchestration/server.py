@@ -13,12 +13,16 @@ installed (locked) Prefect, and no other module may use a private Prefect name (
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+
+from sipas_pipeline.locking import pid_lock
 
 PRIVATE_USE = ("prefect.server.api.server", "SubprocessASGIServer", "_run_uvicorn_command")
 
@@ -79,7 +83,29 @@ def start_embedded_server() -> None:
         return process
 
     setattr(server, PRIVATE_USE[2], spawn_and_record)  # called again on another port when the first is taken
-    server.start()
+    with first_start():
+        server.start()
+
+
+MIGRATED = ".sipas-migrated"  # in PREFECT_HOME once a server started there has migrated Prefect's database
+
+
+@contextlib.contextmanager
+def first_start() -> Iterator[None]:
+    """Serialise the first start of a server on a new Prefect home: the first migrates Prefect's database (~30 s),
+    and two runs migrating the same database at once fail with a migration traceback. The first holds
+    `PREFECT_HOME/.sipas-first-start.lock` (with its PID) while its server starts; a second waits for it, then finds
+    the database migrated. Later starts (the marker is there) take no lock."""
+    home = Path(os.environ["PREFECT_HOME"])
+    if (home / MIGRATED).is_file():
+        yield
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    with pid_lock(home / ".sipas-first-start.lock", {"run_id": f"first start, PID {os.getpid()}", "year": None},
+                  lambda held: RuntimeError("unreachable: the lock is waited for"), lambda exc: exc,
+                  lambda old, state: "", wait=True):
+        yield
+        (home / MIGRATED).write_text("Prefect's database here has been migrated by a first start\n", encoding="utf-8")
 
 
 def record_server(pid: int, url: str) -> None:
