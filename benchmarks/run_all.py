@@ -35,6 +35,8 @@ FULL = [
     ("report.py", ["--repeat", "3"], "`sipas report` (HTML report, PNGs, workbook, CSVs) on the full-size year"),
     ("coverage.py", ["--years", "200"],
      "Coverage of the 95% intervals and the 90% rank confidence sets on simulated years with place and respondent effects"),
+    ("memory.py", ["--sizes-mb", "100", "500", "1000"],
+     "Peak memory of ingest + validate against the size of one citizens' export (generated, never committed)"),
     ("year2025.py", ["--repeat", "5"],
      "Survey year 2025 on the 34 units: its compute stage and 2024 re-estimated on the 34 units (comparable series)"),
 ]
@@ -48,6 +50,7 @@ QUICK = {  # the smoke test: the smallest run of each script that goes through a
     "report.py": ["--scale", "0.02", "--repeat", "1"],
     "coverage.py": ["--years", "2"],
     "year2025.py": ["--scale", "0.02", "--repeat", "1"],
+    "memory.py": ["--sizes-mb", "0.2", "--limit-gb", "4"],
 }
 PACKAGES = ("polars", "pyarrow", "pandera", "prefect", "duckdb", "pandas")
 
