@@ -46,7 +46,9 @@ def team_of(name: str) -> str:
 
 def pending(m: Methodology, season: Season, inbox: Path) -> list[tuple[str, Path]]:
     """The inbox's files not taken yet (by content), oldest first (modification time, then path)."""
-    seen = {e["sha256"] for e in season.ledger()}
+    ledger = season.ledger()
+    seen = {e["sha256"] for e in ledger}
+    known = {(e.get("path"), e.get("size"), e.get("mtime_ns")) for e in ledger}  # files taken, unchanged: not read again
     found = []
     for source in FIELDWORK_SOURCES:
         folder = Path(inbox) / m.meta["sources"][source]["folder"]
@@ -57,6 +59,9 @@ def pending(m: Methodology, season: Season, inbox: Path) -> list[tuple[str, Path
                 found.append((p.stat().st_mtime_ns, p.relative_to(inbox).as_posix(), source, p))
     out = []
     for _, _, source, p in sorted(found):
+        st = p.stat()
+        if (str(p.resolve()), st.st_size, st.st_mtime_ns) in known:
+            continue
         if sha256_bytes(p.read_bytes()) not in seen:
             out.append((source, p))
     return out
@@ -71,6 +76,7 @@ def take(m: Methodology, season: Season, source: str, path: Path, now: datetime 
     valid / quarantined, the reasons, what it superseded or retracted)."""
     if source not in FIELDWORK_SOURCES:
         raise InputError(f"source {source!r}: fieldwork takes {', '.join(FIELDWORK_SOURCES)} batches")
+    st = Path(path).stat()
     data = Path(path).read_bytes()  # the bytes hashed are the bytes read
     sha = sha256_bytes(data)
     ledger = season.ledger()
@@ -78,7 +84,8 @@ def take(m: Methodology, season: Season, source: str, path: Path, now: datetime 
                              "batch_id": Path(path).stem, "team": team_of(Path(path).name), "sha256": sha,
                              "taken_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
                              "status": "taken", "read": 0, "valid": 0, "quarantined": 0, "reasons": {},
-                             "fieldwork_date": None, "supersedes": None, "retracted": []}
+                             "fieldwork_date": None, "supersedes": None, "retracted": [],
+                             "path": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     same = next((e for e in ledger if e["sha256"] == sha), None)
     if same is not None:
         entry |= {"status": "duplicate", "same_as": same["seq"],

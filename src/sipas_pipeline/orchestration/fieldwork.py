@@ -64,7 +64,10 @@ def fieldwork_run(year: int | None = None, inbox: str | None = None, season: str
         s = Season.open(root, target_scale=target_scale)
         entries = [take_task(y, str(s.root), source, str(path)) for source, path in pending(m, s, box)[:limit]]
         target = Path(db) if db else default_db()
-        out = refresh_task(y, str(s.root), str(target), page or str(s.page_path), entries)
+        where = Path(page) if page else s.page_path
+        # nothing new: the tables and the page stand as the last run left them (no copy of the file every minute)
+        out = (refresh_task(y, str(s.root), str(target), str(where), entries) if entries or not where.is_file()
+               else {"status": None, "page": str(where)})
     if entries:
         create_markdown_artifact(batches_markdown(entries), key=f"fieldwork-{y}-batches",
                                  description=f"Batches taken by this run ({len(entries)}) and their quarantine reasons")
