@@ -9,7 +9,7 @@ database), `sipas fieldwork serve --interval 5` in its own process, the batches 
 order at `--pace` batches per second; the clock runs from the first batch copied to the last one taken and
 refreshed.
 
-usage: python benchmarks/fieldwork.py [--scale 1] [--batch 500] [--pace 4] [--no-replay]
+usage: python benchmarks/fieldwork.py [--scale 1] [--batch 500] [--pace 4] [--no-replay] [--no-per-batch] [--limit N]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from sipas_pipeline.methodology import load_methodology
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def per_batch(scale: float, size: int) -> list[dict]:
+def per_batch(scale: float, size: int, limit: int | None = None) -> list[dict]:
     """Every batch of an exact-size season taken and refreshed one by one: seconds of each step."""
     m = load_methodology(2024)
     base = OUT / f"fieldwork_{size}_x{scale:g}"
@@ -55,13 +55,13 @@ def per_batch(scale: float, size: int) -> list[dict]:
     (base / "db").mkdir()
     replay(base / "split", base / "inbox")
     rows = []
-    for k, (source, path) in enumerate(pending(m, season, base / "inbox"), 1):
-        t0 = time.perf_counter()
+    for k, (source, path) in enumerate(pending(m, season, base / "inbox")[:limit], 1):
+        t0, c0 = time.perf_counter(), time.process_time()
         entry = take(m, season, source, path)
         t1 = time.perf_counter()
         refresh(m, season, base / "db" / "sipas.duckdb", season.page_path, [entry])
-        t2 = time.perf_counter()
-        rows.append({"k": k, "source": source, "read": entry["read"], "take": t1 - t0, "refresh": t2 - t1})
+        t2, c2 = time.perf_counter(), time.process_time()
+        rows.append({"k": k, "source": source, "read": entry["read"], "take": t1 - t0, "refresh": t2 - t1, "cpu": c2 - c0})
     return rows
 
 
@@ -70,13 +70,17 @@ def report_per_batch(rows: list[dict], size: int) -> None:
     n = len(full)
     print(f"fieldwork, one batch at a time: {len(rows)} batches ({n} of exactly {size} forms), "
           f"{sum(r['read'] for r in rows):,} rows")
-    for label, part in (("early", full[1:6]), ("midway", full[n // 2 - 2:n // 2 + 3]), ("end", full[-5:])):
+    for label, part in (("early", full[1:6]), ("midway", full[max(n // 2 - 2, 0):n // 2 + 3]), ("end", full[-5:])):
+        if not part:
+            continue
         take_s = statistics.median(r["take"] for r in part)
         refresh_s = statistics.median(r["refresh"] for r in part)
         total = statistics.median(r["take"] + r["refresh"] for r in part)
+        cpu = statistics.median(r["cpu"] for r in part)
         print(f"  {label:<7} batches {part[0]['k']:>4}-{part[-1]['k']:<4} take {take_s:6.3f} s  refresh {refresh_s:6.3f} s  "
-              f"per batch {total:6.3f} s (median of {len(part)})  target <= 1 s")
-    print(f"  first batch (imports, new database file): {rows[0]['take'] + rows[0]['refresh']:.3f} s")
+              f"per batch {total:6.3f} s, CPU {cpu:6.3f} s (median of {len(part)})  target <= 1 s")
+    print(f"  first batch (imports, new database file): {rows[0]['take'] + rows[0]['refresh']:.3f} s; "
+          f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 def free_port() -> int:
@@ -165,10 +169,11 @@ def main() -> None:
     parser.add_argument("--pace", type=float, default=4.0, help="batches copied into the inbox per second")
     parser.add_argument("--no-replay", action="store_true")
     parser.add_argument("--no-per-batch", action="store_true")
+    parser.add_argument("--limit", type=int, help="take only the first N batches (the smoke test)")
     args = parser.parse_args()
-    print(f"cores: {os.cpu_count()}, scale {args.scale:g}")
+    print(f"cores: {os.cpu_count()}, scale {args.scale:g}, load average {os.getloadavg()[0]:.1f} at the start")
     if not args.no_per_batch:
-        report_per_batch(per_batch(args.scale, args.batch), args.batch)
+        report_per_batch(per_batch(args.scale, args.batch, args.limit), args.batch)
     if not args.no_replay:
         replay_season(args.scale, args.pace)
 

@@ -39,6 +39,8 @@ FULL = [
      "Peak memory of ingest + validate against the size of one citizens' export (generated, never committed)"),
     ("year2025.py", ["--repeat", "5"],
      "Survey year 2025 on the 34 units: its compute stage and 2024 re-estimated on the 34 units (comparable series)"),
+    ("fieldwork.py", [],
+     "Live fieldwork: seconds per 500-form batch early, midway and at the end; the season through the deployment"),
 ]
 QUICK = {  # the smoke test: the smallest run of each script that goes through all of its code
     "pipeline.py": ["--scale", "0.02", "--repeat", "1", "--command-repeat", "1", "--running-server-only", "--no-report"],
@@ -51,6 +53,7 @@ QUICK = {  # the smoke test: the smallest run of each script that goes through a
     "coverage.py": ["--years", "2"],
     "year2025.py": ["--scale", "0.02", "--repeat", "1"],
     "memory.py": ["--sizes-mb", "0.2", "--limit-gb", "4"],
+    "fieldwork.py": ["--scale", "0.02", "--batch", "20", "--limit", "8", "--no-replay"],
 }
 PACKAGES = ("polars", "pyarrow", "pandera", "prefect", "duckdb", "pandas")
 

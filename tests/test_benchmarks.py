@@ -24,10 +24,11 @@ def test_every_benchmark_runs_at_a_tiny_scale(tmp_path, prefect_harness):
     assert done.returncode == 0, done.stderr[-3000:]
     text = out.read_text(encoding="utf-8")
     for script in ("pipeline.py", "ingest_validate.py", "compute.py", "satisfaction.py", "rerun.py", "generator.py",
-                   "coverage.py", "report.py", "year2025.py", "memory.py"):
+                   "coverage.py", "report.py", "year2025.py", "memory.py", "fieldwork.py"):
         assert f"python benchmarks/{script}" in text
     assert "same numbers in all three" in text and "whole command" in text and "re-run / full pipeline time" in text
     assert "whole command, running server" in text and "target <= 2x" in text
     assert "Peak memory of ingest + validate of one citizens' export" in text and "peak RSS" in text
     assert "95% interval, SIPAS" in text and "90% marginal rank set" in text and "top-five set holds" in text
     assert "cores:" in text and "polars" in text
+    assert "fieldwork, one batch at a time" in text

@@ -223,3 +223,41 @@ def test_sample_fieldwork_command(tmp_path):
     once = schedule.filter(~pl.col("kind").is_in(["wrong_province_code", "sent_twice"]))
     assert dict(once.group_by("source").agg(pl.col("rows").sum()).iter_rows()) == {
         "citizen": year_rows["citizen"], "official": year_rows["official"]}
+
+
+def test_submit_takes_a_batch_and_prints_every_reason(season, tmp_path):
+    from typer.testing import CliRunner
+
+    from sipas_pipeline.cli import app
+
+    schedule = pl.read_csv(season["split"] / "schedule.csv")
+    wrong = season["split"] / schedule.filter(pl.col("kind") == "wrong_province_code")["file"][0]
+    args = ["fieldwork", "submit", str(wrong), "--source", "citizen", "--year", "2024", "--season", str(tmp_path / "s"),
+            "--inbox", str(tmp_path / "inbox"), "--db", str(tmp_path / "f.duckdb")]
+    out = CliRunner().invoke(app, args, terminal_width=200)
+    assert out.exit_code == 0, out.output
+    rows = pl.read_csv(wrong).height
+    assert f"read {rows}, valid 0, quarantined {rows}" in out.output and "province_known" in out.output
+    assert out.output.count("not a province code, name or known alias") == rows  # every row's reason, printed
+    again = CliRunner().invoke(app, [*args, "--json"])
+    entry = json.loads(again.output)["entries"][0]
+    assert entry["status"] == "duplicate" and entry["same_as"] == 1  # the same bytes again: counted once
+    assert query(tmp_path / "f.duckdb", "SELECT count(*), sum(valid) FROM fieldwork_batches") == [(2, 0)]
+
+
+def test_submit_queue_asks_the_deployment_for_a_run(season, tmp_path, prefect_harness):
+    from prefect import get_client
+    from typer.testing import CliRunner
+
+    from sipas_pipeline.cli import app
+
+    batch = next((season["split"] / "batches" / "official").rglob("*.csv"))
+    out = CliRunner().invoke(app, ["fieldwork", "submit", str(batch), "--source", "official", "--year", "2024",
+                                   "--inbox", str(tmp_path / "inbox"), "--queue", "--json"])
+    assert out.exit_code == 0, out.output
+    asked = json.loads(out.output)
+    assert Path(asked["inbox"]).read_bytes() == batch.read_bytes()
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(asked["flow_run"])
+        deployment = client.read_deployment(run.deployment_id)
+    assert deployment.name == "fieldwork" and run.state.type.value == "SCHEDULED"
