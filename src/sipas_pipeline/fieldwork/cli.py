@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from sipas_pipeline.errors import UserError
 
@@ -51,12 +50,10 @@ def print_entry(entry: dict[str, Any], quarantine: Any | None) -> None:
 
     console.print(reasons_line(entry), highlight=False, soft_wrap=True)
     if quarantine is not None and quarantine.height:
-        t = Table(title=f"quarantined rows (dòng bị cách ly) of {entry['file']}")
-        for col in ("row", "column", "rule", "value", "message"):
-            t.add_column(col)
-        for r in quarantine.iter_rows(named=True):
-            t.add_row(str(r["source_row"]), r["column"] or "", r["rule"], r["value"] or "", r["message"])
-        console.print(t)
+        for r in quarantine.iter_rows(named=True):  # one line per reason: file, row, column, value, rule, message
+            where = f", {r['column']} = {r['value']!r}" if r["column"] else ""
+            console.print(f"  {entry['file']} row {r['source_row']}{where}: {r['rule']}: {r['message']}",
+                          highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command()

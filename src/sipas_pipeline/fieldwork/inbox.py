@@ -45,10 +45,9 @@ def team_of(name: str) -> str:
 
 
 def pending(m: Methodology, season: Season, inbox: Path) -> list[tuple[str, Path]]:
-    """The inbox's files not taken yet (by content), oldest first (modification time, then path)."""
-    ledger = season.ledger()
-    seen = {e["sha256"] for e in ledger}
-    known = {(e.get("path"), e.get("size"), e.get("mtime_ns")) for e in ledger}  # files taken, unchanged: not read again
+    """The inbox's files not seen yet, oldest first (modification time, then path): a file is seen once `take` has
+    recorded it (its path, size and modification time), whether its bytes counted or were a duplicate."""
+    known = {(e.get("path"), e.get("size"), e.get("mtime_ns")) for e in season.ledger()}  # files taken, unchanged
     found = []
     for source in FIELDWORK_SOURCES:
         folder = Path(inbox) / m.meta["sources"][source]["folder"]
@@ -60,10 +59,8 @@ def pending(m: Methodology, season: Season, inbox: Path) -> list[tuple[str, Path
     out = []
     for _, _, source, p in sorted(found):
         st = p.stat()
-        if (str(p.resolve()), st.st_size, st.st_mtime_ns) in known:
-            continue
-        if sha256_bytes(p.read_bytes()) not in seen:
-            out.append((source, p))
+        if (str(p.resolve()), st.st_size, st.st_mtime_ns) not in known:
+            out.append((source, p))  # new bytes, or bytes taken before under another name: `take` says which
     return out
 
 
