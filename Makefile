@@ -26,6 +26,7 @@ run: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)  # the report test opens the HTML
+	@command -v pdftotext >/dev/null || (apt-get update -qq && apt-get install -y -qq poppler-utils)  # reads the PDF scorecards back
 	$(BIN)/ruff check .
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet  # the documentation site, offline (docs/, mkdocs.yml)
 	$(BIN)/python -m pytest

@@ -414,6 +414,37 @@ COMMENT ON COLUMN sipas_indices.ci_low_stabilised IS 'Lower bound of the 95% int
 COMMENT ON COLUMN sipas_indices.ci_high_stabilised IS 'Upper bound of the 95% interval from the stabilised variance';
 COMMENT ON COLUMN sipas_indices.df_stabilised IS 'Degrees of freedom of the stabilised variance: the province''s df plus the prior df of the pool (the sum of all provinces'' df when fully pooled)';
 
+-- Contrasts (so sánh) with their standard errors (release: issue #23) -----------------------------------------
+
+CREATE TABLE IF NOT EXISTS contrasts (
+    run_id VARCHAR NOT NULL,
+    year INTEGER NOT NULL,
+    unit_level VARCHAR NOT NULL,
+    unit_code VARCHAR NOT NULL,
+    contrast VARCHAR NOT NULL,
+    measure VARCHAR NOT NULL,
+    value DOUBLE,
+    se DOUBLE,
+    df DOUBLE,
+    ci_low DOUBLE,
+    ci_high DOUBLE,
+    significant BOOLEAN,
+    PRIMARY KEY (run_id, unit_level, unit_code, contrast, measure)
+);
+COMMENT ON TABLE contrasts IS 'Contrasts with their design-based standard errors (so sánh có sai số chuẩn): the policy-minus-service gap per province, region and nation, and each province''s difference from the national mean';
+COMMENT ON COLUMN contrasts.run_id IS 'Run id (mã lần chạy), see runs';
+COMMENT ON COLUMN contrasts.year IS 'Survey year (năm khảo sát)';
+COMMENT ON COLUMN contrasts.unit_level IS 'Level of the unit: province (tỉnh), region (vùng) or nation (toàn quốc)';
+COMMENT ON COLUMN contrasts.unit_code IS 'Unit code: the two-digit province code (mã tỉnh), the region code, or VN for the nation';
+COMMENT ON COLUMN contrasts.contrast IS 'policy_minus_service (chênh lệch chính sách - dịch vụ: the policy part minus the service part of SIPAS, the same respondents, linearised as one contrast) or minus_nation (chênh lệch so với toàn quốc: the province minus the national mean of the provinces, itself among them)';
+COMMENT ON COLUMN contrasts.measure IS 'The measure contrasted: sipas (for the gap), or sipas, sipas_policy, sipas_service, par (for minus_nation)';
+COMMENT ON COLUMN contrasts.value IS 'The contrast in percentage points (điểm phần trăm); positive = policy above service / province above the nation';
+COMMENT ON COLUMN contrasts.se IS 'Its standard error (sai số chuẩn): gap from the combined linearised score of the two parts (their covariance counted); minus_nation sqrt((1 - 2/k) se^2 + sum se_i^2 / k^2) over the k provinces; region and nation gaps sqrt(sum se^2) / k';
+COMMENT ON COLUMN contrasts.df IS 'Degrees of freedom of its t interval (Satterthwaite)';
+COMMENT ON COLUMN contrasts.ci_low IS 'Lower bound of the 95% confidence interval of the contrast (t with df), not clipped';
+COMMENT ON COLUMN contrasts.ci_high IS 'Upper bound of the 95% confidence interval of the contrast';
+COMMENT ON COLUMN contrasts.significant IS 'The 95% interval excludes 0 (khác biệt có ý nghĩa thống kê); null without a standard error';
+
 CREATE TABLE IF NOT EXISTS quarantine (
     run_id VARCHAR NOT NULL,
     year INTEGER NOT NULL,

@@ -192,6 +192,18 @@ COMMENT ON COLUMN current_ranks.unit_name_en IS 'Province name in English';
 COMMENT ON COLUMN current_quarantine.unit_name_vi IS 'Province name in Vietnamese (tên tỉnh)';
 COMMENT ON COLUMN current_quarantine.unit_name_en IS 'Province name in English';
 
+-- Contrasts for analysts (release: issue #23) --------------------------------------------------------------------
+CREATE OR REPLACE VIEW current_contrasts AS
+SELECT c.year, c.unit_level, c.unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en, u.name_sort AS unit_sort_key,
+       u.region_code, c.contrast, c.measure, c.value, c.se, c.df, c.ci_low, c.ci_high, c.significant, c.run_id
+FROM contrasts c
+JOIN current_runs r USING (run_id)
+LEFT JOIN units u ON u.year = c.year AND u.unit_level = c.unit_level AND u.unit_code = c.unit_code;
+COMMENT ON VIEW current_contrasts IS 'The policy-minus-service gap and each province''s difference from the national mean, with se, interval and significance, current run: SELECT unit_name_vi, value, se, significant FROM current_contrasts WHERE contrast = ''policy_minus_service'' AND unit_level = ''province'' ORDER BY value';
+COMMENT ON COLUMN current_contrasts.unit_sort_key IS 'Sort key for Vietnamese alphabetical order of the name (khóa sắp xếp tiếng Việt)';
+COMMENT ON COLUMN current_contrasts.unit_name_vi IS 'Unit name in Vietnamese (tên đơn vị)';
+COMMENT ON COLUMN current_contrasts.unit_name_en IS 'Unit name in English';
+
 -- What changed between two runs (so sánh hai lần chạy) --------------------------------------------------------------
 
 CREATE OR REPLACE MACRO run_diff(run_a, run_b) AS TABLE
@@ -212,6 +224,12 @@ WITH pairs AS (
     SELECT 'rank', 'province', province_code, measure, a.value, b.value, a.rank_national, b.rank_national
     FROM (SELECT * FROM ranks WHERE run_id = run_a) a
     FULL JOIN (SELECT * FROM ranks WHERE run_id = run_b) b USING (province_code, measure)
+    UNION ALL  -- a PAR INDEX group that changed: item 'par:A->B', the values beside
+    SELECT 'group', 'province', province_code, 'par:' || coalesce(a."group", '–') || '->' || coalesce(b."group", '–'),
+           a.par_index, b.par_index, NULL, NULL
+    FROM (SELECT * FROM par_totals WHERE run_id = run_a) a
+    FULL JOIN (SELECT * FROM par_totals WHERE run_id = run_b) b USING (province_code)
+    WHERE a."group" IS DISTINCT FROM b."group"
 )
 SELECT kind, unit_level, unit_code,
        (SELECT any_value(u.name_vi) FROM units u WHERE u.unit_level = pairs.unit_level AND u.unit_code = pairs.unit_code
@@ -222,7 +240,7 @@ SELECT kind, unit_level, unit_code,
 FROM pairs
 WHERE value_a IS DISTINCT FROM value_b OR rank_a IS DISTINCT FROM rank_b
 ORDER BY abs(coalesce(rank_a - rank_b, 0)) DESC, abs(coalesce(value_b - value_a, 0)) DESC, kind, unit_level, unit_code, item;
-COMMENT ON MACRO TABLE run_diff IS 'What moved between two runs (so sánh hai lần chạy): SELECT * FROM run_diff(''run A'', ''run B''); one row per value that differs (kind, unit_level, unit_code, unit names, item, value_a, value_b, change, rank_a, rank_b, places), ranks first, biggest moves first';
+COMMENT ON MACRO TABLE run_diff IS 'What moved between two runs (so sánh hai lần chạy): SELECT * FROM run_diff(''run A'', ''run B''); one row per value that differs, and one (kind group, item par:A->B) per PAR INDEX group that changed (kind, unit_level, unit_code, unit names, item, value_a, value_b, change, rank_a, rank_b, places), ranks first, biggest moves first';
 
 CREATE OR REPLACE VIEW current_changes AS
 WITH published AS (
@@ -238,8 +256,8 @@ FROM previous c
 CROSS JOIN LATERAL (SELECT * FROM run_diff(c.previous_run_id, c.run_id)) d;
 COMMENT ON VIEW current_changes IS 'What the current run of each year changed against the last earlier run with different results (run_diff of the two): an identical re-run keeps showing the last real change';
 COMMENT ON COLUMN current_changes.previous_run_id IS 'The latest earlier published run of the year whose results differ from the current run''s';
-COMMENT ON COLUMN current_changes.kind IS 'indicator, sipas_index, par_points or rank';
-COMMENT ON COLUMN current_changes.item IS 'Indicator id; level:node of the SIPAS tree or of the PAR structure; or the measure ranked';
+COMMENT ON COLUMN current_changes.kind IS 'indicator, sipas_index, par_points, rank or group (a PAR INDEX group that changed: item par:A->B)';
+COMMENT ON COLUMN current_changes.item IS 'Indicator id; level:node of the SIPAS tree or of the PAR structure; the measure ranked; or par:<old group>-><new group>';
 COMMENT ON COLUMN current_changes.value_a IS 'Value in the previous run';
 COMMENT ON COLUMN current_changes.value_b IS 'Value in the current run';
 COMMENT ON COLUMN current_changes.change IS 'value_b - value_a';

@@ -438,8 +438,8 @@ def runs_diff(run_a: Annotated[str, typer.Argument(help="The earlier run id.")],
         return
     console.print(f"{run_a} → {run_b}: {len(diff)} values moved "
                   f"({dict(Counter(d['kind'] for d in diff))})")
-    for kind, title in (("rank", "Ranks (xếp hạng)"), ("sipas_index", "SIPAS"), ("par_points", "PAR points"),
-                        ("indicator", "Indicators (chỉ tiêu)")):
+    for kind, title in (("rank", "Ranks (xếp hạng)"), ("group", "PAR INDEX groups (nhóm)"), ("sipas_index", "SIPAS"),
+                        ("par_points", "PAR points"), ("indicator", "Indicators (chỉ tiêu)")):
         part = [d for d in diff if d["kind"] == kind and (kind != "rank" or d["rank_a"] != d["rank_b"])][:top]
         if not part:
             continue
@@ -457,22 +457,28 @@ def runs_diff(run_a: Annotated[str, typer.Argument(help="The earlier run id.")],
 def report(
     out: Annotated[Path, typer.Option("--out", help="Folder for the report, PNGs, workbook and CSVs (made if missing).")],
     year: YearOpt = 2024, db: DbOpt = None, as_json: JsonOpt = False,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also print one A4 PDF scorecard per province (headless Chromium; "
+                                      "seconds per province) under scorecards/.")] = False,
 ) -> None:
     """The analyst release of a year's current run: one self-contained HTML report (charts, a scorecard per
-    province), PNGs of the main charts, an Excel workbook and UTF-8-BOM CSVs. Reads the DuckDB file only."""
+    province), PNGs of the main charts, an Excel workbook and UTF-8-BOM CSVs; with --pdf a PDF scorecard per
+    province. Reads the DuckDB file only."""
     from sipas_pipeline.paths import default_db
     from sipas_pipeline.report import build
 
     try:
-        files = build(db or default_db(), year, out)
+        files = build(db or default_db(), year, out, pdf=pdf)
     except UserError as exc:
         fail(str(exc))
     if as_json:
         print(json.dumps({"year": year, "html": str(files.html), "workbook": str(files.workbook),
-                          "pngs": [str(p) for p in files.pngs], "csvs": [str(p) for p in files.csvs]}, ensure_ascii=False))
+                          "pngs": [str(p) for p in files.pngs], "csvs": [str(p) for p in files.csvs],
+                          "pdfs": [str(p) for p in files.pdfs]}, ensure_ascii=False))
         return
     console.print(f"Report (báo cáo): {files.html}", highlight=False, soft_wrap=True)
     console.print(f"Workbook (Excel): {files.workbook}", highlight=False, soft_wrap=True)
+    if files.pdfs:
+        console.print(f"PDF scorecards (phiếu điểm): {len(files.pdfs)} in {files.pdfs[0].parent}", highlight=False, soft_wrap=True)
     for p in [*files.pngs, *files.csvs]:
         console.print(f"  {p}", highlight=False, soft_wrap=True)
 

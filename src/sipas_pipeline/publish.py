@@ -143,7 +143,8 @@ def fact_frames(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     levels = tables["par_levels"].select("province_code", "level", "node", "points", "max_points",
                                          pl.lit(None, pl.Float64).alias("self_points"), pl.lit(None, pl.Float64).alias("se"))
     return {"indicator_values": tables["indicator_values"], "sipas_indices": tables["sipas_indices"],
-            "par_points": pl.concat([sub, levels]), "par_totals": tables["par_totals"], "ranks": tables["ranks"]}
+            "par_points": pl.concat([sub, levels]), "par_totals": tables["par_totals"], "ranks": tables["ranks"]} | (
+        {"contrasts": tables["contrasts"]} if "contrasts" in tables else {})
 
 
 def quarantine_frame(quarantine: pl.DataFrame, units: list[str] | None = None) -> pl.DataFrame:

@@ -90,3 +90,14 @@ RANKS = pa.DataFrameSchema({
 } | _RELIABILITY, name="ranks", unique=["province_code", "measure"], checks=[pa.Check(lambda d: d.lazyframe.select(
     pl.col("rank_low").is_null() | ((pl.col("rank_simul_low") <= pl.col("rank_low")) & (pl.col("rank_low") <= pl.col("rank_high"))
                                     & (pl.col("rank_high") <= pl.col("rank_simul_high")))), name="marginal_inside_simultaneous")])
+
+CONTRASTS = pa.DataFrameSchema(_UNIT | {
+    "contrast": pa.Column(pl.Utf8, pa.Check.isin(["policy_minus_service", "minus_nation"])),
+    "measure": pa.Column(pl.Utf8),
+    "value": pa.Column(pl.Float64, pa.Check.in_range(-100, 100), nullable=True),
+    "se": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
+    "df": pa.Column(pl.Float64, pa.Check.ge(1), nullable=True),
+    "ci_low": pa.Column(pl.Float64, nullable=True),
+    "ci_high": pa.Column(pl.Float64, nullable=True),
+    "significant": pa.Column(pl.Boolean, nullable=True),
+}, name="contrasts", unique=["unit_level", "unit_code", "contrast", "measure"])

@@ -280,6 +280,7 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
     citizen = citizen.filter(~pl.col("province_code").is_in([c for c, why in incomplete.items() if "citizen" in why]))
     par_ok = ~pl.col("province_code").is_in(list(incomplete))
     from sipas_pipeline import results_schemas as rs
+    from sipas_pipeline.contrasts import contrasts
     from sipas_pipeline.indicators import all_units, estimate_indicators, sipas_tree
     from sipas_pipeline.par_index import par_points, par_totals
     from sipas_pipeline.ranking import change, rank_intervals, ranks
@@ -310,8 +311,9 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
         "indicator_values": units(est.values, ["indicator_id"], ["numerator", "denominator", "n"], True),
         "sipas_indices": sipas, "par_points": points, "par_levels": levels,
         "par_totals": totals, "ranks": rank_reliability(ranked, sipas, totals)}, incomplete)
+    out["contrasts"] = contrasts(m, est, measures)  # incomplete provinces have no row there
     for name, schema in (("indicator_values", rs.INDICATORS), ("sipas_indices", rs.SIPAS), ("par_points", rs.PAR_POINTS),
-                         ("par_totals", rs.PAR_TOTALS), ("ranks", rs.RANKS)):
+                         ("par_totals", rs.PAR_TOTALS), ("ranks", rs.RANKS), ("contrasts", rs.CONTRASTS)):
         out[name] = schema.validate(out[name])
     return out
 

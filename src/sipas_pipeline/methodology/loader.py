@@ -107,6 +107,14 @@ class Methodology:
         return pl.read_csv(path, comment_prefix="#",
                            schema_overrides={"unit": pl.Utf8, "value": pl.Float64, "rank": pl.Int64})
 
+    def tile_map(self) -> pl.DataFrame | None:
+        """The units' places on the release's tile map (`tile_map.csv`: province_code, row, col, short), if any."""
+        path = self.root / "tile_map.csv"
+        if not path.is_file():
+            return None
+        return pl.read_csv(path, comment_prefix="#", schema_overrides={"province_code": pl.Utf8, "row": pl.Int64,
+                                                                        "col": pl.Int64, "short": pl.Utf8})
+
     def codes(self, list_id: str) -> list[int]:
         """The codes of a code list."""
         return self.code_lists.filter(pl.col("list_id") == list_id)["code"].to_list()
