@@ -158,7 +158,7 @@ def test_charts_do_not_mislead(full_release, browser, opened):
     assert len(sizes) > 5000 and min(sizes) >= 11
     flagged = evaluate(browser, "document.querySelectorAll('#sipas-chart circle.flagged').length")
     wide = query(full_release["db"], "SELECT count(*) FROM current_sipas_indices WHERE unit_level = 'province' AND "
-                                     "level = 'sipas' AND (ci_high - ci_low > 20 OR small_sample)")[0][0]
+                                     "level = 'sipas' AND reliability = 'unreliable'")[0][0]
     assert flagged == wide and (flagged == 0 or evaluate(browser, "!!document.querySelector('#sipas-chart .legend-flag')"))
 
 
@@ -206,7 +206,7 @@ def test_rerun_release_names_its_corrections_and_the_group_change(full_release, 
     (name,), = query(db, f"SELECT name_vi FROM units WHERE unit_level = 'province' AND unit_code = '{province}'")
     group = query(db, "SELECT item, value_a, value_b FROM current_changes WHERE kind = 'group'")
     assert [(g[0]) for g in group] == ["par:A->B"] and group[0][1] >= 90 > group[0][2]
-    assert query(db, f"SELECT unit_code FROM run_diff('2024-A', '2024-B') WHERE kind = 'group'") == [(province,)]
+    assert query(db, "SELECT unit_code FROM run_diff('2024-A', '2024-B') WHERE kind = 'group'") == [(province,)]
     section = evaluate(browser, "document.querySelector('#changes').innerText")
     assert RERUN_REASON in section and f"{name} A → B" in section and "2024-A" in section
     assert str(full_release["lines"]) in section  # the number of correction lines applied
@@ -260,8 +260,8 @@ def sheet_xml(book: Path) -> dict[str, str]:
     rels = z.read("xl/_rels/workbook.xml.rels").decode()
     targets = dict(re.findall(r'Id="(rId\d+)"[^>]*Target="([^"]+)"', rels)) | {
         k: v for v, k in re.findall(r'Target="([^"]+)"[^>]*Id="(rId\d+)"', rels)}
-    return {name: z.read("xl/" + targets[rid]).decode() for name, rid in re.findall(r'<sheet name="([^"]+)" sheetId="\d+" r:id="(rId\d+)"',
-                                                                                     workbook)}
+    found = re.findall(r'<sheet name="([^"]+)" sheetId="\d+" r:id="(rId\d+)"', workbook)
+    return {name: z.read("xl/" + targets[rid]).decode() for name, rid in found}
 
 
 def test_workbook_reads_back_equal_to_the_database_and_prints(full_release):
@@ -286,8 +286,10 @@ def test_workbook_reads_back_equal_to_the_database_and_prints(full_release):
     groups = dict(query(db, "SELECT unit_code, par_group FROM current_par_index WHERE unit_level = 'province'"))
     assert {r["Mã (code)"]: r["Nhóm (group)"] for r in par.iter_rows(named=True) if r["Mã (code)"] in groups} == groups
     el = pl.read_excel(book, sheet_name="Yếu tố (Elements)")
-    el_db = {(c, n): v for c, n, v in query(db, "SELECT unit_code, node, value FROM current_sipas_indices WHERE level = 'element'")}
-    assert el.height == len(el_db) and all(r["Giá trị (value)"] == pytest.approx(el_db[(r["Mã (code)"], r["Mã mục (element or field)"])],
+    el_db = {(c, n): v for c, n, v in query(db, "SELECT unit_code, node, value FROM current_sipas_indices WHERE level = "
+                                                "'element'")}
+    assert el.height == len(el_db) and all(r["Giá trị (value)"] == pytest.approx(el_db[(r["Mã (code)"], r["Mã mục (element "
+                                                                                                          "or field)"])],
                                                                                  abs=1e-12) for r in el.iter_rows(named=True))
     gap = pl.read_excel(book, sheet_name="Chênh lệch (Contrasts)")
     assert gap.height == query(db, "SELECT count(*) FROM current_contrasts")[0][0]
@@ -420,3 +422,13 @@ def test_incomplete_province_is_said_not_hidden(sample_db):
     found = compute_findings(2024, data["sipas"], data["ranks"], data["par"], data["contrasts"], ctx.published, ctx.bounds)
     html = page(ctx, found, {k: "<svg></svg>" for k in ("sipas", "par", "heatmap")}, tree)
     assert f"{name}: {why}" in html and "id='p-01'" in html
+
+
+def test_docs_release_sql_runs(full_release):
+    """The query docs/release.md shows, on the release's database: the five largest gaps, each with its se."""
+    from docs_pages import sql_statements
+
+    (sql,) = sql_statements("release", "The contrasts (`contrasts`, `current_contrasts`)")
+    rows = query(full_release["db"], sql)
+    assert len(rows) == 5 and all(se > 0 and isinstance(sig, bool) for _, _, se, sig in rows)
+    assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)

@@ -478,7 +478,8 @@ def report(
     console.print(f"Report (báo cáo): {files.html}", highlight=False, soft_wrap=True)
     console.print(f"Workbook (Excel): {files.workbook}", highlight=False, soft_wrap=True)
     if files.pdfs:
-        console.print(f"PDF scorecards (phiếu điểm): {len(files.pdfs)} in {files.pdfs[0].parent}", highlight=False, soft_wrap=True)
+        console.print(f"PDF scorecards (phiếu điểm): {len(files.pdfs)} in "
+                      f"{files.pdfs[0].parent}", highlight=False, soft_wrap=True)
     for p in [*files.pngs, *files.csvs]:
         console.print(f"  {p}", highlight=False, soft_wrap=True)
 

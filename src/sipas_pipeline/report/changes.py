@@ -101,5 +101,6 @@ def section(c: Changes) -> str:
         out += (f"<h3>{bi('Tỉnh thay đổi giá trị hoặc thứ hạng', 'Provinces whose value or rank changed')}</h3>"
                 + table([bi("Tỉnh", "Province"), bi("Thước đo", "Measure"), bi("Giá trị", "Value"), bi("Thay đổi", "Change"),
                          bi("Hạng", "Rank"), bi("Bậc", "Places")], rows, "moved")
-                + (f"<p>{bi(f'và {more} dòng khác trong bảng tính', f'and {more} more rows in the workbook')}</p>" if more else ""))
+                + (f"<p>{bi(f'và {more} dòng khác trong bảng tính', f'and {more} more rows in the workbook')}</p>"
+                   if more else ""))
     return out + "</section>"

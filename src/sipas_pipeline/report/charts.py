@@ -290,7 +290,8 @@ def trend(points: Sequence[dict], title: str, subtitle: str) -> Canvas:
         colour = colours.get(series, DARK)
         mine = sorted((p for p in points if p["series"] == series), key=lambda p: p["year"])
         for a, b in itertools.pairwise(mine):
-            c.line(px(a["year"]), py(a["value"]), px(b["year"]), py(b["value"]), colour, 1.5, "3 3" if b.get("published") else None)
+            c.line(px(a["year"]), py(a["value"]), px(b["year"]), py(b["value"]), colour, 1.5,
+                   "3 3" if b.get("published") or a.get("published") else None)
         for p in mine:
             if p.get("low") is not None and p.get("high") is not None:
                 c.line(px(p["year"]), py(p["low"]), px(p["year"]), py(p["high"]), colour, 2)

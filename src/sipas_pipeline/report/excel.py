@@ -32,7 +32,8 @@ HEADERS = {
     "change_value": "Thay đổi so với năm trước (change)", "change_basis": "Cơ sở so sánh (basis of change)",
     "change_significant": "Thay đổi có ý nghĩa (change significant)", "par_group": "Nhóm (group)",
     "flag": "Kém tin cậy (less reliable)", "incomplete_reason": "Thiếu dữ liệu (incomplete)", "part": "Phần (part)",
-    "node": "Mã mục (element or field)", "label_vi": "Nhãn (label)", "label_en": "Label (English)", "indicator_id": "Mã chỉ tiêu (indicator)",
+    "node": "Mã mục (element or field)", "label_vi": "Nhãn (label)", "label_en": "Label (English)",
+    "indicator_id": "Mã chỉ tiêu (indicator)",
     "type": "Loại (type)", "contrast": "So sánh (contrast)", "df": "Bậc tự do (df)", "significant": "Có ý nghĩa (significant)",
     "level": "Cấp (level)", "points": "Điểm (points)", "max_points": "Tối đa (max)", "pct_of_max": "% tối đa (% of max)",
     "source": "Nguồn (source)", "forms": "Số phiếu (forms)", "reasons": "Số lý do (reasons)", "rules": "Quy tắc (rules)",
@@ -116,7 +117,8 @@ def measure_table(data: ReportData, measure: str, ctx: Context) -> tuple[pl.Data
         pl.col("significant").alias("minus_nation_significant"))
     if measure == "par":
         p = data["par"]
-        detail = p.select("unit_level", "unit_code", "unit_name_vi", "unit_name_en", "region_code", pl.col("par_index").alias("value"),
+        detail = p.select("unit_level", "unit_code", "unit_name_vi", "unit_name_en", "region_code",
+                          pl.col("par_index").alias("value"),
                           "se", "ci_low", "ci_high", "par_group", pl.lit(None, pl.Int64).alias("n"), pl.lit(None, pl.Boolean)
                           .alias("small_sample"))
     else:
@@ -128,7 +130,9 @@ def measure_table(data: ReportData, measure: str, ctx: Context) -> tuple[pl.Data
             .join(r.select("unit_code", "rank_national", "rank_low", "rank_high", "rank_regional", "change_value",
                            "change_basis", "change_significant", "incomplete_reason"), on="unit_code", how="left")
             .join(c, on="unit_code", how="left")
-            .with_columns(pl.struct("ci_low", "ci_high", "small_sample").map_elements(flagged, return_dtype=pl.Boolean).alias("flag"))
+            .with_columns(((pl.col("reliability") == "unreliable") if "reliability" in detail.columns else
+                           pl.struct("ci_low", "ci_high", "small_sample").map_elements(flagged, return_dtype=pl.Boolean))
+                          .alias("flag"))
             .sort("rank_national", "unit_code", nulls_last=True))
     areas = detail.filter(pl.col("unit_level") != "province").sort(pl.col("unit_level") == "nation", "value",
                                                                   descending=[False, True])

@@ -37,16 +37,16 @@ def rank_interval_name(ranks: pl.DataFrame) -> tuple[str, str]:
 
 
 def flagged(row: dict) -> bool:
-    """Reliability flag: the file's own flag when it has one, else a small sample or a 95% interval wider than
-    WIDE points."""
-    if row.get("reliable") is not None:
-        return not row["reliable"]
+    """Reliability flag: the file's own (`reliability` = unreliable, NCHS standards: reliability.py) when it has
+    one, else (a file from before the flags) a small sample or a 95% interval wider than WIDE points."""
+    if "reliability" in row:
+        return row["reliability"] == "unreliable"
     low, high = row.get("ci_low"), row.get("ci_high")
     return bool(row.get("small_sample")) or (low is not None and high is not None and high - low > WIDE)
 
 
-FLAG_NOTE = (f"kém tin cậy: mẫu nhỏ hoặc khoảng tin cậy 95% rộng hơn {WIDE:g} điểm / "
-             f"less reliable: small sample or a 95% interval wider than {WIDE:g} points")
+FLAG_NOTE = ("không đáng tin cậy theo chuẩn NCHS (mẫu nhỏ hoặc khoảng tin cậy quá rộng) / "
+             "unreliable by the NCHS standards (small sample or too wide an interval)")
 
 
 def provinces(data: ReportData, level: str = "sipas") -> pl.DataFrame:
@@ -62,7 +62,8 @@ def sipas_ranking(ctx: Context) -> Canvas:
     d = provinces(ctx.data).filter(pl.col("value").is_not_null()).sort("value", descending=True)
     nat = ctx.data["sipas"].filter((pl.col("unit_level") == "nation") & (pl.col("level") == "sipas"))["value"][0]
     rows = [{"label": r["unit_name_vi"], "value": r["value"], "low": r["ci_low"], "high": r["ci_high"], "flag": flagged(r),
-             "tip": f"{r['unit_name_vi']}: {r['value']:.2f} ({r['ci_low']:.2f}–{r['ci_high']:.2f})"} for r in d.iter_rows(named=True)]
+             "tip": f"{r['unit_name_vi']}: {r['value']:.2f} ({r['ci_low']:.2f}–{r['ci_high']:.2f})"
+                    + (f"; {r['reliability_reason']}" if r.get("reliability_reason") else "")} for r in d.iter_rows(named=True)]
     year = ctx.data.year
     return charts.dot_plot(
         rows, f"SIPAS {year} theo tỉnh / by province",
@@ -76,7 +77,7 @@ def par_chart(ctx: Context) -> Canvas:
     d = par.filter((pl.col("unit_level") == "province") & pl.col("par_index").is_not_null()).sort("par_index", descending=True)
     nat = par.filter(pl.col("unit_level") == "nation")["par_index"][0]
     rows = [{"label": r["unit_name_vi"], "value": r["par_index"], "low": r["ci_low"], "high": r["ci_high"],
-             "colour": charts.GROUP_COLOURS.get(r["par_group"], charts.GREY), "group": r["par_group"],
+             "colour": charts.GROUP_COLOURS.get(r["par_group"], charts.GREY), "group": r["par_group"], "flag": flagged(r),
              "tip": f"{r['unit_name_vi']}: {r['par_index']:.2f}, nhóm / group {r['par_group']}"} for r in d.iter_rows(named=True)]
     present = sorted({r["group"] for r in rows if r["group"]})
     lo, hi = float(d["ci_low"].fill_null(d["par_index"]).min()), float(d["ci_high"].fill_null(d["par_index"]).max())
@@ -96,7 +97,8 @@ def regions(ctx: Context) -> tuple[Canvas, Canvas]:
     """Regions ranked by SIPAS and by the PAR INDEX, each with its 95% interval (SIPAS from the file; the PAR
     INDEX of a region is the mean of its provinces: se = sqrt(sum se^2) / k, normal interval)."""
     s = ctx.data["sipas"].filter((pl.col("unit_level") == "region") & (pl.col("level") == "sipas")).sort("value", descending=True)
-    rows = [{"label": r["unit_name_vi"], "value": r["value"], "low": r["ci_low"], "high": r["ci_high"]} for r in s.iter_rows(named=True)]
+    rows = [{"label": r["unit_name_vi"], "value": r["value"], "low": r["ci_low"], "high": r["ci_high"]}
+            for r in s.iter_rows(named=True)]
     first = charts.dot_plot(rows, "SIPAS theo vùng / by region", "Xếp hạng, khoảng tin cậy 95% / ranked, 95% interval",
                             "SIPAS (%)", label="SIPAS by region")
     par = ctx.data["par"]
@@ -104,7 +106,8 @@ def regions(ctx: Context) -> tuple[Canvas, Canvas]:
     se = prov.group_by("region_code").agg((pl.col("se").pow(2).sum().sqrt() / pl.len()).alias("rse"))
     reg = (par.filter(pl.col("unit_level") == "region").join(se, left_on="unit_code", right_on="region_code", how="left")
            .sort("par_index", descending=True))
-    rows = [{"label": r["unit_name_vi"], "value": r["par_index"], "low": None if r["rse"] is None else r["par_index"] - 1.96 * r["rse"],
+    rows = [{"label": r["unit_name_vi"], "value": r["par_index"],
+             "low": None if r["rse"] is None else r["par_index"] - 1.96 * r["rse"],
              "high": None if r["rse"] is None else r["par_index"] + 1.96 * r["rse"]} for r in reg.iter_rows(named=True)]
     second = charts.dot_plot(rows, "Chỉ số CCHC theo vùng / PAR INDEX by region",
                              "Trung bình các tỉnh, xếp hạng, khoảng tin cậy 95% / mean of the provinces, ranked, 95% interval",
@@ -117,7 +120,8 @@ def tiles(ctx: Context, measure: str) -> Canvas | None:
     if ctx.tiles is None:
         units = provinces(ctx.data).sort("unit_code")  # a year without a tile file: units in code order, 8 a row
         places = units.with_row_index("i").select(pl.col("unit_code").alias("province_code"), (pl.col("i") // 8).alias("row"),
-                                                  (pl.col("i") % 8).alias("col"), pl.col("unit_name_vi").str.slice(0, 8).alias("short"))
+                                                  (pl.col("i") % 8).alias("col"),
+                                                  pl.col("unit_name_vi").str.slice(0, 8).alias("short"))
     else:
         places = ctx.tiles
     names = dict(provinces(ctx.data).select("unit_code", "unit_name_vi").iter_rows())
@@ -178,7 +182,8 @@ def heatmap(ctx: Context, tree: list[dict]) -> Canvas:
 def rank_chart(ctx: Context) -> Canvas:
     r = ctx.data["ranks"].filter((pl.col("measure") == "sipas") & pl.col("rank_national").is_not_null()).sort("rank_national")
     rows = [{"label": x["unit_name_vi"], "value": float(x["rank_national"]), "low": x["rank_low"], "high": x["rank_high"],
-             "flag": x["rank_low"] is not None and x["rank_high"] - x["rank_low"] >= r.height / 2} for x in r.iter_rows(named=True)]
+             "flag": x["rank_low"] is not None and x["rank_high"] - x["rank_low"] >= r.height / 2}
+            for x in r.iter_rows(named=True)]
     vi, en = ctx.interval
     return charts.dot_plot(rows, f"Xếp hạng SIPAS {ctx.data.year} / SIPAS rank",
                            f"Hạng và {vi} (1 = cao nhất) / rank and {en} (1 = best)", "Hạng / rank", lo=1, hi=r.height,

@@ -52,7 +52,8 @@ def change_sentence(ranks: pl.DataFrame, year: int, published_nation: float | No
         if published_nation is not None and nation_value is not None:
             d = nation_value - published_nation
             return (f"{measure_vi} toàn quốc năm {prev} đã công bố là {published_nation:.2f}; chênh lệch {d:+.2f} điểm "
-                    f"không có sai số chuẩn nên không đánh giá được ý nghĩa thống kê; chưa tỉnh nào có số liệu {prev} để so sánh.",
+                    f"không có sai số chuẩn nên không đánh giá được ý nghĩa thống kê; chưa tỉnh nào có số liệu {prev} để so "
+                    f"sánh.",
                     f"The published national {measure_en} for {prev} was {published_nation:.2f}; the difference of {d:+.2f} "
                     f"points has no standard error, so its significance is unknown; no province has a {prev} figure to compare.")
         return (f"Không có số liệu năm {prev} để so sánh {measure_vi}.", f"No {prev} figure to compare {measure_en} with.")
@@ -66,7 +67,8 @@ def change_sentence(ranks: pl.DataFrame, year: int, published_nation: float | No
                    "last year re-estimated on this year's units")
         mean = r["change_value"].mean()
         return (f"So với năm {prev} (cơ sở: {what_vi}, khoảng tin cậy 95% của chênh lệch): {up} tỉnh tăng và {down} tỉnh giảm "
-                f"có ý nghĩa thống kê, {r.height - up - down} tỉnh không có thay đổi phân biệt được; thay đổi trung bình {mean:+.2f} điểm.",
+                f"có ý nghĩa thống kê, {r.height - up - down} tỉnh không có thay đổi phân biệt được; thay đổi trung bình "
+                f"{mean:+.2f} điểm.",
                 f"Against {prev} (basis: {what_en}, 95% interval of each change): {up} provinces rose and {down} fell "
                 f"significantly, {r.height - up - down} show no change that can be told apart; mean change {mean:+.2f} points.")
     listed = "; ".join(f"{n} {v:+.2f}" for n, v in r.select("unit_name_vi", "change_value").iter_rows())
@@ -135,7 +137,8 @@ def gap_sentence(contrasts: pl.DataFrame) -> Sentence | None:
             f"{n['ci_high']:+.2f}, {told}); ở {prov.height} tỉnh chênh lệch này có ý nghĩa thống kê (cùng người trả lời: "
             f"sai số từ hiệu tuyến tính hóa).",
             f"Policy minus service nationally {n['value']:+.2f} points (95% CI {n['ci_low']:+.2f} to {n['ci_high']:+.2f}, "
-            f"{told_en}); in {prov.height} provinces the gap is significant (same respondents: the se of the linearised contrast).")
+            f"{told_en}); in {prov.height} provinces the gap is significant (same respondents: the se of the linearised "
+            f"contrast).")
 
 
 def compute_findings(year: int, sipas: pl.DataFrame, ranks: pl.DataFrame, par: pl.DataFrame, contrasts: pl.DataFrame,

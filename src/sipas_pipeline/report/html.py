@@ -74,7 +74,8 @@ def page(ctx: Context, findings: Findings, svgs: dict[str, str], tree: list[dict
     year = ctx.data.year
     provinces = (ctx.data["sipas"].filter((pl.col("unit_level") == "province") & (pl.col("level") == "sipas"))
                  .sort("unit_sort_key"))
-    nav = "".join(f"<a href='#{anchor(c)}'>{escape(n)}</a> " for c, n in provinces.select("unit_code", "unit_name_vi").iter_rows())
+    nav = "".join(f"<a href='#{anchor(c)}'>{escape(n)}</a> "
+                  f"" for c, n in provinces.select("unit_code", "unit_name_vi").iter_rows())
     pairs = [("sipas-chart", bi("SIPAS theo tỉnh", "SIPAS by province"), "sipas"),
              ("par-chart", bi("Chỉ số CCHC theo tỉnh và nhóm", "PAR INDEX by province and group"), "par"),
              ("regions-chart", bi("SIPAS theo vùng", "SIPAS by region"), "regions_sipas"),
@@ -84,7 +85,8 @@ def page(ctx: Context, findings: Findings, svgs: dict[str, str], tree: list[dict
              ("rank-chart", bi("Thứ hạng và khoảng xếp hạng", "Ranks and their intervals"), "ranks"),
              ("gap-chart", bi("Chênh lệch chính sách − dịch vụ", "Policy minus service gap"), "gap")]
     charts_html = "".join(figure(fid, title, svgs[key]) for fid, title, key in pairs if svgs.get(key))
-    heat = figure("heatmap", bi("Bản đồ nhiệt tỉnh × yếu tố SIPAS", "Province × SIPAS element heat map"), svgs["heatmap"], wide=True)
+    heat = figure("heatmap", bi("Bản đồ nhiệt tỉnh × yếu tố SIPAS", "Province × SIPAS element heat "
+                                                                    "map"), svgs["heatmap"], wide=True)
     look = Lookup(ctx)
     cards = "".join(scorecard(look, c, tree) for c in provinces["unit_code"].to_list())
     return (head(f"SIPAS & Chỉ số CCHC {year} — báo cáo / report") + "<body id='top'>"

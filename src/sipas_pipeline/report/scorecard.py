@@ -138,7 +138,8 @@ def element_rows(look: Lookup, code: str, tree: list[dict]) -> list[dict]:
         mine = look.sipas.get(("province", code, "element", node["node"]), {})
         nat = look.sipas.get(("nation", "VN", "element", node["node"]), {})
         best = look.best.get(node["node"], {})
-        rows.append({"label": (node["label_vi"], node["label_en"]), "node": node["node"], "value": mine.get("value"), "nation": nat.get("value"),
+        rows.append({"label": (node["label_vi"], node["label_en"]), "node": node["node"], "value": mine.get("value"),
+                     "nation": nat.get("value"),
                      "best": best.get("value"), "best_name": best.get("unit_name_vi")})
     return rows
 
@@ -198,7 +199,8 @@ def scorecard(look: Lookup, code: str, tree: list[dict]) -> str:
                           "SIPAS và Chỉ số CCHC, khoảng tin cậy 95% / with 95% intervals").svg("chart trend")
              if points else "")
     incomplete = f"<p class='warn'>{escape(top['incomplete_reason'])}</p>" if top.get("incomplete_reason") else ""
-    return (f"<section class='card' id='{anchor(code)}'><h3>{escape(name)} <span class='en'>({escape(top.get('unit_name_en') or '')},"
+    return (f"<section class='card' id='{anchor(code)}'><h3>{escape(name)} <span "
+            f"class='en'>({escape(top.get('unit_name_en') or '')},"
             f" {escape(code)}) — {escape(reg.get('unit_name_vi') or '')} · SIPAS & PAR INDEX {year}</span></h3>{incomplete}"
             f"<div class='grid'><div>{table([bi('Chỉ tiêu', 'Measure'), bi('Giá trị', 'Value')], facts(look, code))}"
             f"{lists(el)}{key_indicators(look, code, region)}</div>"
