@@ -16,7 +16,7 @@ from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.corrections import apply_corrections, read_corrections
 from sipas_pipeline.publish import publish, read_query
 from sipas_pipeline.report import build
-from sipas_pipeline.report.excel import HEADERS
+from sipas_pipeline.report.excel import HEADERS, MEASURE_SHEETS
 from sipas_pipeline.stages import compute, read_quarantine, read_results, run_inputs
 
 pytestmark = pytest.mark.integration
@@ -79,42 +79,58 @@ def test_quarantine_counts_equal_the_database(release):
 
 
 def test_rankings_equal_the_database(release):
+    """Each measure's sheet (provinces, then regions and the nation) and the rankings CSV against current_ranks."""
     db, folder = release
     want = {(m, c): (v, k) for m, c, v, k in read_query(
         db, "SELECT measure, unit_code, value, rank_national FROM current_ranks WHERE year = 2024")}
-    for frame in (sheets(folder)["Xếp hạng (Rankings)"], csv(folder, "rankings")):
-        got = {(r["measure"], r["unit_code"]): (num(r["value"]), rank(r["rank_national"]))
-               for r in frame.iter_rows(named=True)}
-        assert got.keys() == want.keys()
-        for k, (v, place) in want.items():
-            assert got[k][1] == place and ((v is None and got[k][0] is None) or got[k][0] == pytest.approx(v, rel=1e-9))
-        pub = {(r["measure"], r["unit_code"]): num(r["value_published"]) for r in frame.iter_rows(named=True)}
-        assert all(pub[k] == (None if v is None else round(v, 2)) for k, (v, _) in want.items())
+    book = sheets(folder)
+    for measure, name in MEASURE_SHEETS.items():
+        frame = book[name]
+        got = {(measure, r["unit_code"]): (num(r["value"]), rank(r["rank_national"])) for r in frame.iter_rows(named=True)
+               if (measure, r["unit_code"]) in want}
+        assert got.keys() == {k for k in want if k[0] == measure} and frame.height == len(got) + 7  # + regions, nation
+        for k, (v, place) in got.items():
+            assert place == want[k][1] and ((want[k][0] is None and v is None) or v == pytest.approx(want[k][0], rel=1e-9))
+    frame = csv(folder, "rankings")
+    got = {(r["measure"], r["unit_code"]): (num(r["value"]), rank(r["rank_national"])) for r in frame.iter_rows(named=True)}
+    assert got.keys() == want.keys()
+    for k, (v, place) in want.items():
+        assert got[k][1] == place and ((v is None and got[k][0] is None) or got[k][0] == pytest.approx(v, rel=1e-9))
 
 
 def test_indicators_equal_the_database(release):
+    """The indicators CSV (every unit, long) and the sheet (regions and the nation) against the view."""
     db, folder = release
-    want = {(c, i): v for c, i, v in read_query(db, """SELECT unit_code, indicator_id, value FROM current_indicator_values
-                                                      WHERE year = 2024 AND unit_level = 'province'""")}
-    book = pl.read_excel(folder / "sipas_2024.xlsx", sheet_name="Chỉ tiêu (Indicators)", engine="calamine",
-                         infer_schema_length=0)
-    for frame in (book.rename({c: c.split(" — ")[0] for c in book.columns}), csv(folder, "indicators")):
-        frame = frame.rename({c: LABEL.get(c, c) for c in frame.columns})
-        got = {(r["unit_code"], i): num(r[i]) for r in frame.iter_rows(named=True) for i in frame.columns
-               if i not in ("unit_code", "unit_name_vi")}
-        assert got.keys() == want.keys()
-        assert all(got[k] == pytest.approx(v, rel=1e-9) if v is not None else got[k] is None for k, v in want.items())
+    want = {(lv, c, i): (v, lo, n) for lv, c, i, v, lo, n in read_query(
+        db, "SELECT unit_level, unit_code, indicator_id, value, ci_low, n FROM current_indicator_values WHERE year = 2024")}
+    frame = csv(folder, "indicators")
+    got = {(r["unit_level"], r["unit_code"], r["indicator_id"]): (num(r["value"]), num(r["ci_low"]), rank(r["n"]))
+           for r in frame.iter_rows(named=True)}
+    assert got.keys() == want.keys()
+    for k, (v, lo, n) in want.items():
+        assert got[k][2] == n and all(g == pytest.approx(w, rel=1e-9) if w is not None else g is None
+                                      for g, w in zip(got[k][:2], (v, lo), strict=True))
+    sheet = sheets(folder)["Chỉ tiêu (Indicators)"]
+    areas = {(c, i): v for (lv, c, i), (v, _, _) in want.items() if lv != "province"}
+    got = {(r["unit_code"], r["indicator_id"]): num(r["value"]) for r in sheet.iter_rows(named=True)}
+    assert got.keys() == areas.keys()
+    assert all(got[k] == pytest.approx(v, rel=1e-9) if v is not None else got[k] is None for k, v in areas.items())
 
 
 def test_par_points_equal_the_database(release):
+    """The PAR CSV (fields and criteria of every unit) and the sheet (fields) against current_par_points."""
     db, folder = release
     want = {(ul, c, lv, n): p for ul, c, lv, n, p in read_query(db, """
         SELECT unit_level, unit_code, level, node, points FROM current_par_points
         WHERE year = 2024 AND level IN ('field', 'criterion')""")}
-    for frame in (sheets(folder)["CCHC (PAR)"], csv(folder, "par")):
-        got = {(r["unit_level"], r["unit_code"], r["level"], r["node"]): num(r["points"]) for r in frame.iter_rows(named=True)}
-        assert got.keys() == want.keys()
-        assert all(got[k] == pytest.approx(v, rel=1e-9) if v is not None else got[k] is None for k, v in want.items())
+    frame = csv(folder, "par")
+    got = {(r["unit_level"], r["unit_code"], r["level"], r["node"]): num(r["points"]) for r in frame.iter_rows(named=True)}
+    assert got.keys() == want.keys()
+    assert all(got[k] == pytest.approx(v, rel=1e-9) if v is not None else got[k] is None for k, v in want.items())
+    fields = {(c, n): p for (_, c, lv, n), p in want.items() if lv == "field"}
+    got = {(r["unit_code"], r["node"]): num(r["points"]) for r in sheets(folder)["CCHC (PAR)"].iter_rows(named=True)}
+    assert got.keys() == fields.keys()
+    assert all(got[k] == pytest.approx(v, rel=1e-9) for k, v in fields.items())
 
 
 def test_run_record_equals_the_database(release):

@@ -22,8 +22,8 @@ from sipas_pipeline.report.notes import notes
 
 # column -> bilingual header; a column not listed keeps its name
 HEADERS = {
-    "measure": "Thước đo (measure)", "unit_level": "Cấp (level)", "unit_code": "Mã (code)", "unit_name_vi": "Tên (name)",
-    "unit_name_en": "Name (English)", "region_code": "Vùng (region)", "value": "Giá trị (value)",
+    "measure": "Thước đo (measure)", "unit_level": "Cấp đơn vị (unit level)", "unit_code": "Mã (code)",
+    "unit_name_vi": "Tên (name)", "unit_name_en": "Name (English)", "region_code": "Vùng (region)", "value": "Giá trị (value)",
     "se": "Sai số chuẩn (se)", "ci_low": "KTC 95% dưới (95% CI low)", "ci_high": "KTC 95% trên (95% CI high)",
     "n": "Số phiếu (n)", "rank_national": "Hạng (rank)", "rank_low": "Hạng, cận tốt (rank interval best)",
     "rank_high": "Hạng, cận kém (rank interval worst)", "rank_regional": "Hạng trong vùng (regional rank)",
@@ -42,7 +42,7 @@ HEADERS = {
     "action": "Thao tác (action)", "lines": "Số dòng (lines)", "provinces": "Tỉnh (provinces)",
     "value_a": "Trước (before)", "value_b": "Sau (after)", "change": "Thay đổi (change)", "rank_a": "Hạng trước (rank before)",
     "rank_b": "Hạng sau (rank after)", "places": "Bậc (places)", "group_a": "Nhóm trước (group before)",
-    "group_b": "Nhóm sau (group after)", "what": "Loại (kind)", "small_sample": "Mẫu nhỏ (small sample)",
+    "group_b": "Nhóm sau (group after)", "what": "Loại thay đổi (change kind)", "small_sample": "Mẫu nhỏ (small sample)",
     "label": "Nhãn (label, Vietnamese / English)", "kind": "Loại (kind)",
 }
 TWO = {"value", "se", "ci_low", "ci_high", "minus_nation", "minus_nation_se", "change_value", "points", "max_points",
