@@ -118,7 +118,8 @@ def test_mapping_covers_every_2024_province_and_2025_unit(years):
 
 def test_pooling_refuses_weights_not_on_one_population_scale():
     """Before old provinces are pooled into a unit, each one's design weights must sum to its frame adults (within
-    the methodology's tolerance, 50%): a Horvitz-Thompson total 10% off passes; weights normalised within a province
+    a factor, 5 by the methodology): a Horvitz-Thompson total 10% off, or a small year's half, passes; weights
+    normalised within a province
     (summing to its forms) are refused in one line naming the province, before anything is estimated."""
     from sipas_pipeline.comparable import check_weight_scale
     from sipas_pipeline.errors import InputError
@@ -127,11 +128,11 @@ def test_pooling_refuses_weights_not_on_one_population_scale():
     prev = load_methodology(2024)
     adults = prev.population_frame.group_by("province_code").agg(pl.col("population").sum()).sort("province_code")
     codes, pops = adults["province_code"].to_list()[:3], adults["population"].to_list()[:3]
-    good = pl.DataFrame({"province_code": codes, "weight": [pops[0] * 1.1, pops[1] * 0.9, pops[2] * 1.0]})
-    check_weight_scale(prev, good, 0.5)
+    good = pl.DataFrame({"province_code": codes, "weight": [pops[0] * 1.1, pops[1] * 0.9, pops[2] * 0.5]})
+    check_weight_scale(prev, good, 5.0)
     normalised = good.with_columns(pl.when(pl.col("province_code") == codes[1]).then(pl.lit(580.0))
                                    .otherwise(pl.col("weight")).alias("weight"))
     with pytest.raises(InputError) as err:
-        check_weight_scale(prev, normalised.lazy(), 0.5)
+        check_weight_scale(prev, normalised.lazy(), 5.0)
     text = str(err.value)
     assert "\n" not in text and f"{codes[1]} (580 vs {pops[1]:,.0f})" in text and "in 1 province," in text

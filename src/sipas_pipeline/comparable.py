@@ -50,26 +50,29 @@ def on_units(mapping: pl.DataFrame, citizen: pl.DataFrame | pl.LazyFrame) -> pl.
     return out if isinstance(citizen, pl.LazyFrame) else out.collect()
 
 
-WEIGHT_TOLERANCE = 0.5  # design weights may sum to the frame's adults within +-50% (a Horvitz-Thompson total varies)
+# design weights may sum to the frame's adults within this factor: a Horvitz-Thompson total varies, and a small year
+# leaves villages without forms; weights normalised within a province (summing to its forms, or to 1) are off by
+# a factor of a thousand or more
+WEIGHT_FACTOR = 5.0
 
 
-def check_weight_scale(prev: Methodology, citizen: pl.DataFrame | pl.LazyFrame, tolerance: float) -> None:
+def check_weight_scale(prev: Methodology, citizen: pl.DataFrame | pl.LazyFrame, factor: float) -> None:
     """Pooling old provinces into a unit needs weights on one population scale: per old province the design weights
-    must sum to its frame population (adults) within `tolerance` (relative). Weights normalised within a province
-    (summing to its forms, or to 1) would give every old province the same say whatever its size: refuse, in one
-    line naming the provinces."""
+    must sum to its frame population (adults) within a `factor` (1/factor <= sum / adults <= factor). Weights
+    normalised within a province (summing to its forms, or to 1) would give every old province the same say
+    whatever its size: refuse, in one line naming the provinces."""
     weight = prev.design.weight
     sums = (citizen.lazy().group_by("province_code").agg(pl.col(weight).cast(pl.Float64).sum().alias("w")).collect()
             .join(prev.population_frame.group_by("province_code").agg(pl.col("population").sum().alias("pop")),
                   on="province_code", how="left")
             .with_columns((pl.col("w") / pl.col("pop")).alias("ratio")).sort("province_code"))
-    bad = sums.filter(pl.col("ratio").is_null() | ((pl.col("ratio") - 1).abs() > tolerance))
+    bad = sums.filter(pl.col("ratio").is_null() | (pl.col("ratio") < 1 / factor) | (pl.col("ratio") > factor))
     if bad.height:
         shown = ", ".join(f"{r['province_code']} ({r['w']:,.0f} vs {r['pop'] or 0:,.0f})"
                           for r in bad.head(5).iter_rows(named=True))
         where = f"{bad.height} province{'s' if bad.height > 1 else ''}"
         raise InputError(f"{prev.year} citizens' forms: design weights ({weight}) do not sum to the frame's adults within "
-                         f"{tolerance:.0%} in {where}, e.g. {shown}: they are not on one population scale, "
+                         f"a factor {factor:g} in {where}, e.g. {shown}: they are not on one population scale, "
                          "so old provinces cannot be pooled into new units; export the design weights "
                          "(inverse inclusion probabilities), not weights normalised within a province")
 
@@ -130,7 +133,7 @@ def comparable_previous(m: Methodology, silver: Path) -> pl.DataFrame:
     if prev is None:
         raise MethodologyError([f"{m.root / 'methodology.yaml'}: no comparable block: the units did not change"])
     citizen = pl.scan_parquet(silver)
-    check_weight_scale(prev, citizen, float(m.comparable.get("weight_tolerance", WEIGHT_TOLERANCE)))
+    check_weight_scale(prev, citizen, float(m.comparable.get("weight_factor", WEIGHT_FACTOR)))
     return reestimate(prev, m, citizen)
 
 
