@@ -31,7 +31,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session_shared.close_session()
 
 
-INTEGRATION_FIXTURES = {"prefect_harness", "full_year", "full_year_work"}  # a real Prefect server, the full-size year
+# a real Prefect server, the full-size year, the installed wheel
+INTEGRATION_FIXTURES = {"prefect_harness", "full_year", "full_year_work", "wheel_venv"}
 # The longest files (20-40 s each on this machine, see benchmarks/RESULTS.md "Test suite"), handed to the two
 # workers first so that no long file starts while the other worker has nothing left to do.
 LONGEST_FIRST = ("test_benchmarks", "test_bad_runs", "test_year2025", "test_database_safety", "test_synth",
@@ -86,6 +87,15 @@ def full_year_work(full_year, methodology) -> tuple[dict, dict, Path]:
 def sample_year() -> Path:
     """The small committed year under sample_data/."""
     return ROOT / "sample_data" / "2024"
+
+
+@pytest.fixture(scope="session")
+def wheel_venv() -> Path:
+    """The wheel built once per session and installed in a fresh virtual environment outside the checkout (see
+    wheel_env): the folder holding dist/ and venv/."""
+    import wheel_env
+
+    return session_shared.made_once("wheel_venv", wheel_env.build)
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import sysconfig
 import tomllib
 import zipfile
 from pathlib import Path
@@ -25,29 +23,16 @@ def test_every_subpackage_is_listed_for_the_wheel():
 
 
 @pytest.mark.integration
-def test_wheel_installs_and_runs_outside_the_checkout(tmp_path, sample_year):
-    dist, source = tmp_path / "dist", tmp_path / "source"
-    source.mkdir()
-    for part in ("pyproject.toml", "README.md"):  # built from a copy: the checkout gets no build/ folder
-        shutil.copyfile(ROOT / part, source / part)
-    for part in ("src", "schemas"):
-        shutil.copytree(ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(source)],
-                   check=True, capture_output=True, timeout=600)
-    wheel = next(dist.glob("sipas_pipeline-*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
+def test_wheel_installs_and_runs_outside_the_checkout(tmp_path, sample_year, wheel_venv):
+    import wheel_env
+
+    names = zipfile.ZipFile(wheel_env.wheel(wheel_venv)).namelist()
     for f in ("sipas_pipeline/schemas/2024/methodology.yaml", "sipas_pipeline/schemas/2024/citizen_form.csv",
               "sipas_pipeline/schemas/duckdb/tables.sql", "sipas_pipeline/schemas/duckdb/views.sql"):
         assert f in names
     # a fresh environment: the wheel alone, the dependencies seen through a .pth on this venv's site-packages
-    env_dir = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True, timeout=120)
+    env_dir, site = wheel_venv / "venv", wheel_env.site_packages(wheel_venv)
     python = env_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(wheel)],
-                   check=True, capture_output=True, timeout=600)
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
-    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("SIPAS_SCHEMAS", "PYTHONPATH", "VIRTUAL_ENV")}
