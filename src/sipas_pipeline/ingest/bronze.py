@@ -23,6 +23,7 @@ from sipas_pipeline.ingest.normalize import (
 )
 from sipas_pipeline.ingest.readers import SUFFIXES, RawTable, Score, UnreadableFile, read_table
 from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.progress import track
 
 LINEAGE = ["source_file", "source_row", "batch_id", "file_sha256"]
 ROW_SHAPE = "row_shape"  # bronze only: why a row's number of fields differs from its header's (null when it does not)
@@ -272,7 +273,8 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) 
     # files are independent: read them on all cores, report them in name order
     frames = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        for rows, result in pool.map(one, list_files(folder)):
+        files = list_files(folder)
+        for rows, result in track(pool.map(one, files), len(files), f"ingest {source} files"):
             report.hashes[result["file"]] = result.pop("_sha256") if rows is None else result["sha256"]
             (report.unreadable if rows is None else report.files).append(result)
             if rows is not None:

@@ -13,6 +13,7 @@ import polars as pl
 from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.methodology import Methodology, load_methodology
 from sipas_pipeline.paths import fresh_dir
+from sipas_pipeline.progress import track
 from sipas_pipeline.synth import defects
 from sipas_pipeline.synth.calibration import province_targets
 from sipas_pipeline.synth.citizens import citizen_batch
@@ -120,7 +121,8 @@ def generate_year(year: int, out: Path, seed: int = 7, scale: float = 1.0,
     off_rows = 0
     with off_path.open("wb") as off_file:
         off_file.write(b"\xef\xbb\xbf")
-        for k, (code, name, name_en) in enumerate(provinces.select("province_code", "name_vi", "name_en").iter_rows()):
+        units = provinces.select("province_code", "name_vi", "name_en").iter_rows()
+        for k, (code, name, name_en) in enumerate(track(units, provinces.height, f"sample {year}: provinces")):
             fr = frame.filter(pl.col("province_code") == code)
             above = m.geography[max(m.geography.index("commune_code") - 1, 1)]  # district, or the commune itself
             siblings = {d: g["commune_code"].unique().sort().to_list()

@@ -1,0 +1,101 @@
+"""Progress of long work (a synthetic year's provinces, an export's files): the pure functions call `track` over
+what they loop on; a command shows it with `shown` — a Rich progress bar on a terminal, plain lines in a log (one
+per tenth of the work, never wrapped); nothing at all when no command asked (tests, the flow's own tasks)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from typing import Protocol, TextIO, TypeVar
+
+T = TypeVar("T")
+
+
+class Reporter(Protocol):
+    def start(self, what: str, total: int) -> object: ...
+    def advance(self, handle: object, done: int) -> None: ...
+    def finish(self, handle: object) -> None: ...
+
+
+_reporter: ContextVar[Reporter | None] = ContextVar("sipas_progress", default=None)
+
+
+def track(items: Iterable[T], total: int, what: str) -> Iterator[T]:
+    """Yield `items`, reporting each one done against `total` under the label `what` (when a command shows progress)."""
+    reporter = _reporter.get()
+    if reporter is None or total <= 0:
+        yield from items
+        return
+    handle = reporter.start(what, total)
+    done = 0
+    try:
+        for item in items:
+            yield item
+            done += 1
+            reporter.advance(handle, done)
+    finally:
+        reporter.finish(handle)
+
+
+class PlainLines:
+    """Progress as plain lines on a stream that is not a terminal: `what: done/total (pct%), seconds`, at most one
+    line per tenth of the work and one at the end."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def start(self, what: str, total: int) -> list:
+        return [what, total, time.perf_counter(), -1]
+
+    def advance(self, handle: list, done: int) -> None:
+        what, total, t0, last = handle
+        tenth = done * 10 // total
+        if tenth > last or done == total:
+            handle[3] = tenth
+            self.stream.write(f"{what}: {done}/{total} ({100 * done // total}%), {time.perf_counter() - t0:.1f} s\n")
+            self.stream.flush()
+
+    def finish(self, handle: list) -> None:
+        pass
+
+
+class RichBar:
+    """Progress as a Rich progress bar (a terminal): one bar per `track`, removed when it is done."""
+
+    def __init__(self, progress) -> None:
+        self.progress = progress
+
+    def start(self, what: str, total: int) -> object:
+        return self.progress.add_task(what, total=total)
+
+    def advance(self, handle: object, done: int) -> None:
+        self.progress.update(handle, completed=done)
+
+    def finish(self, handle: object) -> None:
+        self.progress.remove_task(handle)
+
+
+@contextlib.contextmanager
+def shown(stream: TextIO | None = None, terminal: bool | None = None) -> Iterator[None]:
+    """Show the progress of what runs inside: a Rich bar when `stream` (stderr) is a terminal, plain lines otherwise."""
+    stream = stream or sys.stderr
+    is_terminal = stream.isatty() if terminal is None else terminal
+    if is_terminal:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=Console(file=stream), transient=True)
+        reporter: Reporter = RichBar(bar)
+        context = bar
+    else:
+        reporter, context = PlainLines(stream), contextlib.nullcontext()
+    token = _reporter.set(reporter)
+    try:
+        with context:
+            yield
+    finally:
+        _reporter.reset(token)
