@@ -23,9 +23,48 @@ def schemas_root() -> Path:
     return PROJECT_ROOT / "schemas"
 
 
+DATA_ENV = "SIPAS_DATA"  # the data root: raw years, work folders, corrections, the DuckDB file
+
+
 def data_root() -> Path:
-    """Generated data (synthetic years, bronze/silver Parquet, runs): `SIPAS_DATA` or ./data."""
-    return Path(os.environ.get("SIPAS_DATA", Path.cwd() / "data"))
+    """The data root, absolute: `SIPAS_DATA` when set (what a deployment carries to its worker), else ./data (the
+    command line in a checkout). Everything a run names relatively resolves against it (`under_root`)."""
+    env = os.environ.get(DATA_ENV)
+    return Path(env).expanduser().absolute() if env else Path.cwd() / "data"
+
+
+def under_root(path: str | Path | None, default: Path | None = None) -> Path:
+    """A path a run was given: absolute as it is, relative under the data root (never the current directory of the
+    process that serves the run); None gives `default`."""
+    if path is None or str(path) == "":
+        if default is None:
+            raise ValueError("under_root: no path and no default")
+        return default
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else data_root() / p
+
+
+def corrections_dir() -> Path:
+    """Where correction files named without a folder live: <data root>/corrections."""
+    return data_root() / "corrections"
+
+
+def correction_names(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """The `corrections` a run was given, one name or a list (Prefect passes `-p corrections=fix.csv` as a string)."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str | Path) else [str(v) for v in value]
+
+
+def correction_path(name: str | Path) -> Path:
+    """A correction file as a run names it: absolute as it is; relative under <data root>/corrections, or under the
+    data root itself when it is there and not in the corrections folder (`corrections/fix.csv` names the same file
+    as `fix.csv`)."""
+    p = Path(name).expanduser()
+    if p.is_absolute():
+        return p
+    in_folder, in_root = corrections_dir() / p, data_root() / p
+    return in_root if not in_folder.exists() and in_root.exists() else in_folder
 
 
 def year_dir(year: int, part: str) -> Path:

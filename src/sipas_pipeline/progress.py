@@ -48,7 +48,7 @@ class PlainLines:
         self.stream = stream
 
     def start(self, what: str, total: int) -> list:
-        return [what, total, time.perf_counter(), -1]
+        return [what, total, time.perf_counter(), 0]
 
     def advance(self, handle: list, done: int) -> None:
         what, total, t0, last = handle
@@ -88,7 +88,7 @@ def shown(stream: TextIO | None = None, terminal: bool | None = None) -> Iterato
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       console=Console(file=stream), transient=True)
+                       console=Console(file=stream, force_terminal=True), transient=True)
         reporter: Reporter = RichBar(bar)
         context = bar
     else:
