@@ -164,14 +164,15 @@ CREATE TABLE IF NOT EXISTS runs (
     timings STRUCT(stage VARCHAR, seconds DOUBLE)[],
     results_hash VARCHAR,
     error VARCHAR,
-    libraries STRUCT(name VARCHAR, version VARCHAR)[]
+    libraries STRUCT(name VARCHAR, version VARCHAR)[],
+    "trigger" VARCHAR
 );
 -- a database made before runs recorded ignored files (issue #12) gets the column here
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS ignored_files STRUCT(source VARCHAR, file VARCHAR, reason VARCHAR)[];
 COMMENT ON TABLE runs IS 'One row per pipeline run (lần chạy): parameters, inputs with content hashes, row accounting, timings, status';
 COMMENT ON COLUMN runs.run_id IS 'Run id (mã lần chạy): year, UTC start time and a short random suffix';
 COMMENT ON COLUMN runs.year IS 'Survey year (năm khảo sát)';
-COMMENT ON COLUMN runs.status IS 'published (the run''s results are in the fact tables) or failed (nothing of it was published)';
+COMMENT ON COLUMN runs.status IS 'published (the run''s results are in the fact tables), refused (a user''s mistake stopped it: its inputs, corrections or methodology; nothing published) or failed (an error that is not the user''s; nothing published)';
 COMMENT ON COLUMN runs.started_at IS 'When the run started';
 COMMENT ON COLUMN runs.finished_at IS 'When the run was published or failed';
 COMMENT ON COLUMN runs.parameters IS 'The run''s parameters (raw folder, database, correction files, trigger, the methodology''s design block: rank seed and draws, confidence) as JSON';
@@ -184,8 +185,9 @@ COMMENT ON COLUMN runs.unreadable_files IS 'Files that could not be read at all,
 COMMENT ON COLUMN runs.ignored_files IS 'Files under a source folder that were not read, with why (tệp bỏ qua): in a subfolder, an unsupported type, hidden or lock files';
 COMMENT ON COLUMN runs.timings IS 'Seconds spent per stage (ingest, validate, corrections, compute, publish)';
 COMMENT ON COLUMN runs.results_hash IS 'SHA-256 over the run''s result tables: equal inputs and methodology give an equal hash';
-COMMENT ON COLUMN runs.error IS 'Why a failed run failed';
+COMMENT ON COLUMN runs.error IS 'Why a refused or failed run stopped, in one line';
 COMMENT ON COLUMN runs.libraries IS 'Versions of Python and the core libraries that computed the run (polars, pyarrow, pandera, prefect, duckdb, numpy, scipy; thư viện), installed from requirements.lock';
+COMMENT ON COLUMN runs."trigger" IS 'What started the run, as Prefect knows it: schedule (a deployment''s schedule), manual (a deployment run by someone: UI, prefect deployment run, the API) or command (sipas run)';
 
 -- Facts (kết quả), keyed by run --------------------------------------------------------------------------------
 

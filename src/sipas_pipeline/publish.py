@@ -196,7 +196,8 @@ def run_row(m: Methodology, run: dict[str, Any], status: str, results_hash: str 
             "code_version": run.get("code_version", "unknown"), "inputs": run.get("inputs", []),
             "accounting": run.get("accounting", []), "unreadable_files": run.get("unreadable_files", []),
             "ignored_files": run.get("ignored_files", []), "timings": run.get("timings", []),
-            "results_hash": results_hash, "error": error, "libraries": run.get("libraries", [])}
+            "results_hash": results_hash, "error": error, "libraries": run.get("libraries", []),
+            "trigger": run.get("parameters", {}).get("trigger")}
 
 
 def insert_run(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
@@ -254,11 +255,12 @@ def publish(db: Path, m: Methodology, run: dict[str, Any], tables: dict[str, pl.
             "notes": notes}
 
 
-def record_failure(db: Path, m: Methodology, run: dict[str, Any], error: str) -> None:
-    """Record a failed run (status failed, nothing else of it) so `runs` says what happened."""
+def record_failure(db: Path, m: Methodology, run: dict[str, Any], error: str, status: str = "failed") -> None:
+    """Record a run that stopped (status failed, or refused for a user's mistake; nothing else of it) so `runs`
+    says what happened."""
     with next_file(Path(db), run["run_id"], m.year) as (con, _):
         con.execute("BEGIN TRANSACTION")
         migrate(con, Path(db), run["run_id"])
         ensure_schema(con)
-        insert_run(con, run_row(m, run, "failed", error=error[:2000]))
+        insert_run(con, run_row(m, run, status, error=error[:2000]))
         con.execute("COMMIT")
