@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -28,8 +29,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="SIPAS and PAR INDEX pipeline (Chỉ số SIPAS và PAR INDEX).")
-console = Console()
-err = Console(stderr=True)
+# soft wrap: a line is never split by Rich (a log or a pipe gets whole lines and whole figures; a terminal wraps itself)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 YearOpt = Annotated[int, typer.Option("--year", help="Survey year (năm khảo sát).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
@@ -128,8 +130,11 @@ def sample(
         design = DesignParams().scaled(effects)
     except UserError as exc:
         fail(f"--effects {effects:g}: {exc}")
+    from sipas_pipeline.progress import shown
+
     try:
-        manifest = generate_year(year, out, seed=seed, scale=scale, design=design)
+        with shown():  # a bar per province on a terminal, a line per tenth in a log
+            manifest = generate_year(year, out, seed=seed, scale=scale, design=design)
     except UserError as exc:
         fail(str(exc))
     if as_json:
@@ -157,8 +162,11 @@ def validate(
 
     m = _methodology(year)
     work = work or year_dir(year, "work")
+    from sipas_pipeline.progress import shown
+
     try:
-        report = ingest_and_validate(m, raw, work)
+        with shown():
+            report = ingest_and_validate(m, raw, work)
     except UserError as exc:
         fail(str(exc))
     except Exception as exc:  # a full disk or an unwritable work folder: one line; anything else is a bug
@@ -236,6 +244,7 @@ def run(
     PREFECT_API_URL names one."""
     from sipas_pipeline.paths import default_db, demo_dir, made_by_us, year_dir
 
+    started = time.perf_counter()
     m = _methodology(year)
     if demo and raw is not None:
         fail("--demo and --raw exclude each other: --demo runs the synthetic year in data/demo/<year>/raw, "
@@ -272,24 +281,31 @@ def run(
         prefect_defaults()  # before Prefect is imported (it reads its settings then)
         from sipas_pipeline.orchestration import annual_run, start_embedded_server
 
+        t0 = time.perf_counter()
         start_embedded_server()  # stops with this command, even when it is killed (see orchestration)
-        result = annual_run(year=m.year, raw=str(raw), db=str(db), work=str(work) if work else None,
-                            corrections=files or None, allow_incomplete=allow_incomplete, report=not no_report)
+        server_start = time.perf_counter() - t0
+        # paths on the command line are the shell's (relative to where the command runs): the flow gets them
+        # absolute, as it resolves a relative path against the data root (a served run has no shell)
+        result = annual_run(year=m.year, raw=str(raw.absolute()), db=str(db.absolute()),
+                            work=str(work.absolute()) if work else None,
+                            corrections=[str(Path(f).absolute()) for f in files] or None,
+                            allow_incomplete=allow_incomplete, report=not no_report)
     except UserError as exc:
         fail(str(exc))
     released = not (result.release and "error" in result.release)
     if as_json:
         print(json.dumps(result.public(), ensure_ascii=False))
     else:
-        print_run(result)
+        print_run(result, {"server start": server_start, "total": time.perf_counter() - started})
     if not released:  # published, but the release after it failed: said on stderr (and in the JSON), exit 3
         err.print(f"error: run {result.run_id} was published; its release failed: {result.release['error']}",
                   highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(RELEASE_FAILED)
 
 
-def print_run(result: RunResult) -> None:
-    """A run's figures for people: accounting, timings, national figures, rankings' ends, the file."""
+def print_run(result: RunResult, command: dict[str, float] | None = None) -> None:
+    """A run's figures for people: accounting, timings (every stage, the release, and the command's own: the
+    Prefect server's start and the total), national figures, rankings' ends, the file."""
     t = Table(title=f"Run {result.run_id} (lần chạy) — {result.year}")
     for col in ("source (nguồn)", "read (đọc)", "valid (hợp lệ)", "quarantined (cách ly)"):
         t.add_column(col, justify="left" if col[0] == "s" else "right")
@@ -297,7 +313,7 @@ def print_run(result: RunResult) -> None:
         t.add_row(source, f"{c['read']:,}", f"{c['valid']:,}", f"{c['quarantined']:,}")
     console.print(t)
     print_ignored(result.ignored_files)
-    console.print("Stages (giây): " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+    console.print("Stages (giây): " + ", ".join(f"{k} {v:.2f} s" for k, v in (result.timings | (command or {})).items())
                   + (f"; served from the stage manifests (cache): {', '.join(result.cached)}" if result.cached else ""))
     if result.corrections:
         outcomes = Counter(c["outcome"] for c in result.corrections)
@@ -482,6 +498,70 @@ def report(
                       f"{files.pdfs[0].parent}", highlight=False, soft_wrap=True)
     for p in [*files.pngs, *files.csvs]:
         console.print(f"  {p}", highlight=False, soft_wrap=True)
+
+
+PrefectFileOpt = Annotated[Path | None, typer.Option(
+    "--prefect-file", help="The prefect.yaml declaring the deployments (default ./prefect.yaml, else the checkout's).")]
+
+
+def _prefect_server(what: str) -> None:
+    """Prefect's settings for a command that talks to a running server (PREFECT_API_URL), or one line."""
+    import os
+
+    from sipas_pipeline.config import prefect_defaults
+
+    if not os.environ.get("PREFECT_API_URL"):
+        fail(f"sipas {what} needs a running Prefect server: start one (`prefect server start`, or the unit in deploy/) "
+             "and set PREFECT_API_URL, e.g. http://127.0.0.1:4200/api")
+    prefect_defaults()
+
+
+@app.command()
+def deploy(prefect_file: PrefectFileOpt = None,
+           webhook: Annotated[str | None, typer.Option(
+               "--webhook", envvar="SIPAS_WEBHOOK_URL", help="URL the failure notifications are POSTed to (JSON subject, "
+               "body), saved as the webhook block sipas-failures.")] = None,
+           notify_block: Annotated[list[str] | None, typer.Option(
+               "--notify-block", help="Another saved notification block to notify, as TYPE/NAME (an e-mail block, "
+               "say); repeatable.")] = None,
+           as_json: JsonOpt = False) -> None:
+    """Register the deployments of prefect.yaml (`prefect deploy --all`, their process work pool created when missing)
+    with the data root (SIPAS_DATA) in their runs' environment, and the automation that notifies the webhook (and
+    the blocks named) when a run of theirs is Failed, Crashed or Late. Run the worker with `prefect worker start
+    --pool sipas` (or the unit in deploy/): a worker's deployments keep their schedule when it stops."""
+    _prefect_server("deploy")
+    from sipas_pipeline.orchestration import deployments
+
+    try:
+        done = deployments.deploy(deployments.prefect_file(prefect_file), webhook, notify_block or [])
+    except UserError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(done, ensure_ascii=False))
+        return
+    for name, ident in done["deployments"].items():
+        console.print(f"deployment {name}: {ident}", highlight=False)
+    for pool in done["pools_created"]:
+        console.print(f"work pool {pool} created (type process)", highlight=False)
+    console.print(f"data root (SIPAS_DATA) of every run: {done['data_root']}", highlight=False)
+    if done["automation"]:
+        console.print(f"automation sipas-runs-failed-crashed-late: {done['automation']} "
+                      f"(Failed, Crashed, Late -> {done['notified']} notification block(s))", highlight=False)
+    else:
+        err.print("warning: no --webhook and no --notify-block: a failed or late run notifies nobody", highlight=False)
+
+
+@app.command()
+def serve(prefect_file: PrefectFileOpt = None) -> None:
+    """Serve the deployments of prefect.yaml from this process, without a work pool, until stopped: for a try-out.
+    Stopping it pauses every deployment it served (their scheduled runs go): in service, use a worker."""
+    _prefect_server("serve")
+    from sipas_pipeline.orchestration import deployments
+
+    try:
+        deployments.serve(deployments.prefect_file(prefect_file))
+    except UserError as exc:
+        fail(str(exc))
 
 
 def _num(v: float | None) -> str:

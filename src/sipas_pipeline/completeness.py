@@ -147,14 +147,18 @@ def reasons(missing: Missing) -> dict[str, str]:
     return {code: "; ".join(why[s] for s in sorted(why)) for code, why in missing.items()}
 
 
-def message(m: Methodology, missing: Missing) -> str:
+ALLOW_FLAG = "--allow-incomplete"  # the command line's way; a deployment's run: the parameter (ALLOW_PARAMETER)
+ALLOW_PARAMETER = "the parameter allow_incomplete=true"
+
+
+def message(m: Methodology, missing: Missing, allow: str = ALLOW_FLAG) -> str:
     """The one line a run stopped by incomplete inputs prints: each province (code and Vietnamese
-    name) and what it lacks."""
+    name) and what it lacks; `allow` names how to publish them anyway (the flag, or a deployment's parameter)."""
     names = dict(zip(m.provinces["province_code"], m.provinces["name_vi"], strict=True))
     listed = " | ".join(f"{code} {names.get(code, '?')}: {why}" for code, why in sorted(reasons(missing).items()))
     n = len(missing)
     return (f"incomplete inputs for {n} province{'s' if n > 1 else ''}, nothing published "
-            f"(--allow-incomplete publishes them marked incomplete): {listed}")
+            f"({allow} publishes them marked incomplete): {listed}")
 
 
 def mark_incomplete(m: Methodology, tables: dict[str, pl.DataFrame], missing: Missing) -> dict[str, pl.DataFrame]:
