@@ -91,12 +91,15 @@ def test_units_point_at_each_other_and_at_prefect_yaml():
 def test_served_deployments_are_those_of_prefect_yaml():
     """`sipas serve` builds its deployments from prefect.yaml: the same names, schedules, parameters, limit, tags."""
     prefect_defaults()
+    from prefect.utilities.importtools import import_object
+
     from sipas_pipeline.orchestration.deployments import served
 
     got = {d.name: d for d in served(ROOT / "prefect.yaml")}
     for spec in SPEC["deployments"]:
         d = got[spec["name"]]
-        assert d.entrypoint == spec["entrypoint"] and d.concurrency_limit == spec["concurrency_limit"]
+        assert import_object(d.entrypoint) is import_object(spec["entrypoint"])  # module.flow or module:flow
+        assert d.concurrency_limit == spec["concurrency_limit"]
         assert d.parameters == spec["parameters"] and sorted(d.tags) == sorted(spec["tags"])
         assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules] == [
             (s["cron"], s["timezone"], s["active"]) for s in spec["schedules"]]

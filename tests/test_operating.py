@@ -31,6 +31,7 @@ from sipas_pipeline.publish import read_query
 pytestmark = [pytest.mark.integration, pytest.mark.server]
 ROOT = Path(__file__).resolve().parents[1]
 VENV = "/opt/sipas/venv"  # where the units expect the installed wheel
+PREFECT_YAML = "/opt/sipas/prefect.yaml"  # the operator's copy of the checkout's prefect.yaml
 DATA, SERVER, HOOK, UNITS = "/srv/sipas", "http://127.0.0.1:4200", "http://127.0.0.1:8099", "/etc/systemd/system"
 FIX = {"action": "set", "source": "citizen", "form_id": "24-01-000001", "field": "s_s_overall", "old_value": "1",
        "new_value": "4", "reason": "Nhập sai (mis-keyed)", "requested_by": "Sở Nội vụ Hà Nội", "requested_at": "2025-01-15"}
@@ -126,7 +127,7 @@ class Operator:
 
     def place(self, text: str) -> str:
         """The page's (and the units') paths and addresses, on this machine."""
-        for theirs, ours in ((VENV, str(self.venv)), (DATA, str(self.root)), (SERVER, self.url),
+        for theirs, ours in ((PREFECT_YAML, str(ROOT / "prefect.yaml")), (VENV, str(self.venv)), (DATA, str(self.root)), (SERVER, self.url),
                              (HOOK, self.receiver.url), (UNITS, str(self.units))):
             text = text.replace(theirs, ours)
         return text
@@ -261,7 +262,7 @@ def test_manual_rerun_completes_into_the_data_root(operated):
     assert read_query(db, "SELECT count(*) FROM current_ranks WHERE year = 2024 AND measure = 'sipas' "
                           "AND value IS NOT NULL") == [(63,)]
     assert read_query(db, "SELECT form_id, outcome FROM corrections WHERE run_id = ?", [run_id]) == [
-        ("24-01-000001", "applied")]
+        ("24-01-000001", "valid")]
     messages = [x["message"] for x in op.logs(first["id"])]
     assert any(m.startswith("sipas-pipeline ") and f"{wheel_env.site_packages(op.venv.parent)}/sipas_pipeline" in m
                for m in messages), messages  # the pull step: the flow came from the installed wheel
