@@ -3,12 +3,14 @@ and the link to the analyst release."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.paths import data_root
 from sipas_pipeline.stages import TOP_REASONS, ValidationReport
 
 
@@ -36,10 +38,11 @@ def ranking_rows(m: Methodology, ranks: pl.DataFrame, measure: str) -> list[dict
             for r in ranked.iter_rows(named=True)]
 
 
-def run_artifacts(m: Methodology, report: ValidationReport, run_id: str, ranks: pl.DataFrame) -> list[str]:
-    """Create the validation summary and the two rankings; return their keys."""
+def run_artifacts(m: Methodology, report: ValidationReport, run_id: str, ranks: pl.DataFrame,
+                  corrections: list[dict[str, Any]] | None = None) -> list[str]:
+    """Create the validation summary (with the corrections applied) and the two rankings; return their keys."""
     year = m.year
-    keys = [create_markdown_artifact(validation_markdown(report, run_id), key=f"sipas-{year}-validation",
+    keys = [create_markdown_artifact(validation_markdown(report, run_id, corrections or []), key=f"sipas-{year}-validation",
                                      description=f"Validation summary {year} (kiểm tra dữ liệu)")]
     for measure, title in (("sipas", "SIPAS"), ("par", "PAR INDEX")):
         keys.append(create_table_artifact(ranking_rows(m, ranks, measure), key=f"{measure}-{year}-ranking",
@@ -47,15 +50,22 @@ def run_artifacts(m: Methodology, report: ValidationReport, run_id: str, ranks: 
     return [str(k) for k in keys]
 
 
+def under_data_root(path: Path) -> str:
+    """A file as the people reading the UI find it: its path under the data root (`<root>/2024/work/…`), not a
+    file:// link of the worker's machine; a file elsewhere by its absolute path."""
+    root, path = data_root(), Path(path).absolute()
+    return f"`{path.relative_to(root)}` under the data root `{root}`" if path.is_relative_to(root) else f"`{path}`"
+
+
 def release_artifact(year: int, html: Any, workbook: Any) -> None:
-    """Link the analyst release's report and workbook (paths) as the artifact `sipas-<year>-release`."""
-    create_markdown_artifact(f"# Báo cáo / Report {year}\n\n- report: [{html.name}]({html.as_uri()})\n"
-                             f"- workbook: [{workbook.name}]({workbook.as_uri()})\n",
+    """Name the analyst release's report and workbook (paths under the data root) as the artifact `sipas-<year>-release`."""
+    create_markdown_artifact(f"# Báo cáo / Report {year}\n\n- report: {under_data_root(html)}\n"
+                             f"- workbook: {under_data_root(workbook)}\n",
                              key=f"sipas-{year}-release", description=f"Analyst release {year} (báo cáo)")
 
 
-def validation_markdown(report: ValidationReport, run_id: str) -> str:
-    """The validation summary as a markdown document."""
+def validation_markdown(report: ValidationReport, run_id: str, corrections: list[dict[str, Any]] | None = None) -> str:
+    """The validation summary as a markdown document, with the corrections the run applied."""
     lines = [f"# Validation {report.year} — run `{run_id}`", "",
              "| source (nguồn) | read (đọc) | valid (hợp lệ) | quarantined (cách ly) | unreadable files |",
              "|---|---:|---:|---:|---:|"]
@@ -72,4 +82,8 @@ def validation_markdown(report: ValidationReport, run_id: str) -> str:
         lines += ["", "## Notes on files (ghi chú)", "", *notes]
     if report.ignored_files:
         lines += ["", "## Ignored files (tệp bỏ qua)", ""] + [f"- `{u['file']}`: {u['reason']}" for u in report.ignored_files]
+    lines += ["", "## Corrections (đính chính)", ""]
+    lines += [f"- `{Path(c['file']).name}` line {c['line']}: {c['action']} {c['source']} {c['form_id']}"
+              + (f" {c['field']} {c['old_value']} → {c['new_value']}" if c.get("field") else "") + f": {c['outcome']}"
+              for c in corrections or []] or ["- none applied"]
     return "\n".join(lines)

@@ -5,6 +5,7 @@ work folder's catalog, whose stage manifests are the one cache (`run.cached_stag
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,9 +16,11 @@ import duckdb
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
+import sipas_pipeline
 from sipas_pipeline import publish as publishing
 from sipas_pipeline import stages
 from sipas_pipeline.catalog import StageFolder
@@ -26,7 +29,8 @@ from sipas_pipeline.corrections import Correction, apply_corrections
 from sipas_pipeline.errors import UserError, storage_error
 from sipas_pipeline.methodology import load_methodology
 from sipas_pipeline.orchestration import artifacts
-from sipas_pipeline.orchestration.run import Run, RunRecord, RunResult, survey_year
+from sipas_pipeline.orchestration.run import Run, RunRecord, RunResult, code_version, run_year_default
+from sipas_pipeline.paths import data_root
 from sipas_pipeline.stages import Computed, Corrected, Ingested, Published, Validated, ValidationReport
 
 
@@ -97,9 +101,11 @@ def publish_task(year: int, work: StageFolder, db: str, run: RunRecord, correcti
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def report_task(year: int, report: ValidationReport, run_id: str, work: StageFolder) -> list[str]:
-    """Prefect artifacts: the validation summary (markdown), the SIPAS and PAR INDEX rankings (tables)."""
-    return artifacts.run_artifacts(load_methodology(year), report, run_id, stages.read_results(work)["ranks"])
+def report_task(year: int, report: ValidationReport, run_id: str, work: StageFolder,
+                corrections: list[dict[str, Any]] | None = None) -> list[str]:
+    """Prefect artifacts: the validation summary (markdown, with the corrections applied), the SIPAS and PAR INDEX
+    rankings (tables)."""
+    return artifacts.run_artifacts(load_methodology(year), report, run_id, stages.read_results(work)["ranks"], corrections)
 
 
 @task(name="release", cache_policy=NO_CACHE)
@@ -117,30 +123,74 @@ def release_task(year: int, db: str, out: Path) -> Any:
     return files
 
 
+def started_by() -> str:
+    """What started this flow run, as Prefect knows it: `schedule` (a deployment's schedule made it), `manual` (a
+    deployment run somebody asked for: the UI, `prefect deployment run`, the API) or `command` (no deployment:
+    `sipas run`, a direct call)."""
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    if run is None or run.deployment_id is None:
+        return "command"
+    return "schedule" if run.auto_scheduled else "manual"
+
+
 def run_name() -> str:
     """Prefect flow-run name: says the year."""
-    return f"sipas-{survey_year(flow_run.parameters.get('year'))}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    p = flow_run.parameters
+    return f"sipas-{run_year_default(p.get('year'), started_by(), p.get('db'))}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-@flow(name="sipas-annual-run", flow_run_name=run_name, log_prints=False)
+def user_error_names(kind: type[UserError] = UserError) -> set[str]:
+    """The names of UserError and of every kind of it."""
+    return {kind.__name__}.union(*(user_error_names(k) for k in kind.__subclasses__()))
+
+
+class OneErrorLine(logging.Filter):
+    """A user's mistake is one ERROR line, the flow's own (`annual_run`): Prefect's engine logs the UserError that
+    ended a flow run again with its traceback ("Engine execution exited with unexpected exception"): dropped; a task
+    a UserError failed logs "Finished in state Failed(... <the error>)": kept, at INFO. Any other exception keeps its
+    lines and traceback (a bug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], UserError):
+            return False
+        if record.levelno >= logging.ERROR and any(f"encountered an exception {name}:" in record.getMessage()
+                                                   for name in user_error_names()):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+for _logger in ("prefect.flow_runs", "prefect.task_runs"):
+    logging.getLogger(_logger).addFilter(OneErrorLine())
+TIMEOUT_SECONDS = 2 * 3600  # a full-size year takes ~15 s: a run still going after two hours is stuck
+
+
+@flow(name="sipas-annual-run", flow_run_name=run_name, log_prints=False, timeout_seconds=TIMEOUT_SECONDS)
 def annual_run(year: int | None = None, raw: str | None = None, db: str | None = None, work: str | None = None,
-               corrections: list[str] | None = None, trigger: str = "manual",
-               allow_incomplete: bool = False, report: bool = True) -> RunResult:
+               corrections: list[str] | str | None = None, allow_incomplete: bool = False,
+               report: bool = True) -> RunResult:
     """A raw survey year -> SIPAS and PAR INDEX tables in DuckDB: ingest, validate, corrections,
     compute, publish, report. Stages whose inputs did not change are served from their manifests.
     A province lacking inputs the methodology requires stops the run before publishing, unless
     `allow_incomplete` (then it is published marked incomplete). `report=False` publishes without
     building the analyst release (`sipas report` builds it later from the file). A user's mistake (input,
     corrections, methodology, a held database, a full disk) fails the run with its one-line message as the
-    state message and no traceback; calling the flow raises that same error."""
+    state message and no traceback; calling the flow raises that same error. Relative paths resolve against the
+    data root (SIPAS_DATA), correction files (one name or a list) under its corrections folder. Without `year`, a
+    scheduled run computes last year, any other the latest year published in the DuckDB file (else last year).
+    Every run is recorded in the DuckDB `runs` table, refused and failed ones with their one-line reason."""
+    trigger = started_by()
+    get_run_logger().info("sipas-pipeline %s from %s; data root %s; trigger %s", code_version(),
+                          Path(sipas_pipeline.__file__).parent, data_root(), trigger)
     try:
-        return run_year(survey_year(year), raw, db, work, corrections, trigger, allow_incomplete, report)
+        return run_year(run_year_default(year, trigger, db), raw, db, work, corrections, trigger, allow_incomplete,
+                        report)
     except UserError as exc:
         get_run_logger().error("%s", exc)
         return Failed(message=str(exc), data=exc)
 
 
-def run_year(year: int, raw: str | None, db: str | None, work: str | None, corrections: list[str] | None,
+def run_year(year: int, raw: str | None, db: str | None, work: str | None, corrections: list[str] | str | None,
              trigger: str, allow_incomplete: bool = False, report: bool = True) -> RunResult:
     """The body of `annual_run`: the stages in order, each given the task that does its work."""
     run = Run.start(year, raw, db, work, corrections, trigger, allow_incomplete, report)

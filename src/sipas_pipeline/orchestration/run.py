@@ -8,27 +8,31 @@ import contextlib
 import json
 import platform
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from prefect import get_run_logger
-from prefect.runtime import flow_run
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.runtime import deployment, flow_run
 
 from sipas_pipeline import completeness, stages
 from sipas_pipeline import publish as publishing
 from sipas_pipeline.catalog import Catalog, StageFolder
 from sipas_pipeline.corrections import Correction, corrections_key, overlay_raw, read_corrections, this_runs_files
-from sipas_pipeline.errors import InputError, UserError, storage_error
+from sipas_pipeline.errors import DatabaseError, InputError, UserError, storage_error
 from sipas_pipeline.hashing import frames_sha256
 from sipas_pipeline.methodology import Methodology, load_methodology
-from sipas_pipeline.paths import default_db, year_dir
+from sipas_pipeline.paths import correction_names, correction_path, default_db, under_root, year_dir
 from sipas_pipeline.stages import Computed, Corrected, Ingested, Published, Report, Validated, ValidationReport
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -52,11 +56,19 @@ def cached_stage(out: StageFolder, stage: str, key: str, kind: type[R], task_fn:
     completion. `task_fn(*args)` returns (its report, seconds)."""
     recorded = out.cached(stage, key)
     if recorded is not None:
+        if FlowRunContext.get() is not None:  # in a flow run: the stage shows as its task, served at once
+            task(served_from_manifest, name=task_fn.name, task_run_name=f"{task_fn.name} (served from its manifest)",
+                 cache_policy=NO_CACHE)(task_fn.name, key)
         return kind.from_dict(recorded), StageRun(task_fn.name, 0.0, True)
     out.forget(stage)
     report, seconds = task_fn(*args)
     out.write_manifest(stage, key, report.as_dict())
     return report, StageRun(task_fn.name, seconds)
+
+
+def served_from_manifest(stage: str, key: str) -> None:
+    """A stage whose output is complete for its key: one log line, nothing run."""
+    get_run_logger().info("%s: served from its manifest (key %s)", stage, key[:16])
 
 
 @dataclass
@@ -135,17 +147,29 @@ class Run:
         self.applied: list[dict[str, Any]] = [f.audit(0, "replaced") for f in fixes]
         self.missing: completeness.Missing = {}
         self.release_files: dict[str, Any] | None = None
+        self.release_seconds = 0.0
 
     @classmethod
-    def start(cls, year: int, raw: str | None, db: str | None, work: str | None, corrections: list[str] | None,
+    def start(cls, year: int, raw: str | None, db: str | None, work: str | None, corrections: list[str] | str | None,
               trigger: str, allow_incomplete: bool, report: bool = True) -> Run:
-        """Check what a run needs before any stage: correction files, the raw folder, the DuckDB file."""
-        m = load_methodology(year)
-        raw, db = str(raw or year_dir(year, "raw")), str(db or default_db())
-        fixes = read_corrections(m, [Path(c) for c in corrections or []])  # a bad file stops here, before anything
-        stages.check_raw(m, Path(raw))
-        publishing.check_database(Path(db))  # a file a run could not publish into stops here, before the stages
-        return cls(m, raw, db, str(work or year_dir(year, "work")), fixes, [str(c) for c in corrections or []], trigger,
+        """Check what a run needs before any stage: correction files, the raw folder, the DuckDB file. Relative
+        paths resolve against the data root, correction files under its corrections folder (paths.under_root,
+        paths.correction_path); a refusal is recorded in `runs` (unless the database is what is wrong)."""
+        raw_dir, db_file = under_root(raw, year_dir(year, "raw")), under_root(db, default_db())
+        work_dir, files = under_root(work, year_dir(year, "work")), [correction_path(c) for c in correction_names(corrections)]
+        m: Methodology | None = None
+        try:
+            m = load_methodology(year)
+            fixes = read_corrections(m, files)  # a bad file stops here, before anything
+            stages.check_raw(m, raw_dir)
+            publishing.check_database(db_file)  # a file a run could not publish into stops here, before the stages
+        except UserError as exc:
+            record_refusal(db_file, m or SimpleNamespace(year=year, content_hash=""), exc, {
+                "year": year, "raw": str(raw_dir), "db": str(db_file), "work": str(work_dir),
+                "corrections": [str(f) for f in files], "trigger": trigger, "allow_incomplete": allow_incomplete,
+                "report": report})
+            raise
+        return cls(m, str(raw_dir), str(db_file), str(work_dir), fixes, [str(f) for f in files], trigger,
                    allow_incomplete, report)
 
     def ingest(self, task: Task) -> None:
@@ -184,8 +208,9 @@ class Run:
         r.accounting = [{"source": s} | c for s, c in self.report.sources.items()]
         self.missing = completeness.assess(self.m, self.out, self.ingested.files, self.checked.batches,
                                            self.report.unreadable_files)
-        if self.missing and not self.allow_incomplete:
-            raise InputError(completeness.message(self.m, self.missing))
+        if self.missing and not self.allow_incomplete:  # a deployment's run is allowed by its parameter, not a flag
+            allow = completeness.ALLOW_PARAMETER if deployment.id else completeness.ALLOW_FLAG
+            raise InputError(completeness.message(self.m, self.missing, allow))
 
     def compute(self, task: Task) -> None:
         """Silver -> result tables; keyed on the inputs, the corrections and last year's own results."""
@@ -205,11 +230,13 @@ class Run:
 
     def report_artifacts(self, task: Task) -> None:
         """The validation summary and the rankings as Prefect artifacts."""
-        self.artifacts = task(self.m.year, self.report, self.record.run_id, self.out)
+        self.artifacts = task(self.m.year, self.report, self.record.run_id, self.out, self.applied)
 
     def release(self, task: Task) -> None:
         """The analyst release (HTML report, PNGs, workbook, CSVs) from the published file, linked as an artifact."""
+        t0 = time.perf_counter()
         files = task(self.m.year, self.db, self.out.report_dir)
+        self.release_seconds = round(time.perf_counter() - t0, 3)
         if isinstance(files, str):  # the release failed after publishing (one line): the run stays published
             get_run_logger().error("release: %s", files)
             self.release_files = {"error": files}
@@ -227,11 +254,12 @@ class Run:
 
     @contextlib.contextmanager
     def recording_failure(self):
-        """A failure that is not the user's is recorded in the DuckDB file (status failed) and raised; a full
-        disk or an unwritable work folder becomes one StorageError line."""
+        """A failure is recorded in the DuckDB file and raised: a user's mistake (incomplete inputs, say) as refused
+        with its line, anything else as failed; a full disk or an unwritable work folder becomes one StorageError line."""
         try:
             yield
-        except UserError:
+        except UserError as exc:
+            record_refusal(Path(self.db), self.m, exc, self.record.as_dict())
             raise
         except Exception as exc:
             storage = storage_error(exc, self.catalog.root)
@@ -249,7 +277,8 @@ class Run:
             run_id=r.run_id, status="published", year=self.m.year, db=self.db, raw=self.raw, flow_run_id=r.flow_run_id,
             sources=self.report.sources, unreadable_files=self.report.unreadable_files,
             ignored_files=self.report.ignored_files, top_reasons=self.report.top_reasons,
-            timings={s.stage: s.seconds for s in self.stages} | {"publish": self.published.seconds},
+            timings={s.stage: s.seconds for s in self.stages} | {"publish": self.published.seconds}
+            | ({"release": self.release_seconds} if self.release_files else {}),
             cached=[s.stage for s in self.stages if s.cached], corrections=self.applied, artifacts=self.artifacts,
             results_hash=self.published.results_hash, national=c.national, groups=c.groups, incomplete=c.incomplete,
             sipas=c.sipas, par=c.par, release=self.release_files)
@@ -258,6 +287,33 @@ class Run:
         path.write_text(json.dumps({"record": r.as_dict(), "result": out.as_dict()}, ensure_ascii=False, default=str),
                         encoding="utf-8")
         return out
+
+
+def record_refusal(db: Path, m: Methodology | SimpleNamespace, exc: UserError, run: dict[str, Any]) -> None:
+    """Record a run a user's mistake stopped (status refused, its one line as the error), unless the database itself
+    is the problem (then nothing can be recorded there; the flow run says why). A run record may be a full one (a
+    `RunRecord` as a dict) or only the parameters of a run that was refused before it began."""
+    if isinstance(exc, DatabaseError):
+        return
+    if "run_id" not in run:
+        run = RunRecord(run_id=new_run_id(m.year), started_at=datetime.now(UTC), flow_run_id=str(flow_run.id or ""),
+                        code_version=code_version(), parameters=run).as_dict()
+    with contextlib.suppress(Exception):  # the refusal's own line must reach the user even if this cannot be written
+        publishing.record_failure(db, m, run, str(exc), status="refused")
+
+
+def run_year_default(year: int | None, trigger: str, db: str | None) -> int:
+    """The year a run computes: as given; without one, a scheduled run computes last year in Vietnam time
+    (`survey_year`), any other run re-runs the latest year published in the DuckDB file (else last year too)."""
+    if year is not None or trigger == "schedule":
+        return survey_year(year)
+    path = under_root(db, default_db())
+    if path.is_file():
+        with contextlib.suppress(UserError):
+            (latest,), = publishing.read_query(path, "SELECT max(year) FROM current_runs")
+            if latest is not None:
+                return int(latest)
+    return survey_year(None)
 
 
 def code_version() -> str:
