@@ -28,6 +28,7 @@ test: $(BIN)/.installed
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)  # the report test opens the HTML
 	@command -v pdftotext >/dev/null || (apt-get update -qq && apt-get install -y -qq poppler-utils)  # reads the PDF scorecards back
 	@Rscript -e 'library(survey)' >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends r-cran-survey)  # the R oracle test
+	@command -v systemd-analyze >/dev/null || (apt-get update -qq && apt-get install -y -qq systemd)  # verifies deploy/*.service
 	$(BIN)/ruff check .
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet  # the documentation site, offline (docs/, mkdocs.yml)
 	$(BIN)/python -m pytest

@@ -22,6 +22,7 @@ from sipas_pipeline import completeness
 from sipas_pipeline.catalog import StageFolder
 from sipas_pipeline.cli import app
 from sipas_pipeline.corrections import COLUMNS, CorrectionError, overlay_raw, read_corrections
+from sipas_pipeline.publish import read_query as query
 from sipas_pipeline.stages import ingest, validate
 from sipas_pipeline.synth.writers import _cp1258_map, write_xlsx
 
@@ -410,7 +411,8 @@ def test_appraisal_points_unusable_or_missing(tmp_path, methodology, sample_year
 @pytest.mark.integration
 def test_dropped_citizen_batch_stops_then_publishes_incomplete(tmp_path, prefect_harness, sample_year):
     """The issue's case through the real flow: one province's citizen batch dropped. The run (the command line in
-    this process) stops with the province named (exit 2, one line, nothing published); --allow-incomplete (the
+    this process) stops with the province named (exit 2, one line, nothing published but the refusal in `runs`);
+    --allow-incomplete (the
     command in its own process) publishes it with null values, null ranks and the reason; the nation's mean says
     it covers 62 of 63 provinces."""
     raw = raw_copy(tmp_path, sample_year)
@@ -419,7 +421,8 @@ def test_dropped_citizen_batch_stops_then_publishes_incomplete(tmp_path, prefect
     args = ["run", "--year", "2024", "--raw", str(raw), "--db", str(db), "--work", str(tmp_path / "work"), "--no-report"]
     why = "citizen: 0 valid forms, minimum 10"
     flow_error(cli(args), HEAD + f"01 Hà Nội: {why}")
-    assert not db.exists()
+    assert query(db, 'SELECT status, error, "trigger" FROM runs') == [("refused", HEAD + f"01 Hà Nội: {why}", "command")]
+    assert query(db, "SELECT count(*) FROM current_runs") == [(0,)]  # recorded, nothing published
     code, err = run_sipas([*args, "--allow-incomplete"], tmp_path)
     assert code == 0, err
     assert f"incomplete (thiếu dữ liệu), published without value or rank: province 01: {why}" in err

@@ -50,7 +50,7 @@ def test_runs_table_holds_accounting_inputs_timings(flow_run, sample_work):
     assert per_file[0][0] == per_file[0][1] == sum(c["read"] for c in expected.values())
     stages = [r[0] for r in query(db, "SELECT t.stage FROM (SELECT unnest(timings) t FROM current_runs)")]
     assert stages == ["ingest", "validate", "compute", "publish"]
-    assert set(flow_run["timings"]) == {"ingest", "validate", "compute", "publish"}
+    assert set(flow_run["timings"]) == {"ingest", "validate", "compute", "publish", "release"}  # the release: timed too
 
 
 def test_runs_table_keeps_the_core_libraries_versions(flow_run):
@@ -73,10 +73,12 @@ def test_flow_artifacts(flow_run):
         run = client.read_flow_run(flow_run["flow_run_id"])
     by_key = {a.key: a for a in arts}
     assert set(by_key) == {"sipas-2024-validation", "sipas-2024-ranking", "par-2024-ranking", "sipas-2024-release"}
-    # the release stage after publish: the report and the workbook, linked from the artifact
+    # the release stage after publish: the report and the workbook, named by their paths (outside the data root
+    # here: absolute; no file:// link of the machine that ran it)
     release = flow_run["release"]
     assert Path(release["html"]).is_file() and Path(release["workbook"]).is_file()
-    assert Path(release["html"]).as_uri() in by_key["sipas-2024-release"].data
+    assert f"`{release['html']}`" in by_key["sipas-2024-release"].data
+    assert "file://" not in by_key["sipas-2024-release"].data
     assert by_key["sipas-2024-validation"].type == "markdown"
     assert "quarantined" in by_key["sipas-2024-validation"].data and flow_run["run_id"] in by_key["sipas-2024-validation"].data
     table = by_key["par-2024-ranking"].data
@@ -85,7 +87,9 @@ def test_flow_artifacts(flow_run):
     assert run.name.startswith("sipas-2024-") and run.state.is_completed()
 
 
-def test_user_mistake_stops_before_the_database(flow_run, sample_year, tmp_path):
+def test_user_mistake_stops_before_the_stages_and_is_recorded(flow_run, sample_year, tmp_path):
+    """A run refused before its stages (a source folder missing) publishes nothing, yet `runs` records it: status
+    refused, its one line, its trigger (a direct call of the flow: `command`)."""
     from sipas_pipeline.orchestration import annual_run
     from sipas_pipeline.stages import InputError
 
@@ -93,10 +97,13 @@ def test_user_mistake_stops_before_the_database(flow_run, sample_year, tmp_path)
     shutil.copytree(sample_year, raw)
     shutil.rmtree(raw / "official")
     db = Path(flow_run["db"])
-    before = query(db, "SELECT run_id, status FROM runs ORDER BY run_id")
-    with pytest.raises(InputError, match="official"):
+    before = query(db, "SELECT run_id FROM runs")
+    current = query(db, "SELECT run_id FROM current_runs")
+    with pytest.raises(InputError, match="official") as refused:
         annual_run(year=2024, raw=str(raw), db=str(db), work=str(tmp_path / "work"))
-    assert query(db, "SELECT run_id, status FROM runs ORDER BY run_id") == before
+    added = [r for r in query(db, 'SELECT run_id, status, error, "trigger", parameters FROM runs') if (r[0],) not in before]
+    assert [r[1:4] for r in added] == [("refused", str(refused.value), "command")]
+    assert json.loads(added[0][4])["raw"] == str(raw) and query(db, "SELECT run_id FROM current_runs") == current
 
 
 def test_failed_run_is_recorded_and_previous_stays_current(flow_run, sample_year, tmp_path, monkeypatch):
@@ -138,30 +145,6 @@ def test_cli_run_with_missing_raw_folder_fails_cleanly(prefect_harness, tmp_path
     assert out.exit_code == 2
     text = " ".join(out.output.split())
     assert "nope: no such folder" in text and "Traceback" not in text and "Flow run" not in text
-
-
-def test_deployments_schedule_and_parameters():
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flows"))
-    import annual_run as flows_file
-
-    annual, manual = flows_file.deployments(raw="r", db="d.duckdb")
-    assert annual.name == "annual" and manual.name == "manual-rerun"
-    (sched,) = annual.schedules
-    assert sched.schedule.cron == "0 2 1 3 *" and sched.schedule.timezone == "Asia/Ho_Chi_Minh"
-    assert manual.schedules == [] and manual.parameters["year"] == 2025 and manual.parameters["db"] == "d.duckdb"
-    assert annual.entrypoint == manual.entrypoint == "sipas_pipeline.orchestration.flow.annual_run"
-    from prefect.utilities.importtools import import_object
-
-    assert import_object(annual.entrypoint) is import_object("sipas_pipeline.orchestration.annual_run") is annual_run_in_package()
-    assert flows_file.annual_run is annual_run_in_package()
-
-
-def annual_run_in_package():
-    from sipas_pipeline.orchestration import annual_run
-
-    return annual_run
 
 
 def test_survey_year_defaults_to_last_year_in_vietnam():

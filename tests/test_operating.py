@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV = "/opt/sipas/venv"  # where the units expect the installed wheel
 PREFECT_YAML = "/opt/sipas/prefect.yaml"  # the operator's copy of the checkout's prefect.yaml
 DATA, SERVER, HOOK, UNITS = "/srv/sipas", "http://127.0.0.1:4200", "http://127.0.0.1:8099", "/etc/systemd/system"
-FIX = {"action": "set", "source": "citizen", "form_id": "24-01-000001", "field": "s_s_overall", "old_value": "1",
-       "new_value": "4", "reason": "Nhập sai (mis-keyed)", "requested_by": "Sở Nội vụ Hà Nội", "requested_at": "2025-01-15"}
+FIX = {"action": "set", "source": "citizen", "form_id": "24-01-000001", "field": "s_s_overall", "old_value": "4",
+       "new_value": "1", "reason": "Nhập sai (mis-keyed)", "requested_by": "Sở Nội vụ Hà Nội", "requested_at": "2025-01-15"}
 
 
 def free_port() -> int:
@@ -127,8 +127,8 @@ class Operator:
 
     def place(self, text: str) -> str:
         """The page's (and the units') paths and addresses, on this machine."""
-        for theirs, ours in ((PREFECT_YAML, str(ROOT / "prefect.yaml")), (VENV, str(self.venv)), (DATA, str(self.root)), (SERVER, self.url),
-                             (HOOK, self.receiver.url), (UNITS, str(self.units))):
+        for theirs, ours in ((PREFECT_YAML, str(ROOT / "prefect.yaml")), (VENV, str(self.venv)), (DATA, str(self.root)),
+                             (SERVER, self.url), (HOOK, self.receiver.url), (UNITS, str(self.units))):
             text = text.replace(theirs, ours)
         return text
 

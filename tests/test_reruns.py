@@ -122,10 +122,11 @@ def test_conflicting_correction_stops_and_leaves_the_database_as_it_was(reruns):
     bad = write_corrections(reruns["tmp"] / "bad.csv", [
         {"action": "set", "source": "citizen", "form_id": "24-01-000001", "field": "s_s_overall",
          "old_value": "not what is there", "new_value": "5"}])
-    with pytest.raises(CorrectionError, match=r"bad.csv:2: old value 'not what is there' of s_s_overall does not match"):
+    with pytest.raises(CorrectionError, match=r"bad.csv:2: old value 'not what is there' of s_s_overall does not match") as e:
         reruns["run"](corrections=[str(bad)])
     after = {t: query(db, f"SELECT count(*) FROM {t}") for t in tables} | {"current": query(db, "SELECT * FROM current_runs")}
-    assert after == before
+    assert after == before | {"runs": [(before["runs"][0][0] + 1,)]}  # nothing published; the refusal recorded
+    assert query(db, "SELECT status, error FROM runs ORDER BY started_at DESC LIMIT 1") == [("refused", str(e.value))]
 
 
 def test_cli_runs_list_and_diff(reruns):
