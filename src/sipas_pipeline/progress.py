@@ -1,6 +1,7 @@
 """Progress of long work (a synthetic year's provinces, an export's files): the pure functions call `track` over
 what they loop on; a command shows it with `shown` — a Rich progress bar on a terminal, plain lines in a log (one
-per tenth of the work, never wrapped); nothing at all when no command asked (tests, the flow's own tasks)."""
+per tenth of the work, never wrapped, once it has taken 5 s); nothing at all when no command asked (the flow's own
+tasks) or the work was quick."""
 
 from __future__ import annotations
 
@@ -40,12 +41,15 @@ def track(items: Iterable[T], total: int, what: str) -> Iterator[T]:
         reporter.finish(handle)
 
 
+QUIET_SECONDS = 5.0  # work done sooner prints no progress line in a log (a quick command's output stays its own)
+
+
 class PlainLines:
     """Progress as plain lines on a stream that is not a terminal: `what: done/total (pct%), seconds`, at most one
-    line per tenth of the work and one at the end."""
+    line per tenth of the work and one at the end, once the work has taken `quiet` seconds."""
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO, quiet: float = QUIET_SECONDS) -> None:
+        self.stream, self.quiet = stream, quiet
 
     def start(self, what: str, total: int) -> list:
         return [what, total, time.perf_counter(), 0]
@@ -53,7 +57,7 @@ class PlainLines:
     def advance(self, handle: list, done: int) -> None:
         what, total, t0, last = handle
         tenth = done * 10 // total
-        if tenth > last or done == total:
+        if (tenth > last or done == total) and time.perf_counter() - t0 >= self.quiet:
             handle[3] = tenth
             self.stream.write(f"{what}: {done}/{total} ({100 * done // total}%), {time.perf_counter() - t0:.1f} s\n")
             self.stream.flush()
@@ -79,8 +83,9 @@ class RichBar:
 
 
 @contextlib.contextmanager
-def shown(stream: TextIO | None = None, terminal: bool | None = None) -> Iterator[None]:
-    """Show the progress of what runs inside: a Rich bar when `stream` (stderr) is a terminal, plain lines otherwise."""
+def shown(stream: TextIO | None = None, terminal: bool | None = None, quiet: float = QUIET_SECONDS) -> Iterator[None]:
+    """Show the progress of what runs inside: a Rich bar when `stream` (stderr) is a terminal, plain lines otherwise
+    (after `quiet` seconds)."""
     stream = stream or sys.stderr
     is_terminal = stream.isatty() if terminal is None else terminal
     if is_terminal:
@@ -92,7 +97,7 @@ def shown(stream: TextIO | None = None, terminal: bool | None = None) -> Iterato
         reporter: Reporter = RichBar(bar)
         context = bar
     else:
-        reporter, context = PlainLines(stream), contextlib.nullcontext()
+        reporter, context = PlainLines(stream, quiet), contextlib.nullcontext()
     token = _reporter.set(reporter)
     try:
         with context:

@@ -34,13 +34,20 @@ def save_webhook(url: str) -> UUID:
 
 def block_id(slug_and_name: str) -> UUID:
     """The id of a saved notification block named `type-slug/name` (e.g. `sendgrid-email/ops`); one line when missing."""
+    from prefect.exceptions import ObjectNotFound
+
+    slug, _, name = slug_and_name.partition("/")
+    if not name:
+        raise InputError(f"notification block {slug_and_name!r}: give it as TYPE/NAME, e.g. sendgrid-email/ops")
     try:
         block = Block.load(slug_and_name)
-    except (ValueError, KeyError) as exc:
+        with get_client(sync_client=True) as client:
+            document = client.read_block_document_by_name(name, block_type_slug=slug)
+    except (ValueError, KeyError, ObjectNotFound) as exc:
         raise InputError(f"notification block {slug_and_name!r}: not found ({exc}); save it first (Prefect UI, Blocks)") from exc
     if "notify" not in block.get_block_capabilities():
         raise InputError(f"block {slug_and_name!r} cannot send notifications (it has no notify capability)")
-    return block._block_document_id
+    return document.id
 
 
 def trigger(deployment_ids: list[UUID]) -> EventTrigger:
