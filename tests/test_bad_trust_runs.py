@@ -65,7 +65,9 @@ def test_raw_folder_changed_while_the_run_reads_then_the_same_work_folder_publis
                     "citizen/sipas2024_02_ha-giang.csv deleted, citizen/sipas2024_99_extra.csv added; nothing was "
                     "published: run again once the folder is complete")
     monkeypatch.setattr(stages, "inputs_key", key_of)
-    assert not db.exists() and not list(work.rglob("_manifest.json"))  # no manifest for what was not read
+    assert not list(work.rglob("_manifest.json"))  # no manifest for what was not read
+    refused = [("refused", line)]  # nothing published; the attempt recorded with its line (issue #20)
+    assert read_query(db, "SELECT status, error FROM runs") == refused
 
     # the folder restored; then changed again after ingest, before publishing: the check before publish stops it
     (raw / BATCH).write_bytes(original)
@@ -82,7 +84,8 @@ def test_raw_folder_changed_while_the_run_reads_then_the_same_work_folder_publis
     line = failure(flow(raw=str(raw), db=str(db), work=str(work), report=False))
     assert line == (f"{raw}: the raw folder changed while the run read it: {BATCH} changed; nothing was published: "
                     "run again once the folder is complete")
-    assert not db.exists()  # nothing was published, nor recorded (a user's mistake)
+    refused.append(("refused", line))  # nothing was published; the attempt recorded
+    assert read_query(db, "SELECT status, error FROM runs ORDER BY started_at") == refused
     monkeypatch.setattr(stages, "validate", validate)
 
     # restored: a run on the same work folder (relative, with the release on) publishes the original figures
@@ -140,7 +143,7 @@ def test_two_runs_on_one_work_folder(tmp_path, prefect_harness, sample_year):
         marker = json.loads(Catalog(work).lock_file.read_text(encoding="utf-8"))
         assert line == (f"{work}: the work folder is in use by run 2024-other-run (year 2024, PID {holder.pid}, since "
                         f"{marker['since']}); nothing was done: run again when it has finished, or give another --work")
-        assert not db.exists()
+        assert read_query(db, "SELECT status, error FROM runs") == [("refused", line)]  # recorded, nothing published
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
