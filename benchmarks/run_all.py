@@ -53,7 +53,7 @@ QUICK = {  # the smoke test: the smallest run of each script that goes through a
     "coverage.py": ["--years", "2"],
     "year2025.py": ["--scale", "0.02", "--repeat", "1"],
     "memory.py": ["--sizes-mb", "0.2", "--limit-gb", "4"],
-    "fieldwork.py": ["--scale", "0.02", "--batch", "20", "--limit", "8", "--no-replay"],
+    "fieldwork.py": ["--scale", "0.02", "--batch", "5", "--limit", "8", "--no-replay"],
 }
 PACKAGES = ("polars", "pyarrow", "pandera", "prefect", "duckdb", "pandas")
 

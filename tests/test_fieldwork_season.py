@@ -11,7 +11,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from test_report import browser  # noqa: F401 (the headless Chromium fixture, shared)
 
 from sipas_pipeline.publish import read_query as query
 
@@ -172,7 +171,7 @@ def test_the_queries_of_the_fieldwork_page_run(season):
     assert reasons and {r[3] for r in reasons} >= {"province_known", "geography"}
 
 
-def test_the_page_opens_offline_in_chromium(season, browser):  # noqa: F811 (the fixture imported above)
+def test_the_page_opens_offline_in_chromium(season, tmp_path):
     """Not blank, no request but the file itself, every province in the progress chart."""
     import base64
     import io
@@ -180,24 +179,26 @@ def test_the_page_opens_offline_in_chromium(season, browser):  # noqa: F811 (the
 
     from PIL import Image
 
+    from sipas_pipeline.report.chromium import Browser
+
     page = season["tmp"] / "season" / "fieldwork.html"
-    for domain in ("Page", "Network", "Runtime"):
-        browser.call(f"{domain}.enable")
-    browser.call("Page.navigate", url=page.as_uri())
-    browser.wait_for("Page.loadEventFired")
-    time.sleep(0.5)
-    requests = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
-    assert requests == [page.as_uri()]
-    shot = browser.call("Page.captureScreenshot", format="png")
-    lo, hi = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("L").getextrema()
-    assert hi - lo > 100
-    shown = browser.call("Runtime.evaluate", returnByValue=True, expression=(
-        "[...document.querySelectorAll('#progress-citizen + svg text')].map(t => t.textContent)"))["result"]["value"]
+    with Browser(tmp_path / "chromium") as browser:
+        tab = browser.page
+        for domain in ("Page", "Network", "Runtime"):
+            tab.call(f"{domain}.enable")
+        tab.call("Page.navigate", url=page.as_uri())
+        tab.wait_for("Page.loadEventFired")
+        time.sleep(0.5)
+        requests = [e["params"]["request"]["url"] for e in tab.events if e.get("method") == "Network.requestWillBeSent"]
+        assert requests == [page.as_uri()]
+        shot = tab.call("Page.captureScreenshot", format="png")
+        lo, hi = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("L").getextrema()
+        assert hi - lo > 100
+        shown = tab.evaluate("[...document.querySelectorAll('#progress-citizen + svg text')].map(t => t.textContent)")
+        circles = tab.evaluate("document.querySelectorAll('#sipas + svg circle').length")
     names = {n for (n,) in query(season["db"], "SELECT name_vi FROM fieldwork_units")}
     assert len(names) == 63 and names <= set(shown)
-    sipas = browser.call("Runtime.evaluate", returnByValue=True, expression=(
-        "document.querySelectorAll('#sipas + svg circle').length"))["result"]["value"]
-    assert sipas == 63
+    assert circles == 63
 
 
 def test_sample_fieldwork_command(tmp_path):

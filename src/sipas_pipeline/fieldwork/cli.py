@@ -65,7 +65,7 @@ def submit(file: Annotated[Path, typer.Argument(help="The batch: an export file 
            as_json: JsonOpt = False) -> None:
     """Put FILE in the inbox (a new folder per submission, nothing overwritten) and take it now: its rows read,
     valid and quarantined, with every reason; the provisional figures, tables and page refreshed."""
-    from sipas_pipeline.fieldwork.season import FIELDWORK_SOURCES
+    from sipas_pipeline.fieldwork.season import FIELDWORK_SOURCES, write_beside
 
     if source not in FIELDWORK_SOURCES:
         fail(f"--source {source}: one of {', '.join(FIELDWORK_SOURCES)}")
@@ -74,7 +74,7 @@ def submit(file: Annotated[Path, typer.Argument(help="The batch: an export file 
     m, season_root, box = _where(year, season, inbox)
     folder = box / m.meta["sources"][source]["folder"] / datetime.now(UTC).strftime("submitted-%Y%m%dT%H%M%S%f")
     folder.mkdir(parents=True)
-    shutil.copyfile(file, folder / file.name)
+    write_beside(folder / file.name, lambda p: shutil.copyfile(file, p))  # renamed in whole: never taken half-written
     if queue:
         triggered = ask_deployment()
         out = {"inbox": str(folder / file.name), "flow_run": triggered}

@@ -46,7 +46,9 @@ def team_of(name: str) -> str:
 
 def pending(m: Methodology, season: Season, inbox: Path) -> list[tuple[str, Path]]:
     """The inbox's files not seen yet, oldest first (modification time, then path): a file is seen once `take` has
-    recorded it (its path, size and modification time), whether its bytes counted or were a duplicate."""
+    recorded it (its path, size and modification time), whether its bytes counted or were a duplicate. Files whose
+    name starts with a dot are not read: a sender writes `.name.tmp` and renames it to `name` when it is complete
+    (as `submit` and `split.replay` do), so a batch is never taken half-written."""
     known = {(e.get("path"), e.get("size"), e.get("mtime_ns")) for e in season.ledger()}  # files taken, unchanged
     found = []
     for source in FIELDWORK_SOURCES:

@@ -16,6 +16,7 @@ bytes); one batch is sent twice with the same bytes.
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from sipas_pipeline.fieldwork.season import FIELDWORK_SOURCES
+from sipas_pipeline.fieldwork.season import FIELDWORK_SOURCES, write_beside
 from sipas_pipeline.ingest.bronze import header_score, map_headers, source_fields, to_bronze
 from sipas_pipeline.ingest.bronze import list_files as export_files
 from sipas_pipeline.ingest.normalize import province_lookup
@@ -143,7 +144,6 @@ def replay(out: Path, inbox: Path, upto: int | None = None, start: int = 0) -> l
     for rel in table["file"]:
         src = Path(out) / rel
         dst = Path(inbox) / Path(rel).relative_to("batches")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_bytes(src.read_bytes())
+        write_beside(dst, lambda p, s=src: shutil.copyfile(s, p))  # whole or not at all: see inbox.pending
         written.append(dst)
     return written
