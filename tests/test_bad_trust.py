@@ -422,3 +422,55 @@ def test_runs_diff_lists_only_ranks_that_moved(tmp_path, methodology, sample_wor
     out = CliRunner().invoke(app, ["runs", "diff", "run-a", "run-b", "--db", str(db)])
     assert out.exit_code == 0 and "1 values moved ({'rank': 1})" in out.stdout
     assert "Ranks (xếp hạng)" not in out.stdout  # its value moved, its rank did not
+
+
+@pytest.mark.integration
+def test_published_quarantine_holds_no_address_or_phone(tmp_path, methodology, sample_work):
+    """An address typed into the province column and a phone into the PSU column, through publish into DuckDB: the
+    views show the redaction and the reason, never the text; the form is counted under no province."""
+    address, phone = "Số 12 ngõ 34 phố Huế", "0912345678"
+    q = read_quarantine(sample_work["work"])
+    base = q.filter(pl.col("source") == "citizen").head(2)
+    bad = base.with_columns(
+        pl.Series("province_code", [address, base["province_code"][1]]), pl.Series("psu", [base["psu"][0], phone]),
+        pl.Series("source_row", [900001, 900002], dtype=pl.Int64),
+        pl.Series("reasons", [[{"column": "province_code", "rule": "province_known", "value": address,
+                                "message": "not a province code, name or known alias"}],
+                              [{"column": "psu", "rule": "design_unknown", "value": phone,
+                                "message": "not a primary sampling unit (commune_code) of the sampling frame"}]],
+                  dtype=base.schema["reasons"]))
+    db = tmp_path / "sipas.duckdb"
+    publish(db, methodology, make_run("run-pii", sample_work), read_results(sample_work["work"]), pl.concat([q, bad]))
+    rows = read_query(db, """SELECT unit_code, province_text, messages FROM current_quarantined_forms
+                             WHERE source_row IN (900001, 900002) ORDER BY source_row""")
+    assert rows[0][:2] == (None, "[redacted: 20 characters] (an address)")
+    dump = read_query(db, "SELECT string_agg(coalesce(value, '') || record, '|') FROM quarantine")[0][0]
+    assert address not in dump and phone not in dump and "[redacted: 10 characters] (a phone number)" in dump
+
+
+FIRST_START = """
+import os, sys, time
+os.environ["PREFECT_HOME"] = sys.argv[1]
+from sipas_pipeline.orchestration.server import first_start
+with first_start():
+    print("in", time.time(), flush=True)
+    time.sleep(1.0)
+    print("out", time.time(), flush=True)
+"""
+
+
+def test_first_start_on_a_new_prefect_home_is_serialised(tmp_path):
+    """Two first runs on a new Prefect home: the second's server starts only after the first's has (its migration
+    done); the marker then lets later starts go without the lock."""
+    home = tmp_path / "prefect"
+    procs = [subprocess.Popen([sys.executable, "-c", FIRST_START, str(home)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    spans = []
+    for p in procs:
+        out, _ = p.communicate(timeout=60)
+        assert p.returncode == 0
+        lines = dict(line.split() for line in out.splitlines())
+        spans.append((float(lines["in"]), float(lines["out"])))
+    (_, a_out), (b_in, _) = sorted(spans)
+    assert b_in >= a_out  # never both inside
+    assert (home / ".sipas-migrated").is_file()
