@@ -1,7 +1,7 @@
-"""Prefect's private names stay in one module: `orchestration/server.py` (the embedded server's lifecycle). Every
-other Python file of the project is read for an import of a private Prefect module (`prefect._x`,
-`prefect.a._b`) and for a `_private` attribute of a Prefect object; the one private use is checked against the
-installed Prefect, so an upgrade that moves it fails here rather than in a killed run."""
+"""Prefect's private names stay out of the project: every Python file but `orchestration/server.py` (the embedded
+server's lifecycle, the one module that would be allowed one) is read for an import of a private Prefect module
+(`prefect._x`, `prefect.a._b`) and for a `_private` attribute of a Prefect object; server.py itself uses none
+today, and the public behaviour it relies on is checked against the installed (locked) Prefect."""
 
 from __future__ import annotations
 
@@ -96,19 +96,18 @@ def test_no_private_prefect_name_outside_the_lifecycle_module():
     found = {str(p.relative_to(ROOT)): uses for p in files if p != LIFECYCLE
              for uses in [private_prefect_uses(p.read_text(encoding="utf-8"))] if uses}
     assert found == {}
-    assert private_prefect_uses(LIFECYCLE.read_text(encoding="utf-8"))  # the check does see the one it allows
+    assert private_prefect_uses(LIFECYCLE.read_text(encoding="utf-8")) == []  # and none in the lifecycle module either
 
 
-def test_the_private_use_holds_for_the_installed_prefect():
-    """`server.PRIVATE_USE`: the method exists, takes only self, returns the server's Popen, and is what
-    `SubprocessASGIServer.start` calls (so wrapping it learns the PID the moment the process exists)."""
-    import importlib
+def test_the_public_api_the_lifecycle_relies_on():
+    """`SubprocessASGIServer` (public module) has `start`, `stop` and `api_url`, and `server_process` is a public
+    attribute, None until `start()` sets it to the server's Popen before waiting for the server to answer: what
+    lets server.Starting record the PID the moment the process exists."""
+    from prefect.server.api.server import SubprocessASGIServer
 
-    from sipas_pipeline.orchestration.server import PRIVATE_USE
-
-    module, cls_name, method = PRIVATE_USE
-    cls = getattr(importlib.import_module(module), cls_name)
-    fn = inspect.getattr_static(cls, method)
-    assert callable(fn) and list(inspect.signature(fn).parameters) == ["self"]
-    assert "Popen" in str(inspect.signature(fn).return_annotation)
-    assert f"self.{method}()" in inspect.getsource(cls.start)
+    assert callable(SubprocessASGIServer.start) and callable(SubprocessASGIServer.stop)
+    assert isinstance(inspect.getattr_static(SubprocessASGIServer, "api_url"), property)
+    server = SubprocessASGIServer(port=1)  # its own instance (the class keeps one per port); never started
+    assert server.server_process is None and server.running is False
+    source = inspect.getsource(SubprocessASGIServer.start)
+    assert source.index("self.server_process =") < source.index("/health")

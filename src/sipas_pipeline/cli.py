@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -279,11 +280,17 @@ def run(
         from sipas_pipeline.config import prefect_defaults
 
         prefect_defaults()  # before Prefect is imported (it reads its settings then)
-        from sipas_pipeline.orchestration import annual_run, start_embedded_server
+        from sipas_pipeline.orchestration.server import start_embedded_server
 
         t0 = time.perf_counter()
-        start_embedded_server()  # stops with this command, even when it is killed (see orchestration)
-        server_start = time.perf_counter() - t0
+        starting = start_embedded_server(wait=False)  # stops with this command, even when it is killed (see server.py)
+        with signals_after():  # a signal in the middle of an import would surface as that import's error
+            from sipas_pipeline.orchestration import annual_run, preload  # Prefect's engine, while the server starts
+
+            if starting.server is not None:
+                preload(report=not no_report)  # the stages' imports too, while the server is still on its way
+        starting.wait()
+        server_start = time.perf_counter() - t0  # the server's start, with the imports made beside it
         # paths on the command line are the shell's (relative to where the command runs): the flow gets them
         # absolute, as it resolves a relative path against the data root (a served run has no shell)
         result = annual_run(year=m.year, raw=str(raw.absolute()), db=str(db.absolute()),
@@ -568,6 +575,23 @@ def _num(v: float | None) -> str:
     return "" if v is None else f"{v:.2f}"
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_after():
+    """Hold SIGTERM / SIGINT / SIGHUP until the block is done (imports: seconds at most), then act on the first."""
+    held: list[int] = []
+    before = {sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        if held and callable(before[held[0]]):
+            before[held[0]](held[0], None)
+
+
 def _stop(signum: int, frame: object) -> None:
     """SIGTERM / SIGINT / SIGHUP: leave through the normal exit path, so the embedded Prefect server stops with us."""
     err.print(f"error: stopped by {signal.Signals(signum).name}", highlight=False, soft_wrap=True)
@@ -577,7 +601,7 @@ def _stop(signum: int, frame: object) -> None:
 def main() -> None:
     """Entry point of the `sipas` console script. A signal ends the command with one line and exit code
     128 + signal, never a traceback; whatever it started (the embedded Prefect server) stops with it."""
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, _stop)
     try:
         app()

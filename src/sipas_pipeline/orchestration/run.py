@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import SimpleNamespace
@@ -314,6 +315,19 @@ def run_year_default(year: int | None, trigger: str, db: str | None) -> int:
             if latest is not None:
                 return int(latest)
     return survey_year(None)
+
+
+STAGE_MODULES = ("pandera.polars", "sipas_pipeline.results_schemas", "sipas_pipeline.indicators", "sipas_pipeline.par_index",
+                 "sipas_pipeline.ranking", "sipas_pipeline.variance", "sipas_pipeline.comparable")
+RELEASE_MODULES = ("sipas_pipeline.report.build",)  # matplotlib, xlsxwriter
+
+
+def preload(report: bool = True) -> None:
+    """Import now what the stages import when they first run (Pandera, SciPy's special functions, the compute
+    modules; matplotlib and the workbook writer for the release): `sipas run` calls it while the embedded server
+    starts in its own process, so that the imports cost nothing on the run's path."""
+    for name in STAGE_MODULES + (RELEASE_MODULES if report else ()):
+        import_module(name)
 
 
 def code_version() -> str:

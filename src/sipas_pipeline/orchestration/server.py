@@ -1,14 +1,13 @@
-"""The embedded Prefect server's lifecycle: the one module of the project that touches a private Prefect name.
+"""The embedded Prefect server's lifecycle, with Prefect's public API only.
 
-Prefect starts its temporary server (`SubprocessASGIServer`, a uvicorn child process) on first use and stops it
-from an atexit hook. `sipas run` starts it itself, first, and records its PID under PREFECT_HOME: the CLI turns
-SIGTERM / SIGHUP into a normal exit (so the hook runs; SIGINT already does), and a run killed with SIGKILL, which
-runs no hook, leaves a record the next `sipas run` finds and acts on.
-
-Prefect has no public way to learn the server's PID the moment its process exists (before it answers, several
-seconds later): `SubprocessASGIServer._run_uvicorn_command` (Prefect's own command and settings for it) is
-wrapped to record the PID. `PRIVATE_USE` names that use; `tests/test_prefect_private.py` checks it against the
-installed (locked) Prefect, and no other module may use a private Prefect name (the same test greps for it)."""
+Prefect starts its temporary server (`prefect.server.api.server.SubprocessASGIServer`, a uvicorn child process) on
+first use and stops it from an atexit hook. `sipas run` starts it itself, first, and records its PID under
+PREFECT_HOME the moment the process exists: `start()` sets the server's `server_process` before it waits (seconds)
+for the server to answer, so `start()` runs in a thread while this one records the PID and the command goes on
+importing the flow. The CLI turns SIGTERM / SIGHUP into a normal exit (so the hook runs; SIGINT already does), and
+a run killed with SIGKILL, which runs no hook, leaves a record the next `sipas run` finds and acts on. No module of
+the project uses a private Prefect name (`tests/test_prefect_private.py` greps for them); this is the one module
+that would be allowed one, if Prefect's public API ever stopped sufficing."""
 
 from __future__ import annotations
 
@@ -16,15 +15,15 @@ import atexit
 import contextlib
 import json
 import os
-import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+from sipas_pipeline.config import remember_migrated
 from sipas_pipeline.locking import pid_lock
-
-PRIVATE_USE = ("prefect.server.api.server", "SubprocessASGIServer", "_run_uvicorn_command")
 
 
 def server_records() -> Path:
@@ -47,44 +46,80 @@ def stop_orphan_servers() -> list[int]:
     for record in sorted(server_records().glob("*.json")) if server_records().is_dir() else []:
         try:
             r = json.loads(record.read_text())
-        except (OSError, ValueError):
-            continue
-        if same_process(r["owner"], r["owner_started"]):
+            owner, owner_started, pid, started = r["owner"], r["owner_started"], r["server"], r["server_started"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a record of ours
+        if same_process(owner, owner_started):
             continue  # its run is still going
-        server = same_process(r["server"], r["server_started"])
+        server = same_process(pid, started)
         if server is not None:
             server.terminate()
             try:
                 server.wait(5)
             except psutil.TimeoutExpired:
                 server.kill()
-            stopped.append(r["server"])
+            stopped.append(pid)
         record.unlink(missing_ok=True)
     return stopped
 
 
-def start_embedded_server() -> None:
+class Starting:
+    """Prefect's temporary server on its way up: `wait()` returns once it answers (or raises why it did not)."""
+
+    def __init__(self, server: Any = None) -> None:
+        self.server, self.error, self.thread = server, None, None
+        if server is None:
+            return
+        self.thread = threading.Thread(target=self._start, name="sipas-prefect-server", daemon=True)
+        self.thread.start()
+        self.watcher = threading.Thread(target=self._record, name="sipas-prefect-server-pid", daemon=True)
+        self.watcher.start()
+
+    def _start(self) -> None:
+        try:
+            with first_start():
+                self.server.start()
+            remember_migrated()  # it answered: its database is this Prefect's (the next start skips the check)
+        except BaseException as exc:  # raised again by wait(), in the command's thread
+            self.error = exc
+
+    def _record(self) -> None:
+        """Record the server's process as soon as it exists (and again if Prefect retries on another port)."""
+        recorded = None
+        while True:
+            process = self.server.server_process
+            if process is not None and process is not recorded:
+                record_server(process.pid, self.server.api_url)
+                recorded = process
+            if not self.thread.is_alive():
+                return
+            self.thread.join(0.005)
+
+    def wait(self) -> None:
+        """Block until the server answers; a server that could not start raises Prefect's error here."""
+        for thread in (self.thread, getattr(self, "watcher", None)):
+            while thread is not None and thread.is_alive():
+                thread.join(0.05)  # in short steps: the signal handlers of the command's thread still run
+        if self.error is not None:
+            raise self.error
+
+
+def start_embedded_server(wait: bool = True) -> Starting:
     """Before a run without PREFECT_API_URL: stop servers orphaned by killed runs, start Prefect's temporary
     server now and record its PID the moment its process exists, so that a run killed while the server is
-    still starting (several seconds) leaves a record too (the record goes when this process exits normally)."""
+    still starting (several seconds) leaves a record too (the record goes when this process exits normally).
+    `wait=False` returns while the server starts (the caller then imports the flow and calls `wait()`)."""
     from prefect.settings import PREFECT_API_URL
 
     if PREFECT_API_URL.value():
-        return
+        return Starting()
     from prefect.server.api.server import SubprocessASGIServer  # 1.6 s of imports: only when it is needed
 
     stop_orphan_servers()
-    server = SubprocessASGIServer()
-    spawn = getattr(server, PRIVATE_USE[2])
-
-    def spawn_and_record() -> subprocess.Popen:
-        process = spawn()
-        record_server(process.pid, server.api_url)
-        return process
-
-    setattr(server, PRIVATE_USE[2], spawn_and_record)  # called again on another port when the first is taken
-    with first_start():
-        server.start()
+    starting = Starting(SubprocessASGIServer())
+    if wait:
+        starting.wait()
+    return starting
 
 
 MIGRATED = ".sipas-migrated"  # in PREFECT_HOME once a server started there has migrated Prefect's database
