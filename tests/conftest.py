@@ -33,6 +33,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 # a real Prefect server, the full-size year, the installed wheel
 INTEGRATION_FIXTURES = {"prefect_harness", "full_year", "full_year_work", "wheel_venv"}
+# What a test needs beyond Python, said by marker (registered in pyproject; docs/tests.md): a fixture that brings it
+# marks every test using it, directly or through another fixture; a marker of these puts the test in integration.
+NEEDS = {"prefect_harness": "server", "browser": "browser"}
+NEED_MARKERS = ("server", "browser", "r")
 # The longest files (20-40 s each on this machine, see benchmarks/RESULTS.md "Test suite"), handed to the two
 # workers first so that no long file starts while the other worker has nothing left to do.
 LONGEST_FIRST = ("test_benchmarks", "test_bad_runs", "test_year2025", "test_database_safety", "test_synth",
@@ -45,7 +49,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     module's `pytestmark`, or when it uses a real Prefect server or the full-size year. Then the longest
     files first (order within a file kept)."""
     for item in items:
-        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in NEEDS.items():
+            if fixture in fixtures:
+                item.add_marker(marker)
+        if INTEGRATION_FIXTURES & fixtures or any(item.get_closest_marker(m) for m in NEED_MARKERS):
             item.add_marker(pytest.mark.integration)
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: the rest keep their order
