@@ -13,15 +13,11 @@ MIGRATED = "sipas-migrated.json"  # under PREFECT_HOME: the database the embedde
 def prefect_defaults(home: Path | None = None) -> None:
     """Offline, embedded-server defaults, each unless the user has set it: a project-local Prefect
     home, no analytics or telemetry, and a start-up timeout that survives the first database migration.
-    When this Prefect has already migrated this database (`remember_migrated`), the embedded server skips the
-    check (Prefect's PREFECT_API_DATABASE_MIGRATE_ON_START; about 1 s of its start). Call it when a command
-    starts, before Prefect is imported (Prefect reads its settings at import)."""
+    Call it when a command starts, before Prefect is imported (Prefect reads its settings at import)."""
     os.environ.setdefault("PREFECT_HOME", str(home or Path.cwd() / ".prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    if not os.environ.get("PREFECT_API_URL") and migrated_already():
-        os.environ.setdefault("PREFECT_API_DATABASE_MIGRATE_ON_START", "false")
 
 
 def prefect_database() -> dict[str, str | int | None]:
@@ -39,6 +35,14 @@ def prefect_database() -> dict[str, str | int | None]:
     except OSError:
         inode = -1  # no file yet: never migrated
     return {"prefect": prefect, "database": url, "inode": inode}
+
+
+def skip_migrations_if_done() -> None:
+    """Just before the embedded server is spawned (its process takes this environment): when this Prefect has
+    already migrated this very database (`remember_migrated`), Prefect's PREFECT_API_DATABASE_MIGRATE_ON_START=false
+    spares the server the check (about half of its start), unless the user has set it."""
+    if migrated_already():
+        os.environ.setdefault("PREFECT_API_DATABASE_MIGRATE_ON_START", "false")
 
 
 def migrated_already() -> bool:

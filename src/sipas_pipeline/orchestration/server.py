@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from sipas_pipeline.config import remember_migrated
+from sipas_pipeline.config import remember_migrated, skip_migrations_if_done
 from sipas_pipeline.locking import pid_lock
 
 
@@ -116,6 +116,7 @@ def start_embedded_server(wait: bool = True) -> Starting:
     from prefect.server.api.server import SubprocessASGIServer  # 1.6 s of imports: only when it is needed
 
     stop_orphan_servers()
+    skip_migrations_if_done()  # only this server: never a server the tests or an operator start from this environment
     starting = Starting(SubprocessASGIServer())
     if wait:
         starting.wait()
