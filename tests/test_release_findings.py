@@ -125,3 +125,20 @@ def test_canvas_never_draws_text_under_11_px(tmp_path):
     assert "font-size='11'" in c.svg() and "nhỏ" in c.svg()
     with Image.open(c.png(tmp_path / "t.png", scale=2)) as im:
         assert im.size == (200, 80) and im.getpixel((10, 64)) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("year", [2024, 2025])
+def test_tile_map_places_every_unit_once(year):
+    """Each year's tile file holds exactly its units (63 provinces in 2024, 34 in 2025), each in its own place,
+    and its labels fit a tile."""
+    from sipas_pipeline.methodology import load_methodology
+
+    m = load_methodology(year)
+    tiles = m.tile_map()
+    assert tiles is not None and tiles.height == m.provinces.height == {2024: 63, 2025: 34}[year]
+    assert set(tiles["province_code"]) == set(m.provinces["province_code"])
+    assert tiles.select("row", "col").unique().height == tiles.height
+    assert tiles["short"].str.len_chars().max() <= 9
+    # north stays north: Hà Nội above Thành phố Hồ Chí Minh, Cà Mau at the bottom
+    row = dict(zip(tiles["province_code"], tiles["row"], strict=True))
+    assert row["01"] < row["79"] < row["96"] == tiles["row"].max()
