@@ -15,18 +15,16 @@ QUERIES = {
     "run": "SELECT * EXCLUDE (inputs, accounting, unreadable_files, ignored_files, timings) FROM current_runs WHERE year = $year",
     "inputs": "SELECT i.* FROM (SELECT unnest(inputs) AS i FROM current_runs WHERE year = $year)",
     "accounting": "SELECT a.* FROM (SELECT unnest(accounting) AS a FROM current_runs WHERE year = $year)",
-    "sipas": """SELECT unit_level, unit_code, unit_name_vi, unit_name_en, unit_sort_key, region_code, level, node, label_vi,
-                       label_en, value, se, ci_low, ci_high, n, small_sample, incomplete_reason, reliability, reliability_reason
-                FROM current_sipas_indices WHERE year = $year ORDER BY unit_level, unit_code, level, node""",
+    # whole rows (SELECT *): a file published before a column existed (e.g. reliability) is still read
+    "sipas": """SELECT * EXCLUDE (year, run_id) FROM current_sipas_indices WHERE year = $year
+                ORDER BY unit_level, unit_code, level, node""",
     "ranks": """SELECT * EXCLUDE (run_id, year) FROM current_ranks WHERE year = $year ORDER BY measure, unit_code""",
     "par": """SELECT * EXCLUDE (run_id, year) FROM current_par_index WHERE year = $year ORDER BY unit_level, unit_code""",
     "par_points": """SELECT unit_level, unit_code, unit_name_vi, region_code, level, node, criterion_id, field_id, label_vi,
                             label_en, points, max_points, pct_of_max
                      FROM current_par_points WHERE year = $year AND level IN ('field', 'criterion')
                      ORDER BY unit_level, unit_code, level, node""",
-    "indicators": """SELECT unit_level, unit_code, unit_name_vi, unit_name_en, unit_sort_key, region_code, indicator_id, type,
-                            part, element, label_vi, label_en, value, se, ci_low, ci_high, n, small_sample, reliability
-                     FROM current_indicator_values WHERE year = $year
+    "indicators": """SELECT * EXCLUDE (year, run_id) FROM current_indicator_values WHERE year = $year
                      ORDER BY indicator_id, unit_level DESC, unit_code""",
     # one row per source, kind and resolved province (unresolved provinces in one row of their own): every form once
     "quarantine": """SELECT f.source,
