@@ -39,7 +39,7 @@ NEEDS = {"prefect_harness": "server", "browser": "browser"}
 NEED_MARKERS = ("server", "browser", "r")
 # The longest files (20-40 s each on this machine, see benchmarks/RESULTS.md "Test suite"), handed to the two
 # workers first so that no long file starts while the other worker has nothing left to do.
-LONGEST_FIRST = ("test_benchmarks", "test_bad_runs", "test_year2025", "test_database_safety", "test_synth",
+LONGEST_FIRST = ("test_operating", "test_benchmarks", "test_bad_runs", "test_year2025", "test_database_safety", "test_synth",
                  "test_killed_runs", "test_reruns", "test_flow")
 
 
