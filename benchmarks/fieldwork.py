@@ -19,13 +19,11 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,6 +35,7 @@ from sipas_pipeline.fieldwork.inbox import pending, take
 from sipas_pipeline.fieldwork.live import refresh
 from sipas_pipeline.fieldwork.season import Season
 from sipas_pipeline.fieldwork.split import replay, split_raw
+from sipas_pipeline.localhost import answers, free_port
 from sipas_pipeline.methodology import load_methodology
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,20 +80,6 @@ def report_per_batch(rows: list[dict], size: int) -> None:
               f"per batch {total:6.3f} s, CPU {cpu:6.3f} s (median of {len(part)})  target <= 1 s")
     print(f"  first batch (imports, new database file): {rows[0]['take'] + rows[0]['refresh']:.3f} s; "
           f"load average {os.getloadavg()[0]:.1f} at the end")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 def replay_season(scale: float, pace: float) -> None:

@@ -19,9 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from sipas_pipeline.localhost import answers
 
 ENV = "SIPAS_TEST_SHARED"
 SERVER = "prefect-server.json"
@@ -137,12 +138,3 @@ def start_prefect_server(timeout: float = 120) -> str:
             raise RuntimeError(f"the tests' Prefect server did not start: see {shared / 'prefect-server.log'}")
         time.sleep(0.1)
     return url
-
-
-def answers(url: str) -> bool:
-    """Whether the Prefect server at API `url` answers its health check."""
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False

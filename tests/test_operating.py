@@ -13,7 +13,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ import pytest
 import wheel_env
 from docs_pages import section
 
+from sipas_pipeline.localhost import free_port
 from sipas_pipeline.publish import read_query
 
 pytestmark = [pytest.mark.integration, pytest.mark.server]
@@ -35,12 +35,6 @@ PREFECT_YAML = "/opt/sipas/prefect.yaml"  # the operator's copy of the checkout'
 DATA, SERVER, HOOK, UNITS = "/srv/sipas", "http://127.0.0.1:4200", "http://127.0.0.1:8099", "/etc/systemd/system"
 FIX = {"action": "set", "source": "citizen", "form_id": "24-01-000001", "field": "s_s_overall", "old_value": "4",
        "new_value": "1", "reason": "Nhập sai (mis-keyed)", "requested_by": "Sở Nội vụ Hà Nội", "requested_at": "2025-01-15"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def unit(path: Path) -> tuple[list[str], dict[str, str]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -13,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from sipas_pipeline.errors import InputError
+from sipas_pipeline.localhost import free_port
 
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -65,12 +65,6 @@ class DevTools:
 
     def evaluate(self, expression: str):
         return self.call("Runtime.evaluate", returnByValue=True, expression=expression)["result"].get("value")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Browser:
