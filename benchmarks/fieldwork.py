@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from sipas_pipeline.fieldwork.inbox import pending, take
 from sipas_pipeline.fieldwork.live import refresh
 from sipas_pipeline.fieldwork.season import Season
 from sipas_pipeline.fieldwork.split import replay, split_raw
-from sipas_pipeline.localhost import answers, free_port
+from sipas_pipeline.localhost import answers, free_port, stop_group
 from sipas_pipeline.methodology import load_methodology
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,12 +137,7 @@ def replay_season(scale: float, pace: float) -> None:
               f"{total:.0f} s ({total / 60:.1f} min)  target <= 10 min")
     finally:
         for p in reversed(started):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
+            stop_group(p, 20)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

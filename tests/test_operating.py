@@ -3,16 +3,16 @@
 environment in place of /opt/sipas/venv, a free port, temporary homes), a webhook receiver on 127.0.0.1, and the
 page's commands run one by one (`sipas deploy` = `prefect deploy --all` from prefect.yaml plus the automation; the
 manual re-run with a correction file named relative to the data root; a run given a missing raw folder). Then read
-back through Prefect's API and the data root's DuckDB file. One server, one worker, the small sample year."""
+back through Prefect's API, the data root's DuckDB file, the webhook receiver and an SMTP receiver on 127.0.0.1 (the
+automation's e-mail). One server, one worker, the small sample year."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import shlex
 import shutil
-import signal
+import socketserver
 import subprocess
 import threading
 import time
@@ -25,7 +25,7 @@ import pytest
 import wheel_env
 from docs_pages import section
 
-from sipas_pipeline.localhost import free_port
+from sipas_pipeline.localhost import free_port, stop_group
 from sipas_pipeline.publish import read_query
 
 pytestmark = [pytest.mark.integration, pytest.mark.server]
@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV = "/opt/sipas/venv"  # where the units expect the installed wheel
 PREFECT_YAML = "/opt/sipas/prefect.yaml"  # the operator's copy of the checkout's prefect.yaml
 DATA, SERVER, HOOK, UNITS = "/srv/sipas", "http://127.0.0.1:4200", "http://127.0.0.1:8099", "/etc/systemd/system"
+SMTP = "127.0.0.1:8025"  # the page's SMTP server (here: the receiver below)
+FLOWS = {"annual": "sipas-annual-run", "manual-rerun": "sipas-annual-run", "fieldwork": "sipas-fieldwork"}
 FIX = {"action": "set", "source": "citizen", "form_id": "24-01-000001", "field": "s_s_overall", "old_value": "4",
        "new_value": "1", "reason": "Nhập sai (mis-keyed)", "requested_by": "Sở Nội vụ Hà Nội", "requested_at": "2025-01-15"}
 
@@ -72,6 +74,56 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+class MailReceiver:
+    """An SMTP server on 127.0.0.1 that keeps every message it is given (envelope and text), in order: enough of
+    RFC 5321 for smtplib (EHLO, MAIL, RCPT, DATA, QUIT), no TLS, no login."""
+
+    def __init__(self) -> None:
+        self.mails: list[dict[str, Any]] = []
+        received = self.mails
+
+        class Handler(socketserver.StreamRequestHandler):
+            def reply(self, line: str) -> None:
+                self.wfile.write(f"{line}\r\n".encode())
+
+            def handle(self) -> None:
+                self.reply("220 127.0.0.1 ESMTP test receiver")
+                mail: dict[str, Any] = {"to": []}
+                for raw in self.rfile:
+                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    verb = line[:4].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self.reply("250 127.0.0.1")
+                    elif verb == "MAIL":
+                        mail["from"] = line.split(":", 1)[1].strip(" <>")
+                    elif verb == "RCPT":
+                        mail["to"].append(line.split(":", 1)[1].strip(" <>"))
+                    elif verb == "DATA":
+                        self.reply("354 end with a dot")
+                        text = []
+                        for data in self.rfile:
+                            if data.rstrip(b"\r\n") == b".":
+                                break
+                            text.append(data.decode("utf-8", "replace"))
+                        received.append(mail | {"message": "".join(text)})
+                        mail = {"to": []}
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    if verb not in ("EHLO", "HELO", "DATA"):
+                        self.reply("250 OK")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def messages(self) -> list[Any]:
+        """The messages, parsed (subject, plain-text body)."""
+        from email import message_from_string
+
+        return [message_from_string(m["message"]) for m in self.mails]
+
+
 def api(url: str, path: str, body: dict | None = None) -> Any:
     """One call of the server's REST API (POST with a JSON body, else GET)."""
     data = None if body is None else json.dumps(body).encode()
@@ -89,17 +141,6 @@ def wait(what: str, check, timeout: float = 120, every: float = 0.5) -> Any:
     return got
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """Stop a process this test started (its own session: its children with it), as systemd would: SIGTERM."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-
 def commands(heading: str) -> list[str]:
     """The shell commands of the ```bash blocks under `heading` in docs/operating.md, one per line (comments kept)."""
     text = section("operating", heading)
@@ -110,8 +151,8 @@ def commands(heading: str) -> list[str]:
 class Operator:
     """The machine of docs/operating.md in a temporary folder: the units' processes, the page's commands."""
 
-    def __init__(self, tmp: Path, venv: Path, receiver: Receiver) -> None:
-        self.tmp, self.venv, self.receiver = tmp, venv, receiver
+    def __init__(self, tmp: Path, venv: Path, receiver: Receiver, mail: MailReceiver) -> None:
+        self.tmp, self.venv, self.receiver, self.mail = tmp, venv, receiver, mail
         self.root = tmp / "srv-sipas"
         self.units = tmp / "etc-systemd-system"
         self.url = f"http://127.0.0.1:{free_port()}"
@@ -122,7 +163,8 @@ class Operator:
     def place(self, text: str) -> str:
         """The page's (and the units') paths and addresses, on this machine."""
         for theirs, ours in ((PREFECT_YAML, str(ROOT / "prefect.yaml")), (VENV, str(self.venv)), (DATA, str(self.root)),
-                             (SERVER, self.url), (HOOK, self.receiver.url), (UNITS, str(self.units))):
+                             (SERVER, self.url), (HOOK, self.receiver.url), (UNITS, str(self.units)),
+                             (SMTP, self.mail.address)):
             text = text.replace(theirs, ours)
         return text
 
@@ -156,7 +198,7 @@ class Operator:
         return done.returncode, done.stdout + done.stderr
 
     def deployment(self, name: str) -> dict[str, Any]:
-        return api(self.url + "/api", f"/deployments/name/sipas-annual-run/{name}")
+        return api(self.url + "/api", f"/deployments/name/{FLOWS[name]}/{name}")
 
     def flow_runs(self, deployment: str, **state: Any) -> list[dict[str, Any]]:
         body: dict[str, Any] = {"deployments": {"id": {"any_": [self.deployment(deployment)["id"]]}}, "sort": "START_TIME_ASC"}
@@ -169,7 +211,7 @@ class Operator:
 
     def close(self) -> None:
         for proc in reversed(list(self.processes.values())):
-            stop(proc)
+            stop_group(proc)
 
 
 def migrated_home(home: Path) -> Path:
@@ -189,8 +231,8 @@ def migrated_home(home: Path) -> Path:
 def operated(tmp_path_factory, wheel_venv, sample_year, prefect_harness):
     """The page's session, start to end: what each step gave, for the tests below to read."""
     tmp = tmp_path_factory.mktemp("operator")
-    receiver = Receiver()
-    op = Operator(tmp, wheel_venv / "venv", receiver)
+    receiver, mail = Receiver(), MailReceiver()
+    op = Operator(tmp, wheel_venv / "venv", receiver, mail)
     op.root.mkdir()
     shutil.copytree(sample_year, op.root / "2024" / "raw")  # the exports, where the data root says
     (op.root / "corrections").mkdir()
@@ -207,15 +249,20 @@ def operated(tmp_path_factory, wheel_venv, sample_year, prefect_harness):
         worker = {"PREFECT_HOME": str(tmp / "worker-home"), "PREFECT_API_URL": op.url + "/api", "SIPAS_DATA": str(op.root),
                   "PREFECT_WORKER_QUERY_SECONDS": "1"}
         op.start("sipas-worker", **worker)
-        out: dict[str, Any] = {"op": op, "receiver": receiver, "steps": []}
+        out: dict[str, Any] = {"op": op, "receiver": receiver, "mail": mail, "steps": []}
         for line in commands("Commands, one by one"):
             expected = 1 if "--watch" in line and "raw=" in line else 0
             code, text = op.run(line)
             assert code == expected, f"{line}\n{text[-3000:]}"
             out["steps"].append((line, text))
-        out["notified"] = wait("the webhook", lambda: receiver.posts, timeout=90)
+        # the failed manual re-run's notification (a fieldwork run may be Late while the worker restarts: its own)
+        out["notified"] = wait("the webhook", lambda: [p for p in receiver.posts if "manual-rerun" in p["subject"]],
+                               timeout=90)
+        out["mailed"] = wait("the e-mail", lambda: [m for m in mail.messages() if "manual-rerun" in m["Subject"]],
+                             timeout=90)
+        out["fieldwork_runs"] = op.flow_runs("fieldwork")
         # the worker stops (SIGTERM, as systemctl stop) and starts again: the deployments are the server's
-        stop(op.processes["sipas-worker"])
+        stop_group(op.processes["sipas-worker"])
         out["after_stop"] = op.deployment("annual")
         op.start("sipas-worker", **worker)
         out["scheduled"] = wait("the 1 March run", lambda: op.flow_runs("annual", types=["SCHEDULED"]), timeout=90)
@@ -224,6 +271,7 @@ def operated(tmp_path_factory, wheel_venv, sample_year, prefect_harness):
     finally:
         op.close()
         receiver.server.shutdown()
+        mail.server.shutdown()
 
 
 def _healthy(url: str) -> bool:
@@ -244,9 +292,10 @@ def test_units_verify_and_run_from_the_installed_wheel(operated):
 
 def test_deployments_are_those_of_prefect_yaml(operated):
     op = operated["op"]
-    annual, manual = op.deployment("annual"), op.deployment("manual-rerun")
+    annual, manual, fieldwork = op.deployment("annual"), op.deployment("manual-rerun"), op.deployment("fieldwork")
     for d in (annual, manual):
         assert d["entrypoint"] == "sipas_pipeline.orchestration.flow:annual_run"  # a module path in the wheel
+    for d in (annual, manual, fieldwork):
         assert d["work_pool_name"] == "sipas" and d["global_concurrency_limit"]["limit"] == 1
         assert d["job_variables"]["env"]["SIPAS_DATA"] == str(op.root)  # the data root travels with every run
         assert d["pull_steps"] == [{"sipas_pipeline.orchestration.deployments.installed_package": {}}]
@@ -254,6 +303,12 @@ def test_deployments_are_those_of_prefect_yaml(operated):
     (schedule,) = annual["schedules"]
     assert schedule["schedule"]["cron"] == "0 2 1 3 *" and schedule["schedule"]["timezone"] == "Asia/Ho_Chi_Minh"
     assert manual["schedules"] == [] and manual["parameters"] == {"corrections": []}
+    # fieldwork: every minute, one at a time, an overlapping run cancelled (not queued)
+    assert fieldwork["entrypoint"] == "sipas_pipeline.orchestration.fieldwork:fieldwork_run"
+    (every,) = fieldwork["schedules"]
+    assert every["schedule"]["interval"] == 60 and every["active"] is True
+    assert fieldwork["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+    assert sorted(fieldwork["tags"]) == ["fieldwork", "sipas"] and fieldwork["parameters"] == {}
     pool = api(op.url + "/api", "/work_pools/sipas")
     assert pool["type"] == "process"
 
@@ -302,8 +357,31 @@ def test_the_automation_notified_the_webhook(operated):
     (auto,) = [a for a in automations if a["name"] == "sipas-runs-failed-crashed-late"]
     assert sorted(auto["trigger"]["expect"]) == ["prefect.flow-run.Crashed", "prefect.flow-run.Failed",
                                                  "prefect.flow-run.Late"]
-    ids = {op.deployment(n)["id"] for n in ("annual", "manual-rerun")}
+    ids = {op.deployment(n)["id"] for n in FLOWS}
     assert {r.removeprefix("prefect.deployment.") for r in auto["trigger"]["match_related"]["prefect.resource.id"]} == ids
+    assert len(auto["actions"]) == 2  # the webhook and the e-mail
+
+
+def test_the_automation_emailed_the_failure(operated):
+    """`sipas deploy --email-to ops@example.org --smtp HOST:PORT`: the same notification, by SMTP."""
+    op = operated["op"]
+    failed = op.flow_runs("manual-rerun", types=["FAILED"])[0]
+    (mail,) = operated["mailed"]
+    (envelope,) = [m for m in operated["mail"].mails if "manual-rerun" in m["message"]]
+    assert envelope["to"] == ["ops@example.org"] and envelope["from"].startswith("sipas@")
+    assert mail["Subject"] == f"SIPAS: manual-rerun run {failed['name']} is Failed"
+    text = next(part.get_payload(decode=True).decode() for part in mail.walk() if part.get_content_type() == "text/plain")
+    assert failed["id"] in text and failed["state"]["message"] in " ".join(text.split())
+    block = api(op.url + "/api", "/block_documents/filter", {"block_types": {"slug": {"any_": ["sipas-smtp-email"]}}})
+    assert [(b["name"], b["data"]["to"]) for b in block] == [("sipas-failures", ["ops@example.org"])]
+
+
+def test_fieldwork_runs_end_at_once_outside_the_window(operated):
+    """The worker runs the fieldwork deployment every minute; the data root has no inbox for this year: each run
+    Completed (or was Cancelled by the one-at-a-time limit), none Failed."""
+    runs = operated["fieldwork_runs"]
+    assert runs and all(r["auto_scheduled"] for r in runs)
+    assert {r["state_type"] for r in runs} <= {"SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "CANCELLED", "CANCELLING"}
 
 
 def test_stopping_the_worker_leaves_the_schedule_active(operated):

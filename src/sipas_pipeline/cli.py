@@ -528,19 +528,39 @@ def deploy(prefect_file: PrefectFileOpt = None,
            webhook: Annotated[str | None, typer.Option(
                "--webhook", envvar="SIPAS_WEBHOOK_URL", help="URL the failure notifications are POSTed to (JSON subject, "
                "body), saved as the webhook block sipas-failures.")] = None,
+           email_to: Annotated[list[str] | None, typer.Option(
+               "--email-to", help="E-mail the failure notifications to this address "
+               "(repeatable), through --smtp; saved as the block sipas-smtp-email/sipas-failures.")] = None,
+           smtp: Annotated[str | None, typer.Option(
+               "--smtp", help="The SMTP server of --email-to as HOST:PORT (login, when it wants "
+               "one, from SIPAS_SMTP_USER and SIPAS_SMTP_PASSWORD).")] = None,
+           smtp_from: Annotated[str | None, typer.Option("--smtp-from", help="From address (default sipas@<host>).")] = None,
+           smtp_security: Annotated[str | None, typer.Option(
+               "--smtp-security", help="insecure, starttls or ssl (default: ssl on 465, starttls on 587, else "
+               "insecure, as a relay on port 25).")] = None,
            notify_block: Annotated[list[str] | None, typer.Option(
-               "--notify-block", help="Another saved notification block to notify, as TYPE/NAME (an e-mail block, "
-               "say); repeatable.")] = None,
+               "--notify-block", help="Another saved notification block to notify, as TYPE/NAME (a Slack or SendGrid "
+               "block, say); repeatable.")] = None,
            as_json: JsonOpt = False) -> None:
     """Register the deployments of prefect.yaml (`prefect deploy --all`, their process work pool created when missing)
     with the data root (SIPAS_DATA) in their runs' environment, and the automation that notifies the webhook (and
     the blocks named) when a run of theirs is Failed, Crashed or Late. Run the worker with `prefect worker start
     --pool sipas` (or the unit in deploy/): a worker's deployments keep their schedule when it stops."""
+    import os
+
+    if bool(email_to) != bool(smtp):
+        fail("--email-to and --smtp go together: the address(es) and the SMTP server (HOST:PORT) that sends to them")
     _prefect_server("deploy")
     from sipas_pipeline.orchestration import deployments
 
     try:
-        done = deployments.deploy(deployments.prefect_file(prefect_file), webhook, notify_block or [])
+        email = None
+        if email_to and smtp:
+            from sipas_pipeline.orchestration.mail import smtp_block
+
+            email = smtp_block(email_to, smtp, smtp_from, smtp_security, os.environ.get("SIPAS_SMTP_USER"),
+                               os.environ.get("SIPAS_SMTP_PASSWORD"))
+        done = deployments.deploy(deployments.prefect_file(prefect_file), webhook, notify_block or [], email)
     except UserError as exc:
         fail(str(exc))
     if as_json:
@@ -555,7 +575,8 @@ def deploy(prefect_file: PrefectFileOpt = None,
         console.print(f"automation sipas-runs-failed-crashed-late: {done['automation']} "
                       f"(Failed, Crashed, Late -> {done['notified']} notification block(s))", highlight=False)
     else:
-        err.print("warning: no --webhook and no --notify-block: a failed or late run notifies nobody", highlight=False)
+        err.print("warning: no --webhook, --email-to or --notify-block: a failed or late run notifies nobody",
+                  highlight=False)
 
 
 @app.command()

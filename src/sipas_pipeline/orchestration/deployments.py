@@ -45,19 +45,43 @@ def pools(path: Path) -> list[str]:
     return sorted({d["work_pool"]["name"] for d in specs(path) if isinstance(d.get("work_pool"), dict)})
 
 
+def schedule(spec: dict[str, Any], where: Path) -> Any:
+    """One `schedules:` item of prefect.yaml as Prefect's schedule: `cron` or `interval` (seconds), with its
+    timezone, anchor date and active flag, as `prefect deploy` reads them."""
+    from datetime import datetime
+
+    from prefect.schedules import Cron, Interval
+
+    common = {"timezone": spec.get("timezone"), "active": spec.get("active", True)}
+    if "cron" in spec:
+        return Cron(spec["cron"], **common)
+    if "interval" in spec:
+        anchor = datetime.fromisoformat(str(spec["anchor_date"])) if spec.get("anchor_date") else None
+        return Interval(float(spec["interval"]), anchor_date=anchor, **common)
+    raise InputError(f"{where}: a schedule with neither cron nor interval: {spec}")
+
+
+def concurrency(value: Any) -> Any:
+    """`concurrency_limit:` of prefect.yaml: a number, or `{limit, collision_strategy}` (ENQUEUE or CANCEL_NEW)."""
+    if not isinstance(value, dict):
+        return value
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+
+    return ConcurrencyLimitConfig(limit=value["limit"], collision_strategy=value.get("collision_strategy", "ENQUEUE"))
+
+
 def served(path: Path) -> list[Any]:
-    """The deployments of `path` built in this process for `prefect.serve`: the same names, cron schedules, parameters,
-    concurrency limits, tags and descriptions as `prefect deploy --all` registers (no work pool)."""
+    """The deployments of `path` built in this process for `prefect.serve`: the same names, schedules (cron or
+    interval), parameters, concurrency limits and collision strategies, tags and descriptions as `prefect deploy
+    --all` registers (no work pool)."""
     from prefect.deployments.runner import EntrypointType
     from prefect.flows import load_flow_from_entrypoint
-    from prefect.schedules import Cron
 
     out = []
     for d in specs(path):
         flow = load_flow_from_entrypoint(d["entrypoint"])
-        schedules = [Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True))
-                     for s in d.get("schedules") or []]
-        out.append(flow.to_deployment(name=d["name"], schedules=schedules, concurrency_limit=d.get("concurrency_limit"),
+        out.append(flow.to_deployment(name=d["name"], schedules=[schedule(s, path) for s in d.get("schedules") or []],
+                                      concurrency_limit=concurrency(d.get("concurrency_limit")),
                                       parameters=d.get("parameters") or {}, description=d.get("description"),
                                       tags=d.get("tags"), entrypoint_type=EntrypointType.MODULE_PATH))
     return out
@@ -95,10 +119,12 @@ def deployment_ids(path: Path) -> dict[str, Any]:
         return {n: client.read_deployment_by_name(n).id for n in names}
 
 
-def deploy(path: Path, webhook: str | None = None, notify_blocks: list[str] | None = None) -> dict[str, Any]:
+def deploy(path: Path, webhook: str | None = None, notify_blocks: list[str] | None = None,
+           email: Any | None = None) -> dict[str, Any]:
     """`prefect deploy --all` from `path` (its pools created first, as process pools), then the automation on
-    Failed, Crashed and Late runs of every deployment there, notifying the webhook and the blocks named. The data
-    root (SIPAS_DATA, made absolute) goes into every deployment through the environment of `prefect deploy`."""
+    Failed, Crashed and Late runs of every deployment there, notifying the webhook, the e-mail block (`email`, a
+    `mail.SmtpEmail`) and the blocks named. The data root (SIPAS_DATA, made absolute) goes into every deployment
+    through the environment of `prefect deploy`."""
     from sipas_pipeline.orchestration import notifications
 
     created = [p for p in pools(path) if ensure_pool(p)]
@@ -110,6 +136,7 @@ def deploy(path: Path, webhook: str | None = None, notify_blocks: list[str] | No
         raise InputError(f"prefect deploy --all --prefect-file {path} failed: {last[0].strip()}")
     ids = deployment_ids(path)
     blocks = [notifications.save_webhook(webhook)] if webhook else []
+    blocks += [notifications.save_email(email)] if email is not None else []
     blocks += [notifications.block_id(b) for b in notify_blocks or []]
     automation = notifications.watch(list(ids.values()), blocks) if blocks else None
     return {"deployments": {n: str(i) for n, i in ids.items()}, "pools_created": created, "data_root": env[DATA_ENV],

@@ -57,9 +57,12 @@ def fieldwork_run(year: int | None = None, inbox: str | None = None, season: str
                   page: str | None = None, target_scale: float | None = None, limit: int | None = None) -> dict[str, Any]:
     """Take the inbox's new batches one at a time, then refresh the provisional figures, tables and page."""
     y = fieldwork_year(year)
-    m = load_methodology(y)
     root = Path(season) if season else season_dir(y)
     box = Path(inbox) if inbox else inbox_dir(y)
+    if not box.is_dir() and not (root / "batches.json").is_file():  # outside the window: nothing ever arrived
+        get_run_logger().info(f"fieldwork {y}: no inbox ({box}) and no season yet: nothing to take")
+        return {"year": y, "taken": [], "entries": [], "status": None, "page": None}
+    m = load_methodology(y)
     with season_lock(root):
         s = Season.open(root, target_scale=target_scale)
         entries = [take_task(y, str(s.root), source, str(path)) for source, path in pending(m, s, box)[:limit]]

@@ -1,6 +1,7 @@
 """Failures reach people: one Prefect automation (created by `sipas deploy` through Prefect's automations API)
 fires on every Failed, Crashed or Late flow run of the watched deployments and sends its notification through
-the webhook block `sipas-failures` and any other notification block named (an e-mail block, say)."""
+the webhook block `sipas-failures`, the e-mail block `sipas-smtp-email/sipas-failures` (`mail.SmtpEmail`) and any
+other notification block named."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ def save_webhook(url: str) -> UUID:
     """The webhook block `sipas-failures` posting JSON {subject, body} to `url` (replaced when it exists)."""
     block = CustomWebhookNotificationBlock(name=WEBHOOK_BLOCK, url=url, method="POST",
                                            json_data={"subject": "{{subject}}", "body": "{{body}}"})
+    return block.save(WEBHOOK_BLOCK, overwrite=True)
+
+
+def save_email(block: Block) -> UUID:
+    """The e-mail block (`mail.smtp_block`) saved as `sipas-failures` (replaced when it exists)."""
     return block.save(WEBHOOK_BLOCK, overwrite=True)
 
 
@@ -63,7 +69,8 @@ def trigger(deployment_ids: list[UUID]) -> EventTrigger:
 def watch(deployment_ids: list[UUID], blocks: list[UUID]) -> UUID:
     """(Re)create the automation `sipas-runs-failed-crashed-late` (the one of that name is replaced); its id."""
     if not blocks:
-        raise InputError("no notification block: give sipas deploy --webhook URL (and --notify-block for e-mail)")
+        raise InputError("no notification block: give sipas deploy --webhook URL, --email-to ADDR --smtp HOST:PORT, "
+                         "or --notify-block TYPE/NAME")
     automation = AutomationCore(
         name=AUTOMATION, enabled=True,
         description="A SIPAS run Failed, Crashed or is Late: tell the people on the notification blocks.",
