@@ -62,3 +62,83 @@ def test_ingest_reports_its_files(tmp_path, methodology, sample_year):
     lines = log.getvalue().splitlines()
     assert len(report.files) == 63 and len(lines) == 10
     assert lines[-1].startswith("ingest citizen files: 63/63 (100%), ")
+
+
+def task_record(name: str, message: str) -> None:
+    """A log record of a task run, as Prefect's task-run logger emits it (the task's name in `task_name`)."""
+    import logging
+
+    logging.getLogger("prefect.task_runs").info(message, extra={"task_name": name, "task_run_name": f"{name}-0"})
+
+
+@pytest.fixture
+def task_logs(caplog):
+    """Prefect's task-run logger at INFO, as Prefect's logging configuration sets it in a run."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="prefect.task_runs")
+
+
+def test_a_runs_stages_in_a_log_one_line_each(task_logs):
+    """`sipas run`'s bar over its stages, from the task runs' records: a record of a stage's task means the earlier
+    ones are done, its `Finished in state` record that it is done too; other tasks' records count nothing."""
+    from sipas_pipeline.progress import stages
+
+    log = io.StringIO()
+    names = ["ingest", "validate", "compute", "publish"]
+    with shown(log, terminal=False, quiet=0), stages("run 2024", names):
+        task_record("ingest", "ingest: 63 files read")
+        task_record("ingest", "Finished in state Completed()")
+        task_record("served_from_manifest", "Finished in state Completed()")  # not a stage
+        task_record("compute", "compute: national …")  # validate logged nothing: it is done when compute starts
+        task_record("compute", "Finished in state Completed()")
+    lines = [x.rsplit(",", 1)[0] for x in log.getvalue().splitlines()]
+    assert lines == ["run 2024: ingest done: 1/4 (25%)", "run 2024: compute: 2/4 (50%)",
+                     "run 2024: compute done: 3/4 (75%)", "run 2024: done: 4/4 (100%)"]
+
+
+def test_a_failed_run_leaves_its_bar_where_it_stopped(task_logs):
+    from sipas_pipeline.progress import stages
+
+    log = io.StringIO()
+    with pytest.raises(RuntimeError), shown(log, terminal=False, quiet=0), stages("run 2024", ["ingest", "validate"]):
+        task_record("ingest", "Finished in state Completed()")
+        raise RuntimeError("stopped")
+    assert [x.rsplit(",", 1)[0] for x in log.getvalue().splitlines()] == ["run 2024: ingest done: 1/2 (50%)"]
+
+
+def test_a_runs_stages_on_a_terminal_and_nothing_without_a_command(task_logs):
+    import logging
+
+    from sipas_pipeline.progress import TASK_RUNS, stages
+
+    out = io.StringIO()
+    with shown(out, terminal=True), stages("run 2024", ["ingest", "validate"]):
+        task_record("ingest", "Finished in state Completed()")
+    assert "run 2024" in out.getvalue() and "━" in out.getvalue()
+    with stages("run 2024", ["ingest"]):  # no command shows progress: no handler, nothing printed
+        assert not logging.getLogger(TASK_RUNS).handlers or all(
+            type(h).__name__ != "StageRecords" for h in logging.getLogger(TASK_RUNS).handlers)
+    assert all(type(h).__name__ != "StageRecords" for h in logging.getLogger(TASK_RUNS).handlers)
+
+
+@pytest.mark.integration
+def test_sipas_run_in_a_log_prints_its_stages(tmp_path, sample_year, prefect_harness):
+    """The real command, its stderr a pipe (not a terminal): one plain line per stage once the run has taken 5 s,
+    whole lines (no wrapping), the stages in order."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = os.environ | {"COLUMNS": "40"}  # a narrow log must not wrap the lines
+    done = subprocess.run([sys.executable, "-m", "sipas_pipeline.cli", "run", "--year", "2024", "--raw", str(sample_year),
+                           "--db", str(tmp_path / "s.duckdb"), "--work", str(tmp_path / "work"), "--no-report"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [x for x in done.stderr.splitlines() if x.startswith("run 2024: ")]
+    stage = re.compile(r"^run 2024: (\w+)( done)?: (\d)/5 \(\d+%\), \d+\.\d s$")
+    assert all(stage.match(x) for x in lines), lines
+    if lines:  # a quick machine finishes within the quiet 5 s: nothing to show
+        assert [int(stage.match(x)[3]) for x in lines] == sorted({int(stage.match(x)[3]) for x in lines})
+        assert lines[-1].startswith(("run 2024: report done: 5/5", "run 2024: done: 5/5"))

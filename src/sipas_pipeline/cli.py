@@ -254,10 +254,12 @@ def run(
         raw = demo_dir(year)
         if not (made_by_us(raw) and (raw / "truth" / "manifest.json").is_file()):
             err.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
+            from sipas_pipeline.progress import shown
             from sipas_pipeline.synth import generate_year
 
             try:
-                generate_year(year, raw, seed=7, scale=1.0)
+                with shown():  # a bar per province
+                    generate_year(year, raw, seed=7, scale=1.0)
             except UserError as exc:
                 fail(str(exc))
     elif raw is None:
@@ -293,10 +295,13 @@ def run(
         server_start = time.perf_counter() - t0  # the server's start, with the imports made beside it
         # paths on the command line are the shell's (relative to where the command runs): the flow gets them
         # absolute, as it resolves a relative path against the data root (a served run has no shell)
-        result = annual_run(year=m.year, raw=str(raw.absolute()), db=str(db.absolute()),
-                            work=str(work.absolute()) if work else None,
-                            corrections=[str(Path(f).absolute()) for f in files] or None,
-                            allow_incomplete=allow_incomplete, report=not no_report)
+        from sipas_pipeline.progress import shown, stages
+
+        with shown(), stages(f"run {m.year}", run_stages(bool(files), not no_report)):  # a bar per stage (and per
+            result = annual_run(year=m.year, raw=str(raw.absolute()), db=str(db.absolute()),  # file) on a terminal,
+                                work=str(work.absolute()) if work else None,  # plain lines in a log
+                                corrections=[str(Path(f).absolute()) for f in files] or None,
+                                allow_incomplete=allow_incomplete, report=not no_report)
     except UserError as exc:
         fail(str(exc))
     released = not (result.release and "error" in result.release)
@@ -308,6 +313,12 @@ def run(
         err.print(f"error: run {result.run_id} was published; its release failed: {result.release['error']}",
                   highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(RELEASE_FAILED)
+
+
+def run_stages(corrections: bool, report: bool) -> list[str]:
+    """The task names of a run's stages, in order (the flow's tasks, orchestration/flow.py)."""
+    return ["ingest", "validate", *(["corrections"] if corrections else []), "compute", "publish", "report",
+            *(["release"] if report else [])]
 
 
 def print_run(result: RunResult, command: dict[str, float] | None = None) -> None:
