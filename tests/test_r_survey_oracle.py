@@ -1,5 +1,5 @@
 """Oracle: every indicator's standard error per province equals R's `survey` package (Debian r-cran-survey, which
-`make test` installs when missing) to 1e-9 relative, on the committed sample year (cheap: about 1,000 forms)."""
+`make test` installs when missing) to 1e-9 relative, on the committed sample year (about 1,000 forms; R takes ~3 s CPU)."""
 
 from __future__ import annotations
 
