@@ -473,4 +473,4 @@ def test_first_start_on_a_new_prefect_home_is_serialised(tmp_path):
         spans.append((float(lines["in"]), float(lines["out"])))
     (_, a_out), (b_in, _) = sorted(spans)
     assert b_in >= a_out  # never both inside
-    assert (home / ".sipas-migrated").is_file()
+    assert (home / "sipas-migrated.json").is_file() and not (home / ".sipas-migrated").exists()  # one marker

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import inspect
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,15 +100,48 @@ def test_no_private_prefect_name_outside_the_lifecycle_module():
     assert private_prefect_uses(LIFECYCLE.read_text(encoding="utf-8")) == []  # and none in the lifecycle module either
 
 
-def test_the_public_api_the_lifecycle_relies_on():
-    """`SubprocessASGIServer` (public module) has `start`, `stop` and `api_url`, and `server_process` is a public
-    attribute, None until `start()` sets it to the server's Popen before waiting for the server to answer: what
-    lets server.Starting record the PID the moment the process exists."""
+def test_the_server_is_started_as_prefect_starts_it():
+    """server.py starts Prefect's temporary server itself (without importing Prefect's server code): its command line
+    and environment flags are those of the pinned Prefect's SubprocessASGIServer, in the same order."""
+    import prefect
     from prefect.server.api.server import SubprocessASGIServer
 
-    assert callable(SubprocessASGIServer.start) and callable(SubprocessASGIServer.stop)
-    assert isinstance(inspect.getattr_static(SubprocessASGIServer, "api_url"), property)
-    server = SubprocessASGIServer(port=1)  # its own instance (the class keeps one per port); never started
-    assert server.server_process is None and server.running is False
-    source = inspect.getsource(SubprocessASGIServer.start)
-    assert source.index("self.server_process =") < source.index("/health")
+    from sipas_pipeline.orchestration import server
+
+    source = inspect.getsource(SubprocessASGIServer)
+    command = server.server_command(4321)
+    assert command[0] == sys.executable and command[command.index("--app-dir") + 1] == str(prefect.__module_path__.parent)
+    words = [w for w in command[1:] if w not in ("4321", command[command.index("--app-dir") + 1])]
+    at = source.index("args=[")  # Prefect's command line
+    for word in words:  # every word of ours in Prefect's command, in its order
+        at = source.index(f'"{word}"', at) + 1
+    for name, value in server.SERVER_FLAGS.items():
+        assert f'"{name}": "{value}"' in source
+
+
+def test_the_settings_the_lifecycle_relies_on(monkeypatch):
+    """The one-shot settings the server gets are Prefect settings that turn those parts off, a user's own value wins,
+    and `refresh_global_settings_context` (public) makes an imported Prefect see PREFECT_API_URL set afterwards."""
+    from prefect.context import refresh_global_settings_context
+    from prefect.settings import PREFECT_API_URL, Settings
+
+    from sipas_pipeline.orchestration import server
+
+    for name, value in (server.ONE_SHOT | server.MIGRATED).items():
+        monkeypatch.setenv(name, value)
+    s = Settings()
+    assert not any([s.server.services.triggers.enabled, s.server.services.event_persister.enabled,
+                    s.server.events.stream_out_enabled, s.server.logs.stream_out_enabled,
+                    s.server.database.migrate_on_start, s.server.register_blocks_on_start,
+                    s.server.memoize_block_auto_registration])
+    monkeypatch.delenv("PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED")
+    monkeypatch.setenv("PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED", "true")  # the user's own
+    env = server.server_environment()
+    assert env["PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED"] == "true" and env["PREFECT__SERVER_EPHEMERAL"] == "1"
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")
+    refresh_global_settings_context()
+    try:
+        assert PREFECT_API_URL.value() == "http://127.0.0.1:1/api"
+    finally:
+        monkeypatch.delenv("PREFECT_API_URL")
+        refresh_global_settings_context()

@@ -289,7 +289,7 @@ def run(
         with signals_after():  # a signal in the middle of an import would surface as that import's error
             from sipas_pipeline.orchestration import annual_run, preload  # Prefect's engine, while the server starts
 
-            if starting.server is not None:
+            if starting.embedded:
                 preload(report=not no_report)  # the stages' imports too, while the server is still on its way
         starting.wait()
         server_start = time.perf_counter() - t0  # the server's start, with the imports made beside it

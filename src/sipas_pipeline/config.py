@@ -7,7 +7,7 @@ import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-MIGRATED = "sipas-migrated.json"  # under PREFECT_HOME: the database the embedded server last migrated
+MIGRATED = "sipas-migrated.json"  # under PREFECT_HOME: the one marker of the database the embedded server migrated
 
 
 def prefect_defaults(home: Path | None = None) -> None:
@@ -37,14 +37,6 @@ def prefect_database() -> dict[str, str | int | None]:
     return {"prefect": prefect, "database": url, "inode": inode}
 
 
-def skip_migrations_if_done() -> None:
-    """Just before the embedded server is spawned (its process takes this environment): when this Prefect has
-    already migrated this very database (`remember_migrated`), Prefect's PREFECT_API_DATABASE_MIGRATE_ON_START=false
-    spares the server the check (about half of its start), unless the user has set it."""
-    if migrated_already():
-        os.environ.setdefault("PREFECT_API_DATABASE_MIGRATE_ON_START", "false")
-
-
 def migrated_already() -> bool:
     """Whether the embedded server of this Prefect version has migrated this very database before."""
     try:
@@ -62,3 +54,4 @@ def remember_migrated() -> None:
     path = Path(os.environ["PREFECT_HOME"]) / MIGRATED
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(prefect_database()), encoding="utf-8")
+    (path.parent / ".sipas-migrated").unlink(missing_ok=True)  # the second marker earlier versions wrote

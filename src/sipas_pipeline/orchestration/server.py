@@ -1,13 +1,18 @@
-"""The embedded Prefect server's lifecycle, with Prefect's public API only.
+"""The embedded Prefect server's lifecycle: the one module that knows how Prefect starts its temporary server.
 
-Prefect starts its temporary server (`prefect.server.api.server.SubprocessASGIServer`, a uvicorn child process) on
-first use and stops it from an atexit hook. `sipas run` starts it itself, first, and records its PID under
-PREFECT_HOME the moment the process exists: `start()` sets the server's `server_process` before it waits (seconds)
-for the server to answer, so `start()` runs in a thread while this one records the PID and the command goes on
-importing the flow. The CLI turns SIGTERM / SIGHUP into a normal exit (so the hook runs; SIGINT already does), and
-a run killed with SIGKILL, which runs no hook, leaves a record the next `sipas run` finds and acts on. No module of
-the project uses a private Prefect name (`tests/test_prefect_private.py` greps for them); this is the one module
-that would be allowed one, if Prefect's public API ever stopped sufficing."""
+Prefect starts its temporary server (`prefect.server.api.server.SubprocessASGIServer`) on first use: a uvicorn child
+process serving `prefect.server.api.server:create_app` with three environment flags (no UI, the ephemeral server's
+services only), stopped from an atexit hook. Importing that class costs the command ~2 s of Prefect's server code
+(the server imports it again in its own process), and Prefect would only start it after the flow's imports. So
+`sipas run` starts the same process itself, first, with the same command line and flags (`SERVER_FLAGS`,
+`server_command`; `tests/test_prefect_private.py` checks them against the pinned Prefect's own), before it imports
+Prefect at all: the server boots on one core while the command imports Prefect's engine and the stages' modules on
+the other. `wait()` then points Prefect at it with PREFECT_API_URL (Prefect's public setting) unless the user's
+settings name a server. Its PID is recorded under PREFECT_HOME the moment the process exists; the CLI turns
+SIGTERM / SIGHUP into a normal exit (so the atexit stop runs; SIGINT already does), and a run killed with SIGKILL,
+which runs no hook, leaves a record the next `sipas run` finds and acts on. The server gets Prefect's settings for
+a one-shot run (`ONE_SHOT`): no automations, no event persistence, no UI streams, and, once this Prefect has
+migrated this database, no migration check and no block registration. No private Prefect name is used."""
 
 from __future__ import annotations
 
@@ -15,15 +20,32 @@ import atexit
 import contextlib
 import json
 import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
 
 import psutil
 
-from sipas_pipeline.config import remember_migrated, skip_migrations_if_done
+from sipas_pipeline.config import migrated_already, remember_migrated
+from sipas_pipeline.localhost import answers, free_port
 from sipas_pipeline.locking import pid_lock
+
+# as Prefect starts its temporary server (SubprocessASGIServer): no UI, the ephemeral server's services only
+SERVER_FLAGS = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+# what a one-shot run's server does without, each unless the user has set it: automations (reactive triggers and
+# their actions: the embedded server has none), persisting events (the run's flow and task runs, logs and artifacts
+# are recorded all the same), the event and log streams the UI subscribes to (there is no UI)
+ONE_SHOT = {"PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false", "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+            "PREFECT_SERVER_EVENTS_STREAM_OUT_ENABLED": "false", "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED": "false"}
+# once this Prefect has migrated this very database (config.migrated_already): no migration check (about half of
+# the start) and no block-type registration (done by that first start); unless the user has set them
+MIGRATED = {"PREFECT_API_DATABASE_MIGRATE_ON_START": "false", "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+            "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false"}
+PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind its port (Prefect then retries on another one)
 
 
 def server_records() -> Path:
@@ -63,67 +85,125 @@ def stop_orphan_servers() -> list[int]:
     return stopped
 
 
-class Starting:
-    """Prefect's temporary server on its way up: `wait()` returns once it answers (or raises why it did not)."""
+def server_command(port: int) -> list[str]:
+    """The temporary server's command line, as Prefect's SubprocessASGIServer runs it."""
+    spec = find_spec("prefect")  # Prefect's location without importing it
+    app_dir = Path(spec.origin).parent.parent if spec and spec.origin else Path(sys.prefix)
+    return [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), "--factory", "prefect.server.api.server:create_app",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"]
 
-    def __init__(self, server: Any = None) -> None:
-        self.server, self.error, self.thread = server, None, None
-        if server is None:
-            return
-        self.thread = threading.Thread(target=self._start, name="sipas-prefect-server", daemon=True)
-        self.thread.start()
-        self.watcher = threading.Thread(target=self._record, name="sipas-prefect-server-pid", daemon=True)
-        self.watcher.start()
+
+def server_environment() -> dict[str, str]:
+    """The server's environment: this one, Prefect's flags for its temporary server, and the one-shot settings
+    (`ONE_SHOT`, and `MIGRATED` once this Prefect has migrated this database), each unless the user set it."""
+    defaults = ONE_SHOT | (MIGRATED if migrated_already() else {})
+    return {k: v for k, v in defaults.items() if k not in os.environ} | dict(os.environ) | SERVER_FLAGS
+
+
+def startup_timeout() -> float:
+    """Prefect's PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (config.prefect_defaults sets it), else 20 s."""
+    try:
+        return float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20"))
+    except ValueError:
+        return 20.0
+
+
+class Starting:
+    """Prefect's temporary server on its way up: `wait()` returns once it answers (or raises why it did not) and
+    points Prefect at it. `Starting()` is no server (the user's settings name one)."""
+
+    def __init__(self, spawn: bool = False) -> None:
+        self.process: subprocess.Popen | None = None
+        self.url: str | None = None
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        if spawn:
+            self.thread = threading.Thread(target=self._start, name="sipas-prefect-server", daemon=True)
+            self.thread.start()
+
+    @property
+    def embedded(self) -> bool:
+        """Whether this is a server of our own (False: the environment names one)."""
+        return self.thread is not None
 
     def _start(self) -> None:
         try:
             with first_start():
-                self.server.start()
-            remember_migrated()  # it answered: its database is this Prefect's (the next start skips the check)
+                env = server_environment()
+                while True:
+                    self.spawn(env)
+                    if self.healthy():
+                        return
         except BaseException as exc:  # raised again by wait(), in the command's thread
             self.error = exc
 
-    def _record(self) -> None:
-        """Record the server's process as soon as it exists (and again if Prefect retries on another port)."""
-        recorded = None
-        while True:
-            process = self.server.server_process
-            if process is not None and process is not recorded:
-                record_server(process.pid, self.server.api_url)
-                recorded = process
-            if not self.thread.is_alive():
-                return
-            self.thread.join(0.005)
+    def spawn(self, env: dict[str, str]) -> None:
+        """Start the server's process on a free port; record it at once (its stop is registered with it)."""
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/api"
+        self.process = subprocess.Popen(server_command(port), env=env)
+        atexit.register(self.stop)
+        record_server(self.process.pid, self.url)
+
+    def healthy(self) -> bool:
+        """Wait until the server answers (True), or its port was taken (False: spawn again); raise if it failed."""
+        deadline = time.monotonic() + startup_timeout()
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code == PORT_IN_USE:
+                return False
+            if code is not None:
+                raise RuntimeError(f"Prefect's temporary server exited with code {code} while starting")
+            if answers(self.url):
+                return True
+            time.sleep(0.05)
+        raise RuntimeError(f"Timed out after {startup_timeout():.0f} s waiting for Prefect's temporary server at "
+                           f"{self.url} (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)")
 
     def wait(self) -> None:
-        """Block until the server answers; a server that could not start raises Prefect's error here."""
-        for thread in (self.thread, getattr(self, "watcher", None)):
-            while thread is not None and thread.is_alive():
-                thread.join(0.05)  # in short steps: the signal handlers of the command's thread still run
+        """Block until the server answers, then point Prefect at it (PREFECT_API_URL); a server that could not start
+        raises its error here. A server named in the user's Prefect settings (a profile) wins: this one stops."""
+        while self.thread is not None and self.thread.is_alive():
+            self.thread.join(0.05)  # in short steps: the signal handlers of the command's thread still run
         if self.error is not None:
             raise self.error
+        if self.thread is None:
+            return
+        from prefect.context import refresh_global_settings_context
+        from prefect.settings import PREFECT_API_URL
+
+        if PREFECT_API_URL.value():  # the user's settings name a server (a profile, prefect.toml): this one stops
+            self.stop()
+            return
+        os.environ["PREFECT_API_URL"] = self.url
+        refresh_global_settings_context()  # Prefect's own way to re-read its settings from the environment
+
+    def stop(self) -> None:
+        """Stop the server (at exit, or when the user's own server is used)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def start_embedded_server(wait: bool = True) -> Starting:
-    """Before a run without PREFECT_API_URL: stop servers orphaned by killed runs, start Prefect's temporary
-    server now and record its PID the moment its process exists, so that a run killed while the server is
-    still starting (several seconds) leaves a record too (the record goes when this process exits normally).
-    `wait=False` returns while the server starts (the caller then imports the flow and calls `wait()`)."""
-    from prefect.settings import PREFECT_API_URL
-
-    if PREFECT_API_URL.value():
+    """Before a run without PREFECT_API_URL in the environment: stop servers orphaned by killed runs, start Prefect's
+    temporary server now and record its PID the moment its process exists, so that a run killed while the server is
+    still starting (seconds) leaves a record too (the record goes when this process exits normally). Call it before
+    importing Prefect (it need not be: `wait()` makes an imported Prefect re-read its settings). `wait=False` returns
+    while the server starts (the caller then imports the flow and calls `wait()`)."""
+    if os.environ.get("PREFECT_API_URL"):
         return Starting()
-    from prefect.server.api.server import SubprocessASGIServer  # 1.6 s of imports: only when it is needed
-
     stop_orphan_servers()
-    skip_migrations_if_done()  # only this server: never a server the tests or an operator start from this environment
-    starting = Starting(SubprocessASGIServer())
+    starting = Starting(spawn=True)
     if wait:
         starting.wait()
     return starting
-
-
-MIGRATED = ".sipas-migrated"  # in PREFECT_HOME once a server started there has migrated Prefect's database
 
 
 @contextlib.contextmanager
@@ -131,9 +211,11 @@ def first_start() -> Iterator[None]:
     """Serialise the first start of a server on a new Prefect home: the first migrates Prefect's database (~30 s),
     and two runs migrating the same database at once fail with a migration traceback. The first holds
     `PREFECT_HOME/.sipas-first-start.lock` (with its PID) while its server starts; a second waits for it, then finds
-    the database migrated. Later starts (the marker is there) take no lock."""
+    the database migrated. Once this Prefect has migrated this database (`config.remember_migrated`, written here
+    when the first start succeeded) later starts take no lock."""
     home = Path(os.environ["PREFECT_HOME"])
-    if (home / MIGRATED).is_file():
+    if migrated_already():
+        (home / ".sipas-migrated").unlink(missing_ok=True)  # the second marker earlier versions wrote
         yield
         return
     home.mkdir(parents=True, exist_ok=True)
@@ -141,7 +223,7 @@ def first_start() -> Iterator[None]:
                   lambda held: RuntimeError("unreachable: the lock is waited for"), lambda exc: exc,
                   lambda old, state: "", wait=True):
         yield
-        (home / MIGRATED).write_text("Prefect's database here has been migrated by a first start\n", encoding="utf-8")
+        remember_migrated()
 
 
 def record_server(pid: int, url: str) -> None:
