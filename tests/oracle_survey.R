@@ -26,8 +26,9 @@ out <- do.call(rbind, lapply(sort(unique(d$province_code)), function(p) {
     dimnames(v) <- list(cols, cols); tot <- colSums(x)
     ty <- tot[ys[j]]; ta <- tot[as[j]]; r <- ty / ta
     vy <- diag(v)[ys[j]]; va <- diag(v)[as[j]]; cya <- v[cbind(ys[j], as[j])]
+    # an exact zero (every answer of the province in one PSU of its stratum) can come out a hair below 0: se 0, not NaN
     data.frame(province_code = p, indicator_id = ids[j], ratio = unname(r),
-               se = unname(sqrt((vy - 2 * r * cya + r^2 * va) / ta^2)))
+               se = unname(sqrt(pmax((vy - 2 * r * cya + r^2 * va) / ta^2, 0))))
   }))
 }))
 whole <- svydesign(ids = ~psu, strata = ~stratum, weights = ~weight, nest = TRUE, data = d)

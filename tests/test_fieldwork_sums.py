@@ -73,8 +73,8 @@ def test_window_share_and_the_behind_schedule_flag(methodology):
     t = targets(methodology, scale=0.01)["citizen"]
     assert t["target"].sum() == round(36525 * 0.01) and set(t["target"].unique()) <= {0, 1}
     # province 01 at 31 July: it sent 3 valid forms out of 4 read; province 02 sent nothing
-    rows = pl.DataFrame({"source_row": [2, 3, 4, 5], "province_code": ["01"] * 4, "commune_code": ["00085"] * 4,
-                         "village_code": ["0008501"] * 4})
+    rows = pl.DataFrame({"source_row": [2, 3, 4, 5], "province_code": ["01"] * 4, "commune_code": ["00008"] * 4,
+                         "village_code": ["0000803"] * 4})
     tallies = add_tallies(tally("citizen", rows, rows.head(3)))
     ledger = [{"status": "taken", "source": "citizen", "fieldwork_date": "2024-07-31", "provinces": ["01"]}]
     prog = progress(methodology, tallies, ledger, scale=1.0)
@@ -85,7 +85,7 @@ def test_window_share_and_the_behind_schedule_flag(methodology):
     assert p01["expected"] == pytest.approx(target01 * 31 / 184)
     assert p01["behind_schedule"] is (0.8 * target01 * 31 / 184 > 3)
     assert p01["last_batch_date"] == "2024-07-31" and p01["batches"] == 1
-    village = prog.filter((pl.col("level") == "village") & (pl.col("unit_code") == "0008501")).row(0, named=True)
+    village = prog.filter((pl.col("level") == "village") & (pl.col("unit_code") == "0000803")).row(0, named=True)
     assert (village["valid"], village["quarantined"]) == (3, 1)
     p02 = prog.filter((pl.col("level") == "province") & (pl.col("unit_code") == "02") & (pl.col("source") == "citizen")).row(
         0, named=True)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from sipas_pipeline.methodology import MethodologyError, load_methodology
@@ -20,7 +21,15 @@ def test_summary_counts_come_from_the_files(methodology):
     assert s["indicators"] == {"assessment": 42, "satisfaction": 51, "expectation": 10}
     assert s["par"] == {"fields": 8, "criteria": 38, "subcriteria": 88, "appraisal_points": 68.0, "survey_points": 32.0}
     assert s["units"] == 63
-    assert s["sampling_frame"] == {"districts": 195, "communes": 385, "villages": 1170}
+    frame = pl.read_csv(SCHEMAS / "2024" / "sampling_frame.csv", comment_prefix="#", infer_schema=False)
+    sample = frame.filter(pl.col("in_sample") == "yes")
+    assert s["sampling_frame"] == {"districts": sample["district_code"].n_unique(), "communes": 385, "villages": 1170}
+    # the population frame: the official list (vietnam-provinces 0.6.0) as committed, every commune with villages
+    official = {name: pl.read_csv(SCHEMAS / "2024" / f"{name}.csv", comment_prefix="#", infer_schema=False)
+                for name in ("districts", "communes")}
+    assert s["frame"]["districts"] == official["districts"].height == 696
+    assert s["frame"]["communes"] == official["communes"].height == frame["commune_code"].n_unique() == 10051
+    assert s["frame"]["villages"] == frame.height and s["frame"]["source"]["version"] == "0.6.0"
 
 
 @pytest.mark.integration
@@ -31,6 +40,9 @@ def test_cli_json(tmp_path):
     assert data["year"] == 2024
     assert data["indicators"] == {"assessment": 42, "satisfaction": 51, "expectation": 10}
     assert data["par"]["subcriteria"] == 88 and data["units"] == 63
+    assert data["frame"]["districts"] == 696 and data["frame"]["communes"] == 10051
+    assert data["frame"]["source"]["package"] == "vietnam-provinces" and data["frame"]["source"]["version"] == "0.6.0"
+    assert len(data["frame"]["source"]["file_sha256"]) == 64
 
 
 def _broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
@@ -60,17 +72,22 @@ BREAKS = [
     ("citizen_form.csv", "sex,Giới tính|gioi_tinh|sex,int,sex,", "sex,Giới tính|gioi_tinh|sex,int,gender,",
      ["entry sex", "code list exists"]),
     ("official_form.csv", "refs", "refs", ["official_form.csv"]),  # replaced below: item pointing at appraisal
-    ("sampling_frame.csv", "02,001,00001,0000102", "02,002,00001,0000102", ["sampling_frame.csv", "00001", "nests"]),
+    ("sampling_frame.csv", "02,024,00688,0068802", "02,026,00688,0068802", ["sampling_frame.csv", "00688", "nests"]),
 ]
 BREAKS += [
     ("methodology.yaml", "  psu: psu ", "  psu: commune ", ["methodology.yaml: design.psu", "column exists", "'commune'"]),
     ("methodology.yaml", "lonely_psu: adjust", "lonely_psu: drop", ["design.lonely_psu", "known rule", "'drop'"]),
     ("methodology.yaml", "confidence: 0.95", "confidence: 95", ["design.confidence", "probability"]),
-    ("sampling_frame.csv", "0008501,01-U,yes,3212,yes", "0008501,01-U,yes,3212,maybe",
-     ["sampling_frame.csv", "entry 0008501", "in_sample"]),
-    ("sampling_frame.csv", "0008504,01-U,yes", "0008504,01-R,no", ["entry 00085", "lies in more than one stratum"]),
-    ("sampling_frame.csv", "0008503,01-U,yes,888,yes", "0008503,01-U,yes,888,no",
+    ("sampling_frame.csv", "0000803,01-U,yes,1958,yes", "0000803,01-U,yes,1958,maybe",
+     ["sampling_frame.csv", "entry 0000803", "in_sample"]),
+    ("sampling_frame.csv", "0000804,01-U,yes", "0000804,01-R,no", ["entry 00008", "lies in more than one stratum"]),
+    ("sampling_frame.csv", "0000805,01-U,yes,1461,yes", "0000805,01-U,yes,1461,no",
      ["sampling_frame.csv", "villages", "expected 1170, found 1169"]),
+    # the official list (issue #22): a frame commune it does not hold, a district fewer than the list's 696
+    ("communes.csv", "01,001,00008,Phường Liễu Giai", "01,001,00009,Phường Liễu Giai",
+     ["sampling_frame.csv", "entry 00008", "official commune", "communes.csv"]),
+    ("districts.csv", "01,001,Quận Ba Đình,quận,13", "01,001,Quận Ba Đình,quận,13\n01,999,Quận Mới,quận,0",
+     ["districts.csv", "frame districts", "expected 696, found 697"]),
 ]
 BREAKS[10] = ("official_form.csv", "par:1.5.2", "par:1.1.1", ["official_form.csv", "par:1.1.1", "feeds a survey sub-criterion"])
 BREAKS += [  # the completeness block (issue #12)

@@ -24,7 +24,12 @@ def test_methodology_2025_json():
     assert out.exit_code == 0, out.output
     s = json.loads(out.stdout)
     assert s["units"] == 34 and s["regions"] == 6
-    assert s["sampling_frame"] == {"communes": 385, "villages": 1170}  # two tiers: no districts
+    # two tiers: no districts; the 385 PSUs of 2024 re-surveyed, in fewer communes of 2025 (some were merged)
+    frame = load_methodology(2025).population_frame
+    sample = frame.filter(pl.col("in_sample") == "yes")
+    assert s["sampling_frame"] == {"communes": sample["commune_code"].n_unique(), "psus": 385, "villages": 1170}
+    assert s["sampling_frame"]["communes"] < 385
+    assert s["frame"]["communes"] == 3321 and s["frame"]["source"]["version"] == "2025.10.1"
     assert s["indicators"] == {"assessment": 42, "satisfaction": 51, "expectation": 10}
     assert s["par"]["subcriteria"] == 88 and s["par"]["appraisal_points"] == 68.0
 
@@ -124,21 +129,26 @@ def test_2025_truth_recovered(two_years):
 
 
 def test_2025_truth_recovered_over_simulated_years():
-    """Five simulated 2025 years (effects and answers redrawn, the 2025 sample): at least 95% of the 170 unit
-    SIPAS estimates lie within 3 standard errors of the truth."""
+    """Five simulated 2025 years (effects, sample and answers redrawn from the 2025 frame): the 95% t(df) intervals
+    of the 170 unit SIPAS estimates cover the truth at least 90% of the time (binomial sd 1.7 points at 95%).
+    With the design's 1-6 df a plain 3 se is not the yardstick (t with 2 df exceeds 3 with probability 9.5%); one
+    fixed sample, redrawn effects only, is one sample's luck (on the official frame's sample: 93.5%)."""
+    from scipy.stats import t as student
+
     from sipas_pipeline.indicators import estimate_indicators, sipas_tree
     from sipas_pipeline.synth.simulate import simulate_citizens
 
     m = load_methodology(2025)
-    z = []
+    z, crit = [], []
     for seed in range(5):
-        sim = simulate_citizens(m, seed, redraw_sample=False)
+        sim = simulate_citizens(m, seed)
         est = sipas_tree(m, estimate_indicators(m, sim.citizen)).filter(pl.col("level") == "sipas")
         truth = sim.tree.filter(pl.col("node") == "SIPAS").select("province_code", pl.col("value").alias("truth"))
         j = est.join(truth, on="province_code")
         assert j.height == 34
         z += ((j["value"] - j["truth"]) / j["var"].sqrt()).to_list()
-    assert sum(abs(v) <= 3 for v in z) / len(z) >= 0.95
+        crit += student.ppf(0.975, j["df"].to_numpy()).tolist()
+    assert sum(abs(v) <= c for v, c in zip(z, crit, strict=True)) / len(z) >= 0.90
 
 
 @pytest.mark.integration

@@ -98,6 +98,8 @@ def methodology(action: Annotated[str | None, typer.Argument(help="init: scaffol
     t.add_row("regions (vùng)", str(s["regions"]))
     for k, v in s["sampling_frame"].items():
         t.add_row(f"sample {k}", str(v))
+    for k, v in s["frame"].items():
+        t.add_row(f"frame {k}", f"{v['package']} {v['version']}" if k == "source" else str(v))
     console.print(t)
     console.print(f"All checks passed. Content hash {s['content_hash'][:16]}…  ({m.root})")
 

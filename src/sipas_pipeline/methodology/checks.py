@@ -46,10 +46,14 @@ def _check_counts(m: Methodology) -> Iterable[str]:
                    f"found {got['par'][key]}")
     if "units" in exp and got["units"] != exp["units"]:
         yield f"{_name(m, 'provinces')}: rule 'count': expected {exp['units']} units, found {got['units']}"
+    for key, n in exp.get("frame", {}).items():
+        if got["frame"].get(key) != n:
+            yield (f"{_name(m, key if key in m.meta['files'] else 'sampling_frame')}: frame {key}: rule 'count': "
+                   f"expected {n}, found {got['frame'].get(key)}")
     for key, n in exp.get("sampling_frame", {}).items():
-        if got["sampling_frame"][key] != n:
+        if got["sampling_frame"].get(key) != n:
             yield (f"{_name(m, 'sampling_frame')}: {key}: rule 'count': expected {n}, "
-                   f"found {got['sampling_frame'][key]}")
+                   f"found {got['sampling_frame'].get(key)}")
 
 
 def _check_forms(m: Methodology) -> Iterable[str]:
@@ -202,7 +206,9 @@ def _check_units(m: Methodology) -> Iterable[str]:
         if level not in citizen_fields:
             yield _p(m, "citizen_form", level, "geography level is a field", "named in geography.levels, not in the form")
     pairs = [(levels[i + 1], levels[i]) for i in range(len(levels) - 1)]
-    for level, parent in [*pairs[::-1], ("commune_code", "stratum")]:
+    psu = str((m.meta.get("design") or {}).get("psu", "psu"))
+    psu = psu if psu in frame.columns else "commune_code"
+    for level, parent in [*pairs[::-1], (psu, "stratum")]:
         if level not in frame.columns:
             continue
         bad = frame.group_by(level).agg(pl.col(parent).n_unique()).filter(pl.col(parent) > 1)
@@ -211,7 +217,25 @@ def _check_units(m: Methodology) -> Iterable[str]:
     for code in sorted(set(frame["province_code"].to_list()) - codes):
         yield _p(m, 'sampling_frame', code, "province exists", "not in provinces.csv")
     yield from _check_mapping(m, codes)
+    yield from _check_official(m, frame)
 
+
+def _check_official(m: Methodology, frame: pl.DataFrame) -> Iterable[str]:
+    """The `frame:` lists: every frame commune is an official one, in the same province (and district)."""
+    communes = m.official_units.get("communes")
+    block = m.meta.get("frame") or {}
+    for name, key in block.items():
+        if name != "source" and key not in m.meta.get("files", {}):
+            yield f"{m.root / 'methodology.yaml'}: frame.{name}: rule 'file named in files': {key!r}"
+    if communes is None:
+        return
+    key = str(block["communes"])
+    yield from _unique(m, key, communes, "commune_code")
+    cols = [c for c in ("province_code", "district_code", "commune_code") if c in frame.columns and c in communes.columns]
+    units = frame.select(cols).unique()
+    for row in units.join(communes.select(cols), on=cols, how="anti").head(20).iter_rows(named=True):
+        yield _p(m, "sampling_frame", row["commune_code"], "official commune",
+                 f"{', '.join(f'{c} {row[c]}' for c in cols)} is not a commune of {_name(m, key)}")
 
 def _check_mapping(m: Methodology, codes: set[str]) -> Iterable[str]:
     """The `comparable` block: a previous year, and a mapping whose every target is a unit of this year."""

@@ -66,6 +66,7 @@ class Methodology:
     content_hash: str
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     unit_mapping: pl.DataFrame | None = None  # previous-year province -> this year's unit (`comparable:` block)
+    official_units: dict[str, pl.DataFrame] = field(default_factory=dict)  # `frame:` lists (districts, communes, ...)
 
     @property
     def geography(self) -> list[str]:
@@ -76,6 +77,11 @@ class Methodology:
     def comparable(self) -> dict[str, Any]:
         """The `comparable:` block (previous year, mapping, PAR rule), empty when the year has none."""
         return dict(self.meta.get("comparable") or {})
+
+    @property
+    def frame_source(self) -> dict[str, Any]:
+        """Where the frame's official lists come from (`frame.source`: package, version, SHA-256), empty if none."""
+        return dict((self.meta.get("frame") or {}).get("source") or {})
 
     @property
     def version(self) -> str:
@@ -141,9 +147,17 @@ class Methodology:
             "units": self.provinces.height,
             "regions": self.regions.height,
             "sampling_frame": {_plural(level): self.sampling_frame[level].n_unique()
-                               for level in self.geography[1:] if level in self.sampling_frame.columns},
+                               for level in [*self.geography[1:], "psu"] if level in self.sampling_frame.columns},
+            "frame": self.frame_summary(),
             "questions": {s: f.filter(pl.col("pii") == "no").height for s, f in self.forms.items()},
         }
+
+
+    def frame_summary(self) -> dict[str, Any]:
+        """The population frame: units of the official lists (`frame:` block), villages, the lists' source."""
+        units = {name: table.height for name, table in self.official_units.items() if name in ("districts", "communes")}
+        return units | {"villages": self.population_frame.height} | (
+            {"source": self.frame_source} if self.frame_source else {})
 
 
 def _plural(level: str) -> str:
@@ -230,6 +244,8 @@ def read_methodology(root: Path) -> Methodology:
         content_hash=digest,
         files=hashes,
         unit_mapping=tables.get((meta.get("comparable") or {}).get("mapping", "unit_mapping")),
+        official_units={name: tables[key] for name, key in (meta.get("frame") or {}).items()
+                        if name != "source" and key in tables},
     )
 
 

@@ -11,7 +11,7 @@ import polars as pl
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.methodology.skip_logic import parse_condition
 from sipas_pipeline.synth import people
-from sipas_pipeline.synth.design import respondents
+from sipas_pipeline.synth.design import psu_column, respondents
 from sipas_pipeline.synth.population import DONT_KNOW_RATE, SERVICE_USED, Population
 from sipas_pipeline.synth.truth import EXPECTATION_BASE
 
@@ -84,7 +84,7 @@ def citizen_batch(m: Methodology, province_code: str, n_forms: int, sample: pl.D
         **{level: sample[level].to_numpy()[idx].tolist() for level in m.geography[1:]},
         "interview_date": [(start + timedelta(days=int(d))).isoformat() for d in day],
         "stratum": sample["stratum"].to_numpy()[idx].tolist(),
-        "psu": sample["commune_code"].to_numpy()[idx].tolist(),
+        "psu": sample[psu_column(sample)].to_numpy()[idx].tolist(),
         "weight": [f"{w:.4f}" for w in weight],
         "full_name": people.names(rng, n),
         "phone": people.phones(rng, n),

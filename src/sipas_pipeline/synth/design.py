@@ -73,9 +73,15 @@ class DesignParams:
                                "scale": "latent probit, total variance 1"}
 
 
+def psu_column(frame: pl.DataFrame) -> str:
+    """The frame's primary sampling unit: its `psu` column when it has one (2025: the 2024 commune a village was
+    drawn in, kept across the merger), else `commune_code`."""
+    return "psu" if "psu" in frame.columns else "commune_code"
+
+
 def _commune_sizes(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row per frame commune: stratum, adults M_c, villages V_c, stratum adults M_h."""
-    return (frame.group_by("province_code", "stratum", "commune_code")
+    """One row per frame PSU (column `commune_code`): stratum, adults M_c, villages V_c, stratum adults M_h."""
+    return (frame.group_by("province_code", "stratum", pl.col(psu_column(frame)).alias("commune_code"))
             .agg(pl.col("population").sum().alias("m_c"), pl.len().alias("v_c"))
             .with_columns(pl.col("m_c").sum().over("stratum").alias("m_h"))
             .sort("commune_code"))
@@ -83,45 +89,60 @@ def _commune_sizes(frame: pl.DataFrame) -> pl.DataFrame:
 
 def declared_sample(frame: pl.DataFrame) -> pl.DataFrame:
     """The frame's villages with in_sample = yes, with P(commune) = n_h M_c / M_h (PPS within the
-    stratum, n_h its sampled communes) and P(village | commune) = k_c / V_c."""
+    stratum, n_h its sampled PSUs) and P(village | commune) = k_c / V_c."""
+    psu = psu_column(frame)
     communes = _commune_sizes(frame)
     sampled = frame.filter(pl.col("in_sample") == "yes")
-    n_h = sampled.group_by("stratum").agg(pl.col("commune_code").n_unique().alias("n_h"))
-    k_c = sampled.group_by("commune_code").agg(pl.len().alias("k_c"))
-    return _with_probabilities(sampled, communes.join(n_h, on="stratum").join(k_c, on="commune_code"))
+    n_h = sampled.group_by("stratum").agg(pl.col(psu).n_unique().alias("n_h"))
+    k_c = sampled.group_by(pl.col(psu).alias("commune_code")).agg(pl.len().alias("k_c"))
+    return _with_probabilities(sampled, communes.join(n_h, on="stratum").join(k_c, on="commune_code"), psu)
 
 
-def draw_sample(frame: pl.DataFrame, n_h: pl.DataFrame, villages_per_commune: int,
-                rng: np.random.Generator) -> pl.DataFrame:
-    """A fresh sample: in each stratum, `n_h` communes by systematic PPS (adults), then
-    `villages_per_commune` villages by simple random sampling in each (all when it has fewer)."""
+def pps_communes(frame: pl.DataFrame, n_h: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """In each stratum, `n_h` PSUs by systematic PPS (adults, frame order of codes): their rows of `_commune_sizes`."""
     communes = _commune_sizes(frame).join(n_h, on="stratum")
     start = pl.DataFrame({"stratum": communes["stratum"].unique().sort()})
     start = start.with_columns(pl.Series("u", rng.random(start.height)))
     cum = pl.col("m_c").cum_sum().over("stratum") / pl.col("m_h") * pl.col("n_h")
     hi = cum - pl.col("u")
     lo = cum - pl.col("m_c") / pl.col("m_h") * pl.col("n_h") - pl.col("u")
-    picked = communes.join(start, on="stratum").filter(hi.ceil() > lo.ceil()).drop("u")
-    villages = frame.join(picked.select("commune_code"), on="commune_code").sort("village_code")
+    return communes.join(start, on="stratum").filter(hi.ceil() > lo.ceil()).drop("u")
+
+
+def draw_sample(frame: pl.DataFrame, n_h: pl.DataFrame, villages_per_commune: int,
+                rng: np.random.Generator) -> pl.DataFrame:
+    """A fresh sample: in each stratum, `n_h` PSUs by systematic PPS (adults), then
+    `villages_per_commune` villages by simple random sampling in each (all when it has fewer)."""
+    picked = pps_communes(frame, n_h, rng).with_columns(pl.lit(villages_per_commune).alias("k"))
+    return sample_villages(frame, picked, rng)
+
+
+def sample_villages(frame: pl.DataFrame, picked: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """`k` villages by simple random sampling in each picked PSU (rows of `pps_communes` with a column `k`),
+    with their probabilities."""
+    psu = psu_column(frame)
+    villages = (frame.join(picked.select(pl.col("commune_code").alias(psu), "k"), on=psu)
+                .sort("village_code"))
     keys = rng.random(villages.height)
     villages = (villages.with_columns(pl.Series("key", keys))
-                .filter(pl.col("key").rank("ordinal").over("commune_code") <= villages_per_commune).drop("key"))
-    k_c = villages.group_by("commune_code").agg(pl.len().alias("k_c"))
-    return _with_probabilities(villages, picked.join(k_c, on="commune_code"))
+                .filter(pl.col("key").rank("ordinal").over(psu) <= pl.col("k")).drop("key", "k"))
+    k_c = villages.group_by(pl.col(psu).alias("commune_code")).agg(pl.len().alias("k_c"))
+    return _with_probabilities(villages, picked.drop("k").join(k_c, on="commune_code"), psu)
 
 
-def _with_probabilities(villages: pl.DataFrame, communes: pl.DataFrame) -> pl.DataFrame:
-    probs = communes.select("commune_code", (pl.col("n_h") * pl.col("m_c") / pl.col("m_h")).alias("p_commune"),
+def _with_probabilities(villages: pl.DataFrame, communes: pl.DataFrame, psu: str = "commune_code") -> pl.DataFrame:
+    probs = communes.select(pl.col("commune_code").alias(psu),
+                            (pl.col("n_h") * pl.col("m_c") / pl.col("m_h")).alias("p_commune"),
                             (pl.col("k_c") / pl.col("v_c")).alias("p_village"))
-    out = villages.join(probs, on="commune_code").sort("province_code", "village_code")
+    out = villages.join(probs, on=psu).sort("province_code", "village_code")
     if out["p_commune"].max() > 1:
         raise InputError("sampling frame: a commune is larger than its stratum's sampling interval (P > 1)")
     return out
 
 
 def sample_strata(sample: pl.DataFrame) -> pl.DataFrame:
-    """Communes taken per stratum (`n_h`) in a sample."""
-    return sample.group_by("stratum").agg(pl.col("commune_code").n_unique().alias("n_h"))
+    """PSUs taken per stratum (`n_h`) in a sample."""
+    return sample.group_by("stratum").agg(pl.col(psu_column(sample)).n_unique().alias("n_h"))
 
 
 def respondents(sample: pl.DataFrame, n_forms: int) -> tuple[np.ndarray, np.ndarray]:

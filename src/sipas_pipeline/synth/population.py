@@ -21,7 +21,7 @@ from scipy.special import ndtr as norm_cdf
 
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.methodology.skip_logic import parse_condition
-from sipas_pipeline.synth.design import DesignParams
+from sipas_pipeline.synth.design import DesignParams, psu_column
 
 SERVICE_USED = 0.85  # P(svc_used = 1): independent of everything else
 DONT_KNOW_RATE = {"satisfaction": 0.04, "assessment": 0.03}
@@ -100,7 +100,7 @@ def build_population(m: Methodology, targets: pl.DataFrame, design: DesignParams
     frame = m.population_frame.sort("village_code")  # unique codes: rows found by binary search
     items = binary_items(m)
     n_j = len(items)
-    communes, c_idx = np.unique(frame["commune_code"].to_numpy(), return_inverse=True)
+    communes, c_idx = np.unique(frame[psu_column(frame)].to_numpy(), return_inverse=True)  # place effects of the PSU
     provinces, p_idx = np.unique(frame["province_code"].to_numpy(), return_inverse=True)
     n_v, n_c = frame.height, communes.size
     sh = design.shared

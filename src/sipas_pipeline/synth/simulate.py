@@ -11,7 +11,7 @@ import polars as pl
 
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.synth.citizens import answer_codes, expectations, frame_rows
-from sipas_pipeline.synth.design import DesignParams, declared_sample, draw_sample, respondents, sample_strata
+from sipas_pipeline.synth.design import DesignParams, declared_sample, draw_sample, psu_column, respondents, sample_strata
 from sipas_pipeline.synth.truth import tree_truth
 from sipas_pipeline.synth.year import FULL_SIZE, citizen_sizes, population_truth
 
@@ -55,7 +55,7 @@ def simulate_citizens(m: Methodology, seed: int, design: DesignParams | None = N
     idx = np.concatenate(rows)
     answers = answer_codes(population, frame_rows(population, sample)[idx], rng)
     forms = sample.select(*m.geography, "stratum",
-                          pl.col("commune_code").alias("psu"))[idx]
+                          pl.col(psu_column(sample)).alias("psu"))[idx]
     citizen = forms.with_columns(pl.Series("weight", np.concatenate(weights)),
                                  *[pl.Series(q, a, pl.Int64) for q, a in answers.items()],
                                  pl.Series("expect", expectations(rng, idx.size)))

@@ -2,16 +2,14 @@
 
 Run once: `python -m sipas_pipeline.synth.units2025 <province_merger_2025.csv>`. It writes the 34 units
 (`provinces.csv`), the old names as aliases (`province_aliases.csv`), the mapping old -> new
-(`unit_mapping.csv`), the two-tier sampling frame (no districts) and copies the forms, code lists,
+(`unit_mapping.csv`) and copies the forms, code lists,
 indicator set and PAR framework of 2024 unchanged; `methodology.yaml` is written by hand.
 
 Rules (documented in schemas/2025/methodology.yaml):
 - a unit's region is the 2024 region of the province whose name the unit keeps (the merger file's first
   row for the unit), e.g. the new Lâm Đồng stays in the Central Highlands although it takes in Bình Thuận;
-- the frame keeps the synthetic 2024 communes and villages (the real post-merger commune list is not
-  public) and drops the district level; the strata stay the 2024 ones (old province x urban/rural) inside each
-  unit (code `<unit>-<old province>-<U|R>`): the synthetic sample was drawn in them, and weights must be the
-  inverse of the probabilities the sample was actually drawn with (merging strata would bias the estimates).
+- the two-tier sampling frame is not written here: `python -m sipas_pipeline.synth.frame` writes it from the
+  official 2025 communes (`tools/official_units.py`) and the 2024 frame.
 """
 
 from __future__ import annotations
@@ -71,17 +69,6 @@ def build(merger_csv: Path, out: Path | None = None, old_year: int = 2024) -> Pa
         "# Other ways a unit is written in the exports. A 2024 province's name resolves to the 2025 unit that took it\n"
         "# in (an export still spelling an old province): old_unit = yes, and the ingest report notes such rows per file.\n"
         "alias,province_code,old_unit\n" + aliases.write_csv(include_header=False), encoding="utf-8")
-    frame = pl.read_csv(old / "sampling_frame.csv", comment_prefix="#", infer_schema=False)
-    frame = (frame.with_columns(pl.col("province_code").replace_strict(to_new))
-             .with_columns((pl.col("province_code") + pl.lit("-") + pl.col("stratum")).alias("stratum"))
-             .select("province_code", "commune_code", "village_code", "stratum", "urban", "population", "in_sample")
-             .sort("province_code", "commune_code", "village_code"))
-    (out / "sampling_frame.csv").write_text(
-        "# The 2025 SIPAS sampling frame (synthetic): two tiers of local government, so communes and villages in\n"
-        "# provinces, no districts. The communes and villages of the synthetic 2024 frame in the 34 units (the real\n"
-        "# post-merger commune list is not public); stratum: unit - old province x urban/rural (the strata the synthetic\n"
-        "# sample was drawn in, each inside one unit); in_sample marks the 2025 sample.\n"
-        + frame.write_csv(), encoding="utf-8")
     for name in COPIED:
         text = (old / name).read_text(encoding="utf-8")
         (out / name).write_text(text.replace(str(old_year), "2025", 1), encoding="utf-8")
