@@ -2,14 +2,18 @@
 season (target <= 1 s each, flat), and the whole season's replay (about 1,000 batches of a realistic mix of sizes)
 through the deployment `fieldwork` on a running Prefect server (target <= 10 minutes on 2 cores).
 
-Per batch: `take` (read, validate with the annual rules, add its statistics) and `refresh` (provisional figures
-of every indicator, the SIPAS tree and the PAR survey points from the season's sums, progress, the fieldwork_*
-tables written by swap, the page), in this process, no Prefect. The replay: a Prefect server (a temporary SQLite
+Per batch, as the flow does it (`live.take_batch`): `take` (read, validate with the annual rules, add its
+statistics) and `page` (the page rewritten: status, progress, batches from the tallies and the ledger, the SIPAS of
+the provinces the batch touched recomputed from their sums), in this process, no Prefect; and, once per `--run`
+batches (a flow run takes every batch waiting), `refresh` (every indicator, the SIPAS tree and the PAR survey
+points from the season's sums, the fieldwork_* tables written into the next DuckDB file, swapped in). Wall and CPU
+seconds (user + system of this process, `time.process_time`). The replay: a Prefect server (a temporary SQLite
 database), `sipas fieldwork serve --interval 5` in its own process, the batches copied into the inbox in arrival
 order at `--pace` batches per second; the clock runs from the first batch copied to the last one taken and
-refreshed.
+refreshed; the CPU seconds of the server and of the serving process with its flow runs (their rusage).
 
-usage: python benchmarks/fieldwork.py [--scale 1] [--batch 500] [--pace 4] [--no-replay] [--no-per-batch] [--limit N]
+usage: python benchmarks/fieldwork.py [--scale 1] [--batch 500] [--run 10] [--pace 4] [--no-replay] [--no-per-batch]
+                                     [--limit N]
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,7 +36,7 @@ import polars as pl
 from common import OUT, year
 
 from sipas_pipeline.fieldwork.inbox import pending, take
-from sipas_pipeline.fieldwork.live import refresh
+from sipas_pipeline.fieldwork.live import page_after, refresh
 from sipas_pipeline.fieldwork.season import Season
 from sipas_pipeline.fieldwork.split import replay, split_raw
 from sipas_pipeline.localhost import answers, free_port, stop_group
@@ -40,8 +45,9 @@ from sipas_pipeline.methodology import load_methodology
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def per_batch(scale: float, size: int, limit: int | None = None) -> list[dict]:
-    """Every batch of an exact-size season taken and refreshed one by one: seconds of each step."""
+def per_batch(scale: float, size: int, run: int, limit: int | None = None) -> list[dict]:
+    """Every batch of an exact-size season taken and its page rewritten one by one, the tables refreshed after every
+    `run` batches: seconds of each step."""
     m = load_methodology(2024)
     base = OUT / f"fieldwork_{size}_x{scale:g}"
     if not (base / "split" / "schedule.csv").is_file():
@@ -52,32 +58,46 @@ def per_batch(scale: float, size: int, limit: int | None = None) -> list[dict]:
     season = Season.open(base / "season", target_scale=scale)
     (base / "db").mkdir()
     replay(base / "split", base / "inbox")
-    rows = []
-    for k, (source, path) in enumerate(pending(m, season, base / "inbox")[:limit], 1):
+    rows, entries = [], []
+    todo = pending(m, season, base / "inbox")[:limit]
+    for k, (source, path) in enumerate(todo, 1):
         t0, c0 = time.perf_counter(), time.process_time()
         entry = take(m, season, source, path)
-        t1 = time.perf_counter()
-        refresh(m, season, base / "db" / "sipas.duckdb", season.page_path, [entry])
+        t1, c1 = time.perf_counter(), time.process_time()
+        page_after(m, season, entry, season.page_path)  # what live.take_batch does after the take
         t2, c2 = time.perf_counter(), time.process_time()
-        rows.append({"k": k, "source": source, "read": entry["read"], "take": t1 - t0, "refresh": t2 - t1, "cpu": c2 - c0})
+        row = {"k": k, "source": source, "read": entry["read"], "take": t1 - t0, "page": t2 - t1, "cpu_take": c1 - c0,
+               "cpu_page": c2 - c1, "refresh": None}
+        entries.append(entry)
+        if k % run == 0 or k == len(todo):
+            refresh(m, season, base / "db" / "sipas.duckdb", season.page_path, entries)
+            row |= {"refresh": time.perf_counter() - t2, "cpu_refresh": time.process_time() - c2}
+            entries = []
+        rows.append(row)
     return rows
 
 
-def report_per_batch(rows: list[dict], size: int) -> None:
+def report_per_batch(rows: list[dict], size: int, run: int) -> None:
     full = [r for r in rows if r["read"] == size]
     n = len(full)
     print(f"fieldwork, one batch at a time: {len(rows)} batches ({n} of exactly {size} forms), "
-          f"{sum(r['read'] for r in rows):,} rows")
+          f"{sum(r['read'] for r in rows):,} rows; the tables refreshed every {run} batches")
+    med = statistics.median
     for label, part in (("early", full[1:6]), ("midway", full[max(n // 2 - 2, 0):n // 2 + 3]), ("end", full[-5:])):
         if not part:
             continue
-        take_s = statistics.median(r["take"] for r in part)
-        refresh_s = statistics.median(r["refresh"] for r in part)
-        total = statistics.median(r["take"] + r["refresh"] for r in part)
-        cpu = statistics.median(r["cpu"] for r in part)
-        print(f"  {label:<7} batches {part[0]['k']:>4}-{part[-1]['k']:<4} take {take_s:6.3f} s  refresh {refresh_s:6.3f} s  "
-              f"per batch {total:6.3f} s, CPU {cpu:6.3f} s (median of {len(part)})  target <= 1 s")
-    print(f"  first batch (imports, new database file): {rows[0]['take'] + rows[0]['refresh']:.3f} s; "
+        print(f"  {label:<7} batches {part[0]['k']:>4}-{part[-1]['k']:<4} take {med(r['take'] for r in part):6.3f} s  "
+              f"page {med(r['page'] for r in part):6.3f} s  per batch {med(r['take'] + r['page'] for r in part):6.3f} s, "
+              f"CPU {med(r['cpu_take'] + r['cpu_page'] for r in part):6.3f} s (take {med(r['cpu_take'] for r in part):.3f}, "
+              f"page {med(r['cpu_page'] for r in part):.3f}; median of {len(part)})  target <= 1 s")
+    runs = [r for r in rows[1:] if r["refresh"] is not None]
+    for label, part in (("early", runs[:3]), ("end", runs[-3:])):
+        if part:
+            print(f"  refresh once per run ({label}, after batch {part[0]['k']}-{part[-1]['k']}): "
+                  f"{med(r['refresh'] for r in part):6.3f} s, CPU {med(r['cpu_refresh'] for r in part):6.3f} s "
+                  f"(every table and the DuckDB swap; {med(r['refresh'] for r in part) / run:.3f} s per batch of a run "
+                  f"of {run})")
+    print(f"  first batch (imports, new database file): {rows[0]['take'] + rows[0]['page']:.3f} s; "
           f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
@@ -123,18 +143,27 @@ def replay_season(scale: float, pace: float) -> None:
             time.sleep(1 / pace)
         dropped = time.perf_counter() - t0
         ledger = base / "season" / "batches.json"
-        page = base / "season" / "fieldwork.html"
+        db = base / "db" / "sipas.duckdb"  # the tables refreshed after the run's last batch (the page, after each)
         while True:
             entries = json.loads(ledger.read_text(encoding="utf-8")) if ledger.is_file() else []
-            if len(entries) == schedule.height and page.is_file() and page.stat().st_mtime > ledger.stat().st_mtime:
+            if len(entries) == schedule.height and db.is_file() and db.stat().st_mtime > ledger.stat().st_mtime:
                 break
             if time.perf_counter() - t0 > 3600:
                 raise SystemExit(f"not done after an hour: {len(entries)} of {schedule.height} batches")
             time.sleep(1)
         total = time.perf_counter() - t0
+        cpu = {}
+        for name, proc in zip(("serve (with its flow runs)", "server"), reversed(started), strict=False):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            stop_group(proc, 20)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        runs = sorted({line.split("Flow run '")[1].split("'")[0] for line in (tmp / "serve.log").read_text(
+            encoding="utf-8", errors="replace").splitlines() if "Flow run '" in line})
         print(f"fieldwork season replay through the deployment (running server, interval 5 s): {schedule.height} batches, "
               f"{schedule['rows'].sum():,} rows, arriving over {dropped:.0f} s; the last taken and refreshed after "
-              f"{total:.0f} s ({total / 60:.1f} min)  target <= 10 min")
+              f"{total:.0f} s ({total / 60:.1f} min)  target <= 10 min; {len(runs)} flow runs; CPU "
+              + ", ".join(f"{k} {v:.0f} s" for k, v in cpu.items()) + f"; load average {os.getloadavg()[0]:.1f}")
     finally:
         for p in reversed(started):
             stop_group(p, 20)
@@ -145,6 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--run", type=int, default=10, help="batches per flow run (the tables refreshed once per run)")
     parser.add_argument("--pace", type=float, default=4.0, help="batches copied into the inbox per second")
     parser.add_argument("--no-replay", action="store_true")
     parser.add_argument("--no-per-batch", action="store_true")
@@ -152,7 +182,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, scale {args.scale:g}, load average {os.getloadavg()[0]:.1f} at the start")
     if not args.no_per_batch:
-        report_per_batch(per_batch(args.scale, args.batch, args.limit), args.batch)
+        report_per_batch(per_batch(args.scale, args.batch, args.run, args.limit), args.batch, args.run)
     if not args.no_replay:
         replay_season(args.scale, args.pace)
 

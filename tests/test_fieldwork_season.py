@@ -262,3 +262,26 @@ def test_submit_queue_asks_the_deployment_for_a_run(season, tmp_path, prefect_ha
         run = client.read_flow_run(asked["flow_run"])
         deployment = client.read_deployment(run.deployment_id)
     assert deployment.name == "fieldwork" and run.state.type.value == "SCHEDULED"
+
+
+def test_the_page_follows_every_batch_and_its_provinces_are_the_full_computation(season, tmp_path):
+    """Batch by batch (in this process, the flow's own `take_batch`): the page is rewritten after each one, with its
+    count of batches; the provinces' SIPAS on it, recomputed only for the provinces a batch touched, equals the full
+    computation from the season's cells after every batch (re-sent batch and retractions included), bit for bit."""
+    from sipas_pipeline.fieldwork.inbox import pending
+    from sipas_pipeline.fieldwork.live import take_batch
+    from sipas_pipeline.fieldwork.season import Season
+    from sipas_pipeline.fieldwork.split import replay
+    from sipas_pipeline.fieldwork.sufficient import province_sipas
+    from sipas_pipeline.methodology import load_methodology
+
+    m = load_methodology(2024)
+    s = Season.open(tmp_path / "season", target_scale=0.03)
+    replay(season["split"], tmp_path / "inbox")
+    for k, (source, path) in enumerate(pending(m, s, tmp_path / "inbox"), 1):
+        entry = take_batch(m, s, source, path, s.page_path)
+        taken = sum(1 for e in s.ledger() if e["status"] == "taken")
+        assert f"<span class='en'>(batches taken)</span> {taken}," in s.page_path.read_text(encoding="utf-8")
+        full = province_sipas(m, s.cells(m)).sort("unit_code", "level", "node")
+        assert s.province_sipas().sort("unit_code", "level", "node").equals(full), f"after batch {k} ({entry['file']})"
+    assert k == season["info"]["batches"] and {"taken", "duplicate", "superseded"} <= {e["status"] for e in s.ledger()}

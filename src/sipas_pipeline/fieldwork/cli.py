@@ -98,15 +98,15 @@ def submit(file: Annotated[Path, typer.Argument(help="The batch: an export file 
 
 def take_now(m: Any, season_root: Path, box: Path, db: Path | None) -> dict[str, Any]:
     """Take the inbox's pending batches in this process (under the season's lock) and refresh."""
-    from sipas_pipeline.fieldwork.inbox import take_pending
-    from sipas_pipeline.fieldwork.live import refresh
+    from sipas_pipeline.fieldwork.inbox import pending
+    from sipas_pipeline.fieldwork.live import refresh, take_batch
     from sipas_pipeline.fieldwork.season import Season, season_lock
     from sipas_pipeline.paths import default_db
 
     try:
         with season_lock(season_root):
             s = Season.open(season_root)
-            entries = take_pending(m, s, box)
+            entries = [take_batch(m, s, source, path, s.page_path) for source, path in pending(m, s, box)]
             done = refresh(m, s, db or default_db(), s.page_path, entries)
     except UserError as exc:
         fail(str(exc))

@@ -214,7 +214,3 @@ def drop_keys(season: Season, source: str, entry: dict[str, Any]) -> None:
     if path.is_file():
         write_frame(path, pl.read_parquet(path).filter(pl.col("sha256") != entry["sha256"]))
 
-
-def take_pending(m: Methodology, season: Season, inbox: Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """Take every pending batch of the inbox, one at a time, oldest first (at most `limit`)."""
-    return [take(m, season, source, path) for source, path in pending(m, season, inbox)[:limit]]

@@ -9,6 +9,7 @@
         keys/<source>.parquet          every keyed row of the active versions (cross-batch duplicates)
         state/cells.parquet            citizens' integer counts per (province, stratum, PSU, weight)
         state/official.npz             officials' moments per province (`OfficialMoments`)
+        state/sipas_provinces.parquet  the provinces' provisional SIPAS (the page's, updated per batch)
 
 Files are replaced by writing beside them and renaming, and the ledger is written last: a batch whose ledger
 entry is missing was not taken (its partial files are overwritten when it is taken again).
@@ -135,6 +136,14 @@ class Season:
         return pl.read_parquet(self.tallies_path) if self.tallies_path.is_file() else empty_tally()
 
     @property
+    def sipas_path(self) -> Path:
+        return self.root / "state" / "sipas_provinces.parquet"
+
+    def province_sipas(self) -> pl.DataFrame | None:
+        """The provinces' provisional SIPAS as the last batch left them (None before the first page)."""
+        return pl.read_parquet(self.sipas_path) if self.sipas_path.is_file() else None
+
+    @property
     def official_path(self) -> Path:
         return self.root / "state" / "official.npz"
 
@@ -143,7 +152,8 @@ class Season:
         return json.loads((self.root / "batches.json").read_text(encoding="utf-8"))
 
     def save_ledger(self, entries: list[dict[str, Any]]) -> None:
-        text = json.dumps(entries, ensure_ascii=False, indent=1) + "\n"
+        """One entry per line (json's C encoder: an indented dump is pure Python, ~0.1 s at 250 entries)."""
+        text = "[\n" + ",\n".join(json.dumps(e, ensure_ascii=False) for e in entries) + "\n]\n"
         write_beside(self.root / "batches.json", lambda p: p.write_text(text, encoding="utf-8"))
 
     # ---- the sufficient statistics -----------------------------------------------------------------------------

@@ -10,6 +10,10 @@ statistics the annual run reduces its silver to, and `provisional` runs the same
 are the annual run's on the same forms, bit for bit, by construction. A batch costs its own reduction plus one
 estimate from statistics whose size is bounded by the sample design (villages x weights, provinces), not by the
 forms already in.
+
+The page, rewritten after every batch, needs only the provinces' SIPAS: a province's figures are a function of its
+own cells alone (its strata and PSUs), so `province_sipas` recomputes the provinces a batch touched (about 0.02 s for
+one, 0.12 s for all 63) and the others keep their rows, bit for bit what a full computation gives.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from sipas_pipeline.indicators import all_units, estimates_from_cells, sipas_tre
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.par_index import OfficialMoments, official_points_from_moments, par_totals, survey_and_appraisal
 from sipas_pipeline.variance import t_interval
+
+SIPAS_COLUMNS = ["unit_level", "unit_code", "level", "node", "value", "se", "ci_low", "ci_high", "df", "small_sample", "n"]
 
 
 def provisional(m: Methodology, cells: pl.DataFrame, official: OfficialMoments) -> dict[str, pl.DataFrame]:
@@ -51,3 +57,13 @@ def provisional(m: Methodology, cells: pl.DataFrame, official: OfficialMoments) 
     total = total.with_columns(pl.lit(float(max_survey)).alias("max_points"))
     out["par_survey"] = pl.concat([subs, total], how="vertical_relaxed").fill_nan(None).sort("province_code", "subcriterion_id")
     return out
+
+
+def province_sipas(m: Methodology, cells: pl.DataFrame, provinces: set[str] | None = None) -> pl.DataFrame:
+    """The SIPAS tree's province rows (element, part, SIPAS with se, df and interval) of `provinces` (all: None), as
+    `provisional(...)["sipas"]` has them."""
+    if provinces is not None:
+        cells = cells.filter(pl.col("province_code").is_in(sorted(provinces)))
+    tree = sipas_tree(m, estimates_from_cells(m, cells))
+    rows = all_units(m, tree, ["level", "node"], ["n"], False).filter(pl.col("unit_level") == "province")
+    return rows.select(SIPAS_COLUMNS)

@@ -1,6 +1,7 @@
 """The Prefect flow `sipas-fieldwork` and its deployment `fieldwork` (live fieldwork, `sipas_pipeline.fieldwork`,
 wired): every run takes the inbox's new batches one at a time (a task each, its quarantine reasons logged and
-kept as an artifact), then refreshes the provisional figures, the `fieldwork_*` tables and the page. The
+kept as an artifact, the page rewritten after it), then refreshes the provisional figures and the `fieldwork_*`
+tables once. The
 deployment runs on an interval schedule, one run at a time (a run that would overlap is cancelled: the next one
 takes what it left); `sipas fieldwork submit` may start a run at once. The season's lock (`<season>/.lock`)
 keeps any two takers (the deployment, the command) from taking batches at the same time."""
@@ -18,8 +19,8 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Interval
 
 from sipas_pipeline.errors import InputError
-from sipas_pipeline.fieldwork.inbox import pending, take
-from sipas_pipeline.fieldwork.live import fieldwork_year, reasons_line, refresh
+from sipas_pipeline.fieldwork.inbox import pending
+from sipas_pipeline.fieldwork.live import fieldwork_year, reasons_line, refresh, take_batch
 from sipas_pipeline.fieldwork.season import Season, inbox_dir, season_dir, season_lock
 from sipas_pipeline.methodology import Methodology, load_methodology
 from sipas_pipeline.orchestration.run import TIMEZONE
@@ -30,8 +31,9 @@ DEPLOYMENT = "sipas-fieldwork/fieldwork"
 
 
 @task(name="take-batch", cache_policy=NO_CACHE)
-def take_task(year: int, season: str, source: str, path: str) -> dict[str, Any]:
-    entry = take(load_methodology(year), Season(Path(season)), source, Path(path))
+def take_task(year: int, season: str, source: str, path: str, page: str) -> dict[str, Any]:
+    """One batch taken, the page rewritten after it."""
+    entry = take_batch(load_methodology(year), Season(Path(season)), source, Path(path), Path(page))
     get_run_logger().info(reasons_line(entry))
     return entry
 
@@ -55,7 +57,8 @@ def batches_markdown(entries: list[dict[str, Any]]) -> str:
 @flow(name="sipas-fieldwork", log_prints=False)
 def fieldwork_run(year: int | None = None, inbox: str | None = None, season: str | None = None, db: str | None = None,
                   page: str | None = None, target_scale: float | None = None, limit: int | None = None) -> dict[str, Any]:
-    """Take the inbox's new batches one at a time, then refresh the provisional figures, tables and page."""
+    """Take the inbox's new batches one at a time (the page rewritten after each), then refresh the provisional
+    figures and the fieldwork_* tables once (one DuckDB file swapped in)."""
     y = fieldwork_year(year)
     root = Path(season) if season else season_dir(y)
     box = Path(inbox) if inbox else inbox_dir(y)
@@ -65,9 +68,9 @@ def fieldwork_run(year: int | None = None, inbox: str | None = None, season: str
     m = load_methodology(y)
     with season_lock(root):
         s = Season.open(root, target_scale=target_scale)
-        entries = [take_task(y, str(s.root), source, str(path)) for source, path in pending(m, s, box)[:limit]]
-        target = Path(db) if db else default_db()
         where = Path(page) if page else s.page_path
+        entries = [take_task(y, str(s.root), source, str(path), str(where)) for source, path in pending(m, s, box)[:limit]]
+        target = Path(db) if db else default_db()
         # nothing new: the tables and the page stand as the last run left them (no copy of the file every minute)
         out = (refresh_task(y, str(s.root), str(target), str(where), entries) if entries or not where.is_file()
                else {"status": None, "page": str(where)})
