@@ -77,19 +77,29 @@ def per_batch(scale: float, size: int, run: int, limit: int | None = None) -> li
     return rows
 
 
-def report_per_batch(rows: list[dict], size: int, run: int) -> None:
-    full = [r for r in rows if r["read"] == size]
-    n = len(full)
-    print(f"fieldwork, one batch at a time: {len(rows)} batches ({n} of exactly {size} forms), "
-          f"{sum(r['read'] for r in rows):,} rows; the tables refreshed every {run} batches")
+def print_part(label: str, part: list[dict]) -> None:
+    """One line: medians of a few batches' seconds (wall and CPU, take and page)."""
     med = statistics.median
-    for label, part in (("early", full[1:6]), ("midway", full[max(n // 2 - 2, 0):n // 2 + 3]), ("end", full[-5:])):
-        if not part:
+    print(f"    {label:<7} batches {part[0]['k']:>4}-{part[-1]['k']:<4} take {med(r['take'] for r in part):6.3f} s  "
+          f"page {med(r['page'] for r in part):6.3f} s  per batch {med(r['take'] + r['page'] for r in part):6.3f} s, "
+          f"CPU {med(r['cpu_take'] + r['cpu_page'] for r in part):6.3f} s (take {med(r['cpu_take'] for r in part):.3f}, "
+          f"page {med(r['cpu_page'] for r in part):.3f}; median of {len(part)})  target <= 1 s")
+
+
+def report_per_batch(rows: list[dict], size: int, run: int) -> None:
+    full = [r for r in rows[1:] if r["read"] == size]  # the first batch: imports, a new database file
+    print(f"fieldwork, one batch at a time: {len(rows)} batches ({len(full) + (rows[0]['read'] == size)} of exactly {size} "
+          f"forms), {sum(r['read'] for r in rows):,} rows; the tables refreshed every {run} batches")
+    med = statistics.median
+    for source in ("citizen", "official"):  # a citizens' batch costs more than an officials' of the same size
+        mine = [r for r in full if r["source"] == source]
+        n = len(mine)
+        if not n:
             continue
-        print(f"  {label:<7} batches {part[0]['k']:>4}-{part[-1]['k']:<4} take {med(r['take'] for r in part):6.3f} s  "
-              f"page {med(r['page'] for r in part):6.3f} s  per batch {med(r['take'] + r['page'] for r in part):6.3f} s, "
-              f"CPU {med(r['cpu_take'] + r['cpu_page'] for r in part):6.3f} s (take {med(r['cpu_take'] for r in part):.3f}, "
-              f"page {med(r['cpu_page'] for r in part):.3f}; median of {len(part)})  target <= 1 s")
+        print(f"  {source}s' batches ({n} of {size} forms), early, midway and at the end of the season:")
+        thirds = (("early", mine[:5]), ("midway", mine[max(n // 2 - 2, 0):n // 2 + 3]), ("end", mine[-5:]))
+        for label, part in thirds if n >= 15 else (("all", mine),):
+            print_part(label, part)
     runs = [r for r in rows[1:] if r["refresh"] is not None]
     for label, part in (("early", runs[:3]), ("end", runs[-3:])):
         if part:

@@ -26,7 +26,7 @@ import polars as pl
 
 from sipas_pipeline.errors import InputError
 from sipas_pipeline.fieldwork.progress import add_tallies, retracted_tally, tally
-from sipas_pipeline.fieldwork.season import FIELDWORK_SOURCES, Season, statistics_of, write_frame
+from sipas_pipeline.fieldwork.season import FIELDWORK_SOURCES, Season, statistics_of, write_beside, write_frame
 from sipas_pipeline.indicators import add_cells
 from sipas_pipeline.ingest.bronze import header_score, source_fields, to_bronze
 from sipas_pipeline.ingest.normalize import province_lookup
@@ -113,8 +113,8 @@ def take(m: Methodology, season: Season, source: str, path: Path, now: datetime 
         tallies = add_tallies(tallies, tally(source, old_rows, old, -1))
         earlier |= {"status": "superseded", "superseded_by": entry["seq"]}
         entry["supersedes"] = earlier["seq"]
-        drop_keys(season, source, earlier)
-    involved = earlier_copies(m, season, source, bronze)
+        drop_keys(season, source, earlier, ledger)
+    involved = earlier_copies(m, season, source, bronze, ledger)
     result = validate_source(m, source, pl.concat([involved, bronze], how="vertical_relaxed"))
     mine = pl.col("source_file") == rel
     silver, quarantine = result.silver.filter(mine), result.quarantine.filter(mine)
@@ -125,7 +125,7 @@ def take(m: Methodology, season: Season, source: str, path: Path, now: datetime 
         entry["retracted"].append({"seq": e["seq"], "batch_id": e["batch_id"], "rows": forms["source_row"].to_list()})
     for kind, frame in (("bronze", bronze), ("silver", silver), ("quarantine", quarantine)):
         write_frame(season.version(kind, source, entry["batch_id"], sha), frame)
-    add_keys(m, season, source, bronze, entry)
+    add_keys(m, season, source, bronze, entry, ledger)
     added = statistics_of(m, source, silver)
     if source == "citizen":
         cells = add_cells(cells, added)
@@ -155,19 +155,41 @@ def key_columns(m: Methodology, source: str) -> list[str]:
     return list(m.meta["sources"][source]["key"])
 
 
-def earlier_copies(m: Methodology, season: Season, source: str, bronze: pl.DataFrame) -> pl.DataFrame:
+def read_keys(season: Season, source: str, ledger: list[dict[str, Any]]) -> pl.DataFrame | None:
+    """The season's key index of a source: (key..., source_row, seq of the version that holds it); an index written
+    before it named versions by seq (batch_id, sha256 per row) is read as one."""
+    path = season.keys(source)
+    if not path.is_file():
+        return None
+    index = pl.read_parquet(path)
+    if "seq" in index.columns:
+        return index
+    seqs = pl.DataFrame([(e["batch_id"], e["sha256"], e["seq"]) for e in ledger],
+                        schema={"batch_id": pl.Utf8, "sha256": pl.Utf8, "seq": pl.Int32}, orient="row")
+    return index.join(seqs, on=["batch_id", "sha256"], how="inner").drop("batch_id", "sha256")
+
+
+def write_keys(season: Season, source: str, index: pl.DataFrame) -> None:
+    """The key index rewritten (lz4: a third of zstd's time; the index grows by one short row per form)."""
+    write_beside(season.keys(source), lambda p: index.write_parquet(p, compression="lz4"))
+
+
+def earlier_copies(m: Methodology, season: Season, source: str, bronze: pl.DataFrame,
+                   ledger: list[dict[str, Any]]) -> pl.DataFrame:
     """The bronze rows of the active earlier batches that share a key with `bronze` (usually none)."""
     key = key_columns(m, source)
-    path = season.keys(source)
+    index = read_keys(season, source, ledger)
     empty = bronze.clear()
-    if not path.is_file():
+    if index is None:
         return empty
-    index = pl.read_parquet(path).join(bronze.select(key).drop_nulls().unique(), on=key, how="semi")
+    index = index.join(bronze.select(key).drop_nulls().unique(), on=key, how="semi")
     if index.height == 0:
         return empty
+    by_seq = {e["seq"]: e for e in ledger}
     rows = []
-    for (batch_id, sha), g in index.partition_by("batch_id", "sha256", as_dict=True).items():
-        old = pl.read_parquet(season.version("bronze", source, batch_id, sha))
+    for (seq,), g in index.partition_by("seq", as_dict=True).items():
+        e = by_seq[seq]
+        old = pl.read_parquet(season.version("bronze", source, e["batch_id"], e["sha256"]))
         rows.append(old.join(g.select("source_row"), on="source_row", how="semi"))
     return pl.concat(rows, how="vertical_relaxed")
 
@@ -198,19 +220,17 @@ def retract(m: Methodology, season: Season, source: str, ledger: list[dict[str, 
     return out
 
 
-def add_keys(m: Methodology, season: Season, source: str, bronze: pl.DataFrame, entry: dict[str, Any]) -> None:
+def add_keys(m: Methodology, season: Season, source: str, bronze: pl.DataFrame, entry: dict[str, Any],
+             ledger: list[dict[str, Any]]) -> None:
     """Record the keyed rows of a taken version in the season's key index."""
     key = key_columns(m, source)
-    new = bronze.select(*key, "source_row").drop_nulls(key).with_columns(
-        pl.lit(entry["batch_id"]).alias("batch_id"), pl.lit(entry["sha256"]).alias("sha256"))
-    path = season.keys(source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_frame(path, pl.concat([pl.read_parquet(path), new], how="vertical_relaxed") if path.is_file() else new)
+    new = bronze.select(*key, "source_row").drop_nulls(key).with_columns(pl.lit(entry["seq"], pl.Int32).alias("seq"))
+    index = read_keys(season, source, ledger)
+    write_keys(season, source, pl.concat([index, new], how="vertical_relaxed") if index is not None else new)
 
 
-def drop_keys(season: Season, source: str, entry: dict[str, Any]) -> None:
+def drop_keys(season: Season, source: str, entry: dict[str, Any], ledger: list[dict[str, Any]]) -> None:
     """Remove a superseded version's rows from the key index."""
-    path = season.keys(source)
-    if path.is_file():
-        write_frame(path, pl.read_parquet(path).filter(pl.col("sha256") != entry["sha256"]))
-
+    index = read_keys(season, source, ledger)
+    if index is not None:
+        write_keys(season, source, index.filter(pl.col("seq") != entry["seq"]))

@@ -6,7 +6,8 @@
         bronze/<source>/<batch>@<sha8>.parquet      each taken version's rows (no personal data)
         silver/<source>/<batch>@<sha8>.parquet      its valid forms (the season's silver is their union)
         quarantine/<source>/<batch>@<sha8>.parquet  its quarantined rows, with every reason
-        keys/<source>.parquet          every keyed row of the active versions (cross-batch duplicates)
+        keys/<source>.parquet          every keyed row of the active versions with its version's seq
+                                       (cross-batch duplicates)
         state/cells.parquet            citizens' integer counts per (province, stratum, PSU, weight)
         state/official.npz             officials' moments per province (`OfficialMoments`)
         state/sipas_provinces.parquet  the provinces' provisional SIPAS (the page's, updated per batch)
