@@ -65,21 +65,21 @@ def test_ingest_reports_its_files(tmp_path, methodology, sample_year):
 
 
 def task_record(name: str, message: str) -> None:
-    """A log record of a task run, as Prefect's task-run logger emits it (the task's name in `task_name`)."""
+    """A log record of a task run, as Prefect's task-run logger emits it (the task's name in `task_name`), handed to
+    the stages' handler on that logger (not to Prefect's own handlers: there is no flow run here)."""
     import logging
 
-    logging.getLogger("prefect.task_runs").info(message, extra={"task_name": name, "task_run_name": f"{name}-0"})
+    from sipas_pipeline.progress import TASK_RUNS, StageRecords
+
+    logger = logging.getLogger(TASK_RUNS)
+    record = logger.makeRecord(TASK_RUNS, logging.INFO, __file__, 0, message, None, None,
+                               extra={"task_name": name, "task_run_name": f"{name}-0"})
+    for handler in logger.handlers:
+        if isinstance(handler, StageRecords):
+            handler.handle(record)
 
 
-@pytest.fixture
-def task_logs(caplog):
-    """Prefect's task-run logger at INFO, as Prefect's logging configuration sets it in a run."""
-    import logging
-
-    caplog.set_level(logging.INFO, logger="prefect.task_runs")
-
-
-def test_a_runs_stages_in_a_log_one_line_each(task_logs):
+def test_a_runs_stages_in_a_log_one_line_each():
     """`sipas run`'s bar over its stages, from the task runs' records: a record of a stage's task means the earlier
     ones are done, its `Finished in state` record that it is done too; other tasks' records count nothing."""
     from sipas_pipeline.progress import stages
@@ -97,7 +97,7 @@ def test_a_runs_stages_in_a_log_one_line_each(task_logs):
                      "run 2024: compute done: 3/4 (75%)", "run 2024: done: 4/4 (100%)"]
 
 
-def test_a_failed_run_leaves_its_bar_where_it_stopped(task_logs):
+def test_a_failed_run_leaves_its_bar_where_it_stopped():
     from sipas_pipeline.progress import stages
 
     log = io.StringIO()
@@ -107,7 +107,7 @@ def test_a_failed_run_leaves_its_bar_where_it_stopped(task_logs):
     assert [x.rsplit(",", 1)[0] for x in log.getvalue().splitlines()] == ["run 2024: ingest done: 1/2 (50%)"]
 
 
-def test_a_runs_stages_on_a_terminal_and_nothing_without_a_command(task_logs):
+def test_a_runs_stages_on_a_terminal_and_nothing_without_a_command():
     import logging
 
     from sipas_pipeline.progress import TASK_RUNS, stages
