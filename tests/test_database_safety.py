@@ -308,6 +308,27 @@ def test_older_schema_is_migrated(tmp_path, published, methodology, sample_work)
 
 
 @pytest.mark.integration
+def test_schema_is_reapplied_only_when_the_file_differs(tmp_path, published, methodology, sample_work, monkeypatch):
+    """A publish re-applies the schema files (tables, views, every comment) only when the file does not hold exactly
+    what they made when last applied: the usual publish rewrites none; a view dropped or a comment changed by
+    another program is put back by the next publish."""
+    from sipas_pipeline import publish as publishing
+
+    applied, real = [], publishing.ensure_schema
+    monkeypatch.setattr(publishing, "ensure_schema", lambda con: (applied.append(1), real(con)))
+    db = copy_of(published, tmp_path)
+    publish_sample(db, methodology, sample_work, "run-b")
+    assert applied == []  # the file is as the schema files made it
+    execute(db, "DROP VIEW current_ranks", "COMMENT ON TABLE runs IS 'changed by hand'")
+    publish_sample(db, methodology, sample_work, "run-c")
+    assert applied == [1]
+    assert query(db, "SELECT count(*) FROM current_ranks") == query(db, "SELECT count(*) FROM ranks WHERE run_id = 'run-c'")
+    assert query(db, "SELECT comment FROM duckdb_tables() WHERE table_name = 'runs'")[0][0] != "changed by hand"
+    publish_sample(db, methodology, sample_work, "run-d")
+    assert applied == [1]  # and it holds what they made again
+
+
+@pytest.mark.integration
 def test_schema_that_cannot_be_migrated_is_refused(tmp_path, published, sample_year):
     db = execute(copy_of(published, tmp_path), "ALTER TABLE corrections ALTER COLUMN requested_at TYPE VARCHAR")
     before = sha(db)
@@ -317,7 +338,8 @@ def test_schema_that_cannot_be_migrated_is_refused(tmp_path, published, sample_y
 
 @pytest.mark.integration
 def test_newer_schema_is_refused(tmp_path, published, sample_year):
-    db = execute(copy_of(published, tmp_path), "INSERT INTO schema_info VALUES (99, now(), 'run-z', 'a future change')")
+    db = execute(copy_of(published, tmp_path), "INSERT INTO schema_info (version, applied_at, run_id, change) "
+                                                       "VALUES (99, now(), 'run-z', 'a future change')")
     assert run_into(tmp_path, db, sample_year) == refused(
         db, f"written by a newer sipas-pipeline (schema version 99; this one writes {SCHEMA_VERSION})")
 

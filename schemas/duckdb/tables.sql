@@ -9,13 +9,15 @@ CREATE TABLE IF NOT EXISTS schema_info (
     version INTEGER NOT NULL,
     applied_at TIMESTAMPTZ NOT NULL,
     run_id VARCHAR,
-    change VARCHAR NOT NULL
+    change VARCHAR NOT NULL,
+    schema_sha256 VARCHAR
 );
 COMMENT ON TABLE schema_info IS 'Schema version of this file (phiên bản lược đồ): one row per creation or migration; the file is at the highest version; sipas-pipeline migrates an older file when the change only adds tables or nullable columns';
 COMMENT ON COLUMN schema_info.version IS 'Schema version the file was brought to (1 = the first files, without this table)';
 COMMENT ON COLUMN schema_info.applied_at IS 'When the file was created or migrated';
 COMMENT ON COLUMN schema_info.run_id IS 'The run that created or migrated the file';
 COMMENT ON COLUMN schema_info.change IS 'What changed: created, migrated from an older version, columns added';
+COMMENT ON COLUMN schema_info.schema_sha256 IS 'On the latest row: SHA-256 of the schema files last applied and of the tables, views and comments they made (a publish re-applies them only when either changed)';
 
 -- Dimensions (kích thước) --------------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import hashlib
 import json
 import os
 import re
@@ -26,6 +28,8 @@ from sipas_pipeline.paths import schemas_root
 
 # every connection the project opens: DuckDB never downloads or auto-loads an extension
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+# a view column without its own COMMENT ON takes the comment of this table's column of the same name
+VIEW_BASE = {"current_par_index": "par_totals"}
 SCHEMA_VERSION = 2  # 1: the first published files (no schema_info); 2: schema_info, swap publishing
 NEXT = ".sipas-next-"  # `<db>.sipas-next-<run id>`: the next file while a run publishes (ours to remove)
 PREVIOUS = ".sipas-previous"  # `<db>.sipas-previous`: the file as it was before the last publish (the last good copy)
@@ -178,8 +182,9 @@ def check_database(db: Path) -> None:
         con = connect(db, read_only=True)
         try:
             verify(con, db)
-            have = table_columns(con)
-            plan_migration(db, have, file_version(con, have))
+            if not schema_is_current(con, schema_text()):  # else the file's schema is this code's: nothing to plan
+                have = table_columns(con)
+                plan_migration(db, have, file_version(con, have))
         finally:
             con.close()
 
@@ -337,14 +342,63 @@ def table_columns(con: duckdb.DuckDBPyConnection) -> Columns:
     return out
 
 
+def schema_text() -> str:
+    """The schema files' text (`schemas/duckdb/`: tables.sql, views.sql) with the rule that comments view columns
+    (`VIEW_BASE`): what a publish applies, and what `schema_is_current` compares a file with."""
+    root = schemas_root() / "duckdb"
+    return "\n".join([*(p.read_text(encoding="utf-8") for p in (root / "tables.sql", root / "views.sql")),
+                      json.dumps(VIEW_BASE)])
+
+
 def declared_columns() -> Columns:
-    """The tables and columns `schemas/duckdb/tables.sql` declares (applied to an in-memory database)."""
+    """The tables and columns `schemas/duckdb/tables.sql` declares (applied to an in-memory database, once per
+    content of the file)."""
+    return columns_of((schemas_root() / "duckdb" / "tables.sql").read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=4)
+def columns_of(ddl: str) -> Columns:
+    """The tables and columns the DDL `ddl` makes in an empty database."""
     con = connect(":memory:")
     try:
-        con.execute((schemas_root() / "duckdb" / "tables.sql").read_text(encoding="utf-8"))
+        con.execute(ddl)
         return table_columns(con)
     finally:
         con.close()
+
+
+def catalog_sha256(con: duckdb.DuckDBPyConnection, ddl: str) -> str:
+    """SHA-256 of the schema files' text `ddl` and of what the connection's database holds of them: each table's
+    and view's statement and comment, each column's type, nullability and comment."""
+    rows = con.execute("""
+        SELECT 'table', table_name, NULL, sql, comment FROM duckdb_tables()
+        WHERE database_name = current_database() AND schema_name = 'main'
+        UNION ALL SELECT 'view', view_name, NULL, sql, comment FROM duckdb_views()
+        WHERE NOT internal AND database_name = current_database() AND schema_name = 'main'
+        UNION ALL SELECT 'column', table_name, column_name, data_type || ' ' || is_nullable::VARCHAR, comment
+        FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main'
+        ORDER BY ALL""").fetchall()
+    return hashlib.sha256(json.dumps([SCHEMA_VERSION, ddl, rows], ensure_ascii=False).encode()).hexdigest()
+
+
+def schema_is_current(con: duckdb.DuckDBPyConnection, ddl: str) -> bool:
+    """Whether the file of `con` holds exactly what the schema files `ddl` made when they were last applied to it
+    (`record_schema`): its tables, views and comments unchanged since, so nothing needs migrating or re-applying."""
+    (has_column,), = con.execute("""SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database()
+                                    AND schema_name = 'main' AND table_name = 'schema_info'
+                                    AND column_name = 'schema_sha256'""").fetchall()  # a query that fails would
+    if not has_column:                                                                  # abort the transaction
+        return False
+    recorded = con.execute("""SELECT schema_sha256, (SELECT max(version) FROM schema_info) FROM schema_info
+                              ORDER BY applied_at DESC, version DESC LIMIT 1""").fetchall()
+    return bool(recorded) and recorded[0][1] == SCHEMA_VERSION and recorded[0][0] == catalog_sha256(con, ddl)
+
+
+def record_schema(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
+    """After the schema files `ddl` were applied: record their digest and their catalog's on the latest row."""
+    con.execute("""UPDATE schema_info SET schema_sha256 = $sha WHERE rowid =
+                   (SELECT rowid FROM schema_info ORDER BY applied_at DESC, version DESC LIMIT 1)""",
+                {"sha": catalog_sha256(con, ddl)})
 
 
 def file_version(con: duckdb.DuckDBPyConnection, have: Columns) -> int | None:
@@ -419,6 +473,6 @@ def migrate(con: duckdb.DuckDBPyConnection, db: Path, run_id: str) -> list[str]:
         change = f"added {added}"
     else:
         return []
-    con.execute("INSERT INTO schema_info VALUES ($v, now(), $run, $change)",
+    con.execute("INSERT INTO schema_info (version, applied_at, run_id, change) VALUES ($v, now(), $run, $change)",
                 {"v": SCHEMA_VERSION, "run": run_id, "change": change})
     return [] if version is None else [f"{db}: {change}"]

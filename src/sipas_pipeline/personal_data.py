@@ -40,12 +40,11 @@ def screened(value: str | None) -> str | None:
 
 
 def screen_columns(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """`frame` with the text `columns` passed through the screen (each distinct value screened once)."""
-    out = []
-    for c in columns:
-        if c in frame.columns and frame.schema[c] == pl.Utf8:
-            values = frame[c].drop_nulls().unique()
-            mapping = {v: s for v in values.to_list() if (s := screened(v)) != v}
-            if mapping:
-                out.append(pl.col(c).replace(mapping))
-    return frame.with_columns(out) if out else frame
+    """`frame` with the text `columns` passed through the screen (each distinct value of them all screened once)."""
+    schema = frame.schema
+    text = [c for c in columns if schema.get(c) == pl.Utf8]
+    if not text or frame.height == 0:
+        return frame
+    values = pl.concat([frame.get_column(c) for c in text]).drop_nulls().unique()
+    mapping = {v: s for v in values.to_list() if (s := screened(v)) != v}
+    return frame.with_columns(pl.col(text).replace(mapping)) if mapping else frame

@@ -16,14 +16,22 @@ import duckdb
 import polars as pl
 
 from sipas_pipeline.collation import sort_key_vi
-from sipas_pipeline.duckdb_file import check_database, connect, migrate, next_file, read_query
+from sipas_pipeline.duckdb_file import (
+    VIEW_BASE,
+    check_database,
+    connect,
+    migrate,
+    next_file,
+    read_query,
+    record_schema,
+    schema_is_current,
+    schema_text,
+)
 from sipas_pipeline.errors import DatabaseError, DatabaseLocked
 from sipas_pipeline.hashing import frames_sha256
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.paths import schemas_root
 
-# a view column without its own COMMENT ON takes the comment of this table's column of the same name
-VIEW_BASE = {"current_par_index": "par_totals"}
 __all__ = ["DatabaseError", "DatabaseLocked", "check_database", "connect", "publish", "read_query", "record_failure",
            "results_hash"]
 
@@ -59,6 +67,19 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for path in ddl_files():
         con.execute(path.read_text(encoding="utf-8"))
     comment_view_columns(con)
+
+
+def bring_schema(con: duckdb.DuckDBPyConnection, db: Path, run_id: str) -> list[str]:
+    """Inside the publish's transaction: migrate the file and apply the schema files (tables, views, every
+    comment), unless the file holds exactly what these files made when last applied (`schema_is_current`: the
+    usual publish, which then rewrites no table, view or comment); returns the migration's notes."""
+    ddl = schema_text()
+    if schema_is_current(con, ddl):
+        return []
+    notes = migrate(con, db, run_id)
+    ensure_schema(con)
+    record_schema(con, ddl)
+    return notes
 
 
 def comment_view_columns(con: duckdb.DuckDBPyConnection) -> None:
@@ -226,8 +247,7 @@ def publish(db: Path, m: Methodology, run: dict[str, Any], tables: dict[str, pl.
     with next_file(db, run["run_id"], m.year) as (con, notes):
         con.execute("BEGIN TRANSACTION")
         try:
-            notes += migrate(con, db, run["run_id"])
-            ensure_schema(con)
+            notes += bring_schema(con, db, run["run_id"])
             for name, frame in dimension_frames(m).items():
                 con.execute(f"DELETE FROM {name} WHERE year = $year", {"year": m.year})
                 insert(con, name, frame, None, m.year)
@@ -260,7 +280,6 @@ def record_failure(db: Path, m: Methodology, run: dict[str, Any], error: str, st
     says what happened."""
     with next_file(Path(db), run["run_id"], m.year) as (con, _):
         con.execute("BEGIN TRANSACTION")
-        migrate(con, Path(db), run["run_id"])
-        ensure_schema(con)
+        bring_schema(con, Path(db), run["run_id"])
         insert_run(con, run_row(m, run, status, error=error[:2000]))
         con.execute("COMMIT")
