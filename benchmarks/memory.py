@@ -4,7 +4,7 @@ rows of a real synthetic batch repeated with fresh form ids until the file reach
 in a fresh process (peak resident set of that process), under an address-space limit so a size that needs far
 more memory than the machine should give fails instead of swapping out the others.
 
-usage: python benchmarks/memory.py [--sizes-mb 100 500 1000] [--limit-gb 8]
+usage: python benchmarks/memory.py [--sizes-mb 100 500 1000] [--limit-gb 8] [--part-mb MB] [--batch-rows N]
 """
 
 from __future__ import annotations
@@ -52,33 +52,41 @@ def make_export(path: Path, size_mb: float) -> int:
     return n
 
 
-def child(path: Path) -> None:
-    """In a fresh process: ingest and validate the one export; print seconds, rows and peak RSS as JSON."""
+def child(path: Path, part_mb: float | None, batch_rows: int | None) -> None:
+    """In a fresh process: ingest and validate the one export (in parts of `part_mb` MB and batches of `batch_rows`
+    rows, else the defaults); print seconds, rows and peak RSS as JSON."""
     from sipas_pipeline.catalog import StageFolder
     from sipas_pipeline.ingest import ingest_source
     from sipas_pipeline.methodology import load_methodology
-    from sipas_pipeline.validate import read_bronze, validate_source
+    from sipas_pipeline.paths import fresh_dir
+    from sipas_pipeline.validate import validate_files
 
     m = load_methodology(2024)
     raw = path.parent.parent
     work = StageFolder(path.parent.parent.with_name(path.parent.parent.name + "_work"))
-    t0 = time.perf_counter()
-    report = ingest_source(m, "citizen", raw, work.bronze_dir)
-    result = validate_source(m, "citizen", read_bronze(work, "citizen"))
-    seconds = time.perf_counter() - t0
+    for sub in (work.bronze_dir, work.silver_dir, work.quarantine_dir):
+        fresh_dir(sub, "benchmark Parquet")
+    start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024  # after the imports
+    t0, c0 = time.perf_counter(), time.process_time()
+    report = ingest_source(m, "citizen", raw, work.bronze_dir, int(part_mb * 1024 * 1024) if part_mb else None)
+    after_ingest = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    acc, _ = validate_files(m, "citizen", work.bronze_files("citizen"), work.silver("citizen"),
+                            work.quarantine("citizen"), batch_rows)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
-    print(json.dumps({"rows": report.rows, "valid": result.silver.height, "quarantined": result.quarantine.height,
-                      "seconds": round(seconds, 2), "peak_gb": round(peak, 3)}))
+    print(json.dumps({"rows": report.rows, "valid": int(acc["valid"].sum()), "quarantined": int(acc["quarantined"].sum()),
+                      "seconds": round(seconds, 2), "cpu": round(cpu, 2), "peak_gb": round(peak, 3),
+                      "ingest_peak_gb": round(after_ingest, 3), "start_gb": round(start, 3)}))
 
 
-def measure(path: Path, limit_gb: float) -> dict:
+def measure(path: Path, limit_gb: float, tuning: list[str]) -> dict:
     """One size in a fresh process under an address-space limit; its figures, or why it failed."""
     def limit() -> None:
         cap = int(limit_gb * 1024 ** 3)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
-    p = subprocess.run([sys.executable, __file__, "--child", str(path)], capture_output=True, text=True, preexec_fn=limit,
-                       timeout=3600)
+    p = subprocess.run([sys.executable, __file__, "--child", str(path), *tuning], capture_output=True, text=True,
+                       preexec_fn=limit, timeout=3600)
     if p.returncode != 0:
         last = (p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1]
         return {"failed": f"exit {p.returncode} under a {limit_gb:g} GB address-space limit: {last[:160]}"}
@@ -89,22 +97,27 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes-mb", type=float, nargs="+", default=[100, 500, 1000])
     ap.add_argument("--limit-gb", type=float, default=8.0)
+    ap.add_argument("--part-mb", type=float, help="bytes of a part read at once (default: ingest.parts.PART_BYTES)")
+    ap.add_argument("--batch-rows", type=int, help="rows validated at once (default: validate.BATCH_ROWS)")
     ap.add_argument("--child", type=Path)
     args = ap.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.part_mb, args.batch_rows)
         return
+    tuning = [*(["--part-mb", str(args.part_mb)] if args.part_mb else []),
+              *(["--batch-rows", str(args.batch_rows)] if args.batch_rows else [])]
     print("Peak memory of ingest + validate of one citizens' export (targets: 1 GB < 1.5 GB peak; 93 MB < 0.6 GB)")
     for size in args.sizes_mb:
         path = OUT / "memory" / f"x{size:g}mb" / "citizen" / "export.csv"
         rows = make_export(path, size)
-        got = measure(path, args.limit_gb)
+        got = measure(path, args.limit_gb, tuning)
         mb = path.stat().st_size / 1024 / 1024
         if "failed" in got:
             print(f"export {mb:,.0f} MB ({rows:,} rows): {got['failed']}")
         else:
             print(f"export {mb:,.0f} MB ({rows:,} rows): peak RSS {got['peak_gb']:.2f} GB "
-                  f"({got['peak_gb'] * 1024 / mb:.1f}x the file), {got['seconds']:.1f} s; "
+                  f"({got['peak_gb'] * 1024 / mb:.1f}x the file; {got['ingest_peak_gb']:.2f} GB by the end of ingest, "
+                  f"{got['start_gb']:.2f} GB after the imports), {got['seconds']:.1f} s ({got['cpu']:.1f} s CPU); "
                   f"read {got['rows']:,} = valid {got['valid']:,} + quarantined {got['quarantined']:,}")
 
 

@@ -22,7 +22,7 @@ from sipas_pipeline.ingest.bronze import ignored_files, list_files
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.methodology.loader import SOURCES
 from sipas_pipeline.paths import fresh_dir
-from sipas_pipeline.validate import read_bronze, reason_counts, validate_source
+from sipas_pipeline.validate import validate_files
 
 __all__ = [
     "SOURCES",
@@ -229,28 +229,26 @@ def ingest(m: Methodology, raw_dir: Path, work: Work, expected: dict[str, str] |
                     ignored_files=[i for r in reports.values() for i in r.ignored], hashes=hashes)
 
 
-def validate(m: Methodology, work: Work) -> Validated:
-    """Bronze -> `silver/<source>.parquet` and `quarantine/<source>.parquet`; returns the accounting."""
+def validate(m: Methodology, work: Work, batch_rows: int | None = None) -> Validated:
+    """Bronze -> `silver/<source>.parquet` and `quarantine/<source>.parquet` (in batches of `batch_rows` rows,
+    `validate.validate_files`); returns the accounting."""
     out = folder(work)
     fresh_dir(out.silver_dir, "silver Parquet")  # replaced only when made by sipas
     fresh_dir(out.quarantine_dir, "quarantine Parquet")
     sources, batches, reasons = {}, [], {}
 
-    def one(source: str):
-        result = validate_source(m, source, read_bronze(out, source))
-        result.silver.write_parquet(out.silver(source))
-        result.quarantine.write_parquet(out.quarantine(source))
-        return result
+    def one(source: str) -> tuple[pl.DataFrame, dict[str, int]]:  # in batches: memory bounded by the batch
+        return validate_files(m, source, out.bronze_files(source), out.silver(source), out.quarantine(source),
+                              batch_rows)
 
     # sources are independent; Polars releases the GIL, so two run at once on two cores
     with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:
         results = list(pool.map(one, SOURCES))
-    for source, result in zip(SOURCES, results, strict=True):
-        acc = result.accounting
+    for source, (acc, counts) in zip(SOURCES, results, strict=True):
         sources[source] = {"read": int(acc["read"].sum()), "valid": int(acc["valid"].sum()),
                            "quarantined": int(acc["quarantined"].sum())}
         batches += acc.with_columns(pl.lit(source).alias("source")).to_dicts()
-        reasons[source] = reason_counts(result.quarantine)
+        reasons[source] = counts
     return Validated(sources=sources, batches=batches, top_reasons=reasons)
 
 

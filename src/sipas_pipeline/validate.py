@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -226,36 +227,57 @@ def explain(bronze: pl.DataFrame, rows: pl.Series, rules: list[Rule]) -> pl.Data
     return broken.join(values, on=["index", "column"]).select("index", "column", "rule", "value", "message")
 
 
-def mark_copies(bronze: pl.DataFrame, key: list[str], answers: list[str]) -> pl.DataFrame:
-    """`bronze` with the column COPIES: "exact" on every later exact copy of a row with the same key,
-    "conflict" on every row of a key delivered with different answers, null elsewhere. Only the rows
-    whose key repeats are compared (few), so this costs one pass over the keys."""
+ANSWERS = "_answers"  # while marking copies: a hash of a row's answers (every public field but the key)
+
+
+def copies_of(bronze: pl.DataFrame | pl.LazyFrame, key: list[str], answers: list[str]) -> pl.DataFrame:
+    """The rows whose key repeats (few), in the order given (`source_file`, `source_row`), each with COPIES
+    ("exact" on every later exact copy of a row with the same key, "conflict" on every row of a key delivered with
+    different answers, else null), where the first row with that key stands (`first`), every row with it (`all`,
+    file:row, at most six) and how many there are (`n`). `bronze` may be a LazyFrame over many batches: only the
+    key, the lineage and a hash of the answers are held."""
     keyed = pl.all_horizontal(pl.col(k).is_not_null() for k in key)
     repeats = keyed & (pl.struct(key).is_duplicated() if len(key) > 1 else pl.col(key[0]).is_duplicated())
-    at = bronze.select(repeats.alias("r"))["r"].arg_true()
-    marks = pl.repeat(None, bronze.height, dtype=pl.Utf8, eager=True)
-    if at.len():
-        sub = bronze[at].select(
-            pl.when(pl.struct(answers).hash().n_unique().over(key) > 1).then(pl.lit("conflict"))
-            .when(~pl.struct(key).is_first_distinct()).then(pl.lit("exact")).alias(COPIES))
-        marks = marks.scatter(at, sub[COPIES])
-    return bronze.with_columns(marks.alias(COPIES))
-
-
-def _copies(bronze: pl.DataFrame, key: list[str]) -> pl.DataFrame:
-    """For each row: where the first row with the same key stands, and every row with that key (file:row)."""
+    rows = (bronze.lazy().select("source_file", "source_row", *key, pl.struct(answers).hash().alias(ANSWERS))
+            .filter(repeats))
+    rows = rows.collect(engine="streaming") if isinstance(bronze, pl.LazyFrame) else rows.collect()
     at = pl.format("{}:{}", pl.col("source_file"), pl.col("source_row"))
-    return bronze.with_row_index("index").select(
-        pl.col("index").cast(pl.Int64), at.first().over(key).alias("first"),
+    return rows.select(
+        "source_file", "source_row",
+        pl.when(pl.col(ANSWERS).n_unique().over(key) > 1).then(pl.lit("conflict"))
+        .when(~pl.struct(key).is_first_distinct()).then(pl.lit("exact")).alias(COPIES),
+        at.first().over(key).alias("first"),
         at.head(6).over(key, mapping_strategy="join").list.join(", ").alias("all"), pl.len().over(key).alias("n"))
 
 
-def _name_copies(fails: pl.DataFrame, bronze: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+def copies_in_files(files: list[Path], key: list[str], answers: list[str]) -> pl.DataFrame:
+    """`copies_of` over every row of bronze Parquet `files` without holding them: the keys are hashed in a first
+    streaming pass, and only the rows whose key's hash repeats (few) are read whole."""
+    scan = pl.scan_parquet(files).filter(pl.col(ROW_SHAPE).is_null() & pl.all_horizontal(pl.col(k).is_not_null()
+                                                                                          for k in key))
+    hashed = pl.struct(key).hash() if len(key) > 1 else pl.col(key[0]).hash()
+    seen = (scan.select(hashed.alias("h")).group_by("h").len().filter(pl.col("len") > 1).select("h")
+            .collect(engine="streaming")["h"])
+    return copies_of(scan.filter(hashed.is_in(seen.implode())), key, answers)
+
+
+def mark_copies(bronze: pl.DataFrame, copies: pl.DataFrame) -> pl.DataFrame:
+    """`bronze` with the column COPIES from `copies_of` (null on the rows whose key does not repeat)."""
+    if not copies.height:
+        return bronze.with_columns(pl.lit(None, pl.Utf8).alias(COPIES))
+    return bronze.join(copies.select("source_file", "source_row", COPIES), on=["source_file", "source_row"],
+                       how="left", maintain_order="left")
+
+
+def _name_copies(fails: pl.DataFrame, bronze: pl.DataFrame, copies: pl.DataFrame) -> pl.DataFrame:
     """Duplicate and conflict messages with the rows they concern: the first copy, or every copy."""
     if not fails.filter(pl.col("rule").is_in(["duplicate_key", "conflicting_duplicate"])).height:
         return fails
+    where = bronze.with_row_index("index").select(pl.col("index").cast(pl.Int64), "source_file", "source_row")
+    named = where.join(copies.drop(COPIES), on=["source_file", "source_row"], how="inner").drop("source_file",
+                                                                                                 "source_row")
     more = pl.when(pl.col("n") > 6).then(pl.format(" and {} more", pl.col("n") - 6)).otherwise(pl.lit(""))
-    return fails.join(_copies(bronze, key), on="index", how="left").with_columns(
+    return fails.join(named, on="index", how="left").with_columns(
         pl.when(pl.col("rule") == "duplicate_key")
         .then(pl.format("exact copy of the row first at {} (that copy stays valid)", pl.col("first")))
         .when(pl.col("rule") == "conflicting_duplicate")
@@ -282,23 +304,32 @@ def typed(m: Methodology, source: str, frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(casts)
 
 
-def validate_source(m: Methodology, source: str, bronze: pl.DataFrame | None) -> ValidationResult:
+def _key_and_answers(m: Methodology, source: str) -> tuple[list[str], list[str]]:
+    key = m.meta["sources"][source]["key"]
+    return key, [c for c in m.forms[source].filter(pl.col("pii") == "no")["field_id"].to_list() if c not in key]
+
+
+def _with_shape(bronze: pl.DataFrame) -> pl.DataFrame:
+    return bronze if ROW_SHAPE in bronze.columns else bronze.with_columns(pl.lit(None, pl.Utf8).alias(ROW_SHAPE))
+
+
+def validate_source(m: Methodology, source: str, bronze: pl.DataFrame | None,
+                    copies: pl.DataFrame | None = None) -> ValidationResult:
     """Split a source's bronze rows into silver and quarantine; check the accounting. A row whose
     shape is wrong (`row_shape`) is quarantined whole with that one reason; the rules run on the others.
-    No bronze at all (every batch header-only) is no rows."""
+    No bronze at all (every batch header-only) is no rows. `copies`: the repeated keys (`copies_of`) of the
+    whole source when `bronze` is one batch of it (`validate_files`), else found in `bronze`."""
     if bronze is None:
         bronze = empty_bronze(m, source)
-    if ROW_SHAPE not in bronze.columns:
-        bronze = bronze.with_columns(pl.lit(None, pl.Utf8).alias(ROW_SHAPE))
-    bronze = bronze.sort("source_file", "source_row")
+    bronze = _with_shape(bronze).sort("source_file", "source_row")
     misshapen = bronze.filter(pl.col(ROW_SHAPE).is_not_null())
     shaped = bronze.filter(pl.col(ROW_SHAPE).is_null()) if misshapen.height else bronze
     rules = form_rules(m, source)
-    key = m.meta["sources"][source]["key"]
-    answers = [c for c in m.forms[source].filter(pl.col("pii") == "no")["field_id"].to_list() if c not in key]
-    shaped = mark_copies(shaped, key, answers)
+    key, answers = _key_and_answers(m, source)
+    copies = copies if copies is not None else copies_of(shaped, key, answers)
+    shaped = mark_copies(shaped, copies)
     fails = failures(shaped, build_schema(m, source, rules), rules)
-    fails = _name_copies(fails, shaped, key)
+    fails = _name_copies(fails, shaped, copies)
     reasons = (fails.sort("index", "column", "rule")
                .group_by("index", maintain_order=True)
                .agg(pl.struct("column", "rule", "value", "message").alias("reasons")))
@@ -313,6 +344,46 @@ def validate_source(m: Methodology, source: str, bronze: pl.DataFrame | None) ->
     return ValidationResult(source, silver, quarantine, batch_accounting(bronze, good, bad, source))
 
 
+ONE_BATCH_ROWS = 64_000  # a source of up to this many bronze rows is validated at once (a year's: ~36k and ~49k)
+BATCH_ROWS = 25_000  # rows of a batch of a larger one (citizens': ~0.35 GB of memory at work)
+
+
+def validate_files(m: Methodology, source: str, files: list[Path], silver: Path, quarantine: Path,
+                   batch_rows: int | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
+    """A source's bronze Parquet `files` -> its silver and quarantine Parquet, in batches of `batch_rows` rows
+    (default: one batch up to ONE_BATCH_ROWS rows, else BATCH_ROWS): memory grows with the batch, not the
+    source. The rules across rows (a key delivered twice) see the whole source: the repeated keys are found first
+    over every batch (`copies_in_files`). The files are the same, byte for byte, whatever the batch size.
+    Returns the accounting per batch (read = valid + quarantined, checked) and how many quarantined rows break
+    each rule."""
+    from sipas_pipeline.parquet_rows import RowGroups, batches, total_rows
+
+    copies, rows = None, total_rows(files)
+    batch_rows = batch_rows or (BATCH_ROWS if rows > max(ONE_BATCH_ROWS, BATCH_ROWS) else max(rows, 1))
+    if rows > batch_rows:  # several batches: the files in the order of their rows
+        files = sorted(files, key=lambda f: pl.scan_parquet(f).select("source_file").head(1).collect().item())
+        copies = copies_in_files(files, *_key_and_answers(m, source))
+    out_silver, out_quarantine = RowGroups(silver), RowGroups(quarantine)
+    read, valid, bad, rules = [], [], [], Counter()
+    for batch in batches(files, batch_rows) if files else [None]:
+        result = validate_source(m, source, batch, copies)
+        out_silver.write(result.silver)
+        out_quarantine.write(result.quarantine)
+        acc = result.accounting
+        read.append(acc.select("source_file", "batch_id", "read"))
+        valid.append(acc.select("source_file", "valid"))
+        bad.append(acc.select("source_file", "quarantined"))
+        rules.update(reason_counts(result.quarantine))
+        last = result
+    out_silver.close(last.silver.head(0))
+    out_quarantine.close(last.quarantine.head(0))
+    def total(parts: list[pl.DataFrame], keys: list[str], name: str) -> pl.DataFrame:
+        return pl.concat(parts).group_by(keys, maintain_order=True).agg(pl.col(name).sum())
+    acc = accounting(total(read, ["source_file", "batch_id"], "read"), total(valid, ["source_file"], "valid"),
+                     total(bad, ["source_file"], "quarantined"), source)
+    return acc, dict(rules.most_common())
+
+
 def batch_accounting(bronze: pl.DataFrame, valid: pl.DataFrame, quarantined: pl.DataFrame, source: str) -> pl.DataFrame:
     """Rows read / valid / quarantined per batch; raises AccountingError unless read = valid + quarantined."""
     read = bronze.group_by("source_file", "batch_id").agg(pl.len().cast(pl.Int64).alias("read"))
@@ -322,13 +393,19 @@ def batch_accounting(bronze: pl.DataFrame, valid: pl.DataFrame, quarantined: pl.
 def recount(read: pl.DataFrame, valid: pl.DataFrame, quarantined: pl.DataFrame, source: str) -> pl.DataFrame:
     """Valid and quarantined rows per batch beside the rows read (`source_file`, `batch_id`, `read`);
     raises AccountingError unless read = valid + quarantined in every batch and in total."""
+    def per_file(rows: pl.DataFrame, name: str) -> pl.DataFrame:
+        return rows.group_by("source_file").agg(pl.len().cast(pl.Int64).alias(name))
+    return accounting(read, per_file(valid, "valid"), per_file(quarantined, "quarantined"), source)
+
+
+def accounting(read: pl.DataFrame, valid: pl.DataFrame, quarantined: pl.DataFrame, source: str) -> pl.DataFrame:
+    """`recount` from counts per file: `valid` (`source_file`, `valid`) and `quarantined` (`source_file`,
+    `quarantined`)."""
     acc = (read.select("source_file", "batch_id", pl.col("read").cast(pl.Int64))
-           .join(valid.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("valid")), on="source_file", how="left")
-           .join(quarantined.group_by("source_file").agg(pl.len().cast(pl.Int64).alias("quarantined")),
-                 on="source_file", how="left")
-           .with_columns(pl.col("valid", "quarantined").fill_null(0)).sort("source_file"))
+           .join(valid, on="source_file", how="left").join(quarantined, on="source_file", how="left")
+           .with_columns(pl.col("valid", "quarantined").fill_null(0).cast(pl.Int64)).sort("source_file"))
     broken = acc.filter(pl.col("read") != pl.col("valid") + pl.col("quarantined"))
-    if broken.height or valid.height + quarantined.height != acc["read"].sum():
+    if broken.height or valid["valid"].sum() + quarantined["quarantined"].sum() != acc["read"].sum():
         raise AccountingError(f"{source}: rows read != valid + quarantined: {broken.to_dicts()}")
     return acc
 

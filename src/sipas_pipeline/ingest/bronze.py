@@ -6,12 +6,15 @@ import errno
 import hashlib
 import os
 import stat
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
+from sipas_pipeline.hashing import sha256_file
 from sipas_pipeline.ingest.normalize import (
     clean_text,
     header_key,
@@ -21,6 +24,7 @@ from sipas_pipeline.ingest.normalize import (
     resolve_provinces,
     without_invisible,
 )
+from sipas_pipeline.ingest.parts import Reencode, in_parts, read_parts
 from sipas_pipeline.ingest.readers import SUFFIXES, RawTable, Score, UnreadableFile, read_table
 from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.progress import track
@@ -129,20 +133,35 @@ def public_fields(m: Methodology, source: str) -> list[str]:
     return source_fields(m, source).filter(pl.col("pii") == "no")["field_id"].to_list()
 
 
-def old_unit_notes(m: Methodology, source: str, rows: pl.DataFrame) -> list[str]:
-    """A note when rows name a province by an alias marked `old_unit` in province_aliases.csv (a previous year's
-    province now part of a unit, e.g. Bình Thuận in Lâm Đồng from 2025): resolved, and said so in the report."""
+def _old_units(m: Methodology) -> dict[str, str]:
+    """Aliases marked `old_unit` in province_aliases.csv (as place_key) -> the code of the unit that took them in."""
     aliases = m.province_aliases
     if "old_unit" not in aliases.columns:
-        return []
-    old = {place_key(a): c for a, c, flag in aliases.select("alias", "province_code", "old_unit").iter_rows() if flag == "yes"}
-    form = source_fields(m, source)
-    notes = []
-    for f in form.filter(pl.col("dtype") == "province")["field_id"]:
-        if f not in rows.columns:
-            continue
-        counts = rows.group_by(f).len()
-        found = [(v, old[place_key(v)], n) for v, n in counts.iter_rows() if v is not None and place_key(v) in old]
+        return {}
+    return {place_key(a): c for a, c, flag in aliases.select("alias", "province_code", "old_unit").iter_rows()
+            if flag == "yes"}
+
+
+def old_unit_counts(m: Methodology, source: str, rows: pl.DataFrame) -> Counter[tuple[str, str]]:
+    """(province field, value as keyed) -> rows, for the values that name a former province (see old_unit_notes)."""
+    old, out = _old_units(m), Counter()
+    if not old:
+        return out
+    for f in source_fields(m, source).filter(pl.col("dtype") == "province")["field_id"]:
+        if f in rows.columns:
+            out.update({(f, v): n for v, n in rows.group_by(f).len().iter_rows() if v is not None and place_key(v) in old})
+    return out
+
+
+def old_unit_notes(m: Methodology, source: str, rows: pl.DataFrame | None = None,
+                   counts: Counter[tuple[str, str]] | None = None) -> list[str]:
+    """A note when rows name a province by an alias marked `old_unit` in province_aliases.csv (a previous year's
+    province now part of a unit, e.g. Bình Thuận in Lâm Đồng from 2025): resolved, and said so in the report.
+    `counts`: old_unit_counts summed over a file read in parts, instead of its `rows`."""
+    counts = counts if counts is not None else old_unit_counts(m, source, rows)
+    old, notes = _old_units(m), []
+    for f in source_fields(m, source).filter(pl.col("dtype") == "province")["field_id"]:
+        found = [(v, old[place_key(v)], n) for (g, v), n in counts.items() if g == f]
         if found:
             named = ", ".join(f"{v} -> {c}" for v, c, _ in sorted(found)[:3])
             notes.append(f"{sum(n for *_, n in found)} rows name a former province in {f} ({named}): "
@@ -245,8 +264,43 @@ def ignored_files(folder: Path, raw_dir: Path, source: str) -> list[dict]:
     return out
 
 
-def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) -> IngestReport:
-    """Read every file of a source folder into bronze Parquet (one file per batch)."""
+def ingest_parts(m: Methodology, source: str, path: Path, rel: str, out: Path, score: Score,
+                 part_bytes: int | None = None) -> dict:
+    """A large text export (`parts.in_parts`) read, normalised and written to bronze Parquet `out` part by part
+    (one row group each): its summary, as `canonical` and the reader give it for a file read whole. The rows carry
+    the file's SHA-256 before its end is read, so the bytes read are hashed too and must match it; UnreadableFile
+    when they do not (the file changed while it was read), or the reader's."""
+    sha, lookup, tried = sha256_file(path), province_lookup(m), None
+    while True:
+        hasher, rows, shapes, counts, summary, writer = hashlib.sha256(), 0, 0, Counter(), None, None
+        try:
+            for table in read_parts(path, hasher, score, part_bytes, tried):
+                part, summary = canonical(table.frame, m, source, rel, sha, table.line, table.shape, table.info)
+                counts.update(old_unit_counts(m, source, part))
+                rows, shapes = rows + summary["rows"], shapes + summary["row_shape"]
+                arrow = normalise(part, m, source, lookup).to_arrow()
+                writer = writer or pq.ParquetWriter(out, arrow.schema, compression="lz4", write_statistics=False)
+                writer.write_table(arrow.cast(writer.schema))
+        except Reencode as exc:
+            tried = exc.tried
+            continue
+        finally:
+            if writer is not None:
+                writer.close()
+        break
+    if hasher.hexdigest() != sha:
+        changed = UnreadableFile(Path(rel), f"changed while it was read (SHA-256 {sha[:12]}... when first looked at, "
+                                 f"{hasher.hexdigest()[:12]}... as read): read it again once the file is complete")
+        changed.sha256 = hasher.hexdigest()  # the run's key then differs from what was read: nothing is published
+        raise changed
+    info = table.info | {"notes": [*table.info.get("notes", []), *old_unit_notes(m, source, counts=counts)]}
+    return summary | {"rows": rows, "row_shape": shapes} | info
+
+
+def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path,
+                  part_bytes: int | None = None) -> IngestReport:
+    """Read every file of a source folder into bronze Parquet (one file per batch). A text export larger than
+    `part_bytes` (default `parts.PART_BYTES`) is read and written in parts (`ingest_parts`)."""
     folder = raw_dir / m.meta["sources"][source]["folder"]
     report = IngestReport(source, ignored=ignored_files(folder, raw_dir, source))
     out_dir = bronze_dir / source
@@ -256,6 +310,15 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) 
     def one(path: Path) -> tuple[pl.DataFrame | None, dict]:
         rel = path.relative_to(raw_dir).as_posix()
         sha = None
+        if in_parts(path, part_bytes):
+            bronze = out_dir / f"{path.stem}.parquet"
+            try:
+                return None, ingest_parts(m, source, path, rel, bronze, score, part_bytes) | {"_written": True}
+            except (UnreadableFile, OSError) as exc:
+                bronze.unlink(missing_ok=True)
+                why = exc.reason if isinstance(exc, UnreadableFile) else f"cannot be read: {(exc.strerror or str(exc)).lower()}"
+                sha = getattr(exc, "sha256", None) or (sha256_file(path) if isinstance(exc, UnreadableFile) else None)
+                return None, {"file": rel, "source": source, "reason": why, "_sha256": sha}
         try:
             data = path.read_bytes()  # read once: the hash recorded is of exactly the bytes parsed
             sha = hashlib.sha256(data).hexdigest()
@@ -275,8 +338,9 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path) 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         files = list_files(folder)
         for rows, result in track(pool.map(one, files), len(files), f"ingest {source} files"):
-            report.hashes[result["file"]] = result.pop("_sha256") if rows is None else result["sha256"]
-            (report.unreadable if rows is None else report.files).append(result)
+            read = rows is not None or result.pop("_written", False)
+            report.hashes[result["file"]] = result["sha256"] if read else result.pop("_sha256")
+            (report.files if read else report.unreadable).append(result)
             if rows is not None:
                 frames.append(rows)
         if frames:

@@ -150,27 +150,45 @@ def _shape_message(line: int, found: int, expected: int, header_line: int) -> st
             "whole, as its values may stand in the wrong columns")
 
 
-def read_text(path: Path, encoding: str | None = None, separator: str | None = None,
-              score: Score | None = None, data: bytes | None = None) -> RawTable:
-    """A delimited text export: encoding, line endings and separator detected, the header found. `data`: the
-    file's bytes when the caller read (and hashed) them already."""
-    raw = path.read_bytes() if data is None else data
-    if not raw.strip():
-        raise UnreadableFile(path, "empty file")
-    text, enc, tried = detect(raw, path, encoding)
-    control = len(_CONTROL.findall(text, 0, 4096))
-    if control > 8:
-        raise UnreadableFile(path, f"binary content ({control} control characters in the first 4 KiB)")
+def clean_utf8(text: str) -> tuple[bytes, dict[str, int]]:
+    """NFC text -> the UTF-8 bytes the parsers read (lone CRs as LF, no zero-width characters or BOMs) and
+    how many lines ended in CRLF, LF and CR alone (`ending_counts`)."""
     data = text.encode("utf-8")  # what follows works on UTF-8 bytes: fast whatever the file's encoding
     counts = ending_counts(data)
-    endings = line_endings(counts)
     if "CR" in counts:  # lone CRs end lines too (the readers split on LF, CRLF included)
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if b"\xe2\x80" in data or b"\xe2\x81\xa0" in data or b"\xef\xbb\xbf" in data:
         data = _INVISIBLE_UTF8.sub(b"", data)
+    return data, counts
+
+
+def text_info(path: Path, text: str, data: bytes, enc: str, tried: list[str], counts: dict[str, int],
+              separator: str | None = None) -> dict:
+    """What the start of a text export says (its first 64 KiB: binary content is refused, the separator sniffed,
+    encoding hints): the `info` of its RawTable."""
+    control = len(_CONTROL.findall(text, 0, 4096))
+    if control > 8:
+        raise UnreadableFile(path, f"binary content ({control} control characters in the first 4 KiB)")
     sep = separator or sniff_separator(data[:65536].decode("utf-8", "ignore"))
-    info = {"format": "text", "encoding": enc, "encodings_tried": tried, "line_endings": endings, "separator": sep,
-            "notes": encoding_notes(text, enc)}
+    return {"format": "text", "encoding": enc, "encodings_tried": tried, "line_endings": line_endings(counts),
+            "separator": sep, "notes": encoding_notes(text, enc)}
+
+
+def read_text(path: Path, encoding: str | None = None, separator: str | None = None,
+              score: Score | None = None, data: bytes | None = None) -> RawTable:
+    """A delimited text export: encoding, line endings and separator detected, the header found. `data`: the
+    file's bytes when the caller read (and hashed) them already. (`ingest.parts` reads a large one in parts.)"""
+    raw = path.read_bytes() if data is None else data
+    if not raw.strip():
+        raise UnreadableFile(path, "empty file")
+    text, enc, tried = detect(raw, path, encoding)
+    data, counts = clean_utf8(text)
+    return parse_first(path, data, score, text_info(path, text, data, enc, tried, counts, separator))
+
+
+def parse_first(path: Path, data: bytes, score: Score | None, info: dict) -> RawTable:
+    """The first (or only) part of a text export, as clean UTF-8 `data`: the header found, the rows below it."""
+    sep = info["separator"]
     grid, empty_rows = _regular_grid(data, sep)
     if grid is None:
         return _read_irregular(path, data.decode("utf-8"), sep, score, info)
@@ -185,6 +203,54 @@ def read_text(path: Path, encoding: str | None = None, separator: str | None = N
     if h:
         info["notes"] = [*info["notes"], f"header found on line {h + 1} (the lines above it are titles, not rows)"]
     return RawTable(frame, line.alias("line"), shape.alias("shape"), info | {"header_row": h + 1, "header_score": found})
+
+
+def parse_more(path: Path, data: bytes, sep: str, names: list[str], header_line: int, offset: int) -> RawTable:
+    """A later part of a text export (clean UTF-8 `data` that starts `offset` lines into the file, on a record's
+    first line): its rows under the header `names` found on line `header_line`, read as `parse_first` reads rows."""
+    grid, empty_rows = _regular_grid(data, sep) if data.strip() else (None, False)
+    if grid is not None and grid.width == len(names):
+        line = pl.int_range(offset + 1, offset + 1 + grid.height, dtype=pl.Int64, eager=True)
+        if empty_rows:
+            keep = grid.select(~pl.all_horizontal(pl.all().is_null())).to_series()
+            grid, line = grid.filter(keep), line.filter(keep)
+        frame = grid.rename(dict(zip(grid.columns, names, strict=True)))
+        return RawTable(frame, line.alias("line"), pl.repeat(None, frame.height, dtype=pl.Utf8, eager=True).alias("shape"))
+    records = _records(path, data.decode("utf-8"), sep, offset)
+    return _rows_under(records, names, header_line)
+
+
+def _records(path: Path, text: str, sep: str, offset: int = 0) -> list[tuple[int, list[str]]]:
+    """(line, fields) of every record that is not blank, as the csv module reads them; `offset`: lines before `text`."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=False)
+    records, start = [], offset + 1
+    try:
+        for rec in reader:
+            if rec and any(c.strip() for c in rec):  # blank lines are no rows
+                records.append((start, rec))
+            start = offset + reader.line_num + 1
+    except csv.Error as exc:
+        raise UnreadableFile(path, f"not a readable {sep!r}-separated table at line {offset + reader.line_num}: "
+                             f"{exc}") from exc
+    return records
+
+
+def _rows_under(records: list[tuple[int, list[str]]], names: list[str], header_line: int) -> RawTable:
+    """Records as rows under a header of `names`: a record of another length is kept as a row of no values, with why."""
+    width = len(names)
+    lines, shapes, rows = [], [], []
+    for line, rec in records:
+        lines.append(line)
+        if len(rec) == width:
+            shapes.append(None)
+            rows.append(rec)
+        else:
+            shapes.append(_shape_message(line, len(rec), width, header_line))
+            rows.append([None] * width)
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    frame = pl.DataFrame([pl.Series(n, c, dtype=pl.Utf8) for n, c in zip(names, columns, strict=True)])
+    frame = frame.with_columns(pl.all().replace("", None))
+    return RawTable(frame, pl.Series("line", lines, dtype=pl.Int64), pl.Series("shape", shapes, dtype=pl.Utf8))
 
 
 def _regular_grid(data: bytes, sep: str) -> tuple[pl.DataFrame | None, bool]:
@@ -210,37 +276,15 @@ def _regular_grid(data: bytes, sep: str) -> tuple[pl.DataFrame | None, bool]:
 
 def _read_irregular(path: Path, text: str, sep: str, score: Score | None, info: dict) -> RawTable:
     """The exact (slower) reader for a file with title rows, ragged rows, blank lines or multi-line cells."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=False)
-    records, start = [], 1
-    try:
-        for rec in reader:
-            if rec and any(c.strip() for c in rec):  # blank lines are no rows
-                records.append((start, rec))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise UnreadableFile(path, f"not a readable {sep!r}-separated table at line {reader.line_num}: {exc}") from exc
+    records = _records(path, text, sep)
     if not records:
         raise UnreadableFile(path, "no rows (only blank lines)")
     h, found = pick_header([r for _, r in records[:HEADER_SCAN]], score)
     header_line, header = records[h]
     if h:
         info["notes"] = [*info["notes"], f"header found on line {header_line} (the lines above it are titles, not rows)"]
-    width = len(header)
-    lines, shapes, rows = [], [], []
-    for line, rec in records[h + 1:]:
-        lines.append(line)
-        if len(rec) == width:
-            shapes.append(None)
-            rows.append(rec)
-        else:
-            shapes.append(_shape_message(line, len(rec), width, header_line))
-            rows.append([None] * width)
-    names = header_names(header)
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    frame = pl.DataFrame([pl.Series(n, c, dtype=pl.Utf8) for n, c in zip(names, columns, strict=True)])
-    frame = frame.with_columns(pl.all().replace("", None))
-    return RawTable(frame, pl.Series("line", lines, dtype=pl.Int64), pl.Series("shape", shapes, dtype=pl.Utf8),
-                    info | {"header_row": header_line, "header_score": found})
+    table = _rows_under(records[h + 1:], header_names(header), header_line)
+    return RawTable(table.frame, table.line, table.shape, info | {"header_row": header_line, "header_score": found})
 
 
 def _sheet_xml(z: zipfile.ZipFile) -> list[tuple[str, str]]:
