@@ -5,10 +5,13 @@ the lock (a dependency added without `make lock` fails here)."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import tomllib
 from importlib.metadata import distributions
 from pathlib import Path
 
+import pytest
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -65,3 +68,16 @@ def test_every_declared_dependency_is_locked():
     missing = [str(r) for r in declared if canonicalize_name(r.name) not in lock or lock[canonicalize_name(r.name)]
                not in r.specifier]
     assert not missing, f"declared in pyproject.toml but not locked: {missing} (run: make lock)"
+
+
+@pytest.mark.integration
+def test_make_lock_reproduces_the_committed_lock(tmp_path):
+    """`make lock`, the documented update, run into a copy of the lock (LOCK_OUT): uv keeps every pin that still
+    satisfies pyproject.toml, so a lock in step with pyproject.toml comes back byte for byte (asks the registry)."""
+    copy = tmp_path / "requirements.lock"
+    shutil.copyfile(LOCK, copy)
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "lock", f"LOCK_OUT={copy}"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert copy.read_text(encoding="utf-8") == LOCK.read_text(encoding="utf-8"), \
+        "requirements.lock is not what `make lock` resolves from pyproject.toml: run make lock and commit it"
