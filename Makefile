@@ -21,7 +21,8 @@ $(BIN)/.installed: $(LOCK) pyproject.toml
 # uv keeps the pins already in the output file where they still satisfy pyproject.toml. LOCK_OUT: another file
 # (tests/test_environment.py re-resolves into a copy of the lock and expects it unchanged).
 LOCK_OUT ?= $(LOCK)
-lock: | $(BIN)/.installed
+lock:
+	@test -x $(BIN)/uv || $(MAKE) --no-print-directory $(BIN)/.installed  # uv from the lock; never a rebuild under a running .venv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 \
 		--custom-compile-command "make lock" -o $(LOCK_OUT) --quiet
 
