@@ -94,10 +94,10 @@ def two_years(prefect_harness, full_year_work, methodology, tmp_path_factory) ->
 
 
 def _ranks(db, year: int) -> pl.DataFrame:
-    rows = query(db, """SELECT unit_code, measure, value, se, change_value, change_se, change_basis
-                        FROM current_ranks WHERE year = ?""", [year])
+    rows = query(db, """SELECT unit_code, measure, value, se, change_value, change_se, change_basis, change_method,
+                               previous_se FROM current_ranks WHERE year = ?""", [year])
     return pl.DataFrame(rows, schema=["province_code", "measure", "value", "se", "change_value", "change_se",
-                                      "change_basis"], orient="row")
+                                      "change_basis", "change_method", "previous_se"], orient="row")
 
 
 @pytest.mark.integration
@@ -158,6 +158,11 @@ def test_comparable_change_recovered_against_truth(two_years):
              .with_columns(pl.col("node").replace_strict(MEASURES).alias("measure")))
     got = _ranks(two_years["db"], 2025).join(truth, on=["province_code", "measure"])
     assert got.height == 3 * 34 and set(got["change_basis"]) == {"reestimated"}
+    # the 2025 sample re-surveys the 2024 communes (a few rotated): every change is paired, its se well below the
+    # independent-years sqrt(se^2 + se_2024^2) since the place effects persist
+    assert set(got["change_method"]) == {"paired"}
+    independent = (got["se"] ** 2 + got["previous_se"] ** 2).sqrt()
+    assert (got["change_se"] / independent).median() < 0.9
     z = (got["change_value"] - got["change"]) / got["change_se"]
     assert (z.abs() <= 3).mean() >= 0.95, got.select("province_code", "measure", "change_value", "change", "change_se")
     par = _ranks(two_years["db"], 2025).filter(pl.col("measure") == "par")
@@ -177,6 +182,9 @@ def test_series_views_and_compare(two_years):
     result = json.loads(out.stdout)
     sipas = [r for r in result["series"] if r["measure"] == "sipas"]
     assert len(sipas) == 34 and all(r["previous_value"] is not None for r in sipas)
+    assert {r["change_method"] for r in sipas} == {"paired"}  # as the run published it
+    published = dict(query(db, "SELECT unit_code, change_se FROM current_ranks WHERE year = 2025 AND measure = 'sipas'"))
+    assert all(abs(r["change_se"] - published[r["province_code"]]) < 1e-9 for r in sipas)
     assert {r["definition"] for r in result["previous_nation"] if r["measure"] == "sipas"} == {
         "mean of 34 units (re-estimated)", "mean of 63 provinces (as that year computed it)"}
 

@@ -319,9 +319,11 @@ CREATE TABLE IF NOT EXISTS par_totals (
     df DOUBLE,
     reliability VARCHAR,
     reliability_reason VARCHAR,
+    official_cluster VARCHAR,
     PRIMARY KEY (run_id, province_code)
 );
 COMMENT ON TABLE par_totals IS 'PAR INDEX (Chỉ số cải cách hành chính) per province: total, its appraisal and survey parts, and the group';
+COMMENT ON COLUMN par_totals.official_cluster IS 'The officials'' primary sampling unit in the se (đơn vị mẫu cán bộ): agency (the export carries each official''s agency, design.official_cluster: agencies are clusters, df = agencies - 1) or official (no agency column: each official one cluster of a simple random sample, df = officials - 1)';
 COMMENT ON COLUMN par_totals.run_id IS 'Run id (mã lần chạy), see runs';
 COMMENT ON COLUMN par_totals.year IS 'Survey year (năm khảo sát)';
 COMMENT ON COLUMN par_totals.province_code IS 'Two-digit province code (mã tỉnh)';
@@ -367,6 +369,8 @@ CREATE TABLE IF NOT EXISTS ranks (
     in_bottom5_set BOOLEAN,
     reliability VARCHAR,
     reliability_reason VARCHAR,
+    change_method VARCHAR,
+    previous_se DOUBLE,
     PRIMARY KEY (run_id, province_code, measure)
 );
 COMMENT ON TABLE ranks IS 'Ranks (xếp hạng) of the provinces by SIPAS, its parts and the PAR INDEX, nationally and within the region, with the change since last year';
@@ -393,10 +397,12 @@ COMMENT ON COLUMN ranks.p_top5 IS 'Descriptive simulation, not a probability (m�
 COMMENT ON COLUMN ranks.p_bottom5 IS 'Descriptive simulation, not a probability (mô phỏng, không phải xác suất): share of draws around the estimates in which the province ranks in the bottom five; use in_bottom5_set';
 COMMENT ON COLUMN ranks.differs_from_above IS 'Significantly different from the province ranked just above nationally: the 95% interval of the difference (se = sqrt(se1^2 + se2^2), t with Welch-Satterthwaite df) excludes 0; null for the first';
 COMMENT ON COLUMN ranks.change_value IS 'Value minus last year''s value (thay đổi so với năm trước): last year''s own results in this file when present, else its published figure; null without one';
-COMMENT ON COLUMN ranks.change_se IS 'Standard error of the change, sqrt(se^2 + se_last_year^2) (independent samples); null against published figures without se';
+COMMENT ON COLUMN ranks.change_se IS 'Standard error of the change (sai số chuẩn của thay đổi): paired (linearised PSU by PSU with the covariance of the two years, when this year''s PSUs re-survey last year''s) or sqrt(se^2 + se_last_year^2) (independent samples), as change_method says; null against published figures without se';
 COMMENT ON COLUMN ranks.change_ci_low IS 'Lower bound of the 95% interval of the change (t with Welch-Satterthwaite df); null without change_se';
 COMMENT ON COLUMN ranks.change_ci_high IS 'Upper bound of the 95% interval of the change; null without change_se';
 COMMENT ON COLUMN ranks.change_significant IS 'The change is significant (có ý nghĩa thống kê): its 95% interval excludes 0; null when last year has no se (change_basis = published)';
+COMMENT ON COLUMN ranks.change_method IS 'How change_se was computed (phương pháp): paired (this year''s PSUs include last year''s, matched by code: the change linearised PSU by PSU, the covariance of the two years counted; t with the Satterthwaite df of the paired PSUs) or independent (no PSU re-surveyed: sqrt(se^2 + se_last_year^2), Welch-Satterthwaite df); null without change_se';
+COMMENT ON COLUMN ranks.previous_se IS 'Standard error of last year''s value the change is against (sai số chuẩn năm trước); null without one';
 COMMENT ON COLUMN ranks.change_places IS 'Places gained since last year''s rank (positive = moved up)';
 COMMENT ON COLUMN ranks.change_basis IS 'What the change is against: results (last year''s current run in this file, with se), published (published figures without se) or reestimated (last year re-estimated on this year''s units from its silver forms, with se: the units changed)';
 

@@ -71,7 +71,7 @@ WITH parts AS (
 ), province AS (
     SELECT t.year, 'province' AS unit_level, t.province_code AS unit_code, u.region_code, t.par_index, t.se, t.ci_low,
            t.ci_high, t.df, t.appraisal_points, t.survey_points, t."group" AS par_group, 1::BIGINT AS provinces,
-           t.reliability, t.reliability_reason, t.incomplete_reason, t.run_id
+           t.reliability, t.reliability_reason, t.incomplete_reason, t.official_cluster, t.run_id
     FROM par_totals t
     JOIN current_runs r USING (run_id)
     LEFT JOIN units u ON u.year = t.year AND u.unit_level = 'province' AND u.unit_code = t.province_code
@@ -81,23 +81,23 @@ WITH parts AS (
            avg(appraisal_points) AS appraisal_points, avg(survey_points) AS survey_points, NULL AS par_group,
            count(par_index) AS provinces, NULL::VARCHAR AS reliability, NULL::VARCHAR AS reliability_reason,
            nullif(string_agg(unit_code, ', ' ORDER BY unit_code) FILTER (par_index IS NULL), '') AS incomplete_reason,
-           any_value(run_id) AS run_id
+           NULL::VARCHAR AS official_cluster, any_value(run_id) AS run_id
     FROM province GROUP BY year, region_code
     UNION ALL
     SELECT year, 'nation', 'VN', NULL, avg(par_index), NULL, NULL, NULL, NULL, avg(appraisal_points), avg(survey_points),
            NULL, count(par_index), NULL, NULL, nullif(string_agg(unit_code, ', ' ORDER BY unit_code) FILTER (par_index IS NULL), ''),
-           any_value(run_id)
+           NULL, any_value(run_id)
     FROM province GROUP BY year
 )
 SELECT a.year, a.unit_level, a.unit_code, u.name_vi AS unit_name_vi, u.name_en AS unit_name_en,
        u.name_sort AS unit_sort_key, a.region_code, a.par_index, a.se, a.ci_low, a.ci_high, a.df, a.reliability,
-       a.reliability_reason, a.appraisal_points,
+       a.reliability_reason, a.official_cluster, a.appraisal_points,
        round(100 * a.appraisal_points / p.appraisal_max, 4) AS appraisal_pct_of_max, a.survey_points,
        round(100 * a.survey_points / p.survey_max, 4) AS survey_pct_of_max, a.par_group, a.provinces,
        k.rank_national, k.rank_low, k.rank_high, k.rank_regional, k.rank_regional_low, k.rank_regional_high,
        k.rank_simul_low, k.rank_simul_high, k.in_top5_set, k.in_bottom5_set,
        k.p_top5, k.p_bottom5, k.differs_from_above, k.change_value, k.change_se, k.change_ci_low, k.change_ci_high,
-       k.change_significant, k.change_places, k.change_basis, a.incomplete_reason, a.run_id
+       k.change_significant, k.change_places, k.change_basis, k.change_method, a.incomplete_reason, a.run_id
 FROM (SELECT * FROM province UNION ALL SELECT * FROM area) a
 LEFT JOIN parts p ON p.year = a.year
 LEFT JOIN units u ON u.year = a.year AND u.unit_level = a.unit_level AND u.unit_code = a.unit_code
@@ -121,7 +121,7 @@ SELECT k.year, k.measure, k.province_code AS unit_code, u.name_vi AS unit_name_v
        k.value, k.se, k.df, k.rank_national, k.rank_low, k.rank_high, k.rank_regional, k.rank_regional_low,
        k.rank_regional_high, k.rank_simul_low, k.rank_simul_high, k.in_top5_set, k.in_bottom5_set, k.p_top5, k.p_bottom5,
        k.differs_from_above, k.change_value, k.change_se, k.change_ci_low,
-       k.change_ci_high, k.change_significant, k.change_places, k.change_basis, k.reliability, k.reliability_reason,
+       k.change_ci_high, k.change_significant, k.change_places, k.change_basis, k.change_method, k.previous_se, k.reliability, k.reliability_reason,
        k.incomplete_reason, k.run_id
 FROM ranks k
 JOIN current_runs r USING (run_id)
@@ -274,7 +274,7 @@ SELECT k.unit_code, k.year AS unit_year, k.year, k.measure, k.unit_name_vi, k.un
 FROM current_ranks k
 UNION ALL
 SELECT k.unit_code, k.year, m.from_year, k.measure, k.unit_name_vi, k.unit_name_en,
-       k.value - k.change_value, sqrt(greatest(k.change_se * k.change_se - k.se * k.se, 0)), NULL,
+       k.value - k.change_value, coalesce(k.previous_se, sqrt(greatest(k.change_se * k.change_se - k.se * k.se, 0))), NULL,
        k.rank_national + k.change_places, 'reestimated', k.run_id
 FROM current_ranks k
 JOIN (SELECT DISTINCT year, from_year FROM unit_mappings) m ON m.year = k.year

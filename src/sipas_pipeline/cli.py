@@ -375,6 +375,7 @@ def compare(year: YearOpt = 2025, db: Annotated[Path | None, typer.Option("--db"
         prev_year = int(m.comparable["previous_year"])
         silver = previous_silver or comparable.previous_silver(db, prev_year)
         before = comparable.comparable_previous(m, silver)
+        paired = comparable.paired_with(m, before, comparable.previous_silver(db, year))  # this year's PSUs vs last's
         rows = _read(db, "SELECT unit_code AS province_code, measure, value, se, df, rank_national "
                          "FROM current_ranks WHERE year = ?", [year])
         own = _read(db, "SELECT unit_code AS province_code, measure, value, se FROM current_ranks WHERE year = ?", [prev_year])
@@ -383,7 +384,7 @@ def compare(year: YearOpt = 2025, db: Annotated[Path | None, typer.Option("--db"
     if not rows:
         fail(f"{db}: no current run of {year}: run `sipas run --year {year}` first")
     cols = ["province_code", "measure", "value", "se", "df", "rank_national"]
-    table = comparable.series(pl.DataFrame(rows, schema=cols, orient="row"), before, m.design.confidence)
+    table = comparable.series(pl.DataFrame(rows, schema=cols, orient="row"), before, m.design.confidence, paired)
     nations = comparable.nations(before, pl.DataFrame(own, schema=cols[:4], orient="row") if own else None)
     if as_json:
         print(json.dumps({"year": year, "previous_year": prev_year, "series": table.to_dicts(),
@@ -391,12 +392,12 @@ def compare(year: YearOpt = 2025, db: Annotated[Path | None, typer.Option("--db"
         return
     names = dict(zip(m.provinces["province_code"], m.provinces["name_vi"], strict=True))
     t = Table(title=f"SIPAS {year} vs {prev_year} on the {len(names)} units (so sánh trên đơn vị mới)")
-    for c in ("unit", f"{year}", f"{prev_year} (re-est.)", "change", "interval", "significant"):
+    for c in ("unit", f"{year}", f"{prev_year} (re-est.)", "change", "interval", "significant", "se method"):
         t.add_column(c)
     for r in table.filter(pl.col("measure") == "sipas").iter_rows(named=True):
         t.add_row(f"{r['province_code']} {names.get(r['province_code'], '')}", _num(r["value"]), _num(r["previous_value"]),
                   _num(r["change_value"]), f"{_num(r['change_ci_low'])} to {_num(r['change_ci_high'])}",
-                  {True: "yes", False: "no"}.get(r["change_significant"], "-"))
+                  {True: "yes", False: "no"}.get(r["change_significant"], "-"), r["change_method"] or "-")
     console.print(t)
     for r in nations.iter_rows(named=True):
         console.print(f"  {prev_year} nation, {r['measure']}: {r['value']:.2f} ({r['definition']})")

@@ -6,8 +6,10 @@ citizens' forms, the old provinces' forms pooled with their design weights, so t
 merged population. Nothing else changes: the strata and PSUs of the old provinces stay the design's (each
 stratum lies in one old province, so in one unit), the variance is the same Taylor linearisation over them
 (`indicators.estimate_indicators`), the tree the same linear combination (`indicators.sipas_tree`), all with
-the previous year's methodology (its indicator set and tree). The year-on-year change is then a difference of
-two independent estimates with se = sqrt(se1^2 + se2^2) (`ranking.change`, basis 'reestimated').
+the previous year's methodology (its indicator set and tree). The year-on-year change (`ranking.change`, basis
+'reestimated') is paired where this year's PSUs re-survey last year's (`paired.py`: the PSU scores of both years
+differenced within the matched PSU, so the covariance of the years counts), else a difference of two independent
+estimates with se = sqrt(se1^2 + se2^2).
 
 The PAR INDEX is not comparable across the merger (its appraisal points belong to the old provinces and are not
 a sample): it gets no previous value (methodology `comparable.par: not_comparable`), never an average.
@@ -80,8 +82,10 @@ def check_weight_scale(prev: Methodology, citizen: pl.DataFrame | pl.LazyFrame, 
 def reestimate(prev: Methodology, m: Methodology, citizen: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The previous year's SIPAS and parts on this year's units: province_code (the unit), measure, value, se,
     df, n, rank_national (among the units) and basis 'reestimated', with the previous year's indicators, tree
-    and design."""
+    and design; below them its PSU scores (`paired.measure_scores`: rows with stratum, psu and z, `split` parts
+    them) for the paired change."""
     from sipas_pipeline.indicators import estimate_indicators, sipas_tree
+    from sipas_pipeline.paired import measure_scores
     from sipas_pipeline.ranking import ranks
 
     est = estimate_indicators(prev, on_units(m.unit_mapping, citizen))
@@ -90,12 +94,36 @@ def reestimate(prev: Methodology, m: Methodology, citizen: pl.DataFrame | pl.Laz
                          pl.when(pl.col("level") == "sipas").then(pl.lit("sipas"))
                          .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"),
                          "value", pl.col("var").sqrt().alias("se"), "df", "n")
-    return ranks(m, values).drop("rank_regional", "region_code").with_columns(pl.lit(BASIS).alias("basis"))
+    ranked = ranks(m, values).drop("rank_regional", "region_code").with_columns(pl.lit(BASIS).alias("basis"))
+    return pl.concat([ranked, measure_scores(prev, est)], how="diagonal_relaxed")
+
+
+def split(previous: pl.DataFrame | None) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """A previous year from `reestimate` -> (its values, its PSU scores: province_code, measure, stratum, psu, z);
+    a previous year without PSU scores (own results, published figures) -> (itself, None)."""
+    if previous is None or "psu" not in previous.columns:
+        return previous, None
+    values = previous.filter(pl.col("psu").is_null()).drop("stratum", "psu", "z")
+    scores = previous.filter(pl.col("psu").is_not_null()).select("province_code", "measure", "stratum", "psu", "z")
+    return values, scores
+
+
+def psu_links(m: Methodology) -> pl.DataFrame | None:
+    """Last year's PSUs (communes) this year's frame says its communes continue (previous_psu, psu), from the frame
+    column the comparable block names (`previous_psu`, default previous_commune_code) when the frame has it; None:
+    a PSU continues under the same code."""
+    column = str(m.comparable.get("previous_psu", "previous_commune_code"))
+    frame = m.population_frame
+    if column not in frame.columns:
+        return None
+    return (frame.select(pl.col(column).alias("previous_psu"), pl.col("commune_code").alias("psu"))
+            .drop_nulls().unique().sort("previous_psu", "psu"))
 
 
 def nations(previous_units: pl.DataFrame, previous_published: pl.DataFrame | None) -> pl.DataFrame:
     """The previous year's national figure per measure in both definitions: the mean of the re-estimated units
     (comparable with this year's nation) and the nation as the previous year computed it (mean of its provinces)."""
+    previous_units, _ = split(previous_units)
     k = previous_units["province_code"].n_unique()
     units = (previous_units.group_by("measure").agg(pl.col("value").mean(), ((pl.col("se") ** 2).sum().sqrt() / k).alias("se"))
              .with_columns(pl.lit(f"mean of {k} units (re-estimated)").alias("definition")))
@@ -137,15 +165,27 @@ def comparable_previous(m: Methodology, silver: Path) -> pl.DataFrame:
     return reestimate(prev, m, citizen)
 
 
-def series(current: pl.DataFrame, previous_units: pl.DataFrame, confidence: float) -> pl.DataFrame:
+def paired_with(m: Methodology, previous: pl.DataFrame, silver: Path) -> pl.DataFrame | None:
+    """The paired change's variance of this year's silver citizens' forms (`silver`) against `previous` (from
+    `reestimate`, with its PSU scores), as the run computes it (`stages.paired_change`)."""
+    from sipas_pipeline.indicators import estimate_indicators
+    from sipas_pipeline.stages import paired_change
+
+    return paired_change(m, estimate_indicators(m, pl.scan_parquet(silver)), previous)
+
+
+def series(current: pl.DataFrame, previous_units: pl.DataFrame, confidence: float,
+           paired: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per unit and measure: this year's value and se, the previous year on these units, the change, its interval
-    and significance (`ranking.change`). PAR rows get no previous value: 'not comparable'."""
+    and significance (`ranking.change`, `paired` or independent: change_method). PAR rows get no previous value:
+    'not comparable'."""
     from sipas_pipeline.ranking import change
 
+    previous_units, _ = split(previous_units)
     cur = current.select("province_code", "measure", "value", "se", "df", "rank_national")
-    out = change(cur, previous_units, confidence).join(
+    out = change(cur, previous_units, confidence, paired).join(
         previous_units.select("province_code", "measure", pl.col("value").alias("previous_value"),
-                              pl.col("se").alias("previous_se"), pl.col("rank_national").alias("previous_rank")),
+                              pl.col("rank_national").alias("previous_rank")),
         on=["province_code", "measure"], how="left")
     return out.with_columns(pl.when(pl.col("measure") == "par").then(pl.lit("not comparable"))
                             .otherwise(pl.col("change_basis")).alias("change_basis")).sort("measure", "province_code")

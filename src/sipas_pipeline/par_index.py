@@ -53,21 +53,27 @@ def official_subcriteria(m: Methodology) -> tuple[pl.DataFrame, dict[str, pl.Ser
     return subs, {sid: items.filter(pl.col("subcriterion_id") == sid)["item"] for sid in subs["subcriterion_id"]}
 
 
-def official_moments(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> OfficialMoments:
-    """The reduction of officials' forms (`OfficialMoments`): one pass over the forms, one matrix product per
-    province with forms (not per cell)."""
-    subs, per_sub = official_subcriteria(m)
-    lazy = isinstance(official, pl.LazyFrame)
+def _ratings(m: Methodology, official: pl.DataFrame | pl.LazyFrame, keep: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Per official: `p` (the province's position in the year's sorted codes), the `keep` columns, and per
+    survey_official sub-criterion j the sum `s<j>` and count `c<j>` of the ratings of its items."""
+    _, per_sub = official_subcriteria(m)
     codes = m.provinces["province_code"].sort()
-    # per official and sub-criterion: sum s and count c of the ratings (small integers: narrow columns)
-    rated = (official.lazy().select(
-        pl.col("province_code").cast(pl.Enum(codes)).to_physical().alias("p"),  # position in `codes`
+    return (official.lazy().select(
+        pl.col("province_code").cast(pl.Enum(codes)).to_physical().alias("p"), *keep,  # p: position in `codes`
         *[pl.sum_horizontal([pl.col(c).cast(pl.Int16).fill_null(0) for c in cols]).cast(pl.Int16).alias(f"s{j}")
           for j, cols in enumerate(per_sub.values())],
         *[pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int16) for c in cols]).cast(pl.Int16).alias(f"c{j}")
           for j, cols in enumerate(per_sub.values())])
-        .collect(engine="streaming" if lazy else "auto"))
-    rated = rated.sort("p")  # each province's forms together (their order within it does not matter below)
+        .collect(engine="streaming" if isinstance(official, pl.LazyFrame) else "auto"))
+
+
+def official_moments(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> OfficialMoments:
+    """The reduction of officials' forms (`OfficialMoments`): one pass over the forms, one matrix product per
+    province with forms (not per cell)."""
+    subs, _ = official_subcriteria(m)
+    codes = m.provinces["province_code"].sort()
+    # per official and sub-criterion: sum s and count c of the ratings (small integers: narrow columns)
+    rated = _ratings(m, official).sort("p")  # each province's forms together (their order within does not matter)
     k_ = range(subs.height)
     n = np.bincount(rated["p"].to_numpy().astype(np.intp), minlength=codes.len()).astype(np.float64)
     # per province the integer moments S'S, S'C, C'C of the officials' sums and counts: sums of small integers,
@@ -87,8 +93,60 @@ def official_moments(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> O
 
 def official_points(m: Methodology, official: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """survey_official sub-criteria per province, with their standard errors, from the officials' forms
-    (`official_moments`, then `official_points_from_moments`)."""
-    return official_points_from_moments(m, official_moments(m, official))
+    (`official_moments`, then `official_points_from_moments`). When the export carries the officials' agency
+    (`design.official_cluster`, default agency_code, set on some form), the agencies are the officials' PSUs
+    (`agency_clustered`); otherwise each official is one (a simple random sample of officials). The total's
+    `official_cluster` says which: agency or official."""
+    mom = official_moments(m, official)
+    points, total = official_points_from_moments(m, mom)
+    column = m.design.official_cluster
+    names = official.collect_schema().names() if isinstance(official, pl.LazyFrame) else official.columns
+    if column in names:
+        has = official.lazy().select(pl.col(column).is_not_null().any()).collect().item()
+        if has:
+            return agency_clustered(m, official, mom, points, column)
+    return points, total
+
+
+def agency_clustered(m: Methodology, official: pl.DataFrame | pl.LazyFrame, mom: OfficialMoments,
+                     points: pl.DataFrame, column: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The officials' standard errors with their agencies as PSUs (one stage, with replacement, within the province):
+    per agency a and sub-criterion k the totals S_ak, C_ak of its officials' ratings, the linearised score
+    z_ak = (S_ak - R_k C_ak) / C_k, var(points_k) = b_k^2 A/(A-1) sum_a z_ak^2 (A agencies of the province), the
+    points together u_a = sum_k b_k z_ak with var = A/(A-1) sum_a u_a^2, df = A - 1. An official without an agency
+    is an agency of one. Points are those of `official_points_from_moments` (the estimator does not change)."""
+    subs, _ = official_subcriteria(m)
+    scale = m.meta["par"].get("official_rating", {"min": 1, "max": 5})
+    b = subs["max_points"].to_numpy() / (float(scale["max"]) - float(scale["min"]))
+    k = subs.height
+    cluster = pl.coalesce(pl.col(column).cast(pl.Utf8), pl.lit("official:") + pl.col("form_id").cast(pl.Utf8))
+    rated = _ratings(m, official.lazy().with_columns(cluster.alias("_agency")), ("_agency",))
+    totals = (rated.group_by("p", "_agency").agg(pl.col(f"s{j}", f"c{j}").cast(pl.Int64).sum() for j in range(k))
+              .sort("p", "_agency"))
+    p = totals["p"].to_numpy().astype(np.intp)
+    s_a = totals.select(f"s{j}" for j in range(k)).to_numpy().astype(np.float64)
+    c_a = totals.select(f"c{j}" for j in range(k)).to_numpy().astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = mom.s / mom.c  # (provinces, k): the provinces' means
+        z = np.nan_to_num((s_a - r[p] * c_a) / mom.c[p])
+    agencies = np.bincount(p, minlength=len(mom.codes)).astype(np.float64)
+    factor = np.where(agencies > 1, agencies / np.maximum(agencies - 1, 1), np.nan)
+    var_k = np.zeros((len(mom.codes), k))
+    np.add.at(var_k, p, z ** 2)
+    u = z @ b
+    var_u = np.bincount(p, weights=u ** 2, minlength=len(mom.codes))
+    provinces = np.array(mom.codes, dtype=object)
+    seen = mom.n > 0
+    ses = pl.DataFrame({"province_code": np.repeat(provinces[seen], k),
+                        "subcriterion_id": np.tile(subs["subcriterion_id"].to_numpy(), int(seen.sum())),
+                        "se_agency": (b[None, :] * np.sqrt(factor[:, None] * var_k))[seen].ravel()},
+                       schema={"province_code": pl.Utf8, "subcriterion_id": pl.Utf8, "se_agency": pl.Float64})
+    out = (points.join(ses, on=["province_code", "subcriterion_id"], how="left")
+           .with_columns(pl.col("se_agency").fill_nan(None).alias("se")).drop("se_agency"))
+    total = pl.DataFrame({"province_code": provinces[seen], "var": (factor * var_u)[seen],
+                          "df": np.maximum(agencies - 1, 1).astype(np.int64)[seen], "official_cluster": "agency"},
+                         schema={"province_code": pl.Utf8, "var": pl.Float64, "df": pl.Int64, "official_cluster": pl.Utf8})
+    return out, total.fill_nan(None)
 
 
 def official_points_from_moments(m: Methodology, mom: OfficialMoments) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -102,7 +160,7 @@ def official_points_from_moments(m: Methodology, mom: OfficialMoments) -> tuple[
     points together have the score u_r = sum_k b_k z_rk, so var = b' Z b with Z_jk = sum_r z_rj z_rk. Z comes
     from the integer moments of the officials' sums and counts (`OfficialMoments`): identical bits for the same
     forms in any order, however they were gathered.
-    Returns (province_code, subcriterion_id, points, se) and (province_code, var, df)."""
+    Returns (province_code, subcriterion_id, points, se) and (province_code, var, df, official_cluster 'official')."""
     subs, _ = official_subcriteria(m)
     scale = m.meta["par"].get("official_rating", {"min": 1, "max": 5})
     lo, hi = float(scale["min"]), float(scale["max"])
@@ -128,8 +186,8 @@ def official_points_from_moments(m: Methodology, mom: OfficialMoments) -> tuple[
                         "points": points[seen].ravel(), "se": ses[seen].ravel()},
                        schema={"province_code": pl.Utf8, "subcriterion_id": pl.Utf8, "points": pl.Float64, "se": pl.Float64})
     total = pl.DataFrame({"province_code": provinces[seen], "var": (factor * var_u)[seen],
-                          "df": np.maximum(n - 1, 1).astype(np.int64)[seen]},
-                         schema={"province_code": pl.Utf8, "var": pl.Float64, "df": pl.Int64})
+                          "df": np.maximum(n - 1, 1).astype(np.int64)[seen], "official_cluster": "official"},
+                         schema={"province_code": pl.Utf8, "var": pl.Float64, "df": pl.Int64, "official_cluster": pl.Utf8})
     return out.fill_nan(None), total.fill_nan(None)
 
 
@@ -199,7 +257,7 @@ def par_totals(m: Methodology, points: pl.DataFrame, survey: pl.DataFrame | None
     """(points per criterion and field, totals with group) per province. With `survey` (from `par_points`) the
     totals carry the survey part's uncertainty: the officials' and citizens' samples are independent, so
     var = var_official + var_citizen, df by Welch-Satterthwaite (fractional, at least 1), a t(df) interval clipped
-    to [0, 100]."""
+    to [0, 100]; `official_cluster` names the officials' PSU (agency, or official for a simple random sample)."""
     # sums in sub-criterion order inside each group (sort_by): identical floats in every run
     def total(col: str = "points", where: pl.Expr | None = None) -> pl.Expr:
         if where is None:
@@ -223,8 +281,10 @@ def par_totals(m: Methodology, points: pl.DataFrame, survey: pl.DataFrame | None
     # fractional, like the SIPAS's Satterthwaite df (flooring df 1.9 to 1 would take t from 4.6 to 12.7)
     welch = (pl.when((v1 + v2) > 0).then((v1 + v2) ** 2 / (v1 ** 2 / d1 + v2 ** 2 / d2))
              .otherwise(pl.min_horizontal(d1, d2)))
+    cluster = pl.col("official_cluster") if "official_cluster" in survey.columns else pl.lit(None, pl.Utf8)
     totals = totals.join(survey.select("province_code", (v1 + v2).alias("var"),
-                                       pl.max_horizontal(welch, pl.lit(1.0)).cast(pl.Float64).alias("df")),
+                                       pl.max_horizontal(welch, pl.lit(1.0)).cast(pl.Float64).alias("df"),
+                                       cluster.alias("official_cluster")),
                          on="province_code", how="left")
     se = np.sqrt(totals["var"].to_numpy().astype(float))
     low, high = t_interval(totals["par_index"].to_numpy(), se, totals["df"].to_numpy().astype(float), m.design.confidence)

@@ -116,17 +116,23 @@ def differs_from_above(confidence: float) -> pl.Expr:
             .when(se2 == 0).then(above_v != pl.col("value")).alias("differs_from_above"))
 
 
-def change(current: pl.DataFrame, previous: pl.DataFrame | None, confidence: float = 0.95) -> pl.DataFrame:
+def change(current: pl.DataFrame, previous: pl.DataFrame | None, confidence: float = 0.95,
+           paired: pl.DataFrame | None = None) -> pl.DataFrame:
     """Add the change since the previous year's (province_code, measure, value, rank_national[, se, df, basis]).
-    With the previous year's own results (basis 'results', with se): change_se = sqrt(se^2 + se_prev^2), a t
-    interval (Welch-Satterthwaite df) and change_significant (the interval excludes 0). Against published figures
-    without se (basis 'published'): the change in value and places, significance null. A province missing in
-    either year gets null changes."""
+    With the previous year's own results (basis 'results' or 'reestimated', with se): change_se, a t interval and
+    change_significant (the interval excludes 0), the variance either `paired` (province_code, measure, var, df,
+    change_method from `paired.paired_variance`: this year's PSUs re-survey last year's, the change linearised PSU
+    by PSU with the covariance of the two years) or independent, sqrt(se^2 + se_prev^2) with Welch-Satterthwaite
+    df; change_method says which; previous_se is last year's se. Against published figures without se (basis
+    'published'): the change in value and places, significance and method null. A province missing in either year
+    gets null changes. Rows of `previous` with a `psu` (its PSU scores, `comparable.split`) are ignored here."""
     names = ["change_value", "change_se", "change_ci_low", "change_ci_high", "change_significant", "change_places",
-             "change_basis"]
+             "change_basis", "change_method", "previous_se"]
     if previous is None:
-        types = [pl.Float64] * 4 + [pl.Boolean, pl.Int64, pl.Utf8]
+        types = [pl.Float64] * 4 + [pl.Boolean, pl.Int64, pl.Utf8, pl.Utf8, pl.Float64]
         return current.with_columns(pl.lit(None, t).alias(c) for c, t in zip(names, types, strict=True))
+    if "psu" in previous.columns:
+        previous = previous.filter(pl.col("psu").is_null())
     prev = previous.select(
         "province_code", "measure", pl.col("value").alias("prev_value"),
         pl.col("rank_national").cast(pl.Int64).alias("prev_rank"),
@@ -134,15 +140,29 @@ def change(current: pl.DataFrame, previous: pl.DataFrame | None, confidence: flo
         (pl.col("df") if "df" in previous.columns else pl.lit(None, pl.Float64)).cast(pl.Float64).alias("prev_df"),
         (pl.col("basis") if "basis" in previous.columns else pl.lit("published")).alias("change_basis"))
     joined = current.join(prev, on=["province_code", "measure"], how="left")
+    if paired is not None and paired.height:
+        joined = joined.join(paired.filter(pl.col("change_method") == "paired").select(
+            "province_code", "measure", pl.col("var").alias("paired_var"), pl.col("df").alias("paired_df")),
+            on=["province_code", "measure"], how="left")
+    else:
+        joined = joined.with_columns(pl.lit(None, pl.Float64).alias("paired_var"), pl.lit(None, pl.Float64).alias("paired_df"))
     diff = pl.col("value") - pl.col("prev_value")
     se2, half = difference_interval(pl.col("se"), pl.col("df"), pl.col("prev_se"), pl.col("prev_df"), confidence)
     with_se = pl.col("change_basis").is_in(["results", "reestimated"]) & se2.is_not_null()  # own microdata: with se
-    return (joined.with_columns(diff.alias("change_value"), pl.when(with_se).then(se2.sqrt()).alias("change_se"),
+    is_paired = with_se & pl.col("paired_var").is_not_null()
+    q = pl.col("paired_df").map_batches(lambda s: pl.Series(quantile_t(s.fill_null(1.0).to_numpy(), confidence)),
+                                        return_dtype=pl.Float64)
+    se = pl.when(is_paired).then(pl.col("paired_var").sqrt()).when(with_se).then(se2.sqrt())
+    half = pl.when(is_paired).then(q * pl.col("paired_var").sqrt()).otherwise(half)
+    return (joined.with_columns(diff.alias("change_value"), se.alias("change_se"),
                                 pl.when(with_se).then(diff - half).alias("change_ci_low"),
                                 pl.when(with_se).then(diff + half).alias("change_ci_high"),
                                 (pl.col("prev_rank") - pl.col("rank_national")).alias("change_places"),
-                                pl.when(pl.col("prev_value").is_not_null()).then(pl.col("change_basis")).alias("change_basis"))
+                                pl.when(pl.col("prev_value").is_not_null()).then(pl.col("change_basis")).alias("change_basis"),
+                                pl.when(is_paired).then(pl.lit("paired")).when(with_se).then(pl.lit("independent"))
+                                .alias("change_method"),
+                                pl.when(pl.col("prev_value").is_not_null()).then(pl.col("prev_se")).alias("previous_se"))
             .with_columns(pl.when(pl.col("change_se").is_not_null())
                           .then((pl.col("change_ci_low") > 0) | (pl.col("change_ci_high") < 0)).alias("change_significant"))
-            .drop("prev_value", "prev_rank", "prev_se", "prev_df")
+            .drop("prev_value", "prev_rank", "prev_se", "prev_df", "paired_var", "paired_df")
             .with_columns(pl.col("change_value").fill_nan(None)))

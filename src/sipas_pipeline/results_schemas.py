@@ -66,6 +66,7 @@ PAR_TOTALS = pa.DataFrameSchema({
     "ci_low": pa.Column(pl.Float64, _PCT, nullable=True),
     "ci_high": pa.Column(pl.Float64, _PCT, nullable=True),
     "df": pa.Column(pl.Float64, pa.Check.ge(1), nullable=True),
+    "official_cluster": pa.Column(pl.Utf8, pa.Check.isin(["agency", "official"]), nullable=True),
 } | _RELIABILITY, name="par_totals")
 
 RANKS = pa.DataFrameSchema({
@@ -86,6 +87,8 @@ RANKS = pa.DataFrameSchema({
     "p_bottom5": pa.Column(pl.Float64, pa.Check.in_range(0, 1), nullable=True),
     "differs_from_above": pa.Column(pl.Boolean, nullable=True),
     "change_basis": pa.Column(pl.Utf8, pa.Check.isin(["results", "published", "reestimated"]), nullable=True),
+    "change_method": pa.Column(pl.Utf8, pa.Check.isin(["paired", "independent"]), nullable=True),
+    "previous_se": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
     "change_significant": pa.Column(pl.Boolean, nullable=True),
 } | _RELIABILITY, name="ranks", unique=["province_code", "measure"], checks=[pa.Check(lambda d: d.lazyframe.select(
     pl.col("rank_low").is_null() | ((pl.col("rank_simul_low") <= pl.col("rank_low")) & (pl.col("rank_low") <= pl.col("rank_high"))

@@ -271,7 +271,8 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
                     incomplete: Missing | None = None) -> dict[str, pl.DataFrame]:
     """Silver frames -> the result tables (each validated against its Pandera schema). Every estimate carries its
     design-based uncertainty (`variance.py`); `previous` is last year's (province_code, measure, value,
-    rank_national[, se, df, basis]) for the change columns. Citizens and officials may be LazyFrames.
+    rank_national[, se, df, basis], and its PSU scores when re-estimated: the change is then paired) for the change
+    columns. Citizens and officials may be LazyFrames.
     Provinces in `incomplete` (completeness.assess) are left out of the figures and marked: SIPAS needs their
     citizens' forms, the PAR INDEX every source; regions and the nation are means over the others."""
     incomplete = incomplete or {}
@@ -295,7 +296,7 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
             .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "value", pl.col("var").sqrt().alias("se"), "df"),
         totals.select("province_code", pl.lit("par").alias("measure"), pl.col("par_index").alias("value"), "se", "df"),
     ])
-    ranked = change(rank_intervals(m, ranks(m, measures)), previous, m.design.confidence)
+    ranked = change(rank_intervals(m, ranks(m, measures)), previous, m.design.confidence, paired_change(m, est, previous))
 
     def units(by_province: pl.DataFrame, keys: list[str], sums: list[str], proportion: bool) -> pl.DataFrame:
         """Province, region and nation rows, each with its uncertainty columns, reliability and, on province rows,
@@ -314,6 +315,16 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
                          ("par_totals", rs.PAR_TOTALS), ("ranks", rs.RANKS), ("contrasts", rs.CONTRASTS)):
         out[name] = schema.validate(out[name])
     return out
+
+
+def paired_change(m: Methodology, est, previous: pl.DataFrame | None) -> pl.DataFrame | None:
+    """The paired change's variance (`paired.paired_variance`) when `previous` carries its PSU scores (re-estimated
+    from last year's silver forms), else None (independent years)."""
+    from sipas_pipeline.comparable import psu_links, split
+    from sipas_pipeline.paired import measure_scores, paired_variance
+
+    _, scores = split(previous)
+    return None if scores is None else paired_variance(measure_scores(m, est), scores, psu_links(m))
 
 
 def compute(m: Methodology, work: Work, previous: pl.DataFrame | None = None,

@@ -32,6 +32,7 @@ class Design:
     rank_draws: int = 4000
     rank_seed: int = 0
     rank_set_draws: int = 1000
+    official_cluster: str = "agency_code"  # officials' form field naming their agency: their PSU when the export has it
 
     @classmethod
     def from_meta(cls, block: dict[str, Any]) -> Design:
@@ -40,7 +41,8 @@ class Design:
                    lonely_psu=str(block.get("lonely_psu", "adjust")), small_sample=int(block.get("small_sample", 30)),
                    confidence=float(block.get("confidence", 0.95)), rank_interval=float(block.get("rank_interval", 0.90)),
                    rank_draws=int(block.get("rank_draws", 4000)), rank_seed=int(block.get("rank_seed", 0)),
-                   rank_set_draws=int(block.get("rank_set_draws", 1000)))
+                   rank_set_draws=int(block.get("rank_set_draws", 1000)),
+                   official_cluster=str(block.get("official_cluster", "agency_code")))
 
 
 @dataclass(frozen=True)

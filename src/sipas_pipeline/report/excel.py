@@ -30,6 +30,7 @@ HEADERS = {
     "minus_nation": "Chênh với toàn quốc (minus nation)", "minus_nation_se": "Sai số chênh (se of difference)",
     "minus_nation_significant": "Khác toàn quốc có ý nghĩa (differs significantly)",
     "change_value": "Thay đổi so với năm trước (change)", "change_basis": "Cơ sở so sánh (basis of change)",
+    "change_method": "Cách tính sai số thay đổi (change se: paired or independent)",
     "change_significant": "Thay đổi có ý nghĩa (change significant)", "par_group": "Nhóm (group)",
     "flag": "Kém tin cậy (less reliable)", "incomplete_reason": "Thiếu dữ liệu (incomplete)", "part": "Phần (part)",
     "node": "Mã mục (element or field)", "label_vi": "Nhãn (label)", "label_en": "Label (English)",
@@ -51,7 +52,7 @@ MEASURE_SHEETS = {"sipas": "SIPAS", "sipas_policy": "SIPAS chính sách (policy)
                   "par": "Chỉ số CCHC (PAR INDEX)"}
 MEASURE_COLUMNS = ["rank_national", "unit_code", "unit_name_vi", "unit_name_en", "region_code", "value", "se", "ci_low",
                    "ci_high", "n", "rank_low", "rank_high", "rank_regional", "minus_nation", "minus_nation_se",
-                   "minus_nation_significant", "change_value", "change_basis", "change_significant", "flag",
+                   "minus_nation_significant", "change_value", "change_basis", "change_method", "change_significant", "flag",
                    "incomplete_reason"]
 
 
@@ -128,7 +129,8 @@ def measure_table(data: ReportData, measure: str, ctx: Context) -> tuple[pl.Data
             "small_sample")
     prov = (detail.filter(pl.col("unit_level") == "province")
             .join(r.select("unit_code", "rank_national", "rank_low", "rank_high", "rank_regional", "change_value",
-                           "change_basis", "change_significant", "incomplete_reason"), on="unit_code", how="left")
+                           "change_basis", "change_method", "change_significant", "incomplete_reason"),
+                  on="unit_code", how="left")
             .join(c, on="unit_code", how="left")
             .with_columns(((pl.col("reliability") == "unreliable") if "reliability" in detail.columns else
                            pl.struct("ci_low", "ci_high", "small_sample").map_elements(flagged, return_dtype=pl.Boolean))

@@ -14,7 +14,7 @@ def rankings(data: ReportData) -> pl.DataFrame:
     """Ranks of every measure with the value, se and rank interval."""
     return data["ranks"].sort("measure", "rank_national", "unit_sort_key", nulls_last=True).select(
         "measure", "unit_code", "unit_name_vi", "unit_name_en", "region_code", "value", "se", "rank_national", "rank_low",
-        "rank_high", "rank_regional", "change_value", "change_basis", "change_significant", "incomplete_reason")
+        "rank_high", "rank_regional", "change_value", "change_basis", "change_method", "change_significant", "incomplete_reason")
 
 
 def write_csvs(data: ReportData, out_dir: Path) -> list[Path]:

@@ -71,6 +71,28 @@ def par_levels(m: Methodology, targets: pl.DataFrame, cit_points: pl.DataFrame,
     return pl.DataFrame(rows), pl.DataFrame(totals)
 
 
+AGENCY_SD = (0.03, 0.02)  # agency effect on the rating share: common to its sub-criteria, and per sub-criterion
+OFFICIALS_PER_AGENCY = 30
+
+
+def agencies(province_code: str, n_forms: int, rng: np.random.Generator):
+    """Each official's agency (code `<province>.<NN>`: the province's departments and people's committees that
+    answered, uneven in size) and a function giving, per sub-criterion, each official's agency shift of the rating
+    share (mean zero over the province's officials, so the province's expected points stay the truth)."""
+    k = int(np.clip(n_forms // OFFICIALS_PER_AGENCY, 3, 60))
+    which = rng.choice(k, size=n_forms, p=rng.dirichlet(np.full(k, 2.0)))
+    common = rng.normal(0, AGENCY_SD[0], k)
+    codes = [f"{province_code}.{j + 1:02d}" for j in which]
+    specific: dict[str, np.ndarray] = {}
+
+    def shift(sub: str) -> np.ndarray:
+        if sub not in specific:
+            e = (common + rng.normal(0, AGENCY_SD[1], k))[which]
+            specific[sub] = e - e.mean() if n_forms else e
+        return specific[sub]
+    return codes, shift
+
+
 def official_batch(m: Methodology, province_code: str, n_forms: int, phi: dict[str, float],
                    rng: np.random.Generator) -> pl.DataFrame:
     """`n_forms` officials' forms of one province with canonical field ids; answers as text."""
@@ -90,8 +112,12 @@ def official_batch(m: Methodology, province_code: str, n_forms: int, phi: dict[s
         "phone": people.phones(rng, n_forms),
         "email": people.emails(rng, n_forms),
     }
+    agency, shift = agencies(province_code, n_forms, np.random.default_rng(rng.integers(2**63)))
+    if "agency_code" in form["field_id"].to_list():
+        cols["agency_code"] = agency
     for row in form.filter(pl.col("refs").str.starts_with("par:")).iter_rows(named=True):
-        share = phi[row["refs"].removeprefix("par:")]
+        sub = row["refs"].removeprefix("par:")
+        share = np.clip(phi[sub] + shift(sub), 0.01, 0.99)
         cols[row["field_id"]] = (1 + rng.binomial(4, share, n_forms)).astype(str).tolist()
     order = [f for f in form["field_id"].to_list() if f in cols]
     return pl.DataFrame({f: cols[f] for f in order}, schema={f: pl.Utf8 for f in order})
