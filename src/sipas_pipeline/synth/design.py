@@ -28,11 +28,12 @@ class DesignParams:
     item_correlation: float = 0.25  # latent correlation of two satisfaction answers of one respondent
     urban_shift: float = 0.15  # urban villages' satisfaction is this much higher (latent): weights must correct it
     villages_per_commune: int = 3  # villages drawn in a commune when a sample is drawn afresh
+    persistence: float = 0.8  # share of each place effect's variance that is the place's own, the same every year
 
     def __post_init__(self) -> None:
         problems = [f"{k} = {v} is outside [0, 1]" for k, v in
                     (("commune_icc", self.commune_icc), ("village_icc", self.village_icc), ("shared", self.shared),
-                     ("item_correlation", self.item_correlation)) if not 0 <= v <= 1]
+                     ("item_correlation", self.item_correlation), ("persistence", self.persistence)) if not 0 <= v <= 1]
         if self.halo < 0:
             problems.append(f"item_correlation {self.item_correlation} is below the shared place effects "
                             f"{self.shared * self.cluster:.4f}")
@@ -49,7 +50,7 @@ class DesignParams:
     def scaled(self, factor: float) -> DesignParams:
         """The same design with every effect (ICCs and inter-item correlation) multiplied by `factor`."""
         return DesignParams(self.commune_icc * factor, self.village_icc * factor, self.shared,
-                            self.item_correlation * factor, self.urban_shift, self.villages_per_commune)
+                            self.item_correlation * factor, self.urban_shift, self.villages_per_commune, self.persistence)
 
     @property
     def cluster(self) -> float:

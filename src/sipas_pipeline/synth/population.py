@@ -93,22 +93,48 @@ def _asked_probability(item: Item, p_code: dict[tuple[str, int], np.ndarray], cl
     return q
 
 
+def place_effects(frame: pl.DataFrame, n_items: int, design: DesignParams, rng: np.random.Generator,
+                  place_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Commune and village effects of every frame village (rows of `frame`): (shared by the items of a place,
+    (villages,); item-specific, (villages, items)). Each is a persistent part keyed by the place's code
+    (`places.keyed_normal` with `place_seed`: the same commune or village gets it in every year) with
+    `design.persistence` of the variance, plus a year-specific part from `rng`."""
+    from sipas_pipeline.synth.places import keyed_normal, place_keys
+
+    psu = psu_column(frame)  # the commune a village was drawn in (2025: the 2024 commune, kept across the merger)
+    communes, c_idx = np.unique(frame[psu].to_numpy(), return_inverse=True)
+    first = np.unique(c_idx, return_index=True)[1]  # a village of each commune: its commune's key
+    commune_key, village_key = place_keys(frame, psu)
+    commune_key = commune_key[first]
+    n_v, n_c = frame.height, communes.size
+    keep, fresh = math.sqrt(design.persistence), math.sqrt(1 - design.persistence)
+
+    def part(stream: int, keys: np.ndarray, shape: tuple[int, ...], variance: float) -> np.ndarray:
+        cols = shape[1] if len(shape) > 1 else 1
+        persistent = keyed_normal(place_seed, stream, keys, cols).reshape(shape)
+        return math.sqrt(variance) * (keep * persistent + fresh * rng.standard_normal(shape))
+
+    sh = design.shared
+    shared = (part(1, commune_key, (n_c,), sh * design.commune_icc)[c_idx]
+              + part(2, village_key, (n_v,), sh * design.village_icc))
+    specific = (part(3, commune_key, (n_c, n_items), (1 - sh) * design.commune_icc)[c_idx]
+                + part(4, village_key, (n_v, n_items), (1 - sh) * design.village_icc))
+    return shared, specific
+
+
 def build_population(m: Methodology, targets: pl.DataFrame, design: DesignParams,
-                     rng: np.random.Generator) -> Population:
-    """Draw commune and village effects for the whole frame and calibrate item means to `targets`
+                     rng: np.random.Generator, place_seed: int = 0) -> Population:
+    """Draw commune and village effects for the whole frame (`place_effects`: persistent by code across years,
+    keyed by `place_seed`, plus a year-specific part from `rng`) and calibrate item means to `targets`
     (province_code, indicator_id, value %): the returned truth equals the targets (to 1e-9)."""
     frame = m.population_frame.sort("village_code")  # unique codes: rows found by binary search
     items = binary_items(m)
     n_j = len(items)
-    communes, c_idx = np.unique(frame[psu_column(frame)].to_numpy(), return_inverse=True)  # place effects of the PSU
     provinces, p_idx = np.unique(frame["province_code"].to_numpy(), return_inverse=True)
-    n_v, n_c = frame.height, communes.size
-    sh = design.shared
+    n_v = frame.height
     sign = np.array([1.0 if it.type == "satisfaction" else float(it.direction) for it in items])
-    effects = ((rng.normal(0, math.sqrt(sh * design.commune_icc), n_c)[c_idx]
-                + rng.normal(0, math.sqrt(sh * design.village_icc), n_v))[:, None] * sign[None, :]
-               + rng.normal(0, math.sqrt((1 - sh) * design.commune_icc), (n_c, n_j))[c_idx]
-               + rng.normal(0, math.sqrt((1 - sh) * design.village_icc), (n_v, n_j)))
+    shared, specific = place_effects(frame, n_j, design, rng, place_seed)
+    effects = shared[:, None] * sign[None, :] + specific
     adults = frame["population"].to_numpy().astype(float)
     urban = (frame["urban"] == "yes").to_numpy().astype(float)
     urban_share = np.bincount(p_idx, adults * urban) / np.bincount(p_idx, adults)

@@ -57,17 +57,19 @@ def citizen_sizes(m: Methodology, total: int, rng: np.random.Generator) -> np.nd
 _CALIBRATED: dict[tuple[str, int], tuple[pl.DataFrame, pl.DataFrame]] = {}  # targets depend on files and seed only
 
 
-def population_truth(m: Methodology, seed: int, design: DesignParams,
-                     rng: np.random.Generator | None = None) -> tuple[pl.DataFrame, Population, pl.DataFrame]:
-    """Province targets (calibrated with `seed`), the population (effects drawn with `rng`, by default
-    from `seed`) and the true indicator values: finite-population values of the modelled items,
-    equal to the calibrated targets; the expectation items' constants."""
+def population_truth(m: Methodology, seed: int, design: DesignParams, rng: np.random.Generator | None = None,
+                     place_seed: int | None = None) -> tuple[pl.DataFrame, Population, pl.DataFrame]:
+    """Province targets (calibrated with `seed`), the population and the true indicator values: finite-population
+    values of the modelled items, equal to the calibrated targets; the expectation items' constants. Place effects:
+    the persistent part keyed by `place_seed` (default `seed`: the same places get the same effects in every
+    year), the year-specific part drawn with `rng` (default from `seed` and the year)."""
     key = (m.content_hash, seed)
     if key not in _CALIBRATED:
         targets = province_targets(m, seed)
         _CALIBRATED[key] = targets, indicator_truth(m, targets, seed)
     targets, calibrated = _CALIBRATED[key]
-    population = build_population(m, calibrated, design, rng or np.random.default_rng([seed, 20245]))
+    population = build_population(m, calibrated, design, rng or np.random.default_rng([seed, 20245, m.year]),
+                                  seed if place_seed is None else place_seed)
     return targets, population, with_truth(calibrated, population)
 
 
