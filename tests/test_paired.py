@@ -31,12 +31,17 @@ def test_paired_variance_by_hand():
 
 
 def test_rotation_by_hand():
-    """Commune C rotated out and D rotated in: this year A, B, D (z 1, -2, 1), last year A, B, C (z 2, -1, -1).
-    Matched A, B: d = -1, -1; D only this year: d = 1; C only last year: d = -(-1) = 1, in this year's stratum H
-    (where last year's stratum h sent its matched communes). Four PSUs, mean 0: var = 4/3 x 4 = 16/3; df 4 - 1 = 3."""
-    this = _scores([("H", "A", 1.0), ("H", "B", -2.0), ("H", "D", 1.0)])
+    """Commune C rotated out and D rotated in: this year A, B, D (z 1, -2, 3), last year A, B, C (z 2, -1, -1).
+    Matched A, B: d = -1, -1; C went to this year's stratum H with its neighbours and D takes its place: one draw
+    d = 3 - (-1) = 4. Mean 2/3; deviations -5/3, -5/3, 10/3; sum of squares 150/9; var = 3/2 x 150/9 = 25; df 2.
+    A second commune E rotated in (z -1) with no partner stands alone: d = -1, four draws, mean 1/4, sum of squares
+    (25 + 25 + 225 + 25)/16 = 18.75, var = 4/3 x 18.75 = 25; df 3."""
+    this = _scores([("H", "A", 1.0), ("H", "B", -2.0), ("H", "D", 3.0)])
     out = paired_variance(this, LAST).row(0, named=True)
-    assert out["var"] == pytest.approx(16 / 3) and out["df"] == pytest.approx(3.0) and out["matched"] == 2
+    assert out["var"] == pytest.approx(25.0) and out["df"] == pytest.approx(2.0) and out["matched"] == 2
+    more = pl.concat([this, _scores([("H", "E", -1.0)])])
+    out = paired_variance(more, LAST).row(0, named=True)
+    assert out["var"] == pytest.approx(25.0) and out["df"] == pytest.approx(3.0)
 
 
 def test_no_psu_matched_is_independent():

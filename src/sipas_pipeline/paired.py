@@ -10,9 +10,11 @@ synthetic design). The change D = T_this - T_last of two linearised estimates is
 variance of the d_j (`variance.stratified_variance`, this year's strata, with-replacement approximation):
 every covariance between the years within a PSU counts. Matching is by code: last year's PSU i is matched to this
 year's PSU j when their codes are equal or `links` (previous_psu -> psu, e.g. a commune merged into a new one)
-says so, within the same unit. A PSU surveyed in one year only contributes its own term (a PSU rotated out:
--z_last, in the stratum its matched neighbours went to, or its own previous stratum when none was matched).
-With no PSU matched the variance is exactly se1^2 + se2^2. Degrees of freedom: the Satterthwaite df over the
+says so, within the same unit. Rotation: a PSU rotated out goes to the stratum its matched neighbours went to, and
+takes the place of a PSU rotated in to that stratum (in code order: the pair is one draw of the stratum, with
+d = z_new - z_old, so the stratum's draws keep a common mean); a PSU surveyed in one year with no partner
+contributes its own term (z_this, or -z_last in its own previous stratum when none of it was matched). With no
+PSU matched the variance is exactly se1^2 + se2^2. Degrees of freedom: the Satterthwaite df over the
 strata, within [1, PSUs - strata] (as the SIPAS tree's).
 """
 
@@ -63,10 +65,21 @@ def paired_variance(current: pl.DataFrame, previous: pl.DataFrame, links: pl.Dat
     home = (match.filter(pl.col("to_psu").is_not_null()).group_by(DOMAIN, STRATUM, "to_stratum").len()
             .sort(DOMAIN, STRATUM, pl.col("len"), "to_stratum", descending=[False, False, True, False])
             .unique([DOMAIN, STRATUM], keep="first").select(DOMAIN, STRATUM, pl.col("to_stratum").alias("home")))
-    last = (previous.join(match, on=[DOMAIN, STRATUM, PSU], how="left").join(home, on=[DOMAIN, STRATUM], how="left")
+    # a commune rotated out takes the place in the sample of one rotated in to the same stratum (in code order):
+    # the pair is one draw of the stratum, its d = z_new - z_old; the rest stand alone
+    match = match.join(home, on=[DOMAIN, STRATUM], how="left")
+    taken = match["to_psu"].drop_nulls().unique().to_list()
+    slot = pl.int_range(pl.len()).over(DOMAIN, "home")
+    out = (match.filter(pl.col("to_psu").is_null() & pl.col("home").is_not_null()).sort(DOMAIN, "home", PSU)
+           .with_columns(slot.alias("slot")))
+    into = (current.select(DOMAIN, pl.col(STRATUM).alias("home"), pl.col(PSU).alias("into")).unique()
+            .filter(~pl.col("into").is_in(taken)).sort(DOMAIN, "home", "into").with_columns(slot.alias("slot")))
+    placed = out.join(into, on=[DOMAIN, "home", "slot"], how="inner").select(DOMAIN, STRATUM, PSU, "into")
+    last = (previous.join(match, on=[DOMAIN, STRATUM, PSU], how="left")
+            .join(placed, on=[DOMAIN, STRATUM, PSU], how="left")
             .select(DOMAIN, "measure",
                     pl.coalesce("to_stratum", "home", pl.lit("previous:") + pl.col(STRATUM)).alias(STRATUM),
-                    pl.coalesce("to_psu", pl.lit("previous:") + pl.col(PSU)).alias(PSU), (-pl.col("z")).alias("z")))
+                    pl.coalesce("to_psu", "into", pl.lit("previous:") + pl.col(PSU)).alias(PSU), (-pl.col("z")).alias("z")))
     d = (pl.concat([current.select(DOMAIN, "measure", STRATUM, PSU, "z"), last])
          .group_by(DOMAIN, "measure", STRATUM, PSU).agg(pl.col("z").sort().sum()).sort(DOMAIN, "measure", STRATUM, PSU))
     psus = d.select(DOMAIN, STRATUM, PSU).unique()

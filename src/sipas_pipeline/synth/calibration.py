@@ -93,7 +93,9 @@ def derived_targets(m: Methodology, seed: int) -> pl.DataFrame:
               .group_by("unit_code").agg([((pl.col(c) * pl.col("adults")).sum() / pl.col("adults").sum()).alias(c)
                                           for c in measures])
               .rename({"unit_code": "province_code"}))
-    units = m.provinces.select("province_code", "region_code").sort("province_code").join(pooled, on="province_code")
+    # sorted after the join (a join keeps no order): each unit gets the same drift in every process
+    units = (m.provinces.select("province_code", "region_code").join(pooled, on="province_code", how="inner")
+             .sort("province_code"))
     rng = np.random.default_rng([seed, m.year, 1])
     n = units.height
     d_sipas = rng.normal(*DRIFT["sipas"], n)
