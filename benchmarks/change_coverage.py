@@ -59,7 +59,7 @@ def replicate(m24: Methodology, m25: Methodology, seed: int, design: DesignParam
     prev = comparable.reestimate(m24, m25, y24.citizen)
     values, scores = comparable.split(prev)
     est25 = estimate_indicators(m25, y25.citizen)
-    paired = paired_variance(measure_scores(m25, est25), scores, comparable.psu_links(m25))
+    paired = paired_variance(measure_scores(m25, est25), scores)
     unit_of = dict(zip(m25.unit_mapping["from_code"], m25.unit_mapping["to_code"], strict=True))
     before = truth_of(tree_truth(m24, y24.population.domain_truth(unit_of)), "before")
     truth = truth_of(y25.tree, "after").join(before, on=["province_code", "measure"])

@@ -94,8 +94,17 @@ def test_the_2025_frame_re_surveys_the_2024_sample(lists):
     f25 = load_methodology(2025).population_frame
     both = f24.join(f25, on="village_code", suffix="_25")
     assert both.height == f24.height == f25.height
-    assert (both["population"] == both["population_25"]).all() and (both["in_sample"] == both["in_sample_25"]).all()
+    assert (both["population"] == both["population_25"]).all()
     assert (both["psu"] == both["commune_code"]).all()  # the PSU keeps its 2024 commune code
+    # the sample re-surveyed, 5% of the PSUs rotated (synth/rotation.py): within a kept PSU the same villages
+    s24, s25 = (both.filter(pl.col(c) == "yes") for c in ("in_sample", "in_sample_25"))
+    kept = set(s24["commune_code"]) & set(s25["psu"])
+    assert s24.height == s25.height == 1170 and s24["commune_code"].n_unique() == s25["psu"].n_unique() == 385
+    assert 360 <= len(kept) < 385
+    assert (both.filter(pl.col("psu").is_in(list(kept))).select(pl.col("in_sample") == pl.col("in_sample_25"))
+            .to_series().all())
+    assert (s25.group_by("stratum_25").len().sort("stratum_25")["len"] == s24.group_by("stratum_25").len()
+            .sort("stratum_25")["len"]).all()  # every stratum keeps its villages
     to = dict(lists["mapping"].select("from_commune", "to_commune").iter_rows())
     assert (both["commune_code"].replace_strict(to) == both["commune_code_25"]).all()
     assert (both["stratum_25"] == both["province_code_25"] + "-" + both["stratum"]).all()

@@ -108,18 +108,6 @@ def split(previous: pl.DataFrame | None) -> tuple[pl.DataFrame | None, pl.DataFr
     return values, scores
 
 
-def psu_links(m: Methodology) -> pl.DataFrame | None:
-    """Last year's PSUs (communes) this year's frame says its communes continue (previous_psu, psu), from the frame
-    column the comparable block names (`previous_psu`, default previous_commune_code) when the frame has it; None:
-    a PSU continues under the same code."""
-    column = str(m.comparable.get("previous_psu", "previous_commune_code"))
-    frame = m.population_frame
-    if column not in frame.columns:
-        return None
-    return (frame.select(pl.col(column).alias("previous_psu"), pl.col("commune_code").alias("psu"))
-            .drop_nulls().unique().sort("previous_psu", "psu"))
-
-
 def nations(previous_units: pl.DataFrame, previous_published: pl.DataFrame | None) -> pl.DataFrame:
     """The previous year's national figure per measure in both definitions: the mean of the re-estimated units
     (comparable with this year's nation) and the nation as the previous year computed it (mean of its provinces)."""

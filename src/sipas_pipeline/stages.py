@@ -320,11 +320,11 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
 def paired_change(m: Methodology, est, previous: pl.DataFrame | None) -> pl.DataFrame | None:
     """The paired change's variance (`paired.paired_variance`) when `previous` carries its PSU scores (re-estimated
     from last year's silver forms), else None (independent years)."""
-    from sipas_pipeline.comparable import psu_links, split
+    from sipas_pipeline.comparable import split
     from sipas_pipeline.paired import measure_scores, paired_variance
 
-    _, scores = split(previous)
-    return None if scores is None else paired_variance(measure_scores(m, est), scores, psu_links(m))
+    _, scores = split(previous)  # matched by the PSU code (2025: the 2024 commune, kept in the frame's psu)
+    return None if scores is None else paired_variance(measure_scores(m, est), scores)
 
 
 def compute(m: Methodology, work: Work, previous: pl.DataFrame | None = None,

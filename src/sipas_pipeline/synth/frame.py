@@ -11,7 +11,8 @@ The sample keeps the sizes of the file being rewritten (communes per stratum, vi
 1,170 villages) and is drawn as the design says: communes by systematic PPS (adults) within strata, villages by
 simple random sampling within the commune (so P(commune) = n_h M_c / M_h, P(village | commune) = k / V).
 
-2025: the same villages, adults and sample (the 2025 survey re-surveys the 2024 sample), each in the 2025 commune
+2025: the same villages and adults, and the 2024 sample re-surveyed with 5% of its PSUs rotated (`rotation.py`),
+each in the 2025 commune
 `commune_mapping.csv` takes its 2024 commune to (province = the unit). The primary sampling unit stays the 2024
 commune the village was drawn in (`psu`, its 2024 code) and the strata the 2024 ones inside each unit
 (`<unit>-<old province>-<U|R>`): the sample was drawn in them, and a 2025 commune can join a ward and a rural
@@ -25,6 +26,7 @@ import polars as pl
 
 from sipas_pipeline.paths import schemas_root
 from sipas_pipeline.synth.design import pps_communes, sample_villages
+from sipas_pipeline.synth.rotation import rotate
 
 VILLAGES = {"yes": (4, 9), "no": (3, 8)}  # villages of a commune (numpy integers: high exclusive), urban / rural
 ADULTS = (300, 2501)  # adults in a village
@@ -90,10 +92,11 @@ def frame_2025(frame: pl.DataFrame, mapping: pl.DataFrame) -> pl.DataFrame:
     out = frame.join(to, on="commune_code", how="left")
     if out["to_commune"].null_count():
         raise ValueError("commune_mapping.csv: a 2024 commune of the frame has no 2025 commune")
-    return (out.select(pl.col("unit").alias("province_code"), pl.col("to_commune").alias("commune_code"), "village_code",
-                       pl.col("commune_code").alias("psu"), (pl.col("unit") + pl.lit("-") + pl.col("stratum")).alias("stratum"),
-                       "urban", "population", "in_sample")
-            .sort("province_code", "commune_code", "village_code"))
+    out = (out.select(pl.col("unit").alias("province_code"), pl.col("to_commune").alias("commune_code"), "village_code",
+                      pl.col("commune_code").alias("psu"), (pl.col("unit") + pl.lit("-") + pl.col("stratum")).alias("stratum"),
+                      "urban", "population", "in_sample")
+           .sort("province_code", "commune_code", "village_code"))
+    return rotate(out)  # a few PSUs replaced, as a panel rotates (synth/rotation.py)
 
 
 HEADER_2024 = """\
@@ -108,7 +111,8 @@ HEADER_2025 = """\
 # 2024 frame, each in the 2025 commune commune_mapping.csv takes its 2024 commune to (vietnam-provinces 2025.10.1).
 # psu: the 2024 commune the village was drawn in (its code kept: the 2025 survey re-surveys the 2024 sample);
 # stratum: unit - old province x urban/rural, the strata the sample was drawn in; urban: the stratum's (the 2024
-# commune's type; the 2025 commune's own type is in communes.csv). in_sample marks the 2025 sample.
+# commune's type; the 2025 commune's own type is in communes.csv). in_sample marks the 2025 sample: the 2024
+# sample re-surveyed, 5% of its PSUs replaced by others of their stratum (synth/rotation.py).
 # Made by `python -m sipas_pipeline.synth.frame`.
 """
 

@@ -1,9 +1,10 @@
 """Sample rotation: next year's sample re-surveys this year's communes and villages, but for a few communes
 replaced, as a real panel of PSUs rotates (a commune that refused, was merged away, or is rotated out by design).
 
-`rotate` marks the new sample in a frame's `in_sample`: in a few strata one sampled commune is replaced by an
-unsampled commune of the same stratum with at least as many villages (the same number of villages taken, by a
-seeded random order), so the sample keeps its counts of communes and villages.
+`rotate` marks the new sample in a frame's `in_sample`: about 5% of the sampled PSUs (communes; in the 2025 frame
+the 2024 commune, column `psu`) are each replaced by an unsampled PSU of the same stratum with at least as many
+villages (the same number of villages taken, by a seeded random order), so the sample keeps its counts of PSUs
+and villages.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ ROTATED = 0.05  # share of the sampled communes replaced from one year to the ne
 
 
 def rotate(frame: pl.DataFrame, share: float = ROTATED, seed: int = 2025) -> pl.DataFrame:
-    """`frame` (commune_code, village_code, stratum, in_sample yes/no, ...) with about `share` of its sampled
-    communes replaced within their strata; rows and their order unchanged."""
+    """`frame` (PSU column `psu` or `commune_code`, village_code, stratum, in_sample yes/no, ...) with about `share`
+    of its sampled PSUs replaced within their strata; rows and their order unchanged."""
+    from sipas_pipeline.synth.design import psu_column
+
+    psu = psu_column(frame)
     rng = np.random.default_rng([seed, 77])
-    communes = (frame.group_by("stratum", "commune_code")
+    communes = (frame.group_by("stratum", pl.col(psu).alias("commune_code"))
                 .agg(pl.len().alias("villages"), (pl.col("in_sample") == "yes").sum().alias("taken"))
                 .sort("stratum", "commune_code"))
     sampled = communes.filter(pl.col("taken") > 0)
@@ -33,10 +37,10 @@ def rotate(frame: pl.DataFrame, share: float = ROTATED, seed: int = 2025) -> pl.
         new = spare["commune_code"][int(rng.integers(spare.height))]
         used.add(new)
         out[r["commune_code"]] = True
-        villages = frame.filter(pl.col("commune_code") == new)["village_code"].to_list()
+        villages = frame.filter(pl.col(psu) == new)["village_code"].sort().to_list()
         added[new] = set(np.array(villages)[rng.permutation(len(villages))[: r["taken"]]].tolist())
-    chosen = {v for vs in added.values() for v in vs}
-    dropped = pl.col("commune_code").is_in(list(out))
+    chosen = sorted(v for vs in added.values() for v in vs)
+    dropped = pl.col(psu).is_in(sorted(out))
     return frame.with_columns(
-        pl.when(pl.col("village_code").is_in(list(chosen))).then(pl.lit("yes"))
+        pl.when(pl.col("village_code").is_in(chosen)).then(pl.lit("yes"))
         .when(dropped).then(pl.lit("no")).otherwise(pl.col("in_sample")).alias("in_sample"))
