@@ -31,8 +31,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session_shared.close_session()
 
 
-# a real Prefect server, the full-size year, the installed wheel
-INTEGRATION_FIXTURES = {"prefect_harness", "full_year", "full_year_work", "wheel_venv"}
+# a real Prefect server, the full-size year, the installed wheel, the sample year run through the stages
+INTEGRATION_FIXTURES = {"prefect_harness", "full_year", "full_year_work", "wheel_venv", "sample_work", "sample_db"}
 # What a test needs beyond Python, said by marker (registered in pyproject; docs/tests.md): a fixture that brings it
 # marks every test using it, directly or through another fixture; a marker of these puts the test in integration.
 NEEDS = {"prefect_harness": "server", "browser": "browser"}

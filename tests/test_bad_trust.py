@@ -126,6 +126,7 @@ def test_entries_that_are_not_files_are_listed_as_ignored(tmp_path, methodology,
 
 # ---- header-only officials' export, a missing re-sent file ------------------------------------------------------------
 
+@pytest.mark.integration  # the stages over a copied raw year
 def test_header_only_officials_export_is_no_rows_not_a_traceback(tmp_path, methodology, sample_year):
     raw = raw_copy(tmp_path, sample_year)
     officials = raw / "official" / "kobo_par_officials_2024.csv"

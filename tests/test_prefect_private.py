@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LIFECYCLE = ROOT / "src" / "sipas_pipeline" / "orchestration" / "server.py"
 
@@ -100,6 +102,7 @@ def test_no_private_prefect_name_outside_the_lifecycle_module():
     assert private_prefect_uses(LIFECYCLE.read_text(encoding="utf-8")) == []  # and none in the lifecycle module either
 
 
+@pytest.mark.integration  # imports Prefect's server code (seconds of CPU)
 def test_the_server_is_started_as_prefect_starts_it():
     """server.py starts Prefect's temporary server itself (without importing Prefect's server code): its command line
     and environment flags are those of the pinned Prefect's SubprocessASGIServer, in the same order."""

@@ -58,6 +58,9 @@ def build_year(root: Path) -> Path:
            pl.concat([aliases.with_columns(pl.col("province_code").replace_strict(unit_of)),
                       provinces.select(pl.col("name_vi").alias("alias"), pl.col("province_code").replace_strict(unit_of))])
            .unique("alias", keep="first", maintain_order=True))
+    for official in ("districts.csv", "communes.csv"):  # the official lists, in the new units
+        comments, units_list = _csv(src / official)
+        _write(dst / official, comments, units_list.with_columns(pl.col("province_code").replace_strict(unit_of)))
     comments, frame = _csv(src / "sampling_frame.csv")
     _write(dst / "sampling_frame.csv", comments, frame.with_columns(
         (pl.col("province_code").replace_strict(unit_of) + "-" + pl.col("stratum")).alias("stratum"),

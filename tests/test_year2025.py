@@ -129,6 +129,7 @@ def test_2025_truth_recovered(two_years):
     assert within >= 31 / 34, got.select("province_code", "value", "se", "sipas")
 
 
+@pytest.mark.integration  # five simulated years generated and computed
 def test_2025_truth_recovered_over_simulated_years():
     """Five simulated 2025 years (effects, sample and answers redrawn from the 2025 frame): the 95% t(df) intervals
     of the 170 unit SIPAS estimates cover the truth at least 90% of the time (binomial sd 1.7 points at 95%).
