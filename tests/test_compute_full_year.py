@@ -125,3 +125,7 @@ def test_rank_intervals_are_wide_where_provinces_are_close(computed):
     assert ((r["rank_low"] <= r["rank_national"]) & (r["rank_national"] <= r["rank_high"])).all()
     assert r.filter(pl.col("rank_national") <= 5)["in_top5_set"].all() and r["in_top5_set"].sum() >= 5
     assert r.filter(pl.col("rank_national") >= 59)["in_bottom5_set"].all() and r["in_bottom5_set"].sum() >= 5
+    # built from the stabilised variances (design.rank_variance), named so; the PAR INDEX has none: direct
+    basis = t["ranks"].group_by("measure").agg(pl.col("rank_set_variance").unique())
+    assert dict(zip(basis["measure"], basis["rank_set_variance"].list.sort().to_list(), strict=True)) == {
+        "sipas": ["stabilised"], "sipas_policy": ["stabilised"], "sipas_service": ["stabilised"], "par": ["direct"]}

@@ -132,3 +132,46 @@ def test_ties_and_a_lone_unit():
     assert sets.top.all() and sets.bottom.all()
     one = rank_sets(np.array([70.0]), np.eye(1), t[:, :1, :1], LEVEL)
     assert (one.marginal_low[0], one.marginal_high[0], one.simultaneous_low[0], bool(one.top[0])) == (1, 1, 1, True)
+
+
+def test_groups_restrict_each_family_to_the_group(gaussian_draws):
+    """Regions in one pass (`groups`): A, B in one group, C, D in the other. Within a pair the family is one
+    difference, two-sided: the 90% critical value is the normal 1.645 (T = (Z_a - Z_b) / sqrt 2 ~ N(0, 1)), so
+    A-B (t = 7.1) and C-D (t = 2.22) are both separated: every unit is rank 1 or 2 of its group, alone in its set.
+    The same draws with one group give the four-unit sets of the hand case."""
+    from sipas_pipeline.rank_sets import marginal_bounds
+
+    t = observed_t(HAND, np.eye(4))
+    assert np.quantile(np.abs(gaussian_draws[:, C, D]), LEVEL) == pytest.approx(1.645, abs=0.03)
+    low, high = marginal_bounds(t, gaussian_draws, LEVEL, groups=np.array(["N", "N", "S", "S"]))
+    assert list(zip(low, high, strict=True)) == [(1, 1), (2, 2), (1, 1), (2, 2)]
+    low, high = marginal_bounds(t, gaussian_draws, LEVEL, groups=np.zeros(4))
+    assert list(zip(low, high, strict=True)) == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    # B and C closer (t 1.99 < 2.062 in one step): single step, B and C share {2, 3} in one group of four
+    low, high = marginal_bounds(t, gaussian_draws, LEVEL, stepdown=False)
+    assert list(zip(low, high, strict=True)) == [(1, 1), (2, 3), (2, 3), (4, 4)]
+
+
+def test_the_sets_name_the_variances_they_use(methodology):
+    """design.rank_variance 'stabilised': the rows with a stabilised variance use it (here se 3 instead of 1:
+    B and C at 80 and 75 are no longer told apart, t = 5 / sqrt(18) = 1.18), the others their direct one;
+    'direct' uses se and df throughout. rank_set_variance says which."""
+    import polars as pl
+
+    from sipas_pipeline.ranking import rank_intervals, ranks
+
+    values = pl.DataFrame({"province_code": ["01", "02", "04"], "measure": ["sipas"] * 3, "value": [95.0, 80.0, 75.0],
+                           "se": [1.0, 1.0, 1.0], "df": [30.0, 30.0, 30.0], "se_stabilised": [None, 3.0, 3.0],
+                           "df_stabilised": [None, 200.0, 200.0]})
+    def sets(variance: str) -> dict:
+        return {r["province_code"]: r for r in rank_intervals(methodology, ranks(methodology, values), variance)
+                .iter_rows(named=True)}
+
+    out = sets("stabilised")
+    assert [out[c]["rank_set_variance"] for c in ("01", "02", "04")] == ["direct", "stabilised", "stabilised"]
+    assert (out["02"]["rank_low"], out["02"]["rank_high"]) == (2, 3) == (out["04"]["rank_low"], out["04"]["rank_high"])
+    assert out["02"]["se"] == 1.0  # the published se stays the direct one
+    direct = sets("direct")
+    assert {r["rank_set_variance"] for r in direct.values()} == {"direct"}
+    assert [(direct[c]["rank_low"], direct[c]["rank_high"]) for c in ("01", "02", "04")] == [(1, 1), (2, 2), (3, 3)]
+    assert "se_stabilised" not in rank_intervals(methodology, ranks(methodology, values)).columns

@@ -371,6 +371,7 @@ CREATE TABLE IF NOT EXISTS ranks (
     reliability_reason VARCHAR,
     change_method VARCHAR,
     previous_se DOUBLE,
+    rank_set_variance VARCHAR,
     PRIMARY KEY (run_id, province_code, measure)
 );
 COMMENT ON TABLE ranks IS 'Ranks (xếp hạng) of the provinces by SIPAS, its parts and the PAR INDEX, nationally and within the region, with the change since last year';
@@ -413,6 +414,7 @@ COMMENT ON COLUMN sipas_indices.reliability_reason IS 'Why (lý do): every rule 
 COMMENT ON COLUMN par_totals.reliability IS 'Reliability (độ tin cậy), the NCHS standards for proportions adapted to an index: unreliable (không đáng tin cậy: a 95% interval >= 30 points wide), review (cần xem xét: design df < 8), reliable (đáng tin cậy); null without a value';
 COMMENT ON COLUMN par_totals.reliability_reason IS 'Why (lý do): every rule of the reliability flag that fired, with the figures, separated by ; (null when reliable)';
 COMMENT ON COLUMN ranks.reliability IS 'Reliability (độ tin cậy) of the value ranked, as in sipas_indices and par_totals';
+COMMENT ON COLUMN ranks.rank_set_variance IS 'The variances the rank confidence sets (rank_low ... in_bottom5_set) were built from (phương sai dùng cho tập tin cậy của thứ hạng): stabilised (the moderated variance and its df of sipas_indices.se_stabilised, design.rank_variance) or direct (se and df of this row; the PAR INDEX has no stabilised variance)';
 COMMENT ON COLUMN ranks.reliability_reason IS 'Why (lý do): every rule of the reliability flag that fired, with the figures, separated by ; (null when reliable)';
 
 COMMENT ON COLUMN indicator_values.se_stabilised IS 'Stabilised standard error (sai số chuẩn ổn định), beside the direct se, not the published one: the province''s design effect moderated towards the design effect pooled over the provinces (empirical Bayes, Smyth 2004; the pooled design effect itself when the provinces'' design effects differ no more than their df explain) times p(1-p)/n; province rows only';

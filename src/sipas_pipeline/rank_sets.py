@@ -103,25 +103,53 @@ def stepdown_rejections(t_hat: np.ndarray, t_star: np.ndarray, family: np.ndarra
     return rejected
 
 
-def marginal_rejections(t_hat: np.ndarray, t_star: np.ndarray, j: int, level: float,
+def _family_max(t: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw r and unit j: the max of t[r, j, k] over the k with active[j, k], and that k (-inf, 0 when none).
+    The plain max over k first; the entries whose max fell on a pair outside the family (the diagonal, t = 0)
+    are read again with the family's mask."""
+    arg = t.argmax(axis=2)
+    best = np.take_along_axis(t, arg[:, :, None], axis=2)[:, :, 0].copy()
+    _refresh(t, active, best, arg, ~active[np.arange(active.shape[0])[None, :], arg])
+    return best, arg
+
+
+def _refresh(t: np.ndarray, active: np.ndarray, best: np.ndarray, arg: np.ndarray, stale: np.ndarray) -> None:
+    """Recompute in place the max and argmax over the family `active` of the (draw, unit) entries `stale`."""
+    r, j = np.nonzero(stale)
+    if r.size:
+        rows = np.where(active[j], t[r, j, :], -np.inf)
+        arg[r, j] = rows.argmax(axis=1)
+        best[r, j] = rows[np.arange(r.size), arg[r, j]]
+
+
+def marginal_rejections(t_hat: np.ndarray, t_star: np.ndarray, level: float,
                         stepdown: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """`stepdown_rejections` for unit j's family {(j, k), (k, j)}, read from row j of the draws (T[k, j] = -T[j, k]):
-    (units surely below j, units surely above j) as bool arrays."""
-    row = t_star[:, j, :]
-    below = np.zeros(t_hat.shape[0], dtype=bool)
-    above = np.zeros_like(below)
-    out, into = np.ones_like(below), np.ones_like(below)
-    out[j] = into[j] = False
+    """`stepdown_rejections` for every unit's own family at once: unit j's is {(j, k), (k, j) : k != j}, read from
+    row j of the draws (T[k, j] = -T[j, k]). Returns (below, above), K x K bool: below[j, k] = k surely below j,
+    above[j, k] = k surely above j. Each round takes, for every unit, the `level` quantile over draws of the max
+    over its pairs still in the family, and a unit's family shrinks by what it rejected, until no unit rejects
+    anything new. The max over a family is kept per draw and unit with the pair attaining it, and read again only
+    where that pair left the family: vectorised over units, no loop over them."""
+    k = t_hat.shape[0]
+    out, into = ~np.eye(k, dtype=bool), ~np.eye(k, dtype=bool)  # (j, k): j above k still tested; (k, j): k above j
+    below, above = np.zeros_like(out), np.zeros_like(out)
+    neg = -t_star
+    best_out, arg_out = _family_max(t_star, out)
+    best_in, arg_in = _family_max(neg, into)
+    t_into = t_hat.T  # t_into[j, k] = t_hat[k, j]: k above j
+    units = np.arange(k)[None, :]
     while out.any() or into.any():
-        m = np.maximum(np.where(out[None], row, -np.inf).max(axis=1), np.where(into[None], -row, -np.inf).max(axis=1))
-        q = np.quantile(m, level)
-        new_below, new_above = out & (t_hat[j] > q), into & (t_hat[:, j] > q)
+        with np.errstate(invalid="ignore"):  # a unit with nothing left: q is nan, it rejects nothing
+            q = np.quantile(np.maximum(best_out, best_in), level, axis=0)[:, None]
+        new_below, new_above = out & (t_hat > q), into & (t_into > q)
         below |= new_below
         above |= new_above
         out &= ~new_below
         into &= ~new_above
         if not (stepdown and (new_below.any() or new_above.any())):
             break
+        _refresh(t_star, out, best_out, arg_out, new_below[units, arg_out])
+        _refresh(neg, into, best_in, arg_in, new_above[units, arg_in])
     return below, above
 
 
@@ -140,13 +168,25 @@ def rank_sets(value: np.ndarray, cov: np.ndarray, t_star: np.ndarray, level: flo
     t_hat = observed_t(value, cov)
     k = t_hat.shape[0]
     off = ~np.eye(k, dtype=bool)
-    low, high = np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64)
-    for j in range(k):  # each unit's own family: the pairs with j, in both directions
-        below, above = marginal_rejections(t_hat, t_star, j, level, stepdown)
-        low[j], high[j] = 1 + above.sum(), k - below.sum()
+    low, high = marginal_bounds(t_hat, t_star, level, stepdown)
     s_low, s_high = bounds(stepdown_rejections(t_hat, t_star, off, level, stepdown))
     tau = min(tau, k)
     return RankSets(low, high, s_low, s_high, s_low <= tau, s_high >= k - tau + 1)
+
+
+def marginal_bounds(t_hat: np.ndarray, t_star: np.ndarray, level: float, stepdown: bool = True,
+                    groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every unit's marginal set (lower, upper rank) among all units, or among its group's (`groups`: the same
+    draws, each group's block of them)."""
+    if groups is None:
+        below, above = marginal_rejections(t_hat, t_star, level, stepdown)
+        return 1 + above.sum(axis=1), t_hat.shape[0] - below.sum(axis=1)
+    groups = np.asarray(groups)
+    low, high = np.zeros(groups.size, dtype=np.int64), np.zeros(groups.size, dtype=np.int64)
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        low[idx], high[idx] = marginal_bounds(t_hat[np.ix_(idx, idx)], t_star[:, idx][:, :, idx], level, stepdown)
+    return low, high
 
 
 def mean_loadings(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -48,7 +48,7 @@ def rank_percentiles(ranks: np.ndarray, tail: float) -> tuple[np.ndarray, np.nda
 TOP = 5  # "the top five" / "the bottom five"
 
 
-def rank_intervals(m: Methodology, ranked: pl.DataFrame) -> pl.DataFrame:
+def rank_intervals(m: Methodology, ranked: pl.DataFrame, variance: str | None = None) -> pl.DataFrame:
     """`ranked` (from `ranks`, with se and df) -> with the `rank_interval` (90%) confidence sets for ranks of
     Mogstad, Romano, Shaikh and Wilhelm (`rank_sets`): rank_low / rank_high the marginal set of each province's
     national rank, rank_simul_low / rank_simul_high the simultaneous set (all provinces at once),
@@ -58,10 +58,19 @@ def rank_intervals(m: Methodology, ranked: pl.DataFrame) -> pl.DataFrame:
     in which the province ranks in the top / bottom five: a description of the estimates' spread, not the
     probability that it is there. differs_from_above: the interval of the difference with the province ranked
     just above nationally excludes 0 (null for the first). Draws and seed from the methodology's design block:
-    the same in every run (`rank_set_draws` for the sets' critical values, `rank_draws` for the simulation)."""
-    from sipas_pipeline.rank_sets import null_draws, rank_sets
+    the same in every run (`rank_set_draws` for the sets' critical values, `rank_draws` for the simulation).
+    The sets are built from the variances `variance` names (default: the methodology's `design.rank_variance`):
+    'stabilised' takes a province's se_stabilised and df_stabilised where `ranked` has them (the SIPAS and its
+    parts), its direct se and df elsewhere (the PAR INDEX); rank_set_variance names what each row's sets used.
+    se and df stay the direct ones, and so do differs_from_above and the descriptive simulation."""
+    from sipas_pipeline.rank_sets import marginal_bounds, null_draws, observed_t, rank_sets
 
     d = m.design
+    variance = variance or d.rank_variance
+    stable = variance == "stabilised" and "se_stabilised" in ranked.columns
+    basis = (pl.when(pl.col("se_stabilised").is_not_null() & pl.col("df_stabilised").is_not_null())
+             .then(pl.lit("stabilised")).otherwise(pl.lit("direct")) if stable else pl.lit("direct"))
+    ranked = ranked.with_columns(basis.alias("rank_set_variance"))
     rng = np.random.default_rng(d.rank_seed)
     ints = ("rank_low", "rank_high", "rank_simul_low", "rank_simul_high", "rank_regional_low", "rank_regional_high")
     bools = ("in_top5_set", "in_bottom5_set")
@@ -73,14 +82,16 @@ def rank_intervals(m: Methodology, ranked: pl.DataFrame) -> pl.DataFrame:
         cols: dict[str, np.ndarray] = {}
         if sub.height:
             v, se, df = (sub[c].to_numpy().astype(float) for c in ("value", "se", "df"))
-            t_star = null_draws(se ** 2, df, rng, d.rank_set_draws)
-            nat = rank_sets(v, np.diag(se ** 2), t_star, d.rank_interval, TOP)
-            regions = sub["region_code"].to_numpy()
-            reg_low, reg_high = np.zeros(sub.height), np.zeros(sub.height)
-            for region in np.unique(regions):
-                idx = np.flatnonzero(regions == region)
-                r = rank_sets(v[idx], np.diag(se[idx] ** 2), t_star[:, idx][:, :, idx], d.rank_interval, TOP)
-                reg_low[idx], reg_high[idx] = r.marginal_low, r.marginal_high
+            s_se, s_df = se, df
+            if stable:  # the stabilised variance where the row has one
+                use = (sub["rank_set_variance"] == "stabilised").to_numpy()
+                s_se = np.where(use, sub["se_stabilised"].fill_null(np.nan).to_numpy(), se)
+                s_df = np.where(use, sub["df_stabilised"].fill_null(np.nan).to_numpy(), df)
+            t_star = null_draws(s_se ** 2, s_df, rng, d.rank_set_draws)
+            nat = rank_sets(v, np.diag(s_se ** 2), t_star, d.rank_interval, TOP)
+            # within the region: the same draws, each province's family restricted to its region's provinces
+            reg_low, reg_high = marginal_bounds(observed_t(v, np.diag(s_se ** 2)), t_star, d.rank_interval,
+                                                groups=sub["region_code"].to_numpy())
             # the descriptive simulation: every province's estimate drawn as value + se x t(df), independently
             x = v[None, :] + se[None, :] * rng.standard_t(df[None, :], size=(d.rank_draws, sub.height))
             sim = simulated_ranks(x, np.zeros(sub.height, dtype=np.int64))
@@ -94,7 +105,8 @@ def rank_intervals(m: Methodology, ranked: pl.DataFrame) -> pl.DataFrame:
         kind = {k: pl.Int64 for k in ints} | {k: pl.Boolean for k in bools}
         part = part.with_columns(*[pl.Series(k, a).fill_nan(None).cast(kind.get(k, pl.Float64)) for k, a in full.items()])
         out.append(part.with_columns(differs_from_above(d.confidence)))
-    return pl.concat(out, how="diagonal_relaxed") if out else ranked
+    done = pl.concat(out, how="diagonal_relaxed") if out else ranked
+    return done.drop("se_stabilised", "df_stabilised", strict=False)
 
 
 def difference_interval(se_a: pl.Expr, df_a: pl.Expr, se_b: pl.Expr, df_b: pl.Expr,

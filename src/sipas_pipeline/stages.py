@@ -296,7 +296,6 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
             .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "value", pl.col("var").sqrt().alias("se"), "df"),
         totals.select("province_code", pl.lit("par").alias("measure"), pl.col("par_index").alias("value"), "se", "df"),
     ])
-    ranked = change(rank_intervals(m, ranks(m, measures)), previous, m.design.confidence, paired_change(m, est, previous))
 
     def units(by_province: pl.DataFrame, keys: list[str], sums: list[str], proportion: bool) -> pl.DataFrame:
         """Province, region and nation rows, each with its uncertainty columns, reliability and, on province rows,
@@ -305,6 +304,11 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
         return with_stabilised(direct, m.design.confidence, proportion, keys)
 
     sipas = units(tree, ["level", "node"], ["n"], False)
+    stabilised = sipas.filter(pl.col("unit_level") == "province", pl.col("level") != "element").select(
+        pl.col("unit_code").alias("province_code"), pl.when(pl.col("level") == "sipas").then(pl.lit("sipas"))
+        .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "se_stabilised", "df_stabilised")
+    measures = measures.join(stabilised, on=["province_code", "measure"], how="left")  # the PAR INDEX has none
+    ranked = change(rank_intervals(m, ranks(m, measures)), previous, m.design.confidence, paired_change(m, est, previous))
     totals = with_reliability(totals, False, value="par_index")
     out = mark_incomplete(m, {
         "indicator_values": units(est.values, ["indicator_id"], ["numerator", "denominator", "n"], True),

@@ -7,7 +7,7 @@ from datetime import date
 
 import polars as pl
 
-from sipas_pipeline.methodology.loader import LONELY_PSU_RULES, SOURCES, Design, Methodology
+from sipas_pipeline.methodology.loader import LONELY_PSU_RULES, RANK_VARIANCES, SOURCES, Design, Methodology
 from sipas_pipeline.methodology.skip_logic import parse_condition
 
 FORM_DTYPES = {"str", "int", "float", "date", "province", "multi"}
@@ -303,6 +303,8 @@ def _check_design(m: Methodology) -> Iterable[str]:
         return
     if d.lonely_psu not in LONELY_PSU_RULES:
         yield f"{where}.lonely_psu: rule 'known rule': {d.lonely_psu!r} is not one of {list(LONELY_PSU_RULES)}"
+    if d.rank_variance not in RANK_VARIANCES:
+        yield f"{where}.rank_variance: rule 'known rule': {d.rank_variance!r} is not one of {list(RANK_VARIANCES)}"
     for key, value in (("confidence", d.confidence), ("rank_interval", d.rank_interval)):
         if not 0 < value < 1:
             yield f"{where}.{key}: rule 'probability': {value} is not between 0 and 1"

@@ -16,6 +16,7 @@ from sipas_pipeline.paths import schemas_root
 
 SOURCES = ("citizen", "official", "appraisal")
 LONELY_PSU_RULES = ("adjust", "fail")
+RANK_VARIANCES = ("direct", "stabilised")  # the variances the rank confidence sets are built from
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Design:
     rank_seed: int = 0
     rank_set_draws: int = 1000
     official_cluster: str = "agency_code"  # officials' form field naming their agency: their PSU when the export has it
+    rank_variance: str = "direct"
 
     @classmethod
     def from_meta(cls, block: dict[str, Any]) -> Design:
@@ -42,7 +44,8 @@ class Design:
                    confidence=float(block.get("confidence", 0.95)), rank_interval=float(block.get("rank_interval", 0.90)),
                    rank_draws=int(block.get("rank_draws", 4000)), rank_seed=int(block.get("rank_seed", 0)),
                    rank_set_draws=int(block.get("rank_set_draws", 1000)),
-                   official_cluster=str(block.get("official_cluster", "agency_code")))
+                   official_cluster=str(block.get("official_cluster", "agency_code")),
+                   rank_variance=str(block.get("rank_variance", "direct")))
 
 
 @dataclass(frozen=True)
