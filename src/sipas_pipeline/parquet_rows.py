@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-GROUP_ROWS = 65_536  # rows of a row group
+GROUP_ROWS = 16_384  # rows of a row group
 
 
 class RowGroups:
@@ -58,12 +58,16 @@ class RowGroups:
 
 def total_rows(files: list[Path]) -> int:
     """Rows in Parquet files (from their footers)."""
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    return pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
 
 
 def batches(files: list[Path], rows: int) -> Iterator[pl.DataFrame]:
     """Frames of at least `rows` rows (the last one fewer) from Parquet `files` in order: small files are joined,
-    a large one is read row group by row group."""
+    a large one is read row group by row group; files of `rows` rows or fewer in all, in one read."""
+    if total_rows(files) <= rows:
+        if files:
+            yield pl.read_parquet(files)
+        return
     pending: list[pl.DataFrame] = []
     held = 0
     for f in files:

@@ -36,7 +36,10 @@ class AccountingError(AssertionError):
 
 
 def _num(field: str, dtype: str) -> pl.Expr:
-    return pl.col(field).str.replace(",", ".").cast(pl.Float64 if dtype == "float" else pl.Int64, strict=False)
+    """A text column as a number: a decimal comma read as a point (an int with a comma is no int either way)."""
+    if dtype != "float":
+        return pl.col(field).cast(pl.Int64, strict=False)
+    return pl.col(field).str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
 
 
 @dataclass(frozen=True)
@@ -345,7 +348,7 @@ def validate_source(m: Methodology, source: str, bronze: pl.DataFrame | None,
 
 
 ONE_BATCH_ROWS = 64_000  # a source of up to this many bronze rows is validated at once (a year's: ~36k and ~49k)
-BATCH_ROWS = 25_000  # rows of a batch of a larger one (citizens': ~0.35 GB of memory at work)
+BATCH_ROWS = 12_500  # rows of a batch of a larger one (benchmarks/memory.py: peak RSS against these sizes)
 
 
 def validate_files(m: Methodology, source: str, files: list[Path], silver: Path, quarantine: Path,

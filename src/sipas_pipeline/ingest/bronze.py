@@ -30,6 +30,8 @@ from sipas_pipeline.methodology import Methodology
 from sipas_pipeline.progress import track
 
 LINEAGE = ["source_file", "source_row", "batch_id", "file_sha256"]
+# bronze is read once, whole, by validate: no statistics or dictionaries to make (a third of the writing's cost)
+BRONZE_PARQUET = {"compression": "lz4", "write_statistics": False, "use_dictionary": False}
 ROW_SHAPE = "row_shape"  # bronze only: why a row's number of fields differs from its header's (null when it does not)
 
 
@@ -97,6 +99,27 @@ def where_header(info: dict) -> str:
     return f"header taken from row {info.get('header_row', 1)}{sheet}{found}{notes}"
 
 
+_MAPPED: dict[tuple[int, tuple[str, ...]], tuple] = {}
+
+
+def _mapped(m: Methodology, source: str, columns: list[str]) -> tuple[dict[str, str], list[str], list[str], list[str],
+                                                                     list[pl.Expr]]:
+    """For a header: field id -> export column, missing required fields, ignored columns (`map_headers`), the public
+    fields and the expressions that take them as text. Kept per form and header: a source's files share theirs."""
+    form = source_fields(m, source)
+    key = (id(form), tuple(columns))
+    hit = _MAPPED.get(key)
+    if hit is None or hit[0] is not form:
+        if len(_MAPPED) > 256:
+            _MAPPED.clear()
+        mapping, missing, ignored = map_headers(columns, form)
+        by_field, fields = {v: k for k, v in mapping.items()}, public_fields(m, source)
+        taken = [pl.col(by_field[f]).cast(pl.Utf8).alias(f) if f in by_field else pl.lit(None, pl.Utf8).alias(f)
+                 for f in fields]
+        hit = _MAPPED[key] = (form, by_field, missing, ignored, fields, taken)
+    return hit[1:]
+
+
 def canonical(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, sha: str,
               line: pl.Series | None = None, shape: pl.Series | None = None,
               info: dict | None = None) -> tuple[pl.DataFrame, dict]:
@@ -104,12 +127,10 @@ def canonical(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, s
     line in the file, header = 1 unless `line` says otherwise) + `row_shape`; raises UnreadableFile
     (with `rel_path`) when required columns are missing. Personal-data columns are dropped here, and a
     row whose shape is wrong keeps no value at all."""
-    form = source_fields(m, source)
-    mapping, missing, ignored = map_headers(frame.columns, form)
+    by_field, missing, ignored, fields, taken = _mapped(m, source, frame.columns)
     if missing:
         where = f" ({where_header(info)})" if info else ""
         raise UnreadableFile(Path(rel_path), "missing required columns: " + ", ".join(missing) + where)
-    by_field = {v: k for k, v in mapping.items()}
     n = frame.height
     line = line if line is not None else pl.int_range(2, n + 2, dtype=pl.Int64, eager=True)
     shape = shape if shape is not None else pl.repeat(None, n, dtype=pl.Utf8, eager=True)
@@ -121,10 +142,9 @@ def canonical(frame: pl.DataFrame, m: Methodology, source: str, rel_path: str, s
         pl.lit(Path(rel_path).stem).alias("batch_id"),
         pl.lit(sha).alias("file_sha256"),
         pl.lit(shape.cast(pl.Utf8)).alias(ROW_SHAPE),
-        *[(pl.col(by_field[f]).cast(pl.Utf8) if whole else pl.when(pl.lit(ok)).then(pl.col(by_field[f]).cast(pl.Utf8)))
-          .alias(f) if f in by_field else pl.lit(None, pl.Utf8).alias(f)
-          for f in public_fields(m, source)])
-    return out, {"file": rel_path, "rows": out.height, "sha256": sha, "ignored_columns": ignored,
+        *(taken if whole else [pl.when(pl.lit(ok)).then(pl.col(by_field[f]).cast(pl.Utf8)).alias(f) if f in by_field
+                               else pl.lit(None, pl.Utf8).alias(f) for f in fields]))
+    return out, {"file": rel_path, "rows": out.height, "sha256": sha, "ignored_columns": list(ignored),
                  "row_shape": int(n - ok.sum())}
 
 
@@ -279,7 +299,7 @@ def ingest_parts(m: Methodology, source: str, path: Path, rel: str, out: Path, s
                 counts.update(old_unit_counts(m, source, part))
                 rows, shapes = rows + summary["rows"], shapes + summary["row_shape"]
                 arrow = normalise(part, m, source, lookup).to_arrow()
-                writer = writer or pq.ParquetWriter(out, arrow.schema, compression="lz4", write_statistics=False)
+                writer = writer or pq.ParquetWriter(out, arrow.schema, **BRONZE_PARQUET)
                 writer.write_table(arrow.cast(writer.schema))
         except Reencode as exc:
             tried = exc.tried
@@ -346,6 +366,6 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path,
         if frames:
             bronze = normalise(pl.concat(frames, how="vertical"), m, source, province_lookup(m))
             parts = bronze.partition_by("batch_id", as_dict=True, maintain_order=True).items()
-            list(pool.map(lambda p: p[1].write_parquet(out_dir / f"{p[0][0]}.parquet", statistics=False,
-                                                       compression="lz4"), parts))
+            list(pool.map(lambda p: pq.write_table(p[1].to_arrow(), out_dir / f"{p[0][0]}.parquet", **BRONZE_PARQUET),
+                          parts))
     return report

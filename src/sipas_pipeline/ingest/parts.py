@@ -25,8 +25,8 @@ from sipas_pipeline.ingest.readers import (
     text_info,
 )
 
-WHOLE_BYTES = 16 << 20  # a text export up to this size is read whole (a year's largest is ~10 MB): one part
-PART_BYTES = 8 << 20  # bytes of a part of a larger one (~25k citizens' forms: ~0.3 GB of memory at work)
+WHOLE_BYTES = 12 << 20  # a text export up to this size is read whole (a year's largest is ~10 MB): one part
+PART_BYTES = 4 << 20  # bytes of a part of a larger one (~12.7k citizens' forms; benchmarks/memory.py)
 FIRST_PART = 1 << 16  # the first part holds at least the 64 KiB the separator and encoding hints are read from
 
 
