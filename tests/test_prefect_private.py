@@ -145,6 +145,6 @@ def test_the_settings_the_lifecycle_relies_on(monkeypatch):
     refresh_global_settings_context()
     try:
         assert PREFECT_API_URL.value() == "http://127.0.0.1:1/api"
-    finally:
-        monkeypatch.delenv("PREFECT_API_URL")
+    finally:  # this process's environment back (the session's server among it), then Prefect's settings from it:
+        monkeypatch.undo()  # a context refreshed without them sent a later in-process flow to an unmigrated server
         refresh_global_settings_context()
