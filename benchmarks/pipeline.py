@@ -40,8 +40,15 @@ from sipas_pipeline.stages import compute, ingest, read_quarantine, read_results
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def stage_timings(scale: float, repeat: int) -> dict[str, tuple[float, float, float]]:
-    """Median and range of each stage over `repeat` runs, into a scratch DuckDB file."""
+def cpu_seconds(children: bool = False) -> float:
+    """User + system CPU seconds of this process so far (or of its waited-for children)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def stage_timings(scale: float, repeat: int, cpu: dict[str, float] | None = None) -> dict[str, tuple[float, float, float]]:
+    """Median and range of each stage over `repeat` runs, into a scratch DuckDB file; `cpu` gets each stage's CPU
+    seconds (user + system, the median of the runs: the figure to compare on a shared machine)."""
     m = load_methodology(2024)
     raw = year(scale)
     work = OUT / f"work_x{scale:g}"
@@ -56,12 +63,28 @@ def stage_timings(scale: float, repeat: int) -> dict[str, tuple[float, float, fl
         run = {"run_id": f"bench-{time.perf_counter_ns()}", "started_at": datetime.now(UTC), "parameters": {}}
         publish(db, m, run, read_results(work), read_quarantine(work))
 
-    out = {"ingest": timed(lambda: ingest(m, raw, work), repeat),
-           "validate": timed(lambda: validate(m, work), repeat),
-           "compute": timed(do_compute, repeat),
-           "publish": timed(do_publish, repeat)}
+    cpu = {} if cpu is None else cpu
+
+    def measured(name: str, fn) -> tuple[float, float, float]:
+        spent: list[float] = []
+
+        def once() -> None:
+            c0 = cpu_seconds()
+            fn()
+            spent.append(cpu_seconds() - c0)
+        t = timed(once, repeat)
+        cpu[name] = statistics.median(spent)
+        return t
+
+    out = {"ingest": measured("ingest", lambda: ingest(m, raw, work)),
+           "validate": measured("validate", lambda: validate(m, work)),
+           "compute": measured("compute", do_compute)}
+    do_publish()  # the file made (the schema applied) once: each timed publish is into a file with runs, as a user's
+    out["publish"] = measured("publish", do_publish)
     out["pipeline (all four)"] = tuple(sum(v[i] for v in out.values()) for i in range(3))
-    out["release (report.build)"] = timed(lambda: build(db, 2024, OUT / f"release_x{scale:g}"), repeat)
+    cpu["pipeline (all four)"] = sum(cpu[k] for k in ("ingest", "validate", "compute", "publish"))
+    out["release (report.build)"] = measured("release (report.build)", lambda: build(db, 2024, OUT / f"release_x{scale:g}"))
+    cpu["pipeline's own work (all five)"] = cpu["pipeline (all four)"] + cpu["release (report.build)"]
     out["pipeline's own work (all five)"] = tuple(out["pipeline (all four)"][i] + out["release (report.build)"][i]
                                                   for i in range(3))
     return out
@@ -79,60 +102,74 @@ def command_env(api_url: str | None = None, src: Path | None = None) -> dict[str
     return env
 
 
-def command_once(scale: float, api_url: str | None, extra: tuple[str, ...], src: Path | None = None) -> tuple[float, dict]:
+def command_once(scale: float, api_url: str | None, extra: tuple[str, ...],
+                 src: Path | None = None) -> tuple[float, float, dict]:
     """One `sipas run --json [extra]` in a new process, every stage run (no manifest from the run before):
-    (wall seconds, its JSON)."""
+    (wall seconds, CPU seconds of the command and its embedded server, its JSON)."""
     work = OUT / "command_work"
     shutil.rmtree(work, ignore_errors=True)
+    c0 = cpu_seconds(children=True)
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "sipas_pipeline.cli", "run", "--year", "2024", "--raw", str(year(scale)),
-                           "--db", str(OUT / "command.duckdb"), "--work", str(work), "--json",
+                           "--db", str(OUT / f"command{'-before' if src else ''}.duckdb"), "--work", str(work), "--json",
                            *(["--allow-incomplete"] if scale < 1 else []), *extra],  # a tiny year misses the minimum
                           cwd=ROOT, env=command_env(api_url, src), capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds(children=True) - c0
     if done.returncode != 0:
         raise SystemExit(f"sipas run failed:\n{done.stderr[-2000:]}")
-    return seconds, json.loads(done.stdout.strip().splitlines()[-1])
+    return seconds, cpu, json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def command_timings(scale: float, repeat: int, api_url: str | None = None, extra: tuple[str, ...] = (),
-                    before: Path | None = None) -> dict[str, tuple[float, float, float]]:
+                    before: Path | None = None, cpu: dict[str, float] | None = None) -> dict[str, tuple[float, float, float]]:
     """Median and range of the wall time of `sipas run` (this code, and the code in `before` when given, runs
-    interleaved); the first run's own stage timings printed."""
+    interleaved); each run's CPU seconds and its fixed cost (its wall time less its own stages' seconds) printed."""
     times: dict[str, list[float]] = {"now": [], "before": []}
+    spent: dict[str, list[float]] = {"now": [], "before": []}
     for i in range(repeat):
         for which, src in (("before", before), ("now", None)) if before else (("now", None),):
-            seconds, out = command_once(scale, api_url, extra, src)
+            seconds, cpu_spent, out = command_once(scale, api_url, extra, src)
             times[which].append(seconds)
-            if i == 0:
-                print(f"  first run's own stage timings ({which}):", out["timings"])
+            spent[which].append(cpu_spent)
+            own = sum(out["timings"].values())
+            print(f"  run {i + 1} ({which}): {seconds:.2f} s wall, {cpu_spent:.2f} s CPU (command and its embedded server); "
+                  f"its stages {own:.2f} s, so a fixed cost of {seconds - own:.2f} s; {out['timings']}")
+    if cpu is not None:
+        cpu.update({k: statistics.median(v) for k, v in spent.items() if v})
     return {k: (statistics.median(v), min(v), max(v)) for k, v in times.items() if v}
 
 
 PART = r"""
-import json, os, sys, time
+import json, sys, time
 t0 = time.perf_counter()
 import sipas_pipeline.cli
 t1 = time.perf_counter()
 from sipas_pipeline.config import prefect_defaults
 prefect_defaults()
-import sipas_pipeline.orchestration.flow
-t2 = time.perf_counter()
-out = {"command imports (typer, polars, the CLI)": t1 - t0, "Prefect imports (the flow engine)": t2 - t1}
-if sys.argv[1] == "server":
-    from prefect.server.api.server import SubprocessASGIServer
-    t3 = time.perf_counter()
-    server = SubprocessASGIServer()
-    server.start()
-    out[sys.argv[2]] = time.perf_counter() - t3
-    out["Prefect server module import"] = t3 - t2
+out = {"command imports (typer, polars, the CLI)": t1 - t0}
+if sys.argv[1] == "server":  # as `sipas run` starts it (orchestration/server.py), with nothing beside it
+    from sipas_pipeline.orchestration.server import start_embedded_server
+    t2 = time.perf_counter()
+    start_embedded_server()
+    out[sys.argv[2]] = time.perf_counter() - t2
+else:
+    import sipas_pipeline.orchestration.flow
+    t2 = time.perf_counter()
+    from sipas_pipeline.orchestration.run import preload
+    preload()
+    out["Prefect imports (the flow engine)"] = t2 - t1
+    out["the stages' imports (run.preload: Pandera, SciPy, the release's writers)"] = time.perf_counter() - t2
 print(json.dumps(out))
 """
+CHECKED = {"PREFECT_API_DATABASE_MIGRATE_ON_START": "true", "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "true",
+           "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "true"}
 
 
 def fixed_cost_parts(repeat: int, embedded: bool) -> dict[str, float]:
     """The fixed cost by part (the minimum of `repeat` new processes each): the interpreter, the command's imports,
-    Prefect's, the embedded server's start with its migrations checked and skipped, and the flow's own runs."""
+    Prefect's, the stages', the embedded server's start as `sipas run` starts it (its migrations and block
+    registration checked, and skipped once done), and the flow's own runs. In `sipas run` the server's start runs
+    beside the imports (its own process, the other core): the command waits for the longer of the two."""
     from sipas_pipeline.config import prefect_defaults
 
     prefect_defaults(ROOT / ".prefect")
@@ -149,11 +186,10 @@ def fixed_cost_parts(repeat: int, embedded: bool) -> dict[str, float]:
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         runs.setdefault("Python interpreter start", []).append(time.perf_counter() - t0)
+        part(["imports"])
         if embedded:
-            part(["server", "embedded server start, migrations checked"], {"PREFECT_API_DATABASE_MIGRATE_ON_START": "true"})
-            part(["server", "embedded server start, migrations skipped"], {"PREFECT_API_DATABASE_MIGRATE_ON_START": "false"})
-        else:
-            part(["imports"])
+            part(["server", "embedded server start, migrations checked"], CHECKED)
+            part(["server", "embedded server start, migrations skipped (a second run)"])
     with running_server() as url:
         for _ in range(repeat):
             runs.setdefault("Prefect flow + 6 task runs + 4 artifacts (empty)", []).append(empty_flow_seconds(url))
@@ -209,39 +245,43 @@ def main() -> None:
     ap.add_argument("--before", type=Path, help="another checkout's src/ (the code before): its `sipas run` timed too")
     args = ap.parse_args()
     print(f"pipeline, scale {args.scale:g}, {args.repeat} runs per stage (no Prefect)")
-    stages = stage_timings(args.scale, args.repeat)
+    stage_cpu: dict[str, float] = {}
+    stages = stage_timings(args.scale, args.repeat, stage_cpu)
     targets = {"pipeline (all four)": "target <= 2.5 s at scale 1", "release (report.build)": "target <= 1.5 s at scale 1"}
     for stage, t in stages.items():
-        print(line(stage, t, targets.get(stage, "")))
+        print(line(stage, t, targets.get(stage, "")) + f"  CPU {stage_cpu[stage]:.2f} s")
     print(f"peak RSS {peak_rss_mb():.0f} MB")
     four = stages["pipeline (all four)"][1]  # what `sipas run --no-report` runs (minimum of the runs, as below)
     own = four if args.no_report else stages["pipeline's own work (all five)"][1]
+    own_cpu = stage_cpu["pipeline (all four)" if args.no_report else "pipeline's own work (all five)"]
     if not args.no_parts:
         embedded = not args.running_server_only
         print(f"the fixed cost by part: minimum of {args.repeat} new processes each")
         parts = fixed_cost_parts(args.repeat, embedded)
         for name, seconds in parts.items():
-            print(f"  {name:<52} {seconds:6.2f} s")
+            print(f"  {name:<74} {seconds:6.2f} s")
     if args.no_command:
         return
     extra = ("--no-report",) if args.no_report else ()
     ratios = []
     if not args.running_server_only:
         print(f"sipas run --json, embedded Prefect, {args.command_repeat} runs")
-        embedded_t = command_timings(args.scale, args.command_repeat, None, extra, args.before)
+        cpu: dict[str, float] = {}
+        embedded_t = command_timings(args.scale, args.command_repeat, None, extra, args.before, cpu)
         for which, t in embedded_t.items():
-            print(line(f"whole command ({which})", t, ""))
+            print(line(f"whole command ({which})", t, "") + f"  CPU {cpu[which]:.2f} s")
             ratios.append(f"embedded server ({which}) {t[1] / own:.2f}x (target <= 2x; {t[1] / four:.2f}x the four "
-                          "stages alone)")
+                          f"stages alone; CPU {cpu[which] / own_cpu:.2f}x the stages' CPU)")
         child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(f"peak RSS of a `sipas run` process {child_mb:.0f} MB (the embedded Prefect server runs in its own process)")
     print(f"sipas run --json, on a running Prefect server (PREFECT_API_URL), {args.command_repeat} runs")
     with running_server() as url:
-        running = command_timings(args.scale, args.command_repeat, url, extra, args.before)
+        cpu = {}
+        running = command_timings(args.scale, args.command_repeat, url, extra, args.before, cpu)
     for which, t in running.items():
-        print(line(f"whole command, running server ({which})", t, ""))
+        print(line(f"whole command, running server ({which})", t, "") + f"  CPU {cpu[which]:.2f} s (the command's)")
         ratios.append(f"running server ({which}) {t[1] / own:.2f}x (target <= 1.4x; {t[1] / four:.2f}x the four stages "
-                      "alone)")
+                      f"alone; CPU {cpu[which] / own_cpu:.2f}x the stages' CPU)")
     print(f"  ratio of the fastest whole command to the pipeline's own {own:.2f} s (fastest stages): " + "; ".join(ratios))
     print("  (target <= 2x embedded, <= 1.4x on a running server)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import signal
@@ -633,13 +634,40 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+LEAVING: list[object] = []  # the exit code of a command that ended normally (or by a signal), once it has
+
+
+def _leave_now() -> None:
+    """Last at exit, after a command that imported Prefect ended normally: once every other hook has run (the
+    embedded server stopped, Prefect's logs and events sent, logging's handlers flushed here), leave at once with
+    the command's exit code, sparing the interpreter's teardown of Prefect's, Polars' and DuckDB's modules (about a
+    second of CPU; several seconds of waiting on a loaded machine). An uncaught exception leaves as Python does."""
+    if not LEAVING or "prefect" not in sys.modules:
+        return
+    import logging
+    import os
+
+    code = LEAVING[-1]
+    logging.shutdown()
+    if isinstance(code, str):  # sys.exit("message"), as Python prints it
+        print(code, file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+
+
 def main() -> None:
     """Entry point of the `sipas` console script. A signal ends the command with one line and exit code
     128 + signal, never a traceback; whatever it started (the embedded Prefect server) stops with it."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop)
+    atexit.register(_leave_now)  # the first hook registered runs last, after those of the server and Prefect
     try:
         app()
+    except SystemExit as exc:
+        LEAVING.append(exc.code)
+        raise
     except KeyboardInterrupt:
         err.print("error: interrupted", highlight=False, soft_wrap=True)
         sys.exit(130)

@@ -176,6 +176,7 @@ class Starting:
             self.stop()
             return
         os.environ["PREFECT_API_URL"] = self.url
+        os.environ.setdefault("PREFECT_UI_URL", "")  # it serves no UI: no "View at <link>" line to a page not there
         refresh_global_settings_context()  # Prefect's own way to re-read its settings from the environment
 
     def stop(self) -> None:
