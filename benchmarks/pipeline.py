@@ -132,7 +132,7 @@ def command_timings(scale: float, repeat: int, api_url: str | None = None, extra
             times[which].append(seconds)
             spent[which].append(cpu_spent)
             own = sum(out["timings"].values())
-            print(f"  run {i + 1} ({which}): {seconds:.2f} s wall, {cpu_spent:.2f} s CPU (command and its embedded server); "
+            print(f"  run {i + 1} ({which}): {seconds:.2f} s wall, {cpu_spent:.2f} s CPU (with its embedded server if any); "
                   f"its stages {own:.2f} s, so a fixed cost of {seconds - own:.2f} s; {out['timings']}")
     if cpu is not None:
         cpu.update({k: statistics.median(v) for k, v in spent.items() if v})
