@@ -90,7 +90,7 @@ RANKS = pa.DataFrameSchema({
     "change_method": pa.Column(pl.Utf8, pa.Check.isin(["paired", "independent"]), nullable=True),
     "previous_se": pa.Column(pl.Float64, pa.Check.ge(0), nullable=True),
     "change_significant": pa.Column(pl.Boolean, nullable=True),
-    "rank_set_variance": pa.Column(pl.Utf8, pa.Check.isin(["direct", "stabilised"])),
+    "rank_set_variance": pa.Column(pl.Utf8, pa.Check.isin(["direct", "stabilised"]), nullable=True),  # null: no sets (incomplete)
 } | _RELIABILITY, name="ranks", unique=["province_code", "measure"], checks=[pa.Check(lambda d: d.lazyframe.select(
     pl.col("rank_low").is_null() | ((pl.col("rank_simul_low") <= pl.col("rank_low")) & (pl.col("rank_low") <= pl.col("rank_high"))
                                     & (pl.col("rank_high") <= pl.col("rank_simul_high")))), name="marginal_inside_simultaneous")])
