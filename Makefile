@@ -44,5 +44,5 @@ bench: $(BIN)/.installed
 # What the tool made and can make again: the environment, Prefect's home, caches, the demo year and the stages'
 # Parquet. Real exports (data/<year>/raw) and the published results (data/sipas.duckdb) are never deleted.
 clean:
-	rm -rf $(VENV) .prefect .pytest_cache .ruff_cache site data/demo data/*/work
+	rm -rf $(VENV) .prefect .pytest_cache .ruff_cache .test-data site data/demo data/*/work
 	@echo "kept: data/<year>/raw (your exports) and data/sipas.duckdb (published runs), if present"

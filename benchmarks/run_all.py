@@ -12,6 +12,7 @@ import contextlib
 import io
 import os
 import platform
+import resource
 import runpy
 import subprocess
 import sys
@@ -111,12 +112,18 @@ def run_scripts(quick: bool, env: dict[str, str]) -> list[str]:
     for script, full_args, title in FULL:
         argv = QUICK[script] if quick else full_args
         print(f"== {script} {' '.join(argv)}", flush=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         output = in_this_process(script, argv, env) if quick else in_its_own_process(script, argv, env)
         print(output, flush=True)
         lines += [f"## {title}", "", f"`python benchmarks/{script} {' '.join(argv)}` "
-                  f"({time.perf_counter() - t0:.0f} s)", "", "```", output.rstrip(), "```", ""]
+                  f"({time.perf_counter() - t0:.0f} s, {cpu_seconds() - c0:.0f} s CPU)", "", "```", output.rstrip(), "```", ""]
     return lines
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its waited-for children so far."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def in_its_own_process(script: str, argv: list[str], env: dict[str, str]) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import kept_data
 import pytest
 import session_shared
 
@@ -68,16 +70,19 @@ def methodology():
 
 @pytest.fixture(scope="session")
 def full_year() -> Path:
-    """A full-size synthetic 2024 year (seed 7), made once for all workers (read it, never change it)."""
+    """A full-size synthetic 2024 year (seed 7), made once for all workers and kept for the next session while the
+    code is the same (kept_data; read it, never change it)."""
     from sipas_pipeline.synth import generate_year
 
-    return session_shared.made_once("full_year_2024", lambda out: generate_year(2024, out, seed=7, scale=1.0))
+    return kept_data.kept("full_year_2024", "generate_year(2024, seed=7, scale=1.0)",
+                          lambda out: generate_year(2024, out, seed=7, scale=1.0))
 
 
 @pytest.fixture(scope="session")
 def full_year_work(full_year, methodology) -> tuple[dict, dict, Path]:
     """The full-size year through ingest, validate and compute (no Prefect), once for all workers: the
-    validation report and the compute summary (as their dicts) and the work folder. Read it, never change it."""
+    validation report and the compute summary (as their dicts) and the work folder, kept for the next session
+    while the code is the same (kept_data). Read it, never change it."""
     from sipas_pipeline.stages import compute, ingest_and_validate
 
     def make(folder: Path) -> None:
@@ -86,7 +91,7 @@ def full_year_work(full_year, methodology) -> tuple[dict, dict, Path]:
         reports = {"validation": report.as_dict(), "compute": summary.as_dict()}
         (folder / "reports.json").write_text(json.dumps(reports, ensure_ascii=False), encoding="utf-8")
 
-    folder = session_shared.made_once("full_year_work", make)
+    folder = kept_data.kept("full_year_work", f"ingest_and_validate + compute of {full_year.name}", make)
     reports = json.loads((folder / "reports.json").read_text(encoding="utf-8"))
     return reports["validation"], reports["compute"], folder / "work"
 
@@ -99,11 +104,12 @@ def sample_year() -> Path:
 
 @pytest.fixture(scope="session")
 def wheel_venv() -> Path:
-    """The wheel built once per session and installed in a fresh virtual environment outside the checkout (see
-    wheel_env): the folder holding dist/ and venv/."""
+    """The wheel built and installed in a fresh virtual environment outside the checkout (see wheel_env), once for
+    all workers and kept for the next session while the code is the same (kept_data): the folder holding dist/
+    and venv/."""
     import wheel_env
 
-    return session_shared.made_once("wheel_venv", wheel_env.build)
+    return kept_data.kept("wheel_venv", f"wheel_env.build with {sys.executable}", wheel_env.build)
 
 
 @pytest.fixture(scope="session")

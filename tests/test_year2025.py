@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import kept_data
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -82,8 +83,8 @@ def two_years(prefect_harness, full_year_work, methodology, tmp_path_factory) ->
 
     report, _, work24 = full_year_work
     tmp = tmp_path_factory.mktemp("year2025")
-    raw25 = tmp / "raw2025"
-    generate_year(2025, raw25, seed=7, scale=1.0)
+    raw25 = kept_data.kept("full_year_2025", "generate_year(2025, seed=7, scale=1.0)",
+                           lambda out: generate_year(2025, out, seed=7, scale=1.0))  # read only
     db = tmp / "sipas.duckdb"
     first = {"run_id": "2024-full-year", "started_at": datetime.now(UTC), "code_version": "test",
              "parameters": {"year": 2024, "silver": str(StageFolder(work24).silver_dir)},  # as a 2024 flow records it
