@@ -36,7 +36,7 @@ test: $(BIN)/.installed
 	@command -v systemd-analyze >/dev/null || (apt-get update -qq && apt-get install -y -qq systemd)  # verifies deploy/*.service
 	$(BIN)/ruff check .
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet  # the documentation site, offline (docs/, mkdocs.yml)
-	$(BIN)/python -m pytest
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest  # bytecode cached: each test process and `sipas` child compiles nothing twice
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run_all.py
