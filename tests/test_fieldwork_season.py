@@ -65,7 +65,7 @@ def season(prefect_harness, sample_year, tmp_path_factory) -> dict:
 
     tmp = tmp_path_factory.mktemp("fieldwork")
     split = tmp / "split"
-    info = split_raw(load_methodology(2024), sample_year, split, scale=0.03, mean_forms=150, team_size=11)
+    info = split_raw(load_methodology(2024), sample_year, split, scale=0.03, mean_forms=300, team_size=11)
     db = tmp / "sipas.duckdb"
     annual = annual_run(year=2024, raw=str(split / "annual"), db=str(db), work=str(tmp / "work"), report=False)
     before = snapshot(db)
