@@ -57,3 +57,12 @@ def kept(name: str, recipe: str, make: Callable[[Path], None]) -> Path:
         make(folder)  # in place (a virtual environment cannot move): the list, written last, marks it whole
         (folder / LIST).write_text(json.dumps(_listing(folder)), encoding="utf-8")
         return folder
+
+
+def tiny_year(survey_year: int) -> Path:
+    """A synthetic year at 2% of full size (seed 7) as `sipas sample --scale 0.02` writes it, kept (read it, never
+    change it: copy it to change it)."""
+    from sipas_pipeline.synth import generate_year
+
+    return kept(f"bench_raw_{survey_year}_x0.02", f"generate_year({survey_year}, seed=7, scale=0.02)",
+                lambda raw: generate_year(survey_year, raw, seed=7, scale=0.02))

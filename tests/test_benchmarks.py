@@ -19,14 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny_years(out: Path) -> None:
     """The scripts' tiny synthetic years (benchmarks/common.year: made once under their output folder), kept from
     an earlier session while the code is the same (kept_data), linked in (the scripts only read them)."""
-    from sipas_pipeline.synth import generate_year
-
     out.mkdir()
     for survey_year in (2024, 2025):
-        name = f"raw_{survey_year}_x0.02"
-        made = kept_data.kept(f"bench_{name}", f"generate_year({survey_year}, seed=7, scale=0.02)",
-                              lambda raw, y=survey_year: generate_year(y, raw, seed=7, scale=0.02))
-        (out / name).symlink_to(made, target_is_directory=True)
+        (out / f"raw_{survey_year}_x0.02").symlink_to(kept_data.tiny_year(survey_year), target_is_directory=True)
 
 
 def test_every_benchmark_runs_at_a_tiny_scale(tmp_path, prefect_harness):
