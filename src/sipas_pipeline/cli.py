@@ -300,9 +300,10 @@ def run(
         # absolute, as it resolves a relative path against the data root (a served run has no shell)
         from sipas_pipeline.progress import shown, stages
 
-        with shown(), stages(f"run {m.year}", run_stages(bool(files), not no_report)):  # a bar per stage (and per
-            result = annual_run(year=m.year, raw=str(raw.absolute()), db=str(db.absolute()),  # file) on a terminal,
-                                work=str(work.absolute()) if work else None,  # plain lines in a log
+        # a bar per stage (and per file) on a terminal, plain lines in a log; no heartbeats on the embedded server
+        with shown(), stages(f"run {m.year}", run_stages(bool(files), not no_report)), starting.one_shot_run():
+            result = annual_run(year=m.year, raw=str(raw.absolute()), db=str(db.absolute()),
+                                work=str(work.absolute()) if work else None,
                                 corrections=[str(Path(f).absolute()) for f in files] or None,
                                 allow_incomplete=allow_incomplete, report=not no_report)
     except UserError as exc:
