@@ -39,10 +39,11 @@ INTEGRATION_FIXTURES = {"prefect_harness", "full_year", "full_year_work", "wheel
 # marks every test using it, directly or through another fixture; a marker of these puts the test in integration.
 NEEDS = {"prefect_harness": "server", "browser": "browser"}
 NEED_MARKERS = ("server", "browser", "r")
-# The longest files (20-40 s each on this machine, see benchmarks/RESULTS.md "Test suite"), handed to the two
-# workers first so that no long file starts while the other worker has nothing left to do.
-LONGEST_FIRST = ("test_operating", "test_benchmarks", "test_bad_runs", "test_year2025", "test_database_safety", "test_synth",
-                 "test_killed_runs", "test_reruns", "test_flow")
+# The longest files (20-70 s each on this machine, see benchmarks/RESULTS.md "Test suite"), handed to the
+# workers first so that no long file starts while the others have nothing left to do.
+LONGEST_FIRST = ("test_benchmarks", "test_fieldwork_season", "test_operating", "test_bad_runs", "test_synth",
+                 "test_bad_trust_runs", "test_bad_trust", "test_reruns", "test_year2025", "test_flow",
+                 "test_database_safety", "test_killed_runs")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
