@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -66,3 +67,17 @@ def tiny_year(survey_year: int) -> Path:
 
     return kept(f"bench_raw_{survey_year}_x0.02", f"generate_year({survey_year}, seed=7, scale=0.02)",
                 lambda raw: generate_year(survey_year, raw, seed=7, scale=0.02))
+
+
+def prefect_database() -> Path:
+    """A Prefect database with this Prefect's migrations applied (`prefect server database upgrade`), kept: the
+    session's server starts on a copy of it without migrating (tests/session_shared.py)."""
+    import subprocess
+
+    def make(folder: Path) -> None:
+        folder.mkdir()
+        env = os.environ | {"PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{folder / 'prefect.db'}"}
+        subprocess.run([sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"], env=env, check=True,
+                       capture_output=True, timeout=600)
+
+    return kept("prefect_database", "prefect server database upgrade -y", make)

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import kept_data
+
 from sipas_pipeline.localhost import answers
 
 ENV = "SIPAS_TEST_SHARED"
@@ -107,7 +109,8 @@ def made_once(name: str, make: Callable[[Path], None]) -> Path:
 
 
 def spawn_prefect_server() -> None:
-    """Start the session's Prefect server at PREFECT_API_URL (a temporary SQLite database in the shared folder)
+    """Start the session's Prefect server at PREFECT_API_URL (a temporary SQLite database in the shared folder, a
+    copy of the kept migrated one: kept_data.prefect_database)
     unless it is started, without waiting for it: in its own process group, so that it outlives whoever started
     it (the controller, early, or the first worker that needs it)."""
     url = os.environ["PREFECT_API_URL"]
@@ -115,9 +118,11 @@ def spawn_prefect_server() -> None:
         record = shared / SERVER
         if record.is_file():
             return
+        shutil.copyfile(kept_data.prefect_database() / "prefect.db", shared / "prefect.db")  # migrated already
         env = os.environ | {  # as Prefect starts its temporary server: no UI, the ephemeral server's services only
             "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{shared / 'prefect.db'}",
+            "PREFECT_API_DATABASE_MIGRATE_ON_START": "false",
         }
         log = open(shared / "prefect-server.log", "wb")  # noqa: SIM115 (the server's, for as long as it runs)
         port = url.rsplit(":", 1)[1].split("/")[0]
