@@ -224,9 +224,11 @@ def explain(bronze: pl.DataFrame, rows: pl.Series, rules: list[Rule]) -> pl.Data
               .join(meta, on="rule_no").select("index", "column", "rule", "message"))
     if broken["index"].n_unique() != rows.len() or not broken["index"].is_in(rows.implode()).all():
         raise AccountingError("validation: the rows Pandera failed and the rows with a broken rule disagree")
-    values = pl.concat([
-        pl.DataFrame({"index": idx, "column": [c] * len(idx), "value": bronze[c].gather(idx).cast(pl.Utf8)})
-        for c, idx in ((c, g["index"].unique().sort()) for (c,), g in broken.group_by("column"))])
+    # the values as keyed: the failing rows' broken columns as text, in one long frame (not one frame per column)
+    columns = broken["column"].unique().sort().to_list()
+    values = (bronze.select(*[pl.col(c).cast(pl.Utf8) for c in columns]).with_row_index("index")
+              .with_columns(pl.col("index").cast(pl.Int64)).filter(pl.col("index").is_in(rows.implode()))
+              .unpivot(index="index", variable_name="column", value_name="value"))
     return broken.join(values, on=["index", "column"]).select("index", "column", "rule", "value", "message")
 
 
