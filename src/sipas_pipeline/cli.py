@@ -285,23 +285,22 @@ def run(
         from sipas_pipeline.config import prefect_defaults
 
         prefect_defaults()  # before Prefect is imported (it reads its settings then)
-        from sipas_pipeline.orchestration.server import start_embedded_server
+        from sipas_pipeline.orchestration.server import start_embedded_server, without_heartbeats
 
         t0 = time.perf_counter()
         starting = start_embedded_server(wait=False)  # stops with this command, even when it is killed (see server.py)
         with signals_after():  # a signal in the middle of an import would surface as that import's error
             from sipas_pipeline.orchestration import annual_run, preload  # Prefect's engine, while the server starts
 
-            if starting.embedded:
-                preload(report=not no_report)  # the stages' imports too, while the server is still on its way
+            preload(report=not no_report)  # the stages' imports too (while the embedded server is on its way)
         starting.wait()
         server_start = time.perf_counter() - t0  # the server's start, with the imports made beside it
         # paths on the command line are the shell's (relative to where the command runs): the flow gets them
         # absolute, as it resolves a relative path against the data root (a served run has no shell)
         from sipas_pipeline.progress import shown, stages
 
-        # a bar per stage (and per file) on a terminal, plain lines in a log; no heartbeats on the embedded server
-        with shown(), stages(f"run {m.year}", run_stages(bool(files), not no_report)), starting.one_shot_run():
+        # a bar per stage (and per file) on a terminal, plain lines in a log; no heartbeats (server.py)
+        with shown(), stages(f"run {m.year}", run_stages(bool(files), not no_report)), without_heartbeats():
             result = annual_run(year=m.year, raw=str(raw.absolute()), db=str(db.absolute()),
                                 work=str(work.absolute()) if work else None,
                                 corrections=[str(Path(f).absolute()) for f in files] or None,

@@ -45,8 +45,8 @@ ONE_SHOT = {"PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false", "PREFECT_SERVER
 # the start) and no block-type registration (done by that first start); unless the user has set them
 MIGRATED = {"PREFECT_API_DATABASE_MIGRATE_ON_START": "false", "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
             "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false"}
-# the flow run's heartbeats (events a server's crash detection reads, every 180 s): read by nothing on the embedded
-# server (no automations), and their thread, asleep in 1 s steps, holds the flow run's end for up to a second
+# a flow run's heartbeats: an event every 180 s, for an automation that marks a run whose heartbeats stopped as crashed;
+# their thread, asleep in 1 s steps, holds the end of every flow run for up to a second
 HEARTBEAT_SETTINGS = ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY")
 PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind its port (Prefect then retries on another one)
 
@@ -120,7 +120,6 @@ class Starting:
         self.url: str | None = None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
-        self.used = False  # whether Prefect was pointed at this server (wait())
         if spawn:
             self.thread = threading.Thread(target=self._start, name="sipas-prefect-server", daemon=True)
             self.thread.start()
@@ -180,21 +179,8 @@ class Starting:
             self.stop()
             return
         os.environ["PREFECT_API_URL"] = self.url
-        self.used = True
         os.environ.setdefault("PREFECT_UI_URL", "")  # it serves no UI: no "View at <link>" line to a page not there
         refresh_global_settings_context()  # Prefect's own way to re-read its settings from the environment
-
-    @contextlib.contextmanager
-    def one_shot_run(self) -> Iterator[None]:
-        """Around the flow's call on this server: no flow-run heartbeats (`HEARTBEAT_SETTINGS`, unless the user set
-        one), through Prefect's public `temporary_settings`. On any other server the run is as Prefect has it."""
-        if not self.used or any(k in os.environ for k in HEARTBEAT_SETTINGS):
-            yield
-            return
-        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            yield
 
     def stop(self) -> None:
         """Stop the server (at exit, or when the user's own server is used)."""
@@ -222,6 +208,19 @@ def start_embedded_server(wait: bool = True) -> Starting:
     if wait:
         starting.wait()
     return starting
+
+
+@contextlib.contextmanager
+def without_heartbeats() -> Iterator[None]:
+    """Around the flow call of `sipas run` (a command of seconds, not a deployment's run): no flow-run heartbeats
+    (`HEARTBEAT_SETTINGS`), unless the user set one, through Prefect's public `temporary_settings`."""
+    if any(k in os.environ for k in HEARTBEAT_SETTINGS):
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 @contextlib.contextmanager
