@@ -246,60 +246,64 @@ def run(
     into DuckDB. The raw folder (--raw, default data/<year>/raw) is only read; --demo runs the full-size
     synthetic year in data/demo/<year>/raw, made once. Runs on the embedded Prefect server unless
     PREFECT_API_URL names one."""
+    from sipas_pipeline.config import prefect_defaults
+    from sipas_pipeline.orchestration.server import start_embedded_server, without_heartbeats
     from sipas_pipeline.paths import default_db, demo_dir, made_by_us, year_dir
 
     started = time.perf_counter()
-    m = _methodology(year)
-    if demo and raw is not None:
-        fail("--demo and --raw exclude each other: --demo runs the synthetic year in data/demo/<year>/raw, "
-             "--raw DIR your exports")
-    if demo:
-        raw = demo_dir(year)
-        if not (made_by_us(raw) and (raw / "truth" / "manifest.json").is_file()):
-            err.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
-            from sipas_pipeline.progress import shown
-            from sipas_pipeline.synth import generate_year
+    prefect_defaults()  # before Prefect is imported (it reads its settings then)
+    # the embedded server first, in its own process: it boots (seconds) beside this command's checks and imports; a
+    # user's mistake below still gets its one line before Prefect is imported, and stops the server at once (a first
+    # start, which migrates Prefect's database, waits for the checks: server.start_embedded_server)
+    starting = start_embedded_server(wait=False, early=True)  # stops with this command, even when it is killed
+    with starting.stopped_on_error():
+        m = _methodology(year)
+        if demo and raw is not None:
+            fail("--demo and --raw exclude each other: --demo runs the synthetic year in data/demo/<year>/raw, "
+                 "--raw DIR your exports")
+        if demo:
+            raw = demo_dir(year)
+            if not (made_by_us(raw) and (raw / "truth" / "manifest.json").is_file()):
+                err.print(f"Making the full-size synthetic {year} year in {raw} (once)…")
+                from sipas_pipeline.progress import shown
+                from sipas_pipeline.synth import generate_year
 
-            try:
-                with shown():  # a bar per province
-                    generate_year(year, raw, seed=7, scale=1.0)
-            except UserError as exc:
-                fail(str(exc))
-    elif raw is None:
-        raw = year_dir(year, "raw")
-        if not raw.exists():
-            fail(f"{raw}: no such folder: pass --raw DIR (the year's exports) or --demo (a synthetic year)")
-    from sipas_pipeline.corrections import read_corrections
-    from sipas_pipeline.publish import check_database
-    from sipas_pipeline.stages import check_raw
+                try:
+                    with shown():  # a bar per province
+                        generate_year(year, raw, seed=7, scale=1.0)
+                except UserError as exc:
+                    fail(str(exc))
+        elif raw is None:
+            raw = year_dir(year, "raw")
+            if not raw.exists():
+                fail(f"{raw}: no such folder: pass --raw DIR (the year's exports) or --demo (a synthetic year)")
+        from sipas_pipeline.corrections import read_corrections
+        from sipas_pipeline.publish import check_database
+        from sipas_pipeline.stages import check_raw
 
-    if more_corrections and not corrections:
-        fail(f"unexpected argument(s) {', '.join(map(str, more_corrections))}: correction files go after --corrections")
-    files = [str(p) for p in [*(corrections or []), *(more_corrections or [])]]
-    db = db or default_db()
-    try:
-        # a user's mistake gets one clear line here, before Prefect is imported or its server started
-        check_raw(m, raw)
-        read_corrections(m, [Path(f) for f in files])
-        check_database(db)
-        from sipas_pipeline.config import prefect_defaults
-
-        prefect_defaults()  # before Prefect is imported (it reads its settings then)
-        from sipas_pipeline.orchestration.server import start_embedded_server, without_heartbeats
-
-        t0 = time.perf_counter()
-        starting = start_embedded_server(wait=False)  # stops with this command, even when it is killed (see server.py)
+        if more_corrections and not corrections:
+            fail(f"unexpected argument(s) {', '.join(map(str, more_corrections))}: correction files go after --corrections")
+        files = [str(p) for p in [*(corrections or []), *(more_corrections or [])]]
+        db = db or default_db()
+        try:  # a user's mistake gets one clear line here, before Prefect is imported
+            check_raw(m, raw)
+            read_corrections(m, [Path(f) for f in files])
+            check_database(db)
+        except UserError as exc:
+            fail(str(exc))
+        if starting.pending:
+            starting.start()
         with signals_after():  # a signal in the middle of an import would surface as that import's error
             from sipas_pipeline.orchestration import annual_run, preload  # Prefect's engine, while the server starts
 
             preload(report=not no_report)  # the stages' imports too (while the embedded server is on its way)
         starting.wait()
-        server_start = time.perf_counter() - t0  # the server's start, with the imports made beside it
-        # paths on the command line are the shell's (relative to where the command runs): the flow gets them
-        # absolute, as it resolves a relative path against the data root (a served run has no shell)
-        from sipas_pipeline.progress import shown, stages
+    server_start = time.perf_counter() - started  # the server's start, with the checks and imports made beside it
+    # paths on the command line are the shell's (relative to where the command runs): the flow gets them
+    # absolute, as it resolves a relative path against the data root (a served run has no shell)
+    from sipas_pipeline.progress import shown, stages
 
-        # a bar per stage (and per file) on a terminal, plain lines in a log; no heartbeats (server.py)
+    try:  # a bar per stage (and per file) on a terminal, plain lines in a log; no heartbeats (server.py)
         with shown(), stages(f"run {m.year}", run_stages(bool(files), not no_report)), without_heartbeats():
             result = annual_run(year=m.year, raw=str(raw.absolute()), db=str(db.absolute()),
                                 work=str(work.absolute()) if work else None,

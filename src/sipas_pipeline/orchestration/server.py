@@ -113,16 +113,25 @@ def startup_timeout() -> float:
 
 class Starting:
     """Prefect's temporary server on its way up: `wait()` returns once it answers (or raises why it did not) and
-    points Prefect at it. `Starting()` is no server (the user's settings name one)."""
+    points Prefect at it. `Starting()` is no server (the user's settings name one); `Starting(pending=True)` one that
+    starts at `start()`."""
 
-    def __init__(self, spawn: bool = False) -> None:
+    def __init__(self, spawn: bool = False, pending: bool = False) -> None:
         self.process: subprocess.Popen | None = None
         self.url: str | None = None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
+        self.pending = pending
+        self.lock, self.cancelled = threading.Lock(), False  # stopped_on_error(): no spawn after it
         if spawn:
-            self.thread = threading.Thread(target=self._start, name="sipas-prefect-server", daemon=True)
-            self.thread.start()
+            self.start()
+
+    def start(self) -> None:
+        """Stop servers orphaned by killed runs, then start ours (in a thread: it spawns the process and waits)."""
+        self.pending = False
+        stop_orphan_servers()
+        self.thread = threading.Thread(target=self._start, name="sipas-prefect-server", daemon=True)
+        self.thread.start()
 
     @property
     def embedded(self) -> bool:
@@ -142,17 +151,23 @@ class Starting:
 
     def spawn(self, env: dict[str, str]) -> None:
         """Start the server's process on a free port; record it at once (its stop is registered with it)."""
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}/api"
-        self.process = subprocess.Popen(server_command(port), env=env)
-        atexit.register(self.stop)
-        record_server(self.process.pid, self.url)
+        with self.lock:
+            if self.cancelled:
+                raise RuntimeError("the command stopped before its Prefect server started")
+            port = free_port()
+            self.url = f"http://127.0.0.1:{port}/api"
+            self.process = subprocess.Popen(server_command(port), env=env)
+            atexit.register(self.stop)
+            record_server(self.process.pid, self.url)
 
     def healthy(self) -> bool:
         """Wait until the server answers (True), or its port was taken (False: spawn again); raise if it failed."""
         deadline = time.monotonic() + startup_timeout()
         while time.monotonic() < deadline:
-            code = self.process.poll()
+            process = self.process
+            if process is None:
+                raise RuntimeError("the command stopped its Prefect server before it answered")
+            code = process.poll()
             if code == PORT_IN_USE:
                 return False
             if code is not None:
@@ -182,6 +197,18 @@ class Starting:
         os.environ.setdefault("PREFECT_UI_URL", "")  # it serves no UI: no "View at <link>" line to a page not there
         refresh_global_settings_context()  # Prefect's own way to re-read its settings from the environment
 
+    @contextlib.contextmanager
+    def stopped_on_error(self) -> Iterator[None]:
+        """Around what the command does while the server starts (its checks, its imports): a user's mistake, a signal
+        or any error there stops the server at once (no server starts after it), not when the process exits."""
+        try:
+            yield
+        except BaseException:
+            with self.lock:
+                self.cancelled = True
+            self.stop()
+            raise
+
     def stop(self) -> None:
         """Stop the server (at exit, or when the user's own server is used)."""
         process, self.process = self.process, None
@@ -195,15 +222,18 @@ class Starting:
             process.wait()
 
 
-def start_embedded_server(wait: bool = True) -> Starting:
+def start_embedded_server(wait: bool = True, early: bool = False) -> Starting:
     """Before a run without PREFECT_API_URL in the environment: stop servers orphaned by killed runs, start Prefect's
     temporary server now and record its PID the moment its process exists, so that a run killed while the server is
     still starting (seconds) leaves a record too (the record goes when this process exits normally). Call it before
     importing Prefect (it need not be: `wait()` makes an imported Prefect re-read its settings). `wait=False` returns
-    while the server starts (the caller then imports the flow and calls `wait()`)."""
+    while the server starts (the caller then imports the flow and calls `wait()`). `early`: called before the
+    command's checks, it starts the server only once this Prefect has migrated this database; a first start (which
+    migrates it) waits for the caller's `start()` after the checks, so a user's mistake never cuts a migration short."""
     if os.environ.get("PREFECT_API_URL"):
         return Starting()
-    stop_orphan_servers()
+    if early and not migrated_already():
+        return Starting(pending=True)
     starting = Starting(spawn=True)
     if wait:
         starting.wait()
