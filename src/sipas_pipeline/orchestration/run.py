@@ -5,11 +5,9 @@ Prefect task that does its work (`flow.py` wires them), so this module knows the
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
 import json
 import platform
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -325,35 +323,13 @@ RELEASE_MODULES = ("sipas_pipeline.report.build",)  # matplotlib, xlsxwriter
 # what Prefect's engine imports at a process's first flow run: FastAPI's jsonable_encoder (the parameters), pydantic.v1
 # (their check), the flow and task engines
 ENGINE_MODULES = ("fastapi.encoders", "pydantic.v1", "prefect.flow_engine", "prefect.task_engine")
-UNUSED = "pandas"  # Pandera imports pandas for its pandas API when it is installed (~0.3 s); the stages use its Polars API
-
-
-class Absent(importlib.abc.MetaPathFinder):
-    """An import finder for which the module `name` (and its submodules) is not installed."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
-        if fullname == self.name or fullname.startswith(f"{self.name}."):
-            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
 
 
 def preload(report: bool = True) -> None:
     """Import now what the run imports when its stages first run (Pandera, SciPy's special functions, the compute
     modules; matplotlib and the workbook writer for the release; Prefect's engine): `sipas run` calls it while the
-    embedded server starts in its own process, so that the imports cost nothing on the run's path. Pandera is
-    imported as on an installation without pandas (`UNUSED`: Pandera's Polars API, all the stages use, is the same)
-    unless something imported pandas already; pandas imports as usual afterwards."""
-    absent = Absent(UNUSED) if UNUSED not in sys.modules else None
-    if absent:
-        sys.meta_path.insert(0, absent)
-    try:
-        import_module(STAGE_MODULES[0])
-    finally:
-        if absent:
-            sys.meta_path.remove(absent)
-    for name in STAGE_MODULES[1:] + (RELEASE_MODULES if report else ()) + ENGINE_MODULES:
+    embedded server starts in its own process, so that the imports cost nothing on the run's path."""
+    for name in STAGE_MODULES + (RELEASE_MODULES if report else ()) + ENGINE_MODULES:
         import_module(name)
 
 
