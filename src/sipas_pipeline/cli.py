@@ -668,9 +668,7 @@ def _leave_now() -> None:
     import os
 
     code = LEAVING[-1]
-    logging.shutdown()
-    if isinstance(code, str):  # sys.exit("message"), as Python prints it
-        print(code, file=sys.stderr)
+    logging.shutdown()  # (a sys.exit("message") was printed by Python before the exit hooks ran)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
