@@ -25,6 +25,7 @@ from pathlib import Path
 import kept_data
 
 from sipas_pipeline.localhost import answers
+from sipas_pipeline.orchestration.server import ONE_SHOT
 
 ENV = "SIPAS_TEST_SHARED"
 SERVER = "prefect-server.json"
@@ -123,7 +124,7 @@ def spawn_prefect_server() -> None:
             "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{shared / 'prefect.db'}",
             "PREFECT_API_DATABASE_MIGRATE_ON_START": "false",
-        }
+        } | ONE_SHOT  # as `sipas run`'s own server: no automations, events not persisted (task runs are recorded)
         log = open(shared / "prefect-server.log", "wb")  # noqa: SIM115 (the server's, for as long as it runs)
         port = url.rsplit(":", 1)[1].split("/")[0]
         proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
