@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import kept_data
 import psutil
 import pytest
-from session_shared import answers, shared_dir
+from session_shared import answers
 
 ROOT = Path(__file__).resolve().parents[1]
 SIPAS = Path(sys.executable).with_name("sipas")
@@ -22,14 +24,12 @@ SIPAS = Path(sys.executable).with_name("sipas")
 
 @pytest.fixture
 def prefect_home(tmp_path, prefect_harness, monkeypatch) -> Path:
-    """A Prefect home of the test's own whose database is a copy of the session server's (already migrated, so
-    the embedded server starts as it does on a user's second run); this process sees it too."""
-    import sqlite3
-
+    """A Prefect home of the test's own whose database is a copy of the kept migrated one (kept_data: what the
+    session's server started from, without any other test's runs; the embedded server starts as it does on a
+    user's second run); this process sees it too."""
     home = tmp_path / "prefect-home"
     home.mkdir()
-    with sqlite3.connect(shared_dir() / "prefect.db") as src, sqlite3.connect(home / "prefect.db") as dst:
-        src.backup(dst)
+    shutil.copyfile(kept_data.prefect_database() / "prefect.db", home / "prefect.db")
     monkeypatch.setenv("PREFECT_HOME", str(home))
     monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{home / 'prefect.db'}")
     return home

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
+import kept_data
 import pytest
 import wheel_env
 from docs_pages import section
@@ -215,15 +216,11 @@ class Operator:
 
 
 def migrated_home(home: Path) -> Path:
-    """A Prefect home whose database is a copy of the session server's (already migrated: the server starts as it
-    does on its second boot, without the first migration's ~20 s)."""
-    import sqlite3
-
-    from session_shared import shared_dir
-
+    """A Prefect home whose database is a copy of the kept migrated one (kept_data: migrated, and without the runs
+    and deployments other tests made on the session's server; the server starts as it does on its second boot,
+    without the first migration's ~20 s)."""
     home.mkdir()
-    with sqlite3.connect(shared_dir() / "prefect.db") as src, sqlite3.connect(home / "prefect.db") as dst:
-        src.backup(dst)
+    shutil.copyfile(kept_data.prefect_database() / "prefect.db", home / "prefect.db")
     return home
 
 
@@ -380,8 +377,11 @@ def test_fieldwork_runs_end_at_once_outside_the_window(operated):
     """The worker runs the fieldwork deployment every minute; the data root has no inbox for this year: each run
     Completed (or was Cancelled by the one-at-a-time limit), none Failed."""
     runs = operated["fieldwork_runs"]
-    assert runs and all(r["auto_scheduled"] for r in runs)
-    assert {r["state_type"] for r in runs} <= {"SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "CANCELLED", "CANCELLING"}
+    assert runs and all(r["auto_scheduled"] for r in runs), [
+        (r["name"], r["state_name"], r["created"], r["auto_scheduled"], r.get("created_by"), r.get("tags"),
+         r.get("idempotency_key")) for r in runs]
+    states = {(r["state_type"], r["state_name"]) for r in runs}
+    assert {s for s, _ in states} <= {"SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "CANCELLED", "CANCELLING"}, states
 
 
 def test_stopping_the_worker_leaves_the_schedule_active(operated):
