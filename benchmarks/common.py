@@ -16,6 +16,12 @@ from sipas_pipeline.synth import generate_year
 OUT = Path(os.environ.get("SIPAS_BENCH_OUT") or Path(__file__).resolve().parent / "out")
 
 
+def cpu_seconds(children: bool = False) -> float:
+    """User + system CPU seconds of this process so far (or of its waited-for children)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def peak_rss_mb() -> float:
     """Peak resident set of this process so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import polars as pl
-from common import OUT, year
+from common import OUT, cpu_seconds, year
 
 from sipas_pipeline.fieldwork.inbox import pending, take
 from sipas_pipeline.fieldwork.live import page_after, refresh
@@ -164,10 +163,9 @@ def replay_season(scale: float, pace: float) -> None:
         total = time.perf_counter() - t0
         cpu = {}
         for name, proc in zip(("serve (with its flow runs)", "server"), reversed(started), strict=False):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            before = cpu_seconds(children=True)
             stop_group(proc, 20)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu[name] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            cpu[name] = cpu_seconds(children=True) - before
         runs = sorted({line.split("Flow run '")[1].split("'")[0] for line in (tmp / "serve.log").read_text(
             encoding="utf-8", errors="replace").splitlines() if "Flow run '" in line})
         print(f"fieldwork season replay through the deployment (running server, interval 5 s): {schedule.height} batches, "

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, line, peak_rss_mb, timed, year
+from common import OUT, cpu_seconds, line, peak_rss_mb, timed, year
 
 from sipas_pipeline.methodology import load_methodology
 from sipas_pipeline.publish import publish
@@ -38,12 +38,6 @@ from sipas_pipeline.report.build import build
 from sipas_pipeline.stages import compute, ingest, read_quarantine, read_results, validate
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_seconds(children: bool = False) -> float:
-    """User + system CPU seconds of this process so far (or of its waited-for children)."""
-    r = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def stage_timings(scale: float, repeat: int, cpu: dict[str, float] | None = None) -> dict[str, tuple[float, float, float]]:

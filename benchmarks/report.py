@@ -4,14 +4,13 @@ Target: <= 5 s. Prints the figures; asserts nothing."""
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import OUT, year
+from common import OUT, cpu_seconds, year
 
 from sipas_pipeline import stages
 from sipas_pipeline.methodology import load_methodology
@@ -36,13 +35,12 @@ def main() -> None:
     sipas = Path(sys.executable).with_name("sipas")
     times, cpu = [], []
     for _ in range(args.repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = cpu_seconds(children=True)
         t0 = time.perf_counter()
         subprocess.run([str(sipas), "report", "--year", "2024", "--db", str(db), "--out", str(out)], check=True,
                        stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - t0)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        cpu.append(cpu_seconds(children=True) - before)
     times.sort()
     cpu.sort()
     mid = len(times) // 2

@@ -12,7 +12,6 @@ import contextlib
 import io
 import os
 import platform
-import resource
 import runpy
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import time
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+
+from common import cpu_seconds
 
 HERE = Path(__file__).resolve().parent
 
@@ -112,18 +113,13 @@ def run_scripts(quick: bool, env: dict[str, str]) -> list[str]:
     for script, full_args, title in FULL:
         argv = QUICK[script] if quick else full_args
         print(f"== {script} {' '.join(argv)}", flush=True)
-        t0, c0 = time.perf_counter(), cpu_seconds()
+        t0, c0 = time.perf_counter(), cpu_seconds() + cpu_seconds(children=True)
         output = in_this_process(script, argv, env) if quick else in_its_own_process(script, argv, env)
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() + cpu_seconds(children=True) - c0
         print(output, flush=True)
-        lines += [f"## {title}", "", f"`python benchmarks/{script} {' '.join(argv)}` "
-                  f"({time.perf_counter() - t0:.0f} s, {cpu_seconds() - c0:.0f} s CPU)", "", "```", output.rstrip(), "```", ""]
+        lines += [f"## {title}", "", f"`python benchmarks/{script} {' '.join(argv)}` ({wall:.0f} s, {cpu:.0f} s CPU)",
+                  "", "```", output.rstrip(), "```", ""]
     return lines
-
-
-def cpu_seconds() -> float:
-    """User + system CPU seconds of this process and its waited-for children so far."""
-    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
-                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def in_its_own_process(script: str, argv: list[str], env: dict[str, str]) -> str:
