@@ -73,10 +73,7 @@ def methodology():
 def full_year() -> Path:
     """A full-size synthetic 2024 year (seed 7), made once for all workers and kept for the next session while the
     code is the same (kept_data; read it, never change it)."""
-    from sipas_pipeline.synth import generate_year
-
-    return kept_data.kept("full_year_2024", "generate_year(2024, seed=7, scale=1.0)",
-                          lambda out: generate_year(2024, out, seed=7, scale=1.0))
+    return kept_data.synthetic_year(2024, 1.0)
 
 
 @pytest.fixture(scope="session")

@@ -60,13 +60,18 @@ def kept(name: str, recipe: str, make: Callable[[Path], None]) -> Path:
         return folder
 
 
-def tiny_year(survey_year: int) -> Path:
-    """A synthetic year at 2% of full size (seed 7) as `sipas sample --scale 0.02` writes it, kept (read it, never
+def synthetic_year(survey_year: int, scale: float) -> Path:
+    """The synthetic year `survey_year` at `scale` (seed 7) as `sipas sample` writes it, kept (read it, never
     change it: copy it to change it)."""
     from sipas_pipeline.synth import generate_year
 
-    return kept(f"bench_raw_{survey_year}_x0.02", f"generate_year({survey_year}, seed=7, scale=0.02)",
-                lambda raw: generate_year(survey_year, raw, seed=7, scale=0.02))
+    return kept(f"year_{survey_year}_x{scale:g}", f"generate_year({survey_year}, seed=7, scale={scale!r})",
+                lambda raw: generate_year(survey_year, raw, seed=7, scale=scale))
+
+
+def tiny_year(survey_year: int) -> Path:
+    """The synthetic year at 2% of full size (`synthetic_year`)."""
+    return synthetic_year(survey_year, 0.02)
 
 
 def prefect_database() -> Path:
@@ -81,3 +86,10 @@ def prefect_database() -> Path:
                        capture_output=True, timeout=600)
 
     return kept("prefect_database", "prefect server database upgrade -y", make)
+
+
+def migrated_prefect_database(to: Path) -> Path:
+    """A copy of the kept migrated Prefect database (`prefect_database`) at `to`, for a server of its own: migrated,
+    with no other test's runs or deployments in it."""
+    shutil.copyfile(prefect_database() / "prefect.db", to)
+    return to

@@ -1,9 +1,9 @@
 """What the whole test session shares across pytest-xdist workers: one folder and one Prefect server address,
 chosen by the controller before the workers start (SIPAS_TEST_SHARED, PREFECT_API_URL in their environment, so
 every worker and every `sipas` subprocess talks to that server and none starts Prefect's embedded one unless a
-test removes the variable on purpose); the server itself and the full-size year are made once, by the first
-worker that needs them, under a file lock (the others wait and reuse them). The controller stops the server
-and removes the folder when the session ends."""
+test removes the variable on purpose); the server itself is started once, by the controller or the first worker
+that needs it, under a file lock, on a copy of the kept migrated database (kept_data, which also keeps the
+full-size years). The controller stops the server and removes the folder when the session ends."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import kept_data
@@ -98,17 +98,6 @@ def locked(name: str) -> Iterator[Path]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def made_once(name: str, make: Callable[[Path], None]) -> Path:
-    """The shared folder `name`, made by `make(folder)` by the first worker that asks (the others wait)."""
-    with locked(name) as shared:
-        folder, done = shared / name, shared / f"{name}.done"
-        if not done.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            make(folder)
-            done.touch()
-        return folder
-
-
 def spawn_prefect_server() -> None:
     """Start the session's Prefect server at PREFECT_API_URL (a temporary SQLite database in the shared folder, a
     copy of the kept migrated one: kept_data.prefect_database)
@@ -119,7 +108,7 @@ def spawn_prefect_server() -> None:
         record = shared / SERVER
         if record.is_file():
             return
-        shutil.copyfile(kept_data.prefect_database() / "prefect.db", shared / "prefect.db")  # migrated already
+        kept_data.migrated_prefect_database(shared / "prefect.db")
         env = os.environ | {  # as Prefect starts its temporary server: no UI, the ephemeral server's services only
             "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{shared / 'prefect.db'}",

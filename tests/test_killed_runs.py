@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ def prefect_home(tmp_path, prefect_harness, monkeypatch) -> Path:
     user's second run); this process sees it too."""
     home = tmp_path / "prefect-home"
     home.mkdir()
-    shutil.copyfile(kept_data.prefect_database() / "prefect.db", home / "prefect.db")
+    kept_data.migrated_prefect_database(home / "prefect.db")
     monkeypatch.setenv("PREFECT_HOME", str(home))
     monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{home / 'prefect.db'}")
     return home

@@ -220,7 +220,7 @@ def migrated_home(home: Path) -> Path:
     and deployments other tests made on the session's server; the server starts as it does on its second boot,
     without the first migration's ~20 s)."""
     home.mkdir()
-    shutil.copyfile(kept_data.prefect_database() / "prefect.db", home / "prefect.db")
+    kept_data.migrated_prefect_database(home / "prefect.db")
     return home
 
 

@@ -79,12 +79,10 @@ def two_years(prefect_harness, full_year_work, methodology, tmp_path_factory) ->
     from sipas_pipeline.orchestration import annual_run
     from sipas_pipeline.publish import publish
     from sipas_pipeline.stages import read_quarantine, read_results
-    from sipas_pipeline.synth import generate_year
 
     report, _, work24 = full_year_work
     tmp = tmp_path_factory.mktemp("year2025")
-    raw25 = kept_data.kept("full_year_2025", "generate_year(2025, seed=7, scale=1.0)",
-                           lambda out: generate_year(2025, out, seed=7, scale=1.0))  # read only
+    raw25 = kept_data.synthetic_year(2025, 1.0)  # read only
     db = tmp / "sipas.duckdb"
     first = {"run_id": "2024-full-year", "started_at": datetime.now(UTC), "code_version": "test",
              "parameters": {"year": 2024, "silver": str(StageFolder(work24).silver_dir)},  # as a 2024 flow records it
