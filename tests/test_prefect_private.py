@@ -109,13 +109,15 @@ def test_the_server_is_started_as_prefect_starts_it():
     import prefect
     from prefect.server.api.server import SubprocessASGIServer
 
-    from sipas_pipeline.orchestration import server
+    from sipas_pipeline.orchestration import server, server_process
 
     source = inspect.getsource(SubprocessASGIServer)
     command = server.server_command(4321)
-    assert command[0] == sys.executable and command[command.index("--app-dir") + 1] == str(prefect.__module_path__.parent)
-    words = [w for w in command[1:] if w not in ("4321", command[command.index("--app-dir") + 1])]
-    at = source.index("args=[")  # Prefect's command line
+    assert command[:3] == [sys.executable, "-m", "sipas_pipeline.orchestration.server_process"]
+    assert command[command.index("--app-dir") + 1] == str(prefect.__module_path__.parent)
+    assert server_process.factory_module(command[3:]) == "prefect.server.api.server"
+    words = ["-m", "uvicorn"] + [w for w in command[3:] if w not in ("4321", command[command.index("--app-dir") + 1])]
+    at = source.index("args=[")  # Prefect's command line: ours is uvicorn's arguments in its order
     for word in words:  # every word of ours in Prefect's command, in its order
         at = source.index(f'"{word}"', at) + 1
     for name, value in server.SERVER_FLAGS.items():

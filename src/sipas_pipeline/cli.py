@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from sipas_pipeline.collector import collector_paused
 from sipas_pipeline.errors import UserError, storage_error
 
 try:  # typer 0.29 carries its own click
@@ -630,22 +631,6 @@ def signals_after():
             signal.signal(sig, handler)
         if held and callable(before[held[0]]):
             before[held[0]](held[0], None)
-
-
-@contextlib.contextmanager
-def collector_paused():
-    """Python's cyclic garbage collector off inside (a command's checks and imports: Prefect's, Pandera's, SciPy's
-    modules; its passes over what they build, nothing to free, took ~15% of their time), back as it was after."""
-    import gc
-
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()  # what they built stays: later passes (the stages') need not walk it again
-        if enabled:
-            gc.enable()
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -4,8 +4,9 @@ Prefect starts its temporary server (`prefect.server.api.server.SubprocessASGISe
 process serving `prefect.server.api.server:create_app` with three environment flags (no UI, the ephemeral server's
 services only), stopped from an atexit hook. Importing that class costs the command ~2 s of Prefect's server code
 (the server imports it again in its own process), and Prefect would only start it after the flow's imports. So
-`sipas run` starts the same process itself, first, with the same command line and flags (`SERVER_FLAGS`,
-`server_command`; `tests/test_prefect_private.py` checks them against the pinned Prefect's own), before it imports
+`sipas run` starts the same process itself, first, with uvicorn's same arguments and flags (`SERVER_FLAGS`,
+`server_command`; `tests/test_prefect_private.py` checks them against the pinned Prefect's own; `server_process`
+runs uvicorn's command line with Prefect's server code imported with the garbage collector paused), before it imports
 Prefect at all: the server boots on one core while the command imports Prefect's engine and the stages' modules on
 the other. `wait()` then points Prefect at it with PREFECT_API_URL (Prefect's public setting) unless the user's
 settings name a server. Its PID is recorded under PREFECT_HOME the moment the process exists; the CLI turns
@@ -89,10 +90,12 @@ def stop_orphan_servers() -> list[int]:
 
 
 def server_command(port: int) -> list[str]:
-    """The temporary server's command line, as Prefect's SubprocessASGIServer runs it."""
+    """The temporary server's command line: uvicorn with the arguments Prefect's SubprocessASGIServer gives it, run
+    by `server_process` (uvicorn's own command line, Prefect's server code imported with the collector paused)."""
     spec = find_spec("prefect")  # Prefect's location without importing it
     app_dir = Path(spec.origin).parent.parent if spec and spec.origin else Path(sys.prefix)
-    return [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), "--factory", "prefect.server.api.server:create_app",
+    return [sys.executable, "-m", "sipas_pipeline.orchestration.server_process",
+            "--app-dir", str(app_dir), "--factory", "prefect.server.api.server:create_app",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"]
 
 
