@@ -6,13 +6,16 @@ which `server.Starting` spawns again on another port)."""
 from __future__ import annotations
 
 import gc
+import http.server
 import socket
 import subprocess
+import threading
 
 import pytest
 from kept_data import migrated_prefect_database
 
 from sipas_pipeline.collector import collector_paused
+from sipas_pipeline.localhost import free_port, warm_up
 from sipas_pipeline.orchestration import server
 from sipas_pipeline.orchestration.server_process import factory_module
 
@@ -51,3 +54,30 @@ def test_a_taken_port_exits_with_uvicorns_code(tmp_path, monkeypatch):
         done = subprocess.run(server.server_command(port), env=server.server_environment(), capture_output=True,
                               text=True, timeout=120)
     assert done.returncode == server.PORT_IN_USE, done.stderr[-2000:]
+
+
+def test_warm_up_asks_the_first_requests_and_never_raises():
+    """`localhost.warm_up` (after the embedded server answers its health check): an unknown path (FastAPI then builds
+    every router's routes) and one database query; a 404, or no server at all, is no error."""
+    seen: list[tuple[str, str, bytes]] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(("GET", self.path, b""))
+            self.send_error(404)
+
+        def do_POST(self) -> None:
+            seen.append(("POST", self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/api"
+        assert warm_up(url) == ["/sipas-warm-up", "/flows/filter"]
+        httpd.shutdown()
+    assert seen == [("GET", "/api/sipas-warm-up", b""), ("POST", "/api/flows/filter", b'{"limit": 1}')]
+    assert warm_up(f"http://127.0.0.1:{free_port()}/api") == ["/sipas-warm-up", "/flows/filter"]  # nothing listening

@@ -28,6 +28,20 @@ def answers(url: str) -> bool:
         return False
 
 
+def warm_up(url: str) -> list[str]:
+    """Have a Prefect server just started at API `url` do its first-request work now, beside the command's imports,
+    not in the flow's first calls: FastAPI builds each router's routes on the first request that passes it (a path
+    no router has passes them all: ~0.25 s), and the database's first session opens on the first query. Returns
+    the paths asked for; an answer of any status (the unknown path's 404) or none at all is fine: this is no check."""
+    asked = []
+    for path, body in (("/sipas-warm-up", None), ("/flows/filter", b'{"limit": 1}')):
+        request = urllib.request.Request(f"{url}{path}", data=body, headers={"Content-Type": "application/json"})
+        asked.append(path)
+        with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=10):
+            pass
+    return asked
+
+
 def stop_group(proc: subprocess.Popen, timeout: float = 60) -> None:
     """Stop a process started in its own session (`start_new_session=True`) with its children, as systemd stops a
     unit: SIGTERM to the group, SIGKILL after `timeout` seconds."""

@@ -32,7 +32,7 @@ from pathlib import Path
 import psutil
 
 from sipas_pipeline.config import migrated_already, remember_migrated
-from sipas_pipeline.localhost import answers, free_port
+from sipas_pipeline.localhost import answers, free_port, warm_up
 from sipas_pipeline.locking import pid_lock
 
 # as Prefect starts its temporary server (SubprocessASGIServer): no UI, the ephemeral server's services only
@@ -176,6 +176,7 @@ class Starting:
             if code is not None:
                 raise RuntimeError(f"Prefect's temporary server exited with code {code} while starting")
             if answers(self.url):
+                warm_up(self.url)  # its first requests' work (routes built, a database session) done before the flow's
                 return True
             time.sleep(0.05)
         raise RuntimeError(f"Timed out after {startup_timeout():.0f} s waiting for Prefect's temporary server at "
