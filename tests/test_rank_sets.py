@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, stats
 
-from sipas_pipeline.rank_sets import mean_loadings, null_draws, observed_t, rank_sets
+from sipas_pipeline.rank_sets import error_draws, mean_loadings, null_draws, observed_t, rank_sets, studentised
 
 LEVEL = 0.90
 HAND = np.array([90.0, 80.0, 80.0 - 1.99 * np.sqrt(2), 80.0 - (1.99 + 2.22) * np.sqrt(2)])
@@ -124,7 +124,18 @@ def test_regions_as_means_of_provinces_count_their_covariance():
     assert labels.tolist() == ["N", "S"] and loadings.tolist() == [[0, 1, 0], [0.5, 0, 0.5]]
 
 
-def test_ties_and_a_lone_unit():
+def test_the_draws_taken_first_give_the_same_studentised_errors():
+    """rank_intervals takes every measure's random numbers first (error_draws) and studentises them later, a measure
+    per core: the same T, bit for bit, as null_draws taking and studentising at once, with and without loadings."""
+    var, df = np.array([1.0, 2.5, 0.5, 4.0]), np.array([2.0, np.inf, 5.0, 1.0])
+    a = mean_loadings(np.array(["x", "x", "y", "y"]))[1]
+    for loadings in (None, a):
+        at_once_rng, rng = np.random.default_rng(9), np.random.default_rng(9)
+        at_once = null_draws(var, df, at_once_rng, 500, loadings=loadings)
+        first = error_draws(var, df, rng, 500)
+        assert np.array_equal(studentised(*first, loadings), at_once)
+        assert rng.standard_normal() == at_once_rng.standard_normal()  # as many random numbers taken
+
     """Equal estimates are never ordered; one unit alone is rank 1 in every set."""
     t = null_draws(np.ones(3), np.full(3, 5.0), np.random.default_rng(1), 2000)
     sets = rank_sets(np.array([70.0, 70.0, 70.0]), np.eye(3), t, LEVEL, tau=1)

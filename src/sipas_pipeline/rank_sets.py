@@ -51,6 +51,12 @@ def null_draws(var: np.ndarray, df: np.ndarray, rng: np.random.Generator, draws:
     """Studentised errors of every ordered difference: T[r, a, b] = (e_a - e_b) / se*_ab in draw r (float32,
     draws x K x K, T[r, a, a] = 0). Base unit b: error z_b ~ N(0, var_b), estimated variance var_b chi2(df_b)/df_b
     (df_b = inf: the variance is known). `loadings` (K x base units) or None (the units are the base units)."""
+    return studentised(*error_draws(var, df, rng, draws), loadings)
+
+
+def error_draws(var: np.ndarray, df: np.ndarray, rng: np.random.Generator, draws: int) -> tuple[np.ndarray, np.ndarray]:
+    """The random part of `null_draws`: each base unit's error z (draws x base units, float64) and its variance
+    estimate u (float32) in each draw, taken from `rng` in the order `null_draws` takes them."""
     var = np.asarray(var, dtype=float)
     df = np.asarray(df, dtype=float)
     z = rng.standard_normal((draws, var.size)) * np.sqrt(var)
@@ -58,7 +64,11 @@ def null_draws(var: np.ndarray, df: np.ndarray, rng: np.random.Generator, draws:
     w = np.ones((draws, var.size))
     if finite.any():
         w[:, finite] = rng.chisquare(df[finite], (draws, int(finite.sum()))) / df[finite]
-    u = (var * w).astype(np.float32)  # the variance estimate of each base unit in each draw
+    return z, (var * w).astype(np.float32)  # u: the variance estimate of each base unit in each draw
+
+
+def studentised(z: np.ndarray, u: np.ndarray, loadings: np.ndarray | None = None) -> np.ndarray:
+    """The deterministic part of `null_draws`: T from the draws of `error_draws` (no random numbers taken)."""
     if loadings is None:
         e, pair_var = z.astype(np.float32), u[:, :, None] + u[:, None, :]
     else:

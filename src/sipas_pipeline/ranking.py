@@ -3,6 +3,9 @@ a province differs from the one ranked just above it, and the change since last 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import polars as pl
 
@@ -63,7 +66,7 @@ def rank_intervals(m: Methodology, ranked: pl.DataFrame, variance: str | None = 
     'stabilised' takes a province's se_stabilised and df_stabilised where `ranked` has them (the SIPAS and its
     parts), its direct se and df elsewhere (the PAR INDEX); rank_set_variance names what each row's sets used.
     se and df stay the direct ones, and so do differs_from_above and the descriptive simulation."""
-    from sipas_pipeline.rank_sets import marginal_bounds, null_draws, observed_t, rank_sets
+    from sipas_pipeline.rank_sets import error_draws, marginal_bounds, observed_t, rank_sets, studentised
 
     d = m.design
     variance = variance or d.rank_variance
@@ -74,12 +77,14 @@ def rank_intervals(m: Methodology, ranked: pl.DataFrame, variance: str | None = 
     rng = np.random.default_rng(d.rank_seed)
     ints = ("rank_low", "rank_high", "rank_simul_low", "rank_simul_high", "rank_regional_low", "rank_regional_high")
     bools = ("in_top5_set", "in_bottom5_set")
-    out = []
+    # the random numbers first, measure by measure in one order (the same draws as one loop took them): the work on
+    # them then runs a measure per core (NumPy releases the GIL on the large arrays)
+    measures = []
     for measure in sorted(ranked["measure"].unique().to_list()):  # a handful of measures, each one matrix
         part = ranked.filter(pl.col("measure") == measure).sort("rank_national", "province_code", nulls_last=True)
         ok = (part["value"].is_not_null() & part["se"].is_not_null() & part["df"].is_not_null()).to_numpy()
         sub = part.filter(pl.Series(ok))
-        cols: dict[str, np.ndarray] = {}
+        drawn = None
         if sub.height:
             v, se, df = (sub[c].to_numpy().astype(float) for c in ("value", "se", "df"))
             s_se, s_df = se, df
@@ -87,13 +92,21 @@ def rank_intervals(m: Methodology, ranked: pl.DataFrame, variance: str | None = 
                 use = (sub["rank_set_variance"] == "stabilised").to_numpy()
                 s_se = np.where(use, sub["se_stabilised"].fill_null(np.nan).to_numpy(), se)
                 s_df = np.where(use, sub["df_stabilised"].fill_null(np.nan).to_numpy(), df)
-            t_star = null_draws(s_se ** 2, s_df, rng, d.rank_set_draws)
+            errors = error_draws(s_se ** 2, s_df, rng, d.rank_set_draws)
+            # the descriptive simulation's: every province's estimate drawn as value + se x t(df), independently
+            drawn = (v, se, s_se, errors, rng.standard_t(df[None, :], size=(d.rank_draws, sub.height)))
+        measures.append((part, ok, sub, drawn))
+
+    def one(part: pl.DataFrame, ok: np.ndarray, sub: pl.DataFrame, drawn: tuple | None) -> pl.DataFrame:
+        cols: dict[str, np.ndarray] = {}
+        if drawn is not None:
+            v, se, s_se, errors, t_draws = drawn
+            t_star = studentised(*errors)
             nat = rank_sets(v, np.diag(s_se ** 2), t_star, d.rank_interval, TOP)
             # within the region: the same draws, each province's family restricted to its region's provinces
             reg_low, reg_high = marginal_bounds(observed_t(v, np.diag(s_se ** 2)), t_star, d.rank_interval,
                                                 groups=sub["region_code"].to_numpy())
-            # the descriptive simulation: every province's estimate drawn as value + se x t(df), independently
-            x = v[None, :] + se[None, :] * rng.standard_t(df[None, :], size=(d.rank_draws, sub.height))
+            x = v[None, :] + se[None, :] * t_draws
             sim = simulated_ranks(x, np.zeros(sub.height, dtype=np.int64))
             cols = {"rank_low": nat.marginal_low, "rank_high": nat.marginal_high, "rank_simul_low": nat.simultaneous_low,
                     "rank_simul_high": nat.simultaneous_high, "rank_regional_low": reg_low, "rank_regional_high": reg_high,
@@ -104,7 +117,10 @@ def rank_intervals(m: Methodology, ranked: pl.DataFrame, variance: str | None = 
             full[k][ok] = arr
         kind = {k: pl.Int64 for k in ints} | {k: pl.Boolean for k in bools}
         part = part.with_columns(*[pl.Series(k, a).fill_nan(None).cast(kind.get(k, pl.Float64)) for k, a in full.items()])
-        out.append(part.with_columns(differs_from_above(d.confidence)))
+        return part.with_columns(differs_from_above(d.confidence))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(measures), os.cpu_count() or 1))) as pool:
+        out = list(pool.map(lambda job: one(*job), measures))
     done = pl.concat(out, how="diagonal_relaxed") if out else ranked
     return done.drop("se_stabilised", "df_stabilised", strict=False)
 

@@ -4,6 +4,7 @@ Prefect flow wires. Each stage returns a typed report (a dataclass below); `as_d
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -215,7 +216,11 @@ def ingest(m: Methodology, raw_dir: Path, work: Work, expected: dict[str, str] |
     raw_dir, out = Path(raw_dir), folder(work)
     check_raw(m, raw_dir)
     bronze = fresh_dir(out.bronze_dir, "bronze Parquet")  # replaced only when made by sipas
-    reports = {s: ingest_source(m, s, raw_dir, bronze) for s in SOURCES}
+    # sources are independent (Polars and the readers release the GIL): the large official export is read beside the
+    # citizens' many files; each thread keeps the caller's context (a command's progress display)
+    with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:
+        runs = [pool.submit(contextvars.copy_context().run, ingest_source, m, s, raw_dir, bronze) for s in SOURCES]
+        reports = {s: run.result() for s, run in zip(SOURCES, runs, strict=True)}
     unreadable = [u for r in reports.values() for u in r.unreadable]
     hashes = {rel: sha for r in reports.values() for rel, sha in r.hashes.items()}
     if expected is not None and (changes := changed_files(expected, hashes)):
