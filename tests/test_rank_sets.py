@@ -163,6 +163,26 @@ def test_groups_restrict_each_family_to_the_group(gaussian_draws):
     assert list(zip(low, high, strict=True)) == [(1, 1), (2, 3), (2, 3), (4, 4)]
 
 
+def test_groups_at_once_match_each_group_alone():
+    """marginal_bounds with groups takes every group's families at once (candidates padded to the largest group):
+    the same sets, exactly, as each group's block of estimates and draws on its own; groups of one, unequal sizes,
+    labels in no order, single step too."""
+    from sipas_pipeline.rank_sets import marginal_bounds
+
+    rng = np.random.default_rng(4)
+    groups = np.array(["b", "a", "c", "b", "a", "b", "d", "a", "b", "c", "b", "a"])
+    value, var, df = rng.normal(0, 1.5, groups.size), rng.uniform(0.3, 2, groups.size), rng.integers(1, 6, groups.size)
+    t_hat, t_star = observed_t(value, np.diag(var)), null_draws(var, df.astype(float), rng, 2000)
+    for stepdown in (True, False):
+        low, high = marginal_bounds(t_hat, t_star, LEVEL, stepdown, groups=groups)
+        for g in np.unique(groups):
+            idx = np.flatnonzero(groups == g)
+            alone = marginal_bounds(t_hat[np.ix_(idx, idx)], t_star[:, idx][:, :, idx], LEVEL, stepdown)
+            assert (low[idx].tolist(), high[idx].tolist()) == (alone[0].tolist(), alone[1].tolist())
+        assert low[groups == "d"].tolist() == [1] and high[groups == "d"].tolist() == [1]
+        assert (high - low).max() >= 1  # some set is not a single rank: the comparison is not of trivial sets
+
+
 def test_the_sets_name_the_variances_they_use(methodology):
     """design.rank_variance 'stabilised': the rows with a stabilised variance use it (here se 3 instead of 1:
     B and C at 80 and 75 are no longer told apart, t = 5 / sqrt(18) = 1.18), the others their direct one;

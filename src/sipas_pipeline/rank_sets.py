@@ -29,6 +29,7 @@ mean of its provinces), so the covariance of the units, A diag(v) A', is counted
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,21 +114,26 @@ def stepdown_rejections(t_hat: np.ndarray, t_star: np.ndarray, family: np.ndarra
     return rejected
 
 
-def _family_max(t: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per draw r and unit j: the max of t[r, j, k] over the k with active[j, k], and that k (-inf, 0 when none).
+def _family_max(t: np.ndarray, active: np.ndarray, negated: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw r and unit j: the max of t[r, j, k] (of -t[r, j, k] when `negated`, without a negated copy of `t`:
+    the first max of -t is the first min of t) over the k with active[j, k], and that k (-inf, 0 when none).
     The plain max over k first; the entries whose max fell on a pair outside the family (the diagonal, t = 0)
     are read again with the family's mask."""
-    arg = t.argmax(axis=2)
-    best = np.take_along_axis(t, arg[:, :, None], axis=2)[:, :, 0].copy()
-    _refresh(t, active, best, arg, ~active[np.arange(active.shape[0])[None, :], arg])
+    arg = t.argmin(axis=2) if negated else t.argmax(axis=2)
+    best = np.take_along_axis(t, arg[:, :, None], axis=2)[:, :, 0]
+    best = -best if negated else best.copy()
+    _refresh(t, active, best, arg, ~active[np.arange(active.shape[0])[None, :], arg], negated)
     return best, arg
 
 
-def _refresh(t: np.ndarray, active: np.ndarray, best: np.ndarray, arg: np.ndarray, stale: np.ndarray) -> None:
-    """Recompute in place the max and argmax over the family `active` of the (draw, unit) entries `stale`."""
+def _refresh(t: np.ndarray, active: np.ndarray, best: np.ndarray, arg: np.ndarray, stale: np.ndarray,
+             negated: bool = False) -> None:
+    """Recompute in place the max (of -t when `negated`) and argmax over the family `active` of the (draw, unit)
+    entries `stale`."""
     r, j = np.nonzero(stale)
     if r.size:
-        rows = np.where(active[j], t[r, j, :], -np.inf)
+        rows = t[r, j, :]
+        rows = np.where(active[j], -rows if negated else rows, -np.inf)
         arg[r, j] = rows.argmax(axis=1)
         best[r, j] = rows[np.arange(r.size), arg[r, j]]
 
@@ -140,27 +146,58 @@ def marginal_rejections(t_hat: np.ndarray, t_star: np.ndarray, level: float,
     over its pairs still in the family, and a unit's family shrinks by what it rejected, until no unit rejects
     anything new. The max over a family is kept per draw and unit with the pair attaining it, and read again only
     where that pair left the family: vectorised over units, no loop over them."""
-    k = t_hat.shape[0]
-    out, into = ~np.eye(k, dtype=bool), ~np.eye(k, dtype=bool)  # (j, k): j above k still tested; (k, j): k above j
+    family = ~np.eye(t_hat.shape[0], dtype=bool)
+    return _rounds(t_hat, t_hat.T, family, stepdown, _kept_maxima(t_star, family, level))
+
+
+def _rounds(t_out: np.ndarray, t_into: np.ndarray, family: np.ndarray, stepdown: bool,
+            critical: Callable[[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The stepdown of `marginal_rejections` over candidates by row: unit j's candidates are the columns c with
+    family[j, c] (K x C), t_out[j, c] the estimate of "j above the candidate", t_into[j, c] of "the candidate above
+    j"; `critical(out, into, new_below, new_above)` each unit's critical value over its pairs still in the family
+    (after the round's rejections, None in the first). Returns (below, above), K x C bool."""
+    out, into = family.copy(), family.copy()  # (j, c): j above c still tested; (c, j): c above j
     below, above = np.zeros_like(out), np.zeros_like(out)
-    neg = -t_star
-    best_out, arg_out = _family_max(t_star, out)
-    best_in, arg_in = _family_max(neg, into)
-    t_into = t_hat.T  # t_into[j, k] = t_hat[k, j]: k above j
-    units = np.arange(k)[None, :]
+    new_below = new_above = None
     while out.any() or into.any():
-        with np.errstate(invalid="ignore"):  # a unit with nothing left: q is nan, it rejects nothing
-            q = np.quantile(np.maximum(best_out, best_in), level, axis=0)[:, None]
-        new_below, new_above = out & (t_hat > q), into & (t_into > q)
+        q = critical(out, into, new_below, new_above)[:, None]
+        new_below, new_above = out & (t_out > q), into & (t_into > q)
         below |= new_below
         above |= new_above
         out &= ~new_below
         into &= ~new_above
         if not (stepdown and (new_below.any() or new_above.any())):
             break
-        _refresh(t_star, out, best_out, arg_out, new_below[units, arg_out])
-        _refresh(neg, into, best_in, arg_in, new_above[units, arg_in])
     return below, above
+
+
+def _kept_maxima(t_star: np.ndarray, family: np.ndarray, level: float) -> Callable:
+    """`_rounds`' critical values from draws t_star[r, j, c]: the max over each family kept per draw and unit with
+    the pair attaining it, read again only where that pair left the family."""
+    best_out, arg_out = _family_max(t_star, family)
+    best_in, arg_in = _family_max(t_star, family, negated=True)
+    units = np.arange(family.shape[0])[None, :]
+
+    def critical(out: np.ndarray, into: np.ndarray, new_below: np.ndarray | None,
+                 new_above: np.ndarray | None) -> np.ndarray:
+        if new_below is not None:
+            _refresh(t_star, out, best_out, arg_out, new_below[units, arg_out])
+            _refresh(t_star, into, best_in, arg_in, new_above[units, arg_in], negated=True)
+        with np.errstate(invalid="ignore"):  # a unit with nothing left: q is nan, it rejects nothing
+            return np.quantile(np.maximum(best_out, best_in), level, axis=0)
+    return critical
+
+
+def _whole_maxima(slabs: np.ndarray, level: float) -> Callable:
+    """`_rounds`' critical values for few candidates per unit, the draws as slabs[c, j, r] (= t_star[r, j, c]):
+    the max over the family taken again whole each round (the same values as kept maxima give)."""
+    def critical(out: np.ndarray, into: np.ndarray, *_: object) -> np.ndarray:
+        best = np.where(out.T[:, :, None], slabs, -np.inf).max(axis=0, initial=-np.inf)
+        np.maximum(best, -np.where(into.T[:, :, None], slabs, np.inf).min(axis=0, initial=np.inf), out=best)
+        with np.errstate(invalid="ignore"):
+            return np.quantile(best, level, axis=1)
+    return critical
 
 
 def bounds(rejected: np.ndarray, units: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -187,16 +224,26 @@ def rank_sets(value: np.ndarray, cov: np.ndarray, t_star: np.ndarray, level: flo
 def marginal_bounds(t_hat: np.ndarray, t_star: np.ndarray, level: float, stepdown: bool = True,
                     groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every unit's marginal set (lower, upper rank) among all units, or among its group's (`groups`: the same
-    draws, each group's block of them)."""
+    draws, each unit's family restricted to its group's units; every group at once, each unit's candidates its
+    group's units, padded to the largest group)."""
     if groups is None:
         below, above = marginal_rejections(t_hat, t_star, level, stepdown)
         return 1 + above.sum(axis=1), t_hat.shape[0] - below.sum(axis=1)
-    groups = np.asarray(groups)
-    low, high = np.zeros(groups.size, dtype=np.int64), np.zeros(groups.size, dtype=np.int64)
-    for g in np.unique(groups):
-        idx = np.flatnonzero(groups == g)
-        low[idx], high[idx] = marginal_bounds(t_hat[np.ix_(idx, idx)], t_star[:, idx][:, :, idx], level, stepdown)
-    return low, high
+    _, label = np.unique(np.asarray(groups), return_inverse=True)
+    label = label.ravel()
+    units, count = np.arange(label.size), np.bincount(label)
+    order = np.argsort(label, kind="stable")  # each group's units, in order, one block after another
+    start, size = (np.cumsum(count) - count)[label], count[label]
+    at = np.arange(count.max(initial=0))[None, :]
+    # unit j's candidates: its group's units, padded with itself (never in its family)
+    cand = np.where(at < size[:, None], order[np.minimum(start[:, None] + at, max(label.size - 1, 0))], units[:, None])
+    family = cand != units[:, None]
+    rows = units[:, None]
+    # the draws as width x units x draws: a unit's max over its (few) candidates is a max across slabs, taken whole
+    # each round (no argmax kept), and the quantile over draws reads contiguous rows
+    slabs = np.ascontiguousarray(t_star[:, rows, cand].transpose(2, 1, 0))
+    below, above = _rounds(t_hat[rows, cand], t_hat[cand, rows], family, stepdown, _whole_maxima(slabs, level))
+    return (1 + above.sum(axis=1)).astype(np.int64), (size - below.sum(axis=1)).astype(np.int64)
 
 
 def mean_loadings(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

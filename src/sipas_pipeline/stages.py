@@ -292,15 +292,11 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
     from sipas_pipeline.stabilised import with_stabilised
 
     est = estimate_indicators(m, citizen)
-    tree = sipas_tree(m, est)
-    points, survey = par_points(m, official.filter(par_ok), appraisal.filter(par_ok), est.filter(par_ok))
-    levels, totals = par_totals(m, points, survey)
-    measures = pl.concat([
-        tree.filter(pl.col("level") != "element").select(
-            "province_code", pl.when(pl.col("level") == "sipas").then(pl.lit("sipas"))
-            .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "value", pl.col("var").sqrt().alias("se"), "df"),
-        totals.select("province_code", pl.lit("par").alias("measure"), pl.col("par_index").alias("value"), "se", "df"),
-    ])
+
+    def par() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        points, survey = par_points(m, official.filter(par_ok), appraisal.filter(par_ok), est.filter(par_ok))
+        levels, totals = par_totals(m, points, survey)
+        return points, levels, totals
 
     def units(by_province: pl.DataFrame, keys: list[str], sums: list[str], proportion: bool) -> pl.DataFrame:
         """Province, region and nation rows, each with its uncertainty columns, reliability and, on province rows,
@@ -308,18 +304,33 @@ def compute_results(m: Methodology, citizen: pl.DataFrame | pl.LazyFrame, offici
         direct = with_reliability(all_units(m, by_province, keys, sums, proportion), proportion)
         return with_stabilised(direct, m.design.confidence, proportion, keys)
 
-    sipas = units(tree, ["level", "node"], ["n"], False)
-    stabilised = sipas.filter(pl.col("unit_level") == "province", pl.col("level") != "element").select(
-        pl.col("unit_code").alias("province_code"), pl.when(pl.col("level") == "sipas").then(pl.lit("sipas"))
-        .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "se_stabilised", "df_stabilised")
-    measures = measures.join(stabilised, on=["province_code", "measure"], how="left")  # the PAR INDEX has none
-    ranked = change(rank_intervals(m, ranks(m, measures)), previous, m.design.confidence, paired_change(m, est, previous))
-    totals = with_reliability(totals, False, value="par_index")
-    out = mark_incomplete(m, {
-        "indicator_values": units(est.values, ["indicator_id"], ["numerator", "denominator", "n"], True),
-        "sipas_indices": sipas, "par_points": points, "par_levels": levels,
-        "par_totals": totals, "ranks": rank_reliability(ranked, sipas, totals)}, incomplete)
-    out["contrasts"] = contrasts(m, est, measures)  # incomplete provinces have no row there
+    # the PAR INDEX, the indicators' table and the contrasts need only the estimates: they run beside the SIPAS
+    # and the ranks (Polars and NumPy release the GIL)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        par_run = pool.submit(par)
+        values_run = pool.submit(units, est.values, ["indicator_id"], ["numerator", "denominator", "n"], True)
+        tree = sipas_tree(m, est)
+        sipas = units(tree, ["level", "node"], ["n"], False)
+        points, levels, totals = par_run.result()
+        measures = pl.concat([
+            tree.filter(pl.col("level") != "element").select(
+                "province_code", pl.when(pl.col("level") == "sipas").then(pl.lit("sipas"))
+                .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "value", pl.col("var").sqrt().alias("se"),
+                "df"),
+            totals.select("province_code", pl.lit("par").alias("measure"), pl.col("par_index").alias("value"), "se", "df"),
+        ])
+        stabilised = sipas.filter(pl.col("unit_level") == "province", pl.col("level") != "element").select(
+            pl.col("unit_code").alias("province_code"), pl.when(pl.col("level") == "sipas").then(pl.lit("sipas"))
+            .otherwise(pl.lit("sipas_") + pl.col("node")).alias("measure"), "se_stabilised", "df_stabilised")
+        measures = measures.join(stabilised, on=["province_code", "measure"], how="left")  # the PAR INDEX has none
+        contrasts_run = pool.submit(contrasts, m, est, measures)  # incomplete provinces have no row there
+        ranked = change(rank_intervals(m, ranks(m, measures)), previous, m.design.confidence,
+                        paired_change(m, est, previous))
+        totals = with_reliability(totals, False, value="par_index")
+        out = mark_incomplete(m, {
+            "indicator_values": values_run.result(), "sipas_indices": sipas, "par_points": points, "par_levels": levels,
+            "par_totals": totals, "ranks": rank_reliability(ranked, sipas, totals)}, incomplete)
+        out["contrasts"] = contrasts_run.result()
     for name, schema in (("indicator_values", rs.INDICATORS), ("sipas_indices", rs.SIPAS), ("par_points", rs.PAR_POINTS),
                          ("par_totals", rs.PAR_TOTALS), ("ranks", rs.RANKS), ("contrasts", rs.CONTRASTS)):
         out[name] = schema.validate(out[name])
