@@ -34,7 +34,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 # a real Prefect server, the full-size year, the installed wheel, the sample year run through the stages
-INTEGRATION_FIXTURES = {"prefect_harness", "full_year", "full_year_work", "wheel_venv", "sample_work", "sample_db"}
+INTEGRATION_FIXTURES = {"prefect_harness", "full_year", "full_year_work", "wheel_venv", "sample_work", "sample_db",
+                        "sample_flow_work"}
 # What a test needs beyond Python, said by marker (registered in pyproject; docs/tests.md): a fixture that brings it
 # marks every test using it, directly or through another fixture; a marker of these puts the test in integration.
 NEEDS = {"prefect_harness": "server", "browser": "browser"}
@@ -127,6 +128,27 @@ def sample_work(tmp_path_factory, methodology, sample_year) -> dict:
     checked = validate(methodology, work)
     summary = compute(methodology, work)
     return {"work": work, "ingested": ingested, "checked": checked, "summary": summary}
+
+
+@pytest.fixture(scope="session")
+def sample_flow_work(prefect_harness, methodology, sample_year) -> Path:
+    """The committed sample year's work folder as the real flow leaves it (`annual_run`, no release), made once for
+    all workers and kept for the next session while the code and the inputs are the same (kept_data; read it,
+    never change it). A test whose point is not the stages copies it as its run's work folder: a run of the sample
+    year on the copy serves ingest, validate and compute from their manifests (~0.6 s of CPU, not ~2.7 s)."""
+    import tempfile
+
+    from sipas_pipeline.orchestration import annual_run
+    from sipas_pipeline.stages import inputs_key
+
+    def make(folder: Path) -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            result = annual_run(year=2024, raw=str(sample_year), db=str(Path(scratch) / "made.duckdb"),
+                                work=str(folder / "work"), report=False)
+        assert result.status == "published" and result.cached == []
+
+    recipe = f"annual_run(report=False) of the sample year, inputs {inputs_key(methodology, sample_year)}"
+    return kept_data.kept("sample_flow_work", recipe, make) / "work"
 
 
 @pytest.fixture(scope="session")

@@ -100,8 +100,9 @@ def test_raw_folder_changed_while_the_run_reads_then_the_same_work_folder_publis
 
 
 def test_corrections_audit_names_the_file_passed_when_the_stage_is_cached(tmp_path, prefect_harness, sample_year,
-                                                                           methodology):
+                                                                           methodology, sample_flow_work):
     db, work = tmp_path / "sipas.duckdb", tmp_path / "work"
+    shutil.copytree(sample_flow_work, work)  # ingest and validate served from their manifests: the corrections are the point
     fix = {**SET, "old_value": read_query_value(sample_year)}
     first = corrections_file(tmp_path / "fix_utf8.csv", [fix])
     second = corrections_file(tmp_path / "fix_cp1258.csv", [fix], encoding="cp1258")
@@ -132,10 +133,12 @@ with Catalog(Path(sys.argv[1])).holding("2024-other-run", 2024):
 """
 
 
-def test_two_runs_on_one_work_folder(tmp_path, prefect_harness, sample_year):
+def test_two_runs_on_one_work_folder(tmp_path, prefect_harness, sample_year, sample_flow_work):
     """A run holds the work folder (a real process): a second run stops at once with one line, nothing published;
-    the holder killed (SIGKILL), the next run takes its marker over and publishes."""
+    the holder killed (SIGKILL), the next run takes its marker over and publishes (the work folder the flow's, its
+    stages served from their manifests: the marker is the point)."""
     db, work = tmp_path / "sipas.duckdb", tmp_path / "work"
+    shutil.copytree(sample_flow_work, work)
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(work)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
@@ -153,12 +156,14 @@ def test_two_runs_on_one_work_folder(tmp_path, prefect_harness, sample_year):
 
 
 def test_release_failing_after_publishing_says_so_in_json_and_exits_3(tmp_path, prefect_harness, sample_year,
-                                                                      methodology):
+                                                                      methodology, sample_flow_work):
     """The release folder of the run holds files sipas did not make: the run is published, its JSON says the
-    release failed (one line), exit 3, the folder untouched."""
+    release failed (one line), exit 3, the folder untouched (the work folder the flow's: its stages served from
+    their manifests)."""
     from prefect.settings import PREFECT_API_URL
 
     work = tmp_path / "work"
+    shutil.copytree(sample_flow_work, work)
     report_dir = Catalog(work).inputs(stages.inputs_key(methodology, sample_year)).report_dir
     report_dir.mkdir(parents=True)
     (report_dir / "draft.docx").write_text("bản nháp", encoding="utf-8")

@@ -470,10 +470,11 @@ def test_reader_held_open_does_not_block_a_publish(tmp_path, published, methodol
 
 
 @pytest.mark.integration
-def test_reader_held_open_across_a_real_flow_run(prefect_harness, tmp_path, published, sample_year):
+def test_reader_held_open_across_a_real_flow_run(prefect_harness, tmp_path, published, sample_year, sample_flow_work):
     from sipas_pipeline.orchestration import annual_run
 
     db = copy_of(published, tmp_path)
+    shutil.copytree(sample_flow_work, tmp_path / "work")  # the stages served from their manifests: the publish is the point
     with held_by_an_analyst(db):
         result = annual_run(year=2024, raw=str(sample_year), db=str(db), work=str(tmp_path / "work"), report=False)
         assert result["status"] == "published"
