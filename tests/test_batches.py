@@ -102,3 +102,42 @@ def test_the_export_was_read_in_parts_and_checked_across_them(both):
     lines = pl.read_parquet(StageFolder(out / "batched").bronze_files("citizen")[0])["source_row"]
     assert {102, 104} <= set(lines) and 103 not in set(lines)  # the row with a two-line cell stays one row
     assert lines.is_sorted() and lines.n_unique() == lines.len() == export["rows"]
+
+
+def test_validate_takes_the_bronze_ingest_kept_and_gives_the_same_files(tmp_path, methodology, sample_year):
+    """In one process validate takes the bronze frames ingest kept (`parquet_rows.hold`) instead of reading the
+    files back: the same silver and quarantine, byte for byte, as a validate that reads them (nothing kept)."""
+    from sipas_pipeline import parquet_rows
+
+    kept, read = StageFolder(tmp_path / "kept"), StageFolder(tmp_path / "read")
+    ingest(methodology, sample_year, kept.root)
+    files = kept.bronze_files("citizen")
+    assert parquet_rows._taken(files, keep=True) is not None  # ingest kept every citizens' batch
+    validate(methodology, kept.root)
+    assert parquet_rows._taken(files, keep=True) is None  # taken once: let go
+    ingest(methodology, sample_year, read.root)
+    parquet_rows._held.clear()
+    validate(methodology, read.root)
+    for source in SOURCES:
+        assert kept.silver(source).read_bytes() == read.silver(source).read_bytes(), source
+        assert kept.quarantine(source).read_bytes() == read.quarantine(source).read_bytes(), source
+
+
+def test_a_kept_frame_is_not_taken_once_its_file_changed(tmp_path):
+    """`hold` keeps a frame while its file stays as written: a file written again (other rows) is read from disk."""
+    from sipas_pipeline.parquet_rows import batches, hold, total_rows
+
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    first, second = pl.DataFrame({"x": [1, 2]}), pl.DataFrame({"x": [3]})
+    first.write_parquet(a)
+    second.write_parquet(b)
+    hold(a, pl.DataFrame({"x": [7, 8]}))  # not what the file holds: shows which was read
+    hold(b, second)
+    assert total_rows([a, b]) == 3
+    (taken,), (again,) = batches([a, b], 10), batches([a, b], 10)
+    assert taken["x"].to_list() == [7, 8, 3]  # both kept: taken, not read
+    assert again["x"].to_list() == [1, 2, 3]  # taken once: read the second time
+    hold(a, pl.DataFrame({"x": [7, 8]}))
+    pl.DataFrame({"x": [5, 6, 9]}).write_parquet(a)  # written again after it was kept
+    (read,) = batches([a], 10)
+    assert read["x"].to_list() == [5, 6, 9]

@@ -2,10 +2,13 @@
 
 `RowGroups` writes frames as they come in row groups of a fixed number of rows, whatever the frames' sizes: the
 same rows give the same bytes, read in one batch or in many. `batches` reads a list of Parquet files back as
-frames of about `rows` rows, in file order."""
+frames of about `rows` rows, in file order. `hold` keeps a frame just written to a file (ingest's bronze) for the
+next stage of the same process to take instead of reading the file back, while the file is unchanged."""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,18 +59,66 @@ class RowGroups:
             self._writer.close()
 
 
+HELD_ROWS = 1_000_000  # rows `hold` keeps at most (a year's bronze: ~85k); the oldest are let go first
+_held: dict[str, tuple[tuple[int, ...], pl.DataFrame]] = {}
+_held_lock = threading.Lock()
+
+
+def _stamp(path: Path) -> tuple[int, ...] | None:
+    """What says a file is the one written: its device, inode, size, modification and change times."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def hold(path: Path, frame: pl.DataFrame) -> None:
+    """Keep `frame`, just written whole to Parquet `path`, for `batches` to take instead of reading the file back
+    (ingest -> validate in one process: the same rows, no second read), as long as the file stays as written."""
+    stamp = _stamp(path)
+    if stamp is None:
+        return
+    with _held_lock:
+        _held.pop(str(path), None)
+        _held[str(path)] = (stamp, frame)
+        while sum(f.height for _, f in _held.values()) > HELD_ROWS:
+            del _held[next(iter(_held))]
+
+
+def _taken(files: list[Path], keep: bool = False) -> list[pl.DataFrame] | None:
+    """The frames `hold` kept for every one of `files`, each file unchanged since; else None. Unless `keep`, the
+    files' frames are let go either way (they are read once)."""
+    with _held_lock:
+        found = [_held.get(str(f)) for f in files]
+        if not keep:
+            for f in files:
+                _held.pop(str(f), None)
+    if not files or any(h is None or _stamp(f) != h[0] for f, h in zip(files, found, strict=True)):
+        return None
+    return [h[1] for h in found]
+
+
 def total_rows(files: list[Path]) -> int:
-    """Rows in Parquet files (from their footers)."""
+    """Rows in Parquet files (from their footers, or the frames `hold` kept for them)."""
+    held = _taken(files, keep=True)
+    if held is not None:
+        return sum(f.height for f in held)
     return pl.scan_parquet(files).select(pl.len()).collect().item() if files else 0
 
 
 def batches(files: list[Path], rows: int) -> Iterator[pl.DataFrame]:
     """Frames of at least `rows` rows (the last one fewer) from Parquet `files` in order: small files are joined,
-    a large one is read row group by row group; files of `rows` rows or fewer in all, in one read."""
+    a large one is read row group by row group; files of `rows` rows or fewer in all, in one read (or taken from
+    what `hold` kept for them)."""
     if total_rows(files) <= rows:
-        if files:
+        held = _taken(files)
+        if held is not None:
+            yield pl.concat(held, how="vertical")
+        elif files:
             yield pl.read_parquet(files)
         return
+    _taken(files)  # read in batches: what was kept is let go
     pending: list[pl.DataFrame] = []
     held = 0
     for f in files:

@@ -27,6 +27,7 @@ from sipas_pipeline.ingest.normalize import (
 from sipas_pipeline.ingest.parts import Reencode, in_parts, read_parts
 from sipas_pipeline.ingest.readers import SUFFIXES, RawTable, Score, UnreadableFile, read_table
 from sipas_pipeline.methodology import Methodology
+from sipas_pipeline.parquet_rows import hold
 from sipas_pipeline.progress import track
 
 LINEAGE = ["source_file", "source_row", "batch_id", "file_sha256"]
@@ -317,6 +318,12 @@ def ingest_parts(m: Methodology, source: str, path: Path, rel: str, out: Path, s
     return summary | {"rows": rows, "row_shape": shapes} | info
 
 
+def write_bronze(rows: pl.DataFrame, path: Path) -> None:
+    """One batch's bronze rows to Parquet `path`, kept in memory for validate (`parquet_rows.hold`)."""
+    pq.write_table(rows.to_arrow(), path, **BRONZE_PARQUET)
+    hold(path, rows)
+
+
 def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path,
                   part_bytes: int | None = None) -> IngestReport:
     """Read every file of a source folder into bronze Parquet (one file per batch). A text export larger than
@@ -366,6 +373,5 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path,
         if frames:
             bronze = normalise(pl.concat(frames, how="vertical"), m, source, province_lookup(m))
             parts = bronze.partition_by("batch_id", as_dict=True, maintain_order=True).items()
-            list(pool.map(lambda p: pq.write_table(p[1].to_arrow(), out_dir / f"{p[0][0]}.parquet", **BRONZE_PARQUET),
-                          parts))
+            list(pool.map(lambda p: write_bronze(p[1], out_dir / f"{p[0][0]}.parquet"), parts))
     return report
