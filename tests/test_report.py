@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 import json
 import re
@@ -18,6 +19,7 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import kept_data
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -57,31 +59,47 @@ def appraisal_corrections(work: Path, totals: pl.DataFrame, bound: float, path: 
 @pytest.fixture(scope="module")
 def full_release(full_year_work, methodology, tmp_path_factory) -> dict:
     """The full-size year published (run A), re-run after corrections (run B, real corrections stage, compute
-    and publish), and B's release built once."""
+    and publish), and B's release built once, for all workers, kept for the next session while the code, the
+    full-size year's work folder and this module are the same (kept_data; read it, never change it: `tmp` is a
+    folder of the module's own to write in)."""
     from sipas_pipeline.corrections import apply_corrections, read_corrections
     from sipas_pipeline.publish import publish
     from sipas_pipeline.report import build
+    from sipas_pipeline.report.build import ReportFiles
     from sipas_pipeline.stages import compute, read_quarantine, read_results
 
     report, _, work = full_year_work
-    tmp = tmp_path_factory.mktemp("full_release")
-    db = tmp / "sipas.duckdb"
-    accounting = [{"source": s} | c for s, c in report["sources"].items()]
-    first = read_results(work)
-    publish(db, methodology, {"run_id": "2024-A", "started_at": datetime.now(UTC), "parameters": {}, "code_version": "test",
-                              "timings": [], "accounting": accounting}, first, read_quarantine(work))
-    bound = dict(methodology.group_bounds)["A"]
-    fix, province, lines = appraisal_corrections(work, first["par_totals"], bound, tmp / "fix.csv")
-    fixes = read_corrections(methodology, [fix])
-    work_b = tmp / "work_b"
-    applied = apply_corrections(methodology, work, work_b, fixes, report["batches"])
-    compute(methodology, work_b)
-    second = read_results(work_b)
-    publish(db, methodology, {"run_id": "2024-B", "started_at": datetime.now(UTC), "parameters": {}, "code_version": "test",
-                              "timings": [], "accounting": accounting}, second, read_quarantine(work_b),
-            corrections=applied["applied"])
-    files = build(db, 2024, tmp / "release")
-    return {"db": db, "files": files, "province": province, "lines": lines, "first": first, "second": second, "tmp": tmp}
+
+    def make(folder: Path) -> None:
+        folder.mkdir()
+        db = folder / "sipas.duckdb"
+        accounting = [{"source": s} | c for s, c in report["sources"].items()]
+        first = read_results(work)
+        publish(db, methodology, {"run_id": "2024-A", "started_at": datetime.now(UTC), "parameters": {},
+                                  "code_version": "test", "timings": [], "accounting": accounting},
+                first, read_quarantine(work))
+        bound = dict(methodology.group_bounds)["A"]
+        fix, province, lines = appraisal_corrections(work, first["par_totals"], bound, folder / "fix.csv")
+        fixes = read_corrections(methodology, [fix])
+        work_b = folder / "work_b"
+        applied = apply_corrections(methodology, work, work_b, fixes, report["batches"])
+        compute(methodology, work_b)
+        publish(db, methodology, {"run_id": "2024-B", "started_at": datetime.now(UTC), "parameters": {},
+                                  "code_version": "test", "timings": [], "accounting": accounting},
+                read_results(work_b), read_quarantine(work_b), corrections=applied["applied"])
+        files = build(db, 2024, folder / "release")
+        made = {k: str(v.relative_to(folder)) if isinstance(v, Path) else [str(x.relative_to(folder)) for x in v]
+                for k, v in vars(files).items()}
+        (folder / "made.json").write_text(json.dumps({"files": made, "province": province, "lines": lines}),
+                                          encoding="utf-8")
+
+    module = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    folder = kept_data.kept("full_release", f"full_release of {work.parent.name}, test_report.py {module}", make)
+    made = json.loads((folder / "made.json").read_text(encoding="utf-8"))
+    files = ReportFiles(**{k: folder / v if isinstance(v, str) else [folder / x for x in v]
+                           for k, v in made["files"].items()})
+    return {"db": folder / "sipas.duckdb", "files": files, "province": made["province"], "lines": made["lines"],
+            "tmp": tmp_path_factory.mktemp("full_release")}
 
 
 @pytest.fixture(scope="module")
