@@ -57,3 +57,20 @@ def test_nothing_to_pool_gives_nothing():
                           "value": [100.0] * 3, "se": [0.0] * 3, "n": [40] * 3, "df": [3.0] * 3})
     out = with_stabilised(frame, 0.95, proportion=True, keys=["indicator_id"])
     assert out["se_stabilised"].to_list() == [None] * 3 and out["df_stabilised"].to_list() == [None] * 3
+
+
+def test_groups_together_give_each_group_alone():
+    """The moderation is per group of `keys` and the intervals are taken once over every group's rows: the same
+    columns, exactly, as each group's rows alone (proportions and indices; region rows and a missing se left out)."""
+    rng = np.random.default_rng(3)
+    k = 12
+    frame = pl.DataFrame({
+        "unit_level": (["province"] * (k - 2) + ["region", "province"]) * 3, "indicator_id": [i for i in "abc" for _ in range(k)],
+        "value": rng.uniform(20, 90, 3 * k), "se": [*rng.uniform(1, 6, 3 * k - 1), None], "n": rng.integers(30, 200, 3 * k),
+        "df": rng.integers(1, 6, 3 * k).astype(float)})
+    for proportion in (True, False):
+        together = with_stabilised(frame, 0.95, proportion, keys=["indicator_id"])
+        alone = pl.concat([with_stabilised(frame.filter(pl.col("indicator_id") == i), 0.95, proportion, ["indicator_id"])
+                           for i in "abc"])
+        assert together.equals(alone)
+        assert together["se_stabilised"].null_count() == 3 + 1  # the three region rows and the row without se

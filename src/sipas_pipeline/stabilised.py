@@ -75,7 +75,8 @@ def with_stabilised(frame: pl.DataFrame, confidence: float, proportion: bool, ke
     cols = ("se_stabilised", "ci_low_stabilised", "ci_high_stabilised", "df_stabilised")
     prov = frame.with_row_index("_row").filter((pl.col("unit_level") == "province") & pl.col("value").is_not_null()
                                                & pl.col("se").is_not_null())
-    parts = []
+    rows, values, ns, variances, dfs_all = [], [], [], [], []
+    # the moderation per group; the intervals, elementwise, once over every group's rows
     for _, group in prov.group_by(keys, maintain_order=True):
         v, se, n, df = (group[c].cast(pl.Float64).to_numpy() for c in ("value", "se", "n", "df"))
         var = se ** 2
@@ -86,15 +87,24 @@ def with_stabilised(frame: pl.DataFrame, confidence: float, proportion: bool, ke
                 u = np.where(srs > 0, var / srs, np.nan)
             scale, dfs = moderated(u, df)
             var_s = scale * srs
-            out = proportion_interval(p, var_s / 1e4, n, dfs, confidence)
-            low, high = 100 * out["ci_low"], 100 * out["ci_high"]
         else:
             scale, dfs = moderated(var * n, df)
             var_s = scale / n
+        rows.append(group["_row"].to_numpy())
+        values.append(v)
+        ns.append(n)
+        variances.append(var_s)
+        dfs_all.append(np.broadcast_to(dfs, v.shape))
+    if rows:
+        v, n, var_s, dfs = (np.concatenate(a).astype(float) for a in (values, ns, variances, dfs_all))
+        if proportion:
+            out = proportion_interval(v / 100, var_s / 1e4, n, dfs, confidence)
+            low, high = 100 * out["ci_low"], 100 * out["ci_high"]
+        else:
             low, high = t_interval(v, np.sqrt(var_s), dfs, confidence)
-        parts.append(pl.DataFrame({"_row": group["_row"], "se_stabilised": np.sqrt(var_s), "ci_low_stabilised": low,
-                                   "ci_high_stabilised": high, "df_stabilised": dfs}))
-    empty = pl.DataFrame(schema={"_row": pl.UInt32} | {c: pl.Float64 for c in cols})
-    found = pl.concat([empty, *parts], how="vertical_relaxed") if parts else empty
+        found = pl.DataFrame({"_row": pl.Series(np.concatenate(rows), dtype=pl.UInt32), "se_stabilised": np.sqrt(var_s),
+                              "ci_low_stabilised": low, "ci_high_stabilised": high, "df_stabilised": dfs})
+    else:
+        found = pl.DataFrame(schema={"_row": pl.UInt32} | {c: pl.Float64 for c in cols})
     return (frame.with_row_index("_row").join(found, on="_row", how="left").drop("_row")
             .with_columns(pl.col(c).fill_nan(None) for c in cols))
