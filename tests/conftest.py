@@ -119,15 +119,24 @@ def prefect_harness() -> str:
 
 
 @pytest.fixture(scope="session")
-def sample_work(tmp_path_factory, methodology, sample_year) -> dict:
-    """The committed sample year through ingest, validate and compute (no Prefect): work folder + reports."""
-    from sipas_pipeline.stages import compute, ingest, validate
+def sample_work(methodology, sample_year) -> dict:
+    """The committed sample year through ingest, validate and compute (no Prefect): work folder + reports (as the
+    stages return them), made once for all workers and kept for the next session while the code and the inputs are
+    the same (kept_data; read the work folder, never change it)."""
+    from sipas_pipeline.stages import Computed, Ingested, Validated, compute, ingest, inputs_key, validate
 
-    work = tmp_path_factory.mktemp("sample_work")
-    ingested = ingest(methodology, sample_year, work)
-    checked = validate(methodology, work)
-    summary = compute(methodology, work)
-    return {"work": work, "ingested": ingested, "checked": checked, "summary": summary}
+    def make(folder: Path) -> None:
+        work = folder / "work"
+        reports = {"ingested": ingest(methodology, sample_year, work), "checked": validate(methodology, work),
+                   "summary": compute(methodology, work)}
+        (folder / "reports.json").write_text(json.dumps({k: r.as_dict() for k, r in reports.items()}, ensure_ascii=False),
+                                             encoding="utf-8")
+
+    recipe = f"ingest + validate + compute of the sample year, inputs {inputs_key(methodology, sample_year)}"
+    folder = kept_data.kept("sample_work", recipe, make)
+    reports = json.loads((folder / "reports.json").read_text(encoding="utf-8"))
+    return {"work": folder / "work", "ingested": Ingested.from_dict(reports["ingested"]),
+            "checked": Validated.from_dict(reports["checked"]), "summary": Computed.from_dict(reports["summary"])}
 
 
 @pytest.fixture(scope="session")
