@@ -56,17 +56,46 @@ async def replay_through_deployment(split: Path, inbox: Path, deployment: object
     return states
 
 
-@pytest.fixture(scope="module")
-def season(prefect_harness, sample_year, tmp_path_factory) -> dict:
+def split_season(sample_year: Path) -> tuple[Path, dict, Path]:
+    """The sample year split into the season's batches (split_raw: the annual raw folder of their last versions
+    beside) and that annual folder's work folder as the real flow leaves it (annual_run, no release), made once for
+    all workers and kept for the next session while the code and the inputs are the same (kept_data; read both,
+    never change them): (the split folder, split_raw's summary, the work folder)."""
+    import tempfile
+
+    import kept_data
+
     from sipas_pipeline.fieldwork.split import split_raw
     from sipas_pipeline.methodology import load_methodology
+    from sipas_pipeline.orchestration import annual_run
+    from sipas_pipeline.stages import inputs_key
+
+    m = load_methodology(2024)
+    args = {"scale": 0.03, "mean_forms": 300, "team_size": 11}
+
+    def make(folder: Path) -> None:
+        folder.mkdir()
+        info = split_raw(m, sample_year, folder / "split", **args)
+        (folder / "split.json").write_text(json.dumps(info), encoding="utf-8")
+        with tempfile.TemporaryDirectory() as scratch:
+            made = annual_run(year=2024, raw=str(folder / "split" / "annual"), db=str(Path(scratch) / "made.duckdb"),
+                              work=str(folder / "work"), report=False)
+        assert made.status == "published" and made.cached == []
+
+    recipe = f"split_raw({args}) of the sample year (inputs {inputs_key(m, sample_year)}), its annual run's work folder"
+    folder = kept_data.kept("fieldwork_split", recipe, make)
+    return folder / "split", json.loads((folder / "split.json").read_text(encoding="utf-8")), folder / "work"
+
+
+@pytest.fixture(scope="module")
+def season(prefect_harness, sample_year, tmp_path_factory) -> dict:
     from sipas_pipeline.orchestration import annual_run
     from sipas_pipeline.orchestration.fieldwork import fieldwork_deployment
 
     tmp = tmp_path_factory.mktemp("fieldwork")
-    split = tmp / "split"
-    info = split_raw(load_methodology(2024), sample_year, split, scale=0.03, mean_forms=300, team_size=11)
+    split, info, work = split_season(sample_year)
     db = tmp / "sipas.duckdb"
+    shutil.copytree(work, tmp / "work")  # the annual run publishes the forms; its stages served from their manifests
     annual = annual_run(year=2024, raw=str(split / "annual"), db=str(db), work=str(tmp / "work"), report=False)
     before = snapshot(db)
     # the deployment `fieldwork` as served, without its interval schedule (the test asks for each run itself)
