@@ -161,16 +161,21 @@ def sample_flow_work(prefect_harness, methodology, sample_year) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sample_db(tmp_path_factory, methodology, sample_work) -> Path:
-    """The committed sample year published (publish called directly, no Prefect) into a real DuckDB file."""
+def sample_db(methodology, sample_work) -> Path:
+    """The committed sample year published (publish called directly, no Prefect) into a real DuckDB file, made once
+    for all workers and kept for the next session with the kept sample_work it publishes (kept_data; read it, never
+    change it: copy it to write)."""
     from datetime import UTC, datetime
 
     from sipas_pipeline.publish import publish
     from sipas_pipeline.stages import read_quarantine, read_results, run_inputs
 
-    db = tmp_path_factory.mktemp("sample_db") / "sipas.duckdb"
-    run = {"run_id": "2024-sample", "started_at": datetime.now(UTC), "parameters": {"year": 2024}, "code_version": "test",
-           "timings": [], "inputs": run_inputs(sample_work["ingested"], sample_work["checked"]),
-           "accounting": [{"source": s} | c for s, c in sample_work["checked"]["sources"].items()]}
-    publish(db, methodology, run, read_results(sample_work["work"]), read_quarantine(sample_work["work"]))
-    return db
+    def make(folder: Path) -> None:
+        folder.mkdir()
+        run = {"run_id": "2024-sample", "started_at": datetime.now(UTC), "parameters": {"year": 2024},
+               "code_version": "test", "timings": [], "inputs": run_inputs(sample_work["ingested"], sample_work["checked"]),
+               "accounting": [{"source": s} | c for s, c in sample_work["checked"]["sources"].items()]}
+        publish(folder / "sipas.duckdb", methodology, run, read_results(sample_work["work"]),
+                read_quarantine(sample_work["work"]))
+
+    return kept_data.kept("sample_db", f"publish of {sample_work['work'].parent.name}", make) / "sipas.duckdb"
