@@ -141,3 +141,18 @@ def test_a_kept_frame_is_not_taken_once_its_file_changed(tmp_path):
     pl.DataFrame({"x": [5, 6, 9]}).write_parquet(a)  # written again after it was kept
     (read,) = batches([a], 10)
     assert read["x"].to_list() == [5, 6, 9]
+
+
+def test_a_source_validated_in_batches_is_not_kept(tmp_path, methodology, sample_year, monkeypatch):
+    """A source larger than one batch is validated from its files (memory bounded by the batch): ingest keeps none
+    of its frames."""
+    from sipas_pipeline import parquet_rows
+
+    parquet_rows._held.clear()
+    monkeypatch.setattr(validate_module, "ONE_BATCH_ROWS", 250)
+    work = StageFolder(tmp_path / "work")
+    ingest(methodology, sample_year, work.root)
+    assert not parquet_rows._held  # the sample's citizens (and officials) are more than 250 rows
+    monkeypatch.setattr(validate_module, "ONE_BATCH_ROWS", 64_000)
+    ingest(methodology, sample_year, work.root)
+    assert parquet_rows._taken(work.bronze_files("citizen"), keep=True) is not None

@@ -59,7 +59,7 @@ class RowGroups:
             self._writer.close()
 
 
-HELD_ROWS = 1_000_000  # rows `hold` keeps at most (a year's bronze: ~85k); the oldest are let go first
+HELD_ROWS = 250_000  # rows `hold` keeps at most (a year's bronze: ~85k); the oldest are let go first
 _held: dict[str, tuple[tuple[int, ...], pl.DataFrame]] = {}
 _held_lock = threading.Lock()
 

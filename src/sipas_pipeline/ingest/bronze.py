@@ -318,10 +318,11 @@ def ingest_parts(m: Methodology, source: str, path: Path, rel: str, out: Path, s
     return summary | {"rows": rows, "row_shape": shapes} | info
 
 
-def write_bronze(rows: pl.DataFrame, path: Path) -> None:
-    """One batch's bronze rows to Parquet `path`, kept in memory for validate (`parquet_rows.hold`)."""
+def write_bronze(rows: pl.DataFrame, path: Path, keep: bool = True) -> None:
+    """One batch's bronze rows to Parquet `path`, kept in memory for validate when `keep` (`parquet_rows.hold`)."""
     pq.write_table(rows.to_arrow(), path, **BRONZE_PARQUET)
-    hold(path, rows)
+    if keep:
+        hold(path, rows)
 
 
 def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path,
@@ -373,5 +374,10 @@ def ingest_source(m: Methodology, source: str, raw_dir: Path, bronze_dir: Path,
         if frames:
             bronze = normalise(pl.concat(frames, how="vertical"), m, source, province_lookup(m))
             parts = bronze.partition_by("batch_id", as_dict=True, maintain_order=True).items()
-            list(pool.map(lambda p: write_bronze(p[1], out_dir / f"{p[0][0]}.parquet"), parts))
+            from sipas_pipeline.validate import ONE_BATCH_ROWS
+
+            # kept for validate only when it reads the source whole (what it holds then anyway): a larger source is
+            # validated in batches, memory bounded by the batch (issue #19), from the files
+            keep = bronze.height <= ONE_BATCH_ROWS
+            list(pool.map(lambda p: write_bronze(p[1], out_dir / f"{p[0][0]}.parquet", keep), parts))
     return report
